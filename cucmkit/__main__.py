@@ -1,0 +1,5 @@
+import sys
+
+from cucmkit.cli import main
+
+sys.exit(main())
