@@ -1,0 +1,313 @@
+"""Certificate records: one flat, frozen value per certificate for inventory and plans.
+
+``record_from_pem`` parses a certificate (PEM text, possibly with text around it,
+or DER bytes); ``record_from_show_cert`` parses CUCM's ``show cert own`` /
+``show cert trust`` output, whose PEM block at the end is the source of truth
+(the text lines above it are only a fallback when the PEM is missing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+from cucmkit.errors import CertificateError
+
+__all__ = [
+    "CertRecord",
+    "record_from_pem",
+    "record_from_show_cert",
+    "record_from_certificate",
+    "fingerprint",
+    "key_description",
+    "san_strings",
+]
+
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----\s*(.*?)\s*-----END (?:X509 |TRUSTED )?CERTIFICATE-----",
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class CertRecord:
+    """One certificate as seen on a node (or in a bundle), flattened for tables."""
+
+    node: str | None
+    purpose: str | None
+    store: str  # "own" or the trust store name
+    filename: str | None
+    subject: str
+    issuer: str
+    common_name: str
+    serial: int
+    sans: tuple[str, ...]  # "DNS:x", "IP:1.2.3.4"
+    not_before: datetime  # aware UTC
+    not_after: datetime  # aware UTC
+    key_type: str  # "RSA" / "EC" / ...
+    key_size: int
+    fingerprint_sha256: str  # hex lowercase, no colons
+    self_signed: bool
+    pem: str
+
+    def days_left(self, now: datetime) -> float:
+        """Days until notAfter (negative once expired). ``now`` must be timezone-aware."""
+        _require_aware(now)
+        return (self.not_after - now).total_seconds() / 86400.0
+
+    def certificate(self) -> x509.Certificate:
+        """The parsed certificate (only when the record came with its PEM)."""
+        if not self.pem:
+            raise CertificateError("this record was read from text only and has no PEM", subject=self.subject)
+        return x509.load_pem_x509_certificate(self.pem.encode("ascii"))
+
+
+def _require_aware(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the DER encoding, hex lowercase without colons."""
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def key_description(public_key: object) -> tuple[str, int]:
+    """("RSA", 2048), ("EC", 256), ("Ed25519", 256), ...; ("unknown", 0) otherwise."""
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return "RSA", public_key.key_size
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return "EC", public_key.curve.key_size
+    if isinstance(public_key, dsa.DSAPublicKey):
+        return "DSA", public_key.key_size
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        return "Ed25519", 256
+    if isinstance(public_key, ed448.Ed448PublicKey):
+        return "Ed448", 456
+    return "unknown", 0
+
+
+def _public_key(cert: x509.Certificate) -> object | None:
+    try:
+        return cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+
+
+def san_strings(cert: x509.Certificate) -> tuple[str, ...]:
+    """The subjectAltName entries as "DNS:x" / "IP:a.b.c.d" (others with their own prefix)."""
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return ()
+    except ValueError:  # duplicate or malformed extensions
+        return ()
+    return tuple(_san_string(name) for name in ext.value)
+
+
+def _san_string(name: x509.GeneralName) -> str:
+    if isinstance(name, x509.DNSName):
+        return f"DNS:{name.value}"
+    if isinstance(name, x509.IPAddress):
+        return f"IP:{name.value}"
+    if isinstance(name, x509.RFC822Name):
+        return f"email:{name.value}"
+    if isinstance(name, x509.UniformResourceIdentifier):
+        return f"URI:{name.value}"
+    if isinstance(name, x509.DirectoryName):
+        return f"DirName:{name.value.rfc4514_string()}"
+    if isinstance(name, x509.RegisteredID):
+        return f"RID:{name.value.dotted_string}"
+    return f"othername:{getattr(name, 'type_id', name)}"
+
+
+def _name_string(name: x509.Name) -> str:
+    try:
+        return name.rfc4514_string()
+    except ValueError:
+        return repr(name)
+
+
+def common_name(name: x509.Name) -> str:
+    try:
+        values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        return ""
+    value = values[0].value if values else ""
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def _is_self_signed(cert: x509.Certificate) -> bool:
+    if cert.subject != cert.issuer:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def record_from_certificate(
+    cert: x509.Certificate,
+    *,
+    node: str | None = None,
+    purpose: str | None = None,
+    store: str = "own",
+    filename: str | None = None,
+) -> CertRecord:
+    """The record of an already parsed certificate."""
+    key = _public_key(cert)
+    key_type, key_size = key_description(key) if key is not None else ("unknown", 0)
+    return CertRecord(
+        node=node,
+        purpose=purpose,
+        store=store,
+        filename=filename,
+        subject=_name_string(cert.subject),
+        issuer=_name_string(cert.issuer),
+        common_name=common_name(cert.subject),
+        serial=cert.serial_number,
+        sans=san_strings(cert),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        key_type=key_type,
+        key_size=key_size,
+        fingerprint_sha256=fingerprint(cert),
+        self_signed=_is_self_signed(cert),
+        pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+    )
+
+
+def _load_one(data: bytes, *, last: bool) -> x509.Certificate:
+    blocks = list(_PEM_BLOCK.finditer(data))
+    try:
+        if blocks:
+            block = blocks[-1] if last else blocks[0]
+            body = b"".join(block.group(1).split())
+            text = b"-----BEGIN CERTIFICATE-----\n" + body + b"\n-----END CERTIFICATE-----\n"
+            return x509.load_pem_x509_certificate(text)
+        if b"-----BEGIN" in data:
+            raise CertificateError("no PEM certificate block found (BEGIN CERTIFICATE)")
+        return x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise CertificateError(f"cannot read the certificate: {exc}") from exc
+
+
+def _as_bytes(pem: str | bytes) -> bytes:
+    if isinstance(pem, str):
+        return pem.encode("utf-8", "replace")
+    if isinstance(pem, (bytes, bytearray, memoryview)):
+        return bytes(pem)
+    raise TypeError(f"expected str or bytes, got {type(pem).__name__}")
+
+
+def record_from_pem(
+    pem: str | bytes,
+    *,
+    node: str | None = None,
+    purpose: str | None = None,
+    store: str = "own",
+    filename: str | None = None,
+) -> CertRecord:
+    """The record of the first certificate in ``pem`` (PEM text with text around it, or DER bytes)."""
+    cert = _load_one(_as_bytes(pem), last=False)
+    return record_from_certificate(cert, node=node, purpose=purpose, store=store, filename=filename)
+
+
+def record_from_show_cert(
+    text: str | bytes,
+    *,
+    node: str | None = None,
+    purpose: str | None = None,
+    store: str = "own",
+    filename: str | None = None,
+) -> CertRecord:
+    """The record of CUCM's ``show cert own|trust`` output: the PEM at the end wins, the text is a fallback."""
+    data = _as_bytes(text)
+    if _PEM_BLOCK.search(data):
+        cert = _load_one(data, last=True)
+        return record_from_certificate(cert, node=node, purpose=purpose, store=store, filename=filename)
+    return _record_from_text(data.decode("utf-8", "replace"), node=node, purpose=purpose, store=store, filename=filename)
+
+
+# --- text fallback ---------------------------------------------------------------------------
+
+_FIELD = re.compile(r"^\s*(Serial Number|Issuer Name|Subject Name|Validity From|To|Key)\s*:\s*(.*?)\s*$", re.MULTILINE)
+_DATE_FORMATS = ("%a %b %d %H:%M:%S %Y", "%b %d %H:%M:%S %Y", "%Y-%m-%d %H:%M:%S")
+_UTC_NAMES = ("UTC", "GMT", "Z")
+
+
+def _fields(text: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for match in _FIELD.finditer(text):
+        found.setdefault(match.group(1), match.group(2))
+    return found
+
+
+def _parse_date(value: str) -> datetime:
+    words = value.split()
+    zone = [w for w in words if w.isalpha() and w.upper() in _UTC_NAMES]
+    others = [w for w in words if not (w.isalpha() and w.upper() in _UTC_NAMES)]
+    if not zone and len(others) != len(words):
+        raise CertificateError(f"unsupported time zone in date {value!r}")
+    if len(words) - len(zone) != len(others):
+        raise CertificateError(f"cannot read date {value!r}")
+    plain = " ".join(others)
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(plain, fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    raise CertificateError(f"cannot read date {value!r} (expected e.g. 'Tue Nov 25 10:00:00 UTC 2025')")
+
+
+def _parse_serial(value: str) -> int:
+    raw = value.strip().split()[0] if value.strip() else ""
+    try:
+        if raw.lower().startswith("0x"):
+            return int(raw, 16)
+        if ":" in raw or re.search(r"[a-fA-F]", raw):
+            return int(raw.replace(":", ""), 16)
+        return int(raw, 10)
+    except ValueError as exc:
+        raise CertificateError(f"cannot read serial number {value!r}") from exc
+
+
+def _cn_from_rfc4514(name: str) -> str:
+    match = re.search(r"(?:^|,)\s*CN=((?:[^,\\]|\\.)*)", name)
+    return match.group(1).replace("\\", "") if match else ""
+
+
+def _record_from_text(text: str, **where: str | None) -> CertRecord:
+    fields = _fields(text)
+    missing = [f for f in ("Serial Number", "Issuer Name", "Subject Name", "Validity From", "To") if f not in fields]
+    if missing:
+        raise CertificateError(f"not a 'show cert' output: no PEM block and no {', '.join(missing)} line")
+    subject, issuer = fields["Subject Name"], fields["Issuer Name"]
+    key_type = fields.get("Key", "unknown").split(" ")[0] or "unknown"
+    return CertRecord(
+        node=where["node"],
+        purpose=where["purpose"],
+        store=where["store"] or "own",
+        filename=where["filename"],
+        subject=subject,
+        issuer=issuer,
+        common_name=_cn_from_rfc4514(subject),
+        serial=_parse_serial(fields["Serial Number"]),
+        sans=(),
+        not_before=_parse_date(fields["Validity From"]),
+        not_after=_parse_date(fields["To"]),
+        key_type="EC" if key_type.upper() in ("EC", "ECDSA") else key_type,
+        key_size=0,
+        fingerprint_sha256="",
+        self_signed=subject == issuer,
+        pem="",
+    )
