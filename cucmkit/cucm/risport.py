@@ -1,0 +1,342 @@
+"""RisPort70 SOAP client (`/realtimeservice2/services/RISService70`): phone registration.
+
+RisPort allows 15 requests a minute across the whole cluster. Every client in
+this process that talks to one cluster shares one ``RateBudget`` (by default
+14 requests per 60 s), so normal use never trips the throttle; when the fault
+comes anyway (another tool is polling too) the call backs off with jitter and
+retries. Answers are capped per request: the client pages with StateInfo and
+sends explicit name lists in batches under the cap. A device seen under
+several nodes is counted once (the latest TimeStamp wins).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType, TracebackType
+from typing import Any, ClassVar
+
+from lxml import etree
+
+from cucmkit.cucm.soap import AST_NS, SoapEndpoint, Transport, child, child_text, children, sub, texts
+from cucmkit.errors import ThrottledError, TimeoutError_
+
+__all__ = [
+    "RisPortClient",
+    "RateBudget",
+    "DeviceRegistration",
+    "RegistrationSummary",
+    "STATUS_REASONS",
+    "reason_text",
+    "PATH",
+]
+
+PATH = "/realtimeservice2/services/RISService70"
+INTERFACE = "risport"
+DEFAULT_RATE = 14            # requests per window: one under CUCM's default of 15
+DEFAULT_WINDOW = 60.0        # seconds
+DEFAULT_CAP = 1000           # devices per request (MaxReturnedDevices)
+DEFAULT_ATTEMPTS = 4         # tries per request when the throttle fault answers
+DEFAULT_BACKOFF = 10.0       # seconds before the first retry; doubled, with jitter
+DEFAULT_BACKOFF_MAX = 60.0
+NOT_REPORTED = "Not reported by RisPort"
+
+#: RisPort StatusReason -> text (CONTRACTS 1.3; 13 is [INF]).
+STATUS_REASONS: dict[int, str] = {
+    0: "Registered",
+    1: "Reset by administrator",
+    6: "Connectivity error",
+    8: "Device initiated reset",
+    9: "Call manager reset",
+    10: "Device unregistered",
+    11: "Malformed register message",
+    12: "SCCP device throttling",
+    13: "Security error: ITL/CTL signature mismatch",
+    14: "Registration sequence error",
+    15: "Invalid capabilities",
+    16: "Capability response timeout",
+    17: "Security mismatch",
+    18: "Autoregister device name conflict",
+    19: "Database configuration error",
+    20: "Database timeout",
+    21: "Registration timeout",
+    23: "Call manager failover",
+}
+
+
+def reason_text(code: int | None) -> str:
+    if code is None:
+        return NOT_REPORTED
+    return STATUS_REASONS.get(code, f"StatusReason {code}")
+
+
+class RateBudget:
+    """A sliding-window request budget shared by everything in this process for one cluster."""
+
+    _registry: ClassVar[dict[str, "RateBudget"]] = {}
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, *, rate: int = DEFAULT_RATE, window: float = DEFAULT_WINDOW,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if rate < 1 or window <= 0:
+            raise ValueError("rate must be >= 1 and window > 0")
+        self.rate = rate
+        self.window = window
+        self._clock = clock
+        self._sent: deque[float] = deque()
+        self._blocked_until = 0.0
+        self._cond = threading.Condition()
+
+    @classmethod
+    def for_cluster(cls, cluster: str, *, rate: int = DEFAULT_RATE, window: float = DEFAULT_WINDOW) -> "RateBudget":
+        """The one budget for ``cluster`` in this process (created on first use)."""
+        with cls._registry_lock:
+            budget = cls._registry.get(cluster)
+            if budget is None:
+                budget = cls._registry[cluster] = cls(rate=rate, window=window)
+            return budget
+
+    def __repr__(self) -> str:
+        return f"RateBudget(rate={self.rate}, window={self.window})"
+
+    def wait_time(self) -> float:
+        """Seconds until one more request fits (0 when it fits now)."""
+        with self._cond:
+            return self._wait_locked(self._clock())
+
+    def acquire(self, *, deadline: float | None = None) -> bool:
+        """Block until a request fits, then count it. False if it would not fit before ``deadline``."""
+        with self._cond:
+            while True:
+                now = self._clock()
+                wait = self._wait_locked(now)
+                if wait <= 0:
+                    self._sent.append(now)
+                    return True
+                if deadline is not None and now + wait > deadline:
+                    return False
+                self._cond.wait(timeout=wait)
+
+    def block(self, seconds: float) -> None:
+        """The server said slow down: nobody in this process sends for ``seconds``."""
+        with self._cond:
+            self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+            self._cond.notify_all()
+
+    def _wait_locked(self, now: float) -> float:
+        while self._sent and self._sent[0] <= now - self.window:
+            self._sent.popleft()
+        wait = max(0.0, self._blocked_until - now)
+        if len(self._sent) >= self.rate:
+            wait = max(wait, self._sent[0] + self.window - now)
+        return wait
+
+
+@dataclass(frozen=True)
+class DeviceRegistration:
+    name: str
+    node: str
+    status: str                 # Registered | UnRegistered | Rejected | PartiallyRegistered | Unknown
+    status_reason: int | None
+    timestamp: int = 0
+    ip_address: str = ""
+    description: str = ""
+    model: int | None = None
+
+    @property
+    def registered(self) -> bool:
+        return self.status == "Registered"
+
+    @property
+    def reason(self) -> str:
+        return reason_text(self.status_reason)
+
+
+@dataclass(frozen=True)
+class RegistrationSummary:
+    """Phones at one moment: how many registered, where, and why the others are not."""
+
+    total: int
+    registered: int
+    unregistered: int
+    by_node: Mapping[str, int]          # node -> registered phones on it
+    by_reason: Mapping[str, int]        # reason text -> phones not registered for it
+    unregistered_names: tuple[str, ...]
+    devices: tuple[DeviceRegistration, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def build(cls, devices: Iterable[DeviceRegistration], expected: Sequence[str] = ()) -> "RegistrationSummary":
+        latest = dedupe(devices)
+        for name in expected:
+            latest.setdefault(name, DeviceRegistration(name=name, node="", status="Unknown", status_reason=None))
+        rows = tuple(sorted(latest.values(), key=lambda d: d.name))
+        down = [d for d in rows if not d.registered]
+        return cls(
+            total=len(rows),
+            registered=len(rows) - len(down),
+            unregistered=len(down),
+            by_node=MappingProxyType(dict(sorted(Counter(d.node for d in rows if d.registered).items()))),
+            by_reason=MappingProxyType(dict(sorted(Counter(d.reason for d in down).items()))),
+            unregistered_names=tuple(d.name for d in down),
+            devices=rows,
+        )
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        columns = ["name", "node", "status", "status_reason", "reason", "timestamp", "ip_address", "description"]
+        data = [{**{c: getattr(d, c) for c in columns if c != "reason"}, "reason": d.reason} for d in self.devices]
+        return pd.DataFrame(data, columns=columns)
+
+
+def dedupe(devices: Iterable[DeviceRegistration]) -> dict[str, DeviceRegistration]:
+    """One record per device name: the one with the latest TimeStamp (registered wins a tie)."""
+    latest: dict[str, DeviceRegistration] = {}
+    for device in devices:
+        known = latest.get(device.name)
+        if known is None or (device.timestamp, device.registered) > (known.timestamp, known.registered):
+            latest[device.name] = device
+    return latest
+
+
+class RisPortClient:
+    """Registration state of phones, cluster-wide, from any CUCM node."""
+
+    def __init__(self, *, transport: Transport, budget: RateBudget, cap: int = DEFAULT_CAP,
+                 attempts: int = DEFAULT_ATTEMPTS, backoff: float = DEFAULT_BACKOFF,
+                 backoff_max: float = DEFAULT_BACKOFF_MAX, deadline: float | None = None,
+                 device_class: str = "Phone") -> None:
+        if cap < 1 or attempts < 1:
+            raise ValueError("cap and attempts must be >= 1")
+        self._transport = transport
+        self._endpoint = SoapEndpoint(transport=transport, path=PATH, interface=INTERFACE)
+        self.budget = budget
+        self.cap = cap
+        self._attempts = attempts
+        self._backoff = backoff
+        self._backoff_max = backoff_max
+        self._deadline = deadline          # seconds one registration() may take, None = unbounded
+        self.device_class = device_class
+        self.requests_sent = 0
+
+    def __enter__(self) -> "RisPortClient":
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __repr__(self) -> str:
+        return f"RisPortClient(node={self._transport.node!r}, cap={self.cap}, budget={self.budget!r})"
+
+    def registration(self, names: Sequence[str] | None = None) -> RegistrationSummary:
+        """Summary of every phone (``names=None``) or of the named ones (missing = not registered)."""
+        deadline = None if self._deadline is None else time.monotonic() + self._deadline
+        if names is None:
+            return RegistrationSummary.build(self.devices(["*"], deadline=deadline))
+        wanted = texts(names)
+        return RegistrationSummary.build(self.devices(wanted, deadline=deadline), expected=wanted)
+
+    def devices(self, names: Sequence[str], *, deadline: float | None = None) -> list[DeviceRegistration]:
+        """Every record RisPort returns for ``names`` (may hold one device several times)."""
+        found: list[DeviceRegistration] = []
+        for batch in _batches(list(names), self.cap):
+            found.extend(self._paged(batch, deadline))
+        return found
+
+    def _paged(self, batch: list[str], deadline: float | None) -> Iterator[DeviceRegistration]:
+        state, seen_states = "", set()
+        while True:
+            answer = self._select(batch, state, deadline)
+            devices, state = parse_select(answer)
+            yield from devices
+            if not devices or not state or state in seen_states:
+                return
+            seen_states.add(state)
+
+    def _select(self, batch: list[str], state: str, deadline: float | None) -> etree._Element:
+        operation = "selectCmDevice" if any("*" in n for n in batch) else "selectCmDeviceExt"
+        body = select_request(operation, batch, state_info=state, cap=self.cap, device_class=self.device_class)
+        for attempt in range(self._attempts):
+            self._take_slot(operation, deadline)
+            try:
+                self.requests_sent += 1
+                return self._endpoint.call(operation, body, soap_action=operation)
+            except ThrottledError:
+                if attempt == self._attempts - 1:
+                    raise
+                self.budget.block(self._delay(attempt))
+        raise AssertionError("unreachable")
+
+    def _take_slot(self, operation: str, deadline: float | None) -> None:
+        if not self.budget.acquire(deadline=deadline):
+            raise TimeoutError_("the RisPort rate budget leaves no room before the deadline",
+                                node=self._transport.node, interface=INTERFACE, operation=operation)
+
+    def _delay(self, attempt: int) -> float:
+        delay: float = min(self._backoff * (2 ** attempt), self._backoff_max)
+        return delay * random.uniform(0.75, 1.25)
+
+
+def _batches(names: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(names), size):
+        yield names[start:start + size]
+
+
+def _q(name: str) -> str:
+    return f"{{{AST_NS}}}{name}"
+
+
+def select_request(operation: str, names: Sequence[str], *, state_info: str = "", cap: int = DEFAULT_CAP,
+                   device_class: str = "Phone") -> etree._Element:
+    """A ``selectCmDevice``/``selectCmDeviceExt`` request selecting ``names`` by Name."""
+    body = etree.Element(_q(operation), nsmap={"soap": AST_NS})
+    sub(body, _q("StateInfo"), state_info)
+    criteria = sub(body, _q("CmSelectionCriteria"))
+    for tag, value in (("MaxReturnedDevices", str(cap)), ("DeviceClass", device_class), ("Model", "255"),
+                       ("Status", "Any"), ("NodeName", ""), ("SelectBy", "Name")):
+        sub(criteria, _q(tag), value)
+    items = sub(criteria, _q("SelectItems"))
+    for name in names:
+        sub(sub(items, _q("item")), _q("Item"), name)
+    sub(criteria, _q("Protocol"), "Any")
+    sub(criteria, _q("DownloadStatus"), "Any")
+    return body
+
+
+def parse_select(answer: etree._Element) -> tuple[list[DeviceRegistration], str]:
+    """(device records, StateInfo to send next) from a selectCmDevice(Ext)Response element."""
+    ret = next(iter(answer), None)
+    result = child(ret, "SelectCmDeviceResult")
+    devices = [
+        _device(item, child_text(node, "Name"))
+        for node in children(child(result, "CmNodes"), "item")
+        for item in children(child(node, "CmDevices"), "item")
+    ]
+    state = child(ret, "StateInfo")
+    return devices, (state.text or "") if state is not None else ""
+
+
+def _device(item: etree._Element, node: str) -> DeviceRegistration:
+    reason, model = child_text(item, "StatusReason"), child_text(item, "Model")
+    ip = child_text(child(child(item, "IPAddress"), "item"), "IP")
+    return DeviceRegistration(
+        name=child_text(item, "Name"),
+        node=node,
+        status=child_text(item, "Status", "Unknown") or "Unknown",
+        status_reason=_uint(reason),
+        timestamp=_uint(child_text(item, "TimeStamp")) or 0,
+        ip_address=ip,
+        description=child_text(item, "Description"),
+        model=_uint(model),
+    )
+
+
+def _uint(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
