@@ -1,0 +1,66 @@
+"""The manifest of an evidence folder: the SHA-256 of every file in it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+__all__ = ["MANIFEST", "sha256_file", "write_manifest", "verify_manifest", "ManifestProblem"]
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ManifestProblem:
+    path: str
+    problem: str   # "missing", "modified", "unlisted", "no manifest", "unreadable manifest"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def write_manifest(folder: Path) -> Path:
+    """Write ``manifest.json`` listing every other file of ``folder`` with its SHA-256."""
+    entries = {p.relative_to(folder).as_posix(): sha256_file(p) for p in _files(folder)}
+    body = {"algorithm": "sha256", "created": datetime.now(timezone.utc).isoformat(), "files": entries}
+    path = folder / MANIFEST
+    path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def verify_manifest(folder: Path) -> list[ManifestProblem]:
+    """Every file missing, modified or not listed; empty when the folder is intact."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        return [ManifestProblem(MANIFEST, "no manifest")]
+    try:
+        listed = json.loads(path.read_text(encoding="utf-8"))["files"]
+    except (ValueError, KeyError, TypeError):
+        return [ManifestProblem(MANIFEST, "unreadable manifest")]
+    problems = []
+    for name, digest in sorted(listed.items()):
+        file = folder / name
+        if not file.is_file():
+            problems.append(ManifestProblem(name, "missing"))
+        elif sha256_file(file) != digest:
+            problems.append(ManifestProblem(name, "modified"))
+    for file in _files(folder):
+        name = file.relative_to(folder).as_posix()
+        if name not in listed:
+            problems.append(ManifestProblem(name, "unlisted"))
+    return problems

@@ -1,0 +1,223 @@
+"""cucmkit's own result record of one notebook run (``result.json``).
+
+Written by the parent process after papermill returned or died, from three
+sources it can trust: the kernel's journal (which steps started and ended,
+with the engine's step outcomes), the executed notebook (which cells started),
+and how papermill ended (exit code, exception class). A step is listed as run
+only when the journal saw it end; a phase that started but never ended is
+``interrupted``, and nothing after the last started cell is claimed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "RESULT",
+    "STATUSES",
+    "StepEntry",
+    "PhaseEntry",
+    "CertEntry",
+    "PapermillOutcome",
+    "CellInfo",
+    "ResultRecord",
+    "build_record",
+    "write_record",
+    "read_record",
+    "phases_from_journal",
+]
+
+RESULT = "result.json"
+# done: every cell ran; dry-run: ran without changing the cluster; waiting: paused on
+# an approval or the CA; blocked: an interlock refused; failed: anything else.
+STATUSES = ("done", "dry-run", "waiting", "blocked", "failed")
+
+
+@dataclass(frozen=True)
+class StepEntry:
+    name: str
+    node: str | None
+    started: str | None
+    ended: str | None
+    outcome: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PhaseEntry:
+    name: str
+    status: str            # the engine's status, or "interrupted" when it never ended
+    started: str | None
+    ended: str | None
+    steps: tuple[StepEntry, ...] = ()
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CertEntry:
+    node: str | None
+    purpose: str | None
+    store: str
+    filename: str | None
+    subject: str
+    issuer: str
+    serial: str
+    not_before: str
+    not_after: str
+    fingerprint_sha256: str
+    self_signed: bool
+
+
+@dataclass(frozen=True)
+class PapermillOutcome:
+    exit_code: int | None          # the papermill process's exit code (None: it never ran)
+    exception: str | None = None   # exception class, e.g. PapermillExecutionError, CellTimeoutError
+    error_name: str | None = None  # for a cell error: the cell's exception class (ename)
+    message: str = ""              # scrubbed, short
+    kernel_start_attempts: int = 1
+    failure: str | None = None     # cell-error, timeout, kernel-died, kernel-start, killed, runner
+
+
+@dataclass(frozen=True)
+class CellInfo:
+    index: int
+    step: str | None       # the cell's step tag, e.g. "csr"
+    started: str | None
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    status: str
+    purpose: str
+    cluster: str | None
+    ticket: str
+    ca: str | None
+    approve: bool
+    dry_run: bool
+    run_by: str
+    started: str
+    ended: str
+    parameters_files: tuple[str, ...]
+    notebook: str
+    papermill: PapermillOutcome
+    last_cell_started: CellInfo | None
+    cells_run: int
+    cells_total: int
+    phases: tuple[PhaseEntry, ...]
+    certs_before: tuple[CertEntry, ...]
+    certs_after: tuple[CertEntry, ...]
+    csrs: tuple[dict[str, str], ...]
+    message: str = ""
+    secret_scan: tuple[str, ...] = ()
+    schema: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> tuple[StepEntry, ...]:
+        return tuple(step for phase in self.phases for step in phase.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["steps"] = [asdict(s) for s in self.steps]
+        return body
+
+
+def _steps(raw: list[dict[str, Any]]) -> tuple[StepEntry, ...]:
+    return tuple(
+        StepEntry(name=str(s.get("name", "")), node=s.get("node"), started=s.get("started"),
+                  ended=s.get("ended"), outcome=str(s.get("outcome", "")), detail=str(s.get("detail", "")))
+        for s in raw
+    )
+
+
+def phases_from_journal(events: list[dict[str, Any]]) -> tuple[PhaseEntry, ...]:
+    """One entry per phase the kernel started; a phase without an end is ``interrupted``."""
+    open_phases: dict[str, str] = {}
+    done: list[PhaseEntry] = []
+    for event in events:
+        name = event.get("phase")
+        if event["event"] == "phase-start":
+            open_phases[name] = event["time"]
+        elif event["event"] == "phase-end":
+            done.append(PhaseEntry(name=name, status=str(event.get("status")), started=open_phases.pop(name, None),
+                                   ended=event["time"], steps=_steps(event.get("steps") or []),
+                                   message=str(event.get("message") or "")))
+    interrupted = [PhaseEntry(name=n, status="interrupted", started=t, ended=None,
+                              message="started but never ended: no step of it is claimed")
+                   for n, t in open_phases.items()]
+    return tuple(done + interrupted)
+
+
+def _certs(events: list[dict[str, Any]], when: str) -> tuple[CertEntry, ...]:
+    for event in reversed(events):
+        if event["event"] == "certs" and event.get("when") == when:
+            return tuple(CertEntry(**c) for c in event.get("certs", []))
+    return ()
+
+
+def _journal_status(events: list[dict[str, Any]]) -> str | None:
+    for event in reversed(events):
+        if event["event"] == "end":
+            return str(event.get("status"))
+    return None
+
+
+def _status(outcome: PapermillOutcome, events: list[dict[str, Any]], phases: tuple[PhaseEntry, ...]) -> str:
+    if outcome.failure is None and outcome.exit_code == 0:
+        if any(p.status == "interrupted" for p in phases):
+            return "failed"
+        said = _journal_status(events)
+        return said if said in STATUSES else "done"
+    if outcome.failure == "cell-error" and outcome.error_name == "WaitingError":
+        return "waiting"
+    if outcome.failure == "cell-error" and outcome.error_name == "InterlockError":
+        return "blocked"
+    return "failed"
+
+
+def build_record(
+    *,
+    events: list[dict[str, Any]],
+    outcome: PapermillOutcome,
+    cells: list[CellInfo],
+    purpose: str,
+    ticket: str,
+    ca: str | None,
+    approve: bool,
+    dry_run: bool,
+    run_by: str,
+    started: str,
+    ended: str,
+    parameters_files: tuple[str, ...],
+    notebook: str,
+    cluster: str | None = None,
+) -> ResultRecord:
+    phases = phases_from_journal(events)
+    ran = [c for c in cells if c.started]
+    opened = next((e for e in events if e["event"] == "open"), {})
+    status = _status(outcome, events, phases)
+    return ResultRecord(
+        status=status, purpose=purpose, cluster=opened.get("cluster") or cluster, ticket=ticket, ca=ca,
+        approve=approve, dry_run=dry_run, run_by=run_by, started=started, ended=ended,
+        parameters_files=parameters_files, notebook=notebook, papermill=outcome,
+        last_cell_started=ran[-1] if ran else None, cells_run=len(ran), cells_total=len(cells),
+        phases=phases, certs_before=_certs(events, "before"), certs_after=_certs(events, "after"),
+        csrs=tuple({k: str(v) for k, v in e.items() if k != "event"} for e in events if e["event"] == "csr"),
+        message=outcome.message if status != "done" else "",
+    )
+
+
+def write_record(record: ResultRecord, folder: Path) -> Path:
+    path = folder / RESULT
+    path.write_text(json.dumps(record.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def read_record(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / RESULT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
