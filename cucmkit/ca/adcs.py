@@ -1,0 +1,147 @@
+"""Microsoft AD CS web enrolment (``/certsrv``) as a CA back-end (CONTRACTS §1.7).
+
+``submit`` posts the CSR to ``certfnsh.asp`` with the template
+``<prefix><purpose>`` and returns AD CS's request id, whether the request was
+issued at once or left pending for a CA manager. ``collect`` fetches the chain
+as PKCS#7 (``certnew.p7b``): issued -> the certificates (PEM, leaf first as AD
+CS orders them); pending -> ``None``; denied -> ``CertificateError``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
+
+from cucmkit.cucm._http import HttpTransport
+from cucmkit.errors import CertificateError
+from cucmkit.secrets import Secret
+
+__all__ = ["AdcsCa", "parse_submit_page"]
+
+_ISSUED = re.compile(r"certnew\.cer\?ReqID=(\d+)")
+_PENDING = re.compile(r"Your Request Id is\s*(\d+)", re.IGNORECASE)
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def parse_submit_page(html: str) -> tuple[str, str]:
+    """``(request_id, "issued"|"pending")`` from certfnsh.asp's answer; CertificateError otherwise."""
+    issued = _ISSUED.search(html)
+    if issued:
+        return issued.group(1), "issued"
+    pending = _PENDING.search(html)
+    if pending:
+        return pending.group(1), "pending"
+    if "denied" in html.lower():
+        raise CertificateError("the CA denied the request", interface="adcs", operation="submit")
+    raise CertificateError("the CA's answer holds no request id (not an AD CS enrolment page?)",
+                           interface="adcs", operation="submit",
+                           remedy="check ca.url and the template name in the parameter file")
+
+
+class AdcsCa:
+    """AD CS web enrolment at ``url`` (``https://host:port/certsrv/``)."""
+
+    kind = "adcs"
+
+    def __init__(self, *, url: str, fqdn: str | None = None, username: str | None = None,
+                 password: Secret | None = None, ca_bundle: tuple[Path, ...] = (),
+                 template_prefix: str = "CUCM-", template_suffix: str = "",
+                 connect_timeout: float = 5.0, read_timeout: float = 30.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError("ca.url must be an https:// URL")
+        self.url = url
+        self.base_path = parts.path.rstrip("/") or "/certsrv"
+        self.template_prefix = template_prefix
+        self.template_suffix = template_suffix
+        self.transport = HttpTransport(
+            node=fqdn or parts.hostname, address=parts.hostname, port=parts.port or 443, interface="adcs",
+            ca_bundle=ca_bundle, username=username, password=password,
+            connect_timeout=connect_timeout, read_timeout=read_timeout,
+        )
+
+    def __repr__(self) -> str:
+        return f"AdcsCa(url={self.url!r}, username={self.transport.username!r})"
+
+    @classmethod
+    def from_parameters(cls, params: Any, **overrides: Any) -> "AdcsCa":
+        ca = params.ca
+        timeouts = getattr(params, "timeouts", None)
+        kw: dict[str, Any] = dict(
+            url=_field(ca, "url"), fqdn=_field(ca, "fqdn"), username=_field(ca, "username"),
+            password=_secret(_field(ca, "password")), ca_bundle=_bundle(params),
+            template_prefix=_field(ca, "template_prefix") or "CUCM-",
+            connect_timeout=float(_field(timeouts, "connect") or 5.0),
+            read_timeout=float(_field(timeouts, "read") or 30.0),
+        )
+        kw.update(overrides)
+        return cls(**kw)
+
+    def template(self, purpose: str) -> str:
+        return f"{self.template_prefix}{purpose}{self.template_suffix}"
+
+    def submit(self, node: str, purpose: str, csr_pem: str) -> str:
+        form = {"Mode": "newreq", "CertRequest": csr_pem, "CertAttrib": f"CertificateTemplate:{self.template(purpose)}",
+                "TargetStoreFlags": "0", "SaveCert": "yes"}
+        response = self.transport.request("POST", f"{self.base_path}/certfnsh.asp", operation="submit",
+                                          data=urlencode(form).encode("ascii"), headers=_FORM)
+        request_id, _state = parse_submit_page(response.text)
+        return request_id
+
+    def collect(self, request_id: str) -> list[bytes] | None:
+        response = self.transport.request("GET", f"{self.base_path}/certnew.p7b", operation="collect",
+                                          params={"ReqID": request_id, "Enc": "b64"})
+        body = response.content
+        if b"-----BEGIN" in body:
+            return _split_p7b(body, request_id)
+        text = response.text.lower()
+        if "pending" in text:
+            return None
+        if "denied" in text:
+            raise CertificateError(f"the CA denied request {request_id}", interface="adcs", operation="collect",
+                                   remedy="ask the CA manager why, then re-run with a fresh CSR (force_csr)")
+        raise CertificateError(f"the CA's answer for request {request_id} holds no certificate",
+                               interface="adcs", operation="collect")
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def _split_p7b(body: bytes, request_id: str) -> list[bytes]:
+    try:
+        certs = pkcs7.load_pem_pkcs7_certificates(body)
+    except ValueError:
+        return [body]  # plain PEM: hand it to the intake as is
+    if not certs:
+        raise CertificateError(f"the CA returned an empty PKCS#7 for request {request_id}", interface="adcs")
+    return [c.public_bytes(serialization.Encoding.PEM) for c in certs]
+
+
+def _field(section: Any, name: str) -> Any:
+    if section is None:
+        return None
+    if isinstance(section, dict):
+        return section.get(name)
+    return getattr(section, name, None)
+
+
+def _secret(value: Any) -> Secret | None:
+    if value is None or isinstance(value, Secret):
+        return value
+    from cucmkit.secrets import resolve
+
+    return resolve(value, where="ca.password")
+
+
+def _bundle(params: Any) -> tuple[Path, ...]:
+    tls = getattr(params, "tls", None)
+    bundle = _field(tls, "ca_bundle") or ()
+    return tuple(Path(p) for p in bundle)
+
+
+

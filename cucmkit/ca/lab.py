@@ -1,0 +1,35 @@
+"""The lab CA back-end: AD CS web enrolment against the embedded lab's CA.
+
+The lab CA speaks AD CS (CONTRACTS §1.7), so this is ``AdcsCa`` with the lab's
+defaults (``https://127.0.0.1:9443/certsrv/``, FQDN ``ca.lab.example``, user
+``causer``, templates ``CUCM-<purpose>``) filled in where the parameter file's
+``ca:`` section leaves them out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cucmkit.ca.adcs import AdcsCa
+
+__all__ = ["LAB_DEFAULTS", "LabCa", "lab_backend"]
+
+LAB_DEFAULTS = {"url": "https://127.0.0.1:9443/certsrv/", "fqdn": "ca.lab.example", "username": "causer",
+                "template_prefix": "CUCM-"}
+
+
+class LabCa(AdcsCa):
+    kind = "lab"
+
+
+def lab_backend(params: Any) -> AdcsCa:
+    ca = getattr(params, "ca", None)
+    missing = {k: v for k, v in LAB_DEFAULTS.items() if not _get(ca, k)}
+    backend = LabCa.from_parameters(params, **missing)
+    return backend
+
+
+def _get(section: Any, name: str) -> Any:
+    if section is None:
+        return None
+    return section.get(name) if isinstance(section, dict) else getattr(section, name, None)

@@ -1,0 +1,207 @@
+"""Pre-checks and interlocks of the procedure, as pure functions over observed facts.
+
+Each check returns a ``CheckResult`` (passed / failed / overridden / skipped,
+reason, remedy) and names the phases it guards. The executor gathers the facts
+(SSO status, DRS status, the phone gate, the lock, the clock, the security
+mode) and refuses a phase while a check that guards it has failed.
+
+Only the maintenance window may be overridden, and only with a reason that is
+recorded in the ledger (PROCEDURE.md allows an emergency restart outside the
+window; it never allows renewing tomcat with SSO on, ipsec during a backup, or
+CallManager and TVS in flight together).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Mapping
+
+from cucmkit.catalogue import Purpose
+
+__all__ = [
+    "CheckResult",
+    "CheckReport",
+    "OVERRIDABLE",
+    "MaintenanceWindow",
+    "check_sso",
+    "check_backup",
+    "check_conflict",
+    "check_window",
+    "check_lock",
+    "check_mixed_mode",
+    "validate_overrides",
+]
+
+OVERRIDABLE = frozenset({"maintenance_window"})
+MUTATING = ("csr", "ca", "install", "activate", "phones")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: str                       # "passed" | "failed" | "overridden" | "skipped"
+    reason: str
+    remedy: str = ""
+    guards: tuple[str, ...] = MUTATING  # phases this check blocks when failed
+    override_reason: str = ""
+
+    @property
+    def blocking(self) -> bool:
+        return self.status == "failed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "status": self.status, "reason": self.reason,
+            "remedy": self.remedy, "guards": list(self.guards), "override_reason": self.override_reason,
+        }
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    purpose: str
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.blocking for c in self.checks)
+
+    def blocking(self, phase: str | None = None) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if c.blocking and (phase is None or phase in c.guards))
+
+    def get(self, name: str) -> CheckResult | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    def to_frame(self):  # -> pandas.DataFrame
+        import pandas as pd
+
+        return pd.DataFrame([c.to_json() for c in self.checks], columns=list(CheckResult.__dataclass_fields__))
+
+    def _repr_html_(self) -> str:
+        verdict = "all pre-checks passed" if self.ok else "BLOCKED"
+        return f"<p><b>Pre-checks for {self.purpose}: {verdict}</b></p>" + self.to_frame().to_html(index=False)
+
+    def __str__(self) -> str:
+        lines = [f"pre-checks for {self.purpose}: {'ok' if self.ok else 'BLOCKED'}"]
+        lines += [f"  {c.status:10} {c.name}: {c.reason}" + (f" -> {c.remedy}" if c.blocking and c.remedy else "")
+                  for c in self.checks]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """When services may be restarted and phones reset; ``None`` bounds mean always."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def contains(self, now: datetime) -> bool:
+        return (self.start is None or now >= self.start) and (self.end is None or now < self.end)
+
+    def describe(self) -> str:
+        if self.start is None and self.end is None:
+            return "any time (no maintenance window set)"
+        return f"{self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC" if self.start and self.end else "open-ended"
+
+    @classmethod
+    def from_any(cls, value: Any) -> "MaintenanceWindow":
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        start = getattr(value, "start", None) if not isinstance(value, Mapping) else value.get("start")
+        end = getattr(value, "end", None) if not isinstance(value, Mapping) else value.get("end")
+        return cls(_to_dt(start), _to_dt(end))
+
+
+def _to_dt(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def validate_overrides(overrides: Mapping[str, str]) -> None:
+    """Raise ValueError for an override the procedure does not allow or one without a reason."""
+    for name, reason in overrides.items():
+        if name not in OVERRIDABLE:
+            raise ValueError(f"the check {name!r} cannot be overridden; only {', '.join(sorted(OVERRIDABLE))} can")
+        if not str(reason or "").strip():
+            raise ValueError(f"overriding {name!r} needs a reason that will be recorded")
+
+
+def check_sso(purpose: Purpose, sso_enabled: bool | None) -> CheckResult:
+    if "sso_disabled" not in purpose.prechecks:
+        return CheckResult("sso_disabled", "skipped", f"{purpose.name} does not depend on SAML SSO")
+    if sso_enabled is None:
+        return CheckResult("sso_disabled", "failed", "could not read the SAML SSO status",
+                           "check that the nodes answer /ssosp/ws/public/singleSignOn")
+    if sso_enabled:
+        return CheckResult(
+            "sso_disabled", "failed", "SAML SSO is enabled cluster-wide",
+            "disable SAML SSO (CM Administration > System > SAML Single Sign-On) before renewing tomcat; "
+            "re-enable it when the whole renewal is done",
+        )
+    return CheckResult("sso_disabled", "passed", "SAML SSO is disabled cluster-wide (re-enable it at the end)")
+
+
+def check_backup(purpose: Purpose, running: Mapping[str, str]) -> CheckResult:
+    """``running``: node -> description of a DRS backup/restore in progress (empty = none)."""
+    if "no_backup" not in purpose.prechecks:
+        return CheckResult("no_backup", "skipped", f"{purpose.name} does not touch DRS")
+    if running:
+        where = "; ".join(f"{node}: {what}" for node, what in sorted(running.items()))
+        return CheckResult("no_backup", "failed", f"a DRS backup or restore is running ({where})",
+                           "wait until it completes (utils disaster_recovery status backup), then re-run")
+    return CheckResult("no_backup", "passed", "no DRS backup or restore is running")
+
+
+def check_conflict(purpose: Purpose, pending: Mapping[str, Any]) -> CheckResult:
+    """Refuse while another phone-affecting purpose changed the cluster and phones have not caught up.
+
+    ``pending``: purpose name -> its gate entry (``GateState`` or a reason). CallManager
+    vs TVS is the ITL trap; any other pending purpose also blocks, as the procedure
+    moves to the next certificate type only once all phones have re-registered.
+    """
+    others = {name: gate for name, gate in pending.items() if name != purpose.name}
+    if not others:
+        return CheckResult("phones_gate", "passed", "no other purpose is waiting for phones to re-register")
+    conflicting = [n for n in others if n in purpose.conflicts_with]
+    names = ", ".join(sorted(others))
+    reason = f"{names} changed the cluster and the phones have not re-registered since"
+    if conflicting:
+        reason += (f"; renewing {purpose.name} now would leave phones with an ITL that matches neither "
+                   "certificate (they stay unregistered until the ITL is deleted on each phone)")
+    return CheckResult(
+        "phones_gate", "failed", reason,
+        f"finish the {names} renewal's phone phase (reset all devices, wait for re-registration), then start {purpose.name}",
+    )
+
+
+def check_window(window: MaintenanceWindow, now: datetime, override: str | None = None) -> CheckResult:
+    guards = ("activate", "phones")
+    if window.contains(now):
+        return CheckResult("maintenance_window", "passed", f"inside the maintenance window ({window.describe()})", guards=guards)
+    if override:
+        return CheckResult("maintenance_window", "overridden", f"outside the maintenance window ({window.describe()})",
+                           guards=guards, override_reason=override)
+    return CheckResult(
+        "maintenance_window", "failed", f"outside the maintenance window ({window.describe()}); now {now:%Y-%m-%d %H:%M} UTC",
+        "run the restarts inside the window, or override with a recorded reason (options.overrides)", guards=guards,
+    )
+
+
+def check_lock(holder: str | None) -> CheckResult:
+    if holder:
+        return CheckResult("single_run", "failed", holder, "wait for the other run to finish")
+    return CheckResult("single_run", "passed", "this run holds the cluster lock")
+
+
+def check_mixed_mode(purpose: Purpose, security_mode: int | None) -> CheckResult:
+    guards = ("activate",)
+    if security_mode is None:
+        return CheckResult("mixed_mode", "failed", "could not read ClusterSecurityMode from AXL",
+                           "check AXL on the publisher and re-run", guards=guards)
+    if security_mode == 1 and purpose.ctl_update_in_mixed_mode:
+        return CheckResult("mixed_mode", "passed", "mixed mode: a CTL update is inserted before the restarts", guards=guards)
+    mode = "mixed mode" if security_mode == 1 else "non-secure mode"
+    return CheckResult("mixed_mode", "passed", f"{mode}: no CTL update needed for {purpose.name}", guards=guards)

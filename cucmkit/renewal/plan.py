@@ -1,0 +1,254 @@
+"""The renewal plan: which nodes, which of them are due, which steps, in the procedure's order.
+
+``build_plan`` is pure: it takes what the engine observed (nodes, each node's
+current certificate for the purpose, the services activated per node, the
+security mode) and the clock, and returns a frozen ``Plan``. A dry run is just
+this plan: nothing on the cluster changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Mapping, Protocol, Sequence
+
+from cucmkit.catalogue import NodeScope, Purpose
+
+__all__ = ["NodeFacts", "PlannedNode", "Step", "Plan", "build_plan", "in_scope", "PHASES", "TVS_SERVICE"]
+
+PHASES = ("csr", "ca", "install", "activate", "phones")
+TVS_SERVICE = "Cisco Trust Verification Service"
+
+
+class _Cert(Protocol):
+    fingerprint_sha256: str
+    not_after: datetime
+    self_signed: bool
+
+    def days_left(self, now: datetime) -> float: ...
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """What the plan needs to know about one node."""
+
+    name: str                          # FQDN
+    short: str
+    role: str                          # "publisher" | "subscriber"
+    kind: str                          # "CUCM" | "IM&P"
+    services: frozenset[str] = frozenset()  # activated and running services
+
+    @property
+    def is_cucm_publisher(self) -> bool:
+        return self.kind == "CUCM" and self.role == "publisher"
+
+
+@dataclass(frozen=True)
+class PlannedNode:
+    name: str
+    short: str
+    role: str
+    kind: str
+    action: str          # "renew" | "self-signed" | "ok" | "out of scope"
+    reason: str
+    days_left: float | None = None
+    not_after: datetime | None = None
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str             # unique in a run, e.g. "csr:cucm-pub.lab.example"
+    phase: str
+    name: str            # "csr", "ca-submit", "trust", "identity", "restart", ...
+    node: str | None = None
+    service: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    cluster: str
+    purpose: Purpose
+    now: datetime
+    threshold_days: float
+    security_mode: int | None
+    nodes: tuple[PlannedNode, ...]
+    steps: tuple[Step, ...]
+    resumed: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def renew(self) -> tuple[PlannedNode, ...]:
+        return tuple(n for n in self.nodes if n.action == "renew")
+
+    @property
+    def self_signed(self) -> tuple[PlannedNode, ...]:
+        return tuple(n for n in self.nodes if n.action == "self-signed")
+
+    @property
+    def due(self) -> bool:
+        return bool(self.steps)
+
+    def phase_steps(self, phase: str) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.phase == phase)
+
+    def to_frame(self):  # -> pandas.DataFrame
+        import pandas as pd
+
+        rows = [{"#": i, "phase": s.phase, "step": s.name, "node": s.node or "", "service": s.service or "",
+                 "detail": s.detail} for i, s in enumerate(self.steps, 1)]
+        return pd.DataFrame(rows, columns=["#", "phase", "step", "node", "service", "detail"])
+
+    def nodes_frame(self):  # -> pandas.DataFrame
+        import pandas as pd
+
+        rows = [{"node": n.name, "role": n.role, "kind": n.kind, "action": n.action, "days left":
+                 None if n.days_left is None else round(n.days_left, 1), "reason": n.reason} for n in self.nodes]
+        return pd.DataFrame(rows, columns=["node", "role", "kind", "action", "days left", "reason"])
+
+    def describe(self) -> str:
+        p = self.purpose
+        lines = [f"{p.name} on {self.cluster}: risk {p.risk.value}, window: {p.window}"]
+        lines += [f"impact: {item}" for item in p.impact]
+        lines += [f"note: {item}" for item in p.notes + self.notes]
+        if not self.due:
+            lines.append(f"nothing due: no {p.name} certificate expires within {self.threshold_days:g} days")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = "<br>".join(html.escape(line) for line in self.describe().splitlines())
+        body = self.nodes_frame().to_html(index=False)
+        if self.due:
+            body += self.to_frame().to_html(index=False)
+        return f"<div><p>{head}</p>{body}</div>"
+
+    def __str__(self) -> str:
+        out = [self.describe()]
+        out += [f"  {n.action:12} {n.name} ({n.reason})" for n in self.nodes]
+        out += [f"  {i:3}. [{s.phase}] {s.name} {s.node or ''} {s.service or ''} {s.detail}".rstrip()
+                for i, s in enumerate(self.steps, 1)]
+        return "\n".join(out)
+
+
+def in_scope(scope: NodeScope, node: NodeFacts) -> bool:
+    if scope is NodeScope.ALL:
+        return True
+    if scope is NodeScope.CUCM:
+        return node.kind == "CUCM"
+    if scope is NodeScope.TVS:
+        return node.kind == "CUCM" and TVS_SERVICE in node.services
+    return node.is_cucm_publisher
+
+
+def _ordered(nodes: Sequence[NodeFacts]) -> list[NodeFacts]:
+    """CUCM publisher first, then the others one at a time in cluster order."""
+    return sorted(nodes, key=lambda n: 0 if n.is_cucm_publisher else 1)
+
+
+def _assess(purpose: Purpose, node: NodeFacts, cert: _Cert | None, *, now: datetime,
+            threshold: float, explicit: set[str], locked: set[str] | None) -> PlannedNode:
+    days = cert.days_left(now) if cert is not None else None
+    base = dict(name=node.name, short=node.short, role=node.role, kind=node.kind, days_left=days,
+                not_after=getattr(cert, "not_after", None), fingerprint=getattr(cert, "fingerprint_sha256", None))
+    if in_scope(purpose.scope, node):
+        action = "renew"
+    elif purpose.self_signed_elsewhere is not None and in_scope(purpose.self_signed_elsewhere, node):
+        action = "self-signed"
+    else:
+        return PlannedNode(action="out of scope", reason=f"{purpose.name} is not used on this node", **base)
+    if locked is not None:
+        if node.name in locked:
+            return PlannedNode(action=action, reason="in the run being resumed", **base)
+        return PlannedNode(action="ok", reason="not part of the run being resumed", **base)
+    if node.name in explicit or node.short in explicit:
+        return PlannedNode(action=action, reason="listed explicitly", **base)
+    if cert is None:
+        return PlannedNode(action=action, reason="no certificate found", **base)
+    if days is not None and days < threshold:
+        return PlannedNode(action=action, reason=f"expires in {days:.0f} days (< {threshold:g})", **base)
+    return PlannedNode(action="ok", reason=f"{days:.0f} days left", **base)
+
+
+def _cert_steps(purpose: Purpose, planned: Sequence[PlannedNode]) -> list[Step]:
+    steps: list[Step] = []
+    renew = [n for n in planned if n.action == "renew"]
+    for n in renew:
+        steps.append(Step(f"csr:{n.name}", "csr", "csr", n.name, detail="generate and download the CSR"))
+    for n in renew:
+        steps.append(Step(f"ca-submit:{n.name}", "ca", "ca-submit", n.name, detail="submit the CSR to the CA"))
+    for n in renew:
+        steps.append(Step(f"ca-collect:{n.name}", "ca", "ca-collect", n.name, detail="collect the signed certificate"))
+    for n in renew:
+        steps.append(Step(f"trust:{n.name}", "install", "trust", n.name, detail=f"upload root and intermediates to {purpose.trust_store}"))
+        steps.append(Step(f"identity:{n.name}", "install", "identity", n.name, detail=f"upload the {purpose.name} identity, confirm by fingerprint"))
+    for n in planned:
+        if n.action == "self-signed":
+            steps.append(Step(f"self-signed:{n.name}", "install", "self-signed", n.name,
+                              detail=f"regenerate {purpose.name} as self-signed (not CA-signed on this node)"))
+    return steps
+
+
+def _activate_steps(purpose: Purpose, nodes: Sequence[NodeFacts], planned: Sequence[PlannedNode],
+                    security_mode: int | None) -> list[Step]:
+    steps: list[Step] = []
+    changed = {n.name for n in planned if n.action in ("renew", "self-signed")}
+    if purpose.resets_phones:
+        steps.append(Step("phones-baseline", "activate", "phones-baseline", detail="registration baseline (RisPort) before restarts"))
+    if purpose.ctl_update_in_mixed_mode and security_mode == 1:
+        pub = next((n.name for n in nodes if n.is_cucm_publisher), None)
+        steps.append(Step("ctl-update", "activate", "ctl-update", pub, detail="mixed mode: utils ctl update CTLFile before restarts"))
+    for node in _ordered(nodes):
+        for restart in purpose.restarts:
+            if in_scope(restart.where, node) and restart.service in node.services:
+                steps.append(Step(f"restart:{node.name}:{restart.service}", "activate", "restart", node.name,
+                                  restart.service, detail=f"via {restart.via}, wait until started"))
+        if purpose.base == "tomcat" and node.name in changed:
+            steps.append(Step(f"verify-tls:{node.name}", "activate", "verify-tls", node.name,
+                              detail="confirm over TLS that the node serves the new certificate"))
+    return steps
+
+
+def _closing_steps(purpose: Purpose) -> list[Step]:
+    steps: list[Step] = []
+    if purpose.resets_phones:
+        steps.append(Step("phones-reset", "phones", "phones-reset", detail="reset all devices (AXL resetEnterpriseParameters)"))
+        steps.append(Step("phones-wait", "phones", "phones-wait", detail="wait until registration is back to the baseline"))
+    if "sso_disabled" in purpose.prechecks:
+        steps.append(Step("reminder:sso", "phones", "reminder", detail="re-enable SAML SSO cluster-wide now that the renewal is done"))
+    if "no_backup" in purpose.prechecks:
+        steps.append(Step("reminder:backup", "phones", "reminder", detail="take a fresh DRS backup"))
+    return steps
+
+
+def build_plan(*, cluster: str, purpose: Purpose, nodes: Sequence[NodeFacts],
+               certificates: Mapping[str, _Cert | None], now: datetime, threshold_days: float,
+               security_mode: int | None = None, explicit: Iterable[str] = (),
+               locked: Iterable[str] | None = None, self_signed: bool = True) -> Plan:
+    """The plan for ``purpose`` on ``cluster``.
+
+    ``certificates``: node FQDN -> that node's current certificate for the purpose.
+    ``locked``: the node set of a run being resumed (its nodes stay in the plan
+    even though their new certificates are no longer due).
+    """
+    explicit_set, locked_set = set(explicit), (set(locked) if locked is not None else None)
+    planned = [_assess(purpose, n, certificates.get(n.name), now=now, threshold=threshold_days,
+                       explicit=explicit_set, locked=locked_set) for n in nodes]
+    if not self_signed:
+        planned = [PlannedNode(**{**p.__dict__, "action": "ok", "reason": "self-signed regeneration not requested"})
+                   if p.action == "self-signed" else p for p in planned]
+    steps: list[Step] = []
+    if any(p.action in ("renew", "self-signed") for p in planned):
+        steps = _cert_steps(purpose, planned) + _activate_steps(purpose, nodes, planned, security_mode) + _closing_steps(purpose)
+    notes: tuple[str, ...] = ()
+    if security_mode == 1 and purpose.ctl_update_in_mixed_mode:
+        notes = ("the cluster is in mixed mode: the CTL file is updated before the restarts",)
+    return Plan(cluster=cluster, purpose=purpose, now=now, threshold_days=threshold_days, security_mode=security_mode,
+                nodes=tuple(planned), steps=tuple(steps), resumed=locked_set is not None, notes=notes)
+
+
+def plan_summary(plan: Plan) -> dict[str, Any]:
+    return {"purpose": plan.purpose.name, "renew": [n.name for n in plan.renew],
+            "self_signed": [n.name for n in plan.self_signed], "steps": [s.key for s in plan.steps]}
