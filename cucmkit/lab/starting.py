@@ -1,0 +1,107 @@
+"""The realistic starting state of a new lab (issue 2 section 5).
+
+A mix of self-signed and old-CA-signed identities, some expiring within 30
+days (publisher tomcat 20 days, CallManager 25 days), the old CA's root and
+intermediate in the trust stores, one expired certificate in tomcat-trust.
+Also creates the old and current lab CAs and ``<state>/ca-bundle.pem``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cucmkit.lab import pki
+
+if TYPE_CHECKING:
+    from cucmkit.lab.state import LabNodeState, LabState
+
+__all__ = ["build_starting_state", "ensure_cas", "OLD_LABEL", "CURRENT_LABEL", "EXPIRED_CN"]
+
+OLD_LABEL = "Lab Old"
+CURRENT_LABEL = "Lab"
+EXPIRED_CN = "Expired Partner CA"
+
+# (unit, signer "old"|"self", days left) per node role
+_PUB = {"tomcat": ("old", 20), "CallManager": ("old", 25), "ipsec": ("old", 200), "CAPF": ("self", 900),
+        "TVS": ("self", 700), "ITLRecovery": ("self", 3000), "tomcat-ECDSA": ("self", 600),
+        "CallManager-ECDSA": ("self", 600)}
+_SUB = {"tomcat": ("old", 28), "CallManager": ("old", 25), "ipsec": ("self", 400), "CAPF": ("self", 15),
+        "TVS": ("self", 700), "ITLRecovery": ("self", 3000), "tomcat-ECDSA": ("self", 600),
+        "CallManager-ECDSA": ("self", 600)}
+_IMP = {"tomcat": ("old", 90), "ipsec": ("self", 400), "cup": ("self", 500), "cup-xmpp": ("old", 60),
+        "tomcat-ECDSA": ("self", 600), "cup-ECDSA": ("self", 600), "cup-xmpp-ECDSA": ("self", 600)}
+_OLD_TRUSTED = ("tomcat-trust", "CallManager-trust", "ipsec-trust", "CAPF-trust", "cup-trust", "cup-xmpp-trust")
+
+
+def ensure_cas(state_dir: Path) -> tuple[pki.CaPair, pki.CaPair]:
+    """(old, current) CA pairs under ``<state>/ca/``; created once. Also writes ca-bundle.pem."""
+    base = Path(state_dir) / "ca"
+    pairs = []
+    for sub, label, slot, age in (("old", OLD_LABEL, 0, 1500), ("current", CURRENT_LABEL, 2, 60)):
+        directory = base / sub
+        if (directory / "label").exists():
+            pairs.append(pki.CaPair.load(directory))
+            continue
+        pair = pki.make_ca(label, not_before=pki.utcnow() - dt.timedelta(days=age), slot=slot)
+        pair.save(directory)
+        pairs.append(pair)
+    old, current = pairs
+    (Path(state_dir) / "ca-bundle.pem").write_text(current.root_pem + old.root_pem)
+    return old, current
+
+
+def _units_for(node: "LabNodeState") -> dict[str, tuple[str, int]]:
+    if node.kind == "IM&P":
+        return _IMP
+    return _PUB if node.role == "publisher" else _SUB
+
+
+def _identity(node: "LabNodeState", unit: str, signer: str, days: int, slot: int,
+              old: pki.CaPair) -> tuple[str, str]:
+    ec = unit.endswith("-ECDSA")
+    key = pki.pooled_key("ec" if ec else "rsa", 384 if ec else 2048, slot)
+    sans = (f"DNS:{node.fqdn}",)
+    cn = node.fqdn if unit.startswith(("tomcat", "CallManager", "ipsec", "cup")) else f"{unit}-{node.name}"
+    if signer == "self":
+        pem = pki.self_signed(cn=cn, key=key, unit=unit, sans=sans, days=days,
+                              not_before=pki.utcnow() - dt.timedelta(days=max(1, 1825 - days)))
+    else:
+        nb = pki.utcnow() - dt.timedelta(days=730 - days)
+        pem = pki.sign_with(old, subject=pki.subject_name(cn, ou="UC"), public_key=key.public_key(), unit=unit,
+                            sans=sans, not_before=nb, not_after=pki.utcnow() + dt.timedelta(days=days))
+    return pem, pki.key_to_pem(key)
+
+
+def _expired_trust() -> str:
+    key = pki.pooled_key("rsa", 2048, 900)
+    return pki.self_signed(cn=EXPIRED_CN, key=key, days=-30,
+                           not_before=pki.utcnow() - dt.timedelta(days=800), is_ca=True)
+
+
+def build_starting_state(state: "LabState") -> None:
+    from cucmkit.lab.state import _Svc, _CUCM_SERVICES, _IMP_SERVICES, trust_filename
+
+    old, _current = ensure_cas(state.state_dir)
+    expired = _expired_trust()
+    started = pki.utcnow().timestamp() - 86400 * 3
+    for index, node in enumerate(state.nodes.values()):
+        for u_index, (unit, (signer, days)) in enumerate(_units_for(node).items()):
+            pem, key_pem = _identity(node, unit, signer, days, index * 20 + u_index, old)
+            node._install(unit, pem, key_pem)
+        for unit in node.units:
+            store = node._trust.setdefault(f"{unit}-trust", {})
+            if f"{unit}-trust" in _OLD_TRUSTED:
+                for ca_pem in (old.root_pem, old.inter_pem):
+                    store[trust_filename(pki.load_cert(ca_pem))] = ca_pem
+        node._trust["tomcat-trust"][trust_filename(pki.load_cert(expired))] = expired
+        table = _IMP_SERVICES if node.kind == "IM&P" else _CUCM_SERVICES
+        for name, (on_pub, on_sub) in table.items():
+            activated = on_pub if node.role == "publisher" else on_sub
+            node._svc[name] = _Svc(name=name, activated=activated, running=activated,
+                                   started_at=started if activated else None)
+    # every node's own certificates: active = installed at the start
+    for node in state.nodes.values():
+        for unit, own in list(node._own.items()):
+            node._own[unit] = type(own)(unit, own.pem, own.key_pem, own.pem, own.key_pem)

@@ -1,0 +1,78 @@
+"""The shape of a lab cluster: which nodes, their roles and ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["NodeSpec", "Topology", "DEFAULT_PORTS", "CA_PORT", "CA_FQDN"]
+
+CA_PORT = 9443
+CA_FQDN_HOST = "ca"
+DEFAULT_PORTS: dict[str, tuple[int, int]] = {
+    "cucm-pub": (8443, 2222),
+    "cucm-sub1": (8444, 2223),
+    "cucm-sub2": (8445, 2224),
+    "imp-pub": (8446, 2225),
+}
+CA_FQDN = "ca.lab.example"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str                 # short host name, e.g. "cucm-pub"
+    role: str = "subscriber"  # "publisher" | "subscriber"
+    kind: str = "CUCM"        # "CUCM" | "IM&P"
+    https_port: int | None = None
+    ssh_port: int | None = None
+
+
+def _default_nodes() -> tuple[NodeSpec, ...]:
+    return (
+        NodeSpec("cucm-pub", "publisher", "CUCM"),
+        NodeSpec("cucm-sub1", "subscriber", "CUCM"),
+        NodeSpec("cucm-sub2", "subscriber", "CUCM"),
+        NodeSpec("imp-pub", "publisher", "IM&P"),
+    )
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Nodes, domain, phone count. Default: cucm-pub, cucm-sub1, cucm-sub2, imp-pub; 200 phones."""
+
+    nodes: tuple[NodeSpec, ...] = field(default_factory=_default_nodes)
+    domain: str = "lab.example"
+    phones: int = 200
+    cluster: str = "lab"
+
+    def __post_init__(self) -> None:
+        cucm_pubs = [n for n in self.nodes if n.kind == "CUCM" and n.role == "publisher"]
+        if len(cucm_pubs) != 1:
+            raise ValueError("a lab topology needs exactly one CUCM publisher")
+        if len({n.name for n in self.nodes}) != len(self.nodes):
+            raise ValueError("node names must be unique")
+
+    @property
+    def publisher(self) -> NodeSpec:
+        return next(n for n in self.nodes if n.kind == "CUCM" and n.role == "publisher")
+
+    def fqdn(self, name: str) -> str:
+        return f"{name}.{self.domain}"
+
+    def ports(self, index: int, spec: NodeSpec) -> tuple[int, int]:
+        """Fixed default ports: 8443+i / 2222+i unless the spec names its own."""
+        https = spec.https_port or DEFAULT_PORTS.get(spec.name, (8443 + index, 0))[0]
+        ssh = spec.ssh_port or DEFAULT_PORTS.get(spec.name, (0, 2222 + index))[1]
+        return https, ssh
+
+    @property
+    def ca_fqdn(self) -> str:
+        return f"{CA_FQDN_HOST}.{self.domain}"
+
+    def to_dict(self) -> dict:
+        return {"domain": self.domain, "phones": self.phones, "cluster": self.cluster,
+                "nodes": [n.__dict__ for n in self.nodes]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Topology":
+        return cls(nodes=tuple(NodeSpec(**n) for n in data["nodes"]), domain=data["domain"],
+                   phones=int(data["phones"]), cluster=data.get("cluster", "lab"))
