@@ -1,0 +1,204 @@
+"""The validation report and the upload plan: frozen values with table, text, JSON and HTML views."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["PASS", "FAIL", "WARN", "SKIPPED", "STATUSES", "Check", "UploadStep", "Report"]
+
+PASS, FAIL, WARN, SKIPPED = "pass", "fail", "warn", "skipped"
+STATUSES = (PASS, FAIL, WARN, SKIPPED)
+_COLUMNS = ("name", "status", "message", "cucm_message", "remedy", "subject", "serial", "fingerprint")
+_COLOURS = {PASS: "#1a7f37", FAIL: "#cf222e", WARN: "#9a6700", SKIPPED: "#6e7781"}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's verdict, about one certificate when ``subject`` is set."""
+
+    name: str
+    status: str
+    message: str
+    cucm_message: str | None = None   # what CUCM would answer the upload with
+    remedy: str | None = None
+    subject: str | None = None
+    serial: int | None = None
+    fingerprint: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["serial"] = None if self.serial is None else str(self.serial)  # JSON-safe for big serials
+        return data
+
+
+@dataclass(frozen=True)
+class UploadStep:
+    """One upload: a single PEM to ``store`` (``<purpose>-trust`` for CAs, ``<purpose>`` for the leaf)."""
+
+    order: int
+    store: str
+    kind: str                 # "root", "intermediate" or "leaf"
+    subject: str
+    serial: int
+    fingerprint: str
+    pem: str
+    already_present: bool = False  # the same certificate is already in the trust store given
+
+    @property
+    def target(self) -> str:
+        return "identity" if self.kind == "leaf" else "trust"
+
+    @property
+    def filename(self) -> str:
+        """A file name for saving the step: ``01-tomcat-trust-root.pem``."""
+        return f"{self.order:02d}-{self.store}-{self.kind}.pem"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["serial"] = str(self.serial)
+        data["target"] = self.target
+        return data
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every check of one validation; ``upload_plan`` is filled only when nothing failed."""
+
+    purpose: str
+    checks: tuple[Check, ...]
+    upload_plan: tuple[UploadStep, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.status == FAIL)
+
+    @property
+    def warnings(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.status == WARN)
+
+    def by_name(self, name: str) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.name == name)
+
+    def status_of(self, name: str) -> str | None:
+        """The worst status among the checks named ``name`` (fail > warn > pass > skipped)."""
+        found = {c.status for c in self.by_name(name)}
+        for status in (FAIL, WARN, PASS, SKIPPED):
+            if status in found:
+                return status
+        return None
+
+    @property
+    def verdict(self) -> str:
+        return "uploadable" if self.ok else "not uploadable"
+
+    # --- views ---------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "purpose": self.purpose,
+            "ok": self.ok,
+            "verdict": self.verdict,
+            "checks": [c.to_dict() for c in self.checks],
+            "upload_plan": [s.to_dict() for s in self.upload_plan],
+            "notes": list(self.notes),
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_frame(self) -> Any:
+        """The checks as a pandas DataFrame (one row per check)."""
+        import pandas as pd
+
+        rows = [{col: getattr(c, col) for col in _COLUMNS} for c in self.checks]
+        return pd.DataFrame(rows, columns=list(_COLUMNS))
+
+    def plan_frame(self) -> Any:
+        import pandas as pd
+
+        cols = ["order", "store", "kind", "subject", "serial", "fingerprint", "already_present"]
+        return pd.DataFrame([{c: getattr(s, c) for c in cols} for s in self.upload_plan], columns=cols)
+
+    def summary(self) -> str:
+        fails, warns = len(self.failed), len(self.warnings)
+        return f"purpose {self.purpose}: {self.verdict.upper()} ({fails} failed, {warns} warnings, {len(self.checks)} checks)"
+
+    def to_text(self) -> str:
+        lines = [self.summary(), ""]
+        for check in self.checks:
+            lines.extend(_check_lines(check))
+        lines.extend(f"note: {note}" for note in self.notes)
+        lines.append("")
+        lines.extend(_plan_lines(self.upload_plan, self.ok))
+        return "\n".join(lines).rstrip() + "\n"
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        colour = _COLOURS[PASS] if self.ok else _COLOURS[FAIL]
+        parts = [f'<p><b style="color:{colour}">{html.escape(self.summary())}</b></p>', _checks_html(self.checks)]
+        if self.upload_plan:
+            parts.append("<p><b>Upload plan</b> (each step a single PEM, in this order)</p>")
+            parts.append(_plan_html(self.upload_plan))
+        parts.extend(f"<p><i>{html.escape(note)}</i></p>" for note in self.notes)
+        return "\n".join(parts)
+
+
+def _check_lines(check: Check) -> list[str]:
+    lines = [f"{check.status.upper():<7} {check.name:<20} {check.message}"]
+    pad = " " * 28
+    if check.subject is not None:
+        lines.append(f"{pad}certificate: {check.subject} (serial {check.serial}, sha256 {(check.fingerprint or '')[:16]}...)")
+    if check.cucm_message:
+        lines.append(f"{pad}CUCM would say: {check.cucm_message}")
+    if check.remedy:
+        lines.append(f"{pad}remedy: {check.remedy}")
+    return lines
+
+
+def _plan_lines(plan: tuple[UploadStep, ...], ok: bool) -> list[str]:
+    if not ok:
+        return ["No upload plan: fix the failed checks first."]
+    lines = ["Upload plan (each step a single PEM, in this order):"]
+    for step in plan:
+        present = "  [already in the trust store]" if step.already_present else ""
+        lines.append(f"  {step.order}. {step.store:<20} {step.kind:<12} {step.subject}  sha256 {step.fingerprint[:16]}...{present}")
+    return lines
+
+
+def _checks_html(checks: tuple[Check, ...]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in _COLUMNS)
+    rows = []
+    for check in checks:
+        cells = []
+        for col in _COLUMNS:
+            value = getattr(check, col)
+            text = "" if value is None else html.escape(str(value))
+            if col == "status":
+                text = f'<b style="color:{_COLOURS[check.status]}">{text}</b>'
+            cells.append(f"<td style='text-align:left'>{text}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _plan_html(plan: tuple[UploadStep, ...]) -> str:
+    cols = ("order", "store", "kind", "subject", "fingerprint", "already_present")
+    head = "".join(f"<th>{c}</th>" for c in cols)
+    rows = "".join(
+        "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(str(getattr(s, c)))}</td>" for c in cols) + "</tr>"
+        for s in plan
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"

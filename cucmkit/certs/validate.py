@@ -1,0 +1,631 @@
+"""Pre-upload validation: every reason CUCM would refuse the material, at once, before CUCM does.
+
+Pure: the clock (``now``, timezone-aware) is passed in, only ``not_valid_*_utc``
+is read, and nothing is fetched. The checks are explicit requirements taken
+from the catalogue and PROCEDURE.md, not the WebPKI policy (which rejects
+ordinary enterprise and trustme chains: failure-modes §4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Union
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+
+from cucmkit import catalogue
+from cucmkit.catalogue import MESSAGES, Purpose
+from cucmkit.certs.chain import Chain, ChainCert, build_chain, is_ca, issued_by
+from cucmkit.certs.intake import LoadedCert, Material, load_bytes, load_csr, load_material
+from cucmkit.certs.records import CertRecord, common_name, key_description
+from cucmkit.certs.report import FAIL, PASS, SKIPPED, WARN, Check, Report, UploadStep
+from cucmkit.errors import CertificateError
+
+__all__ = ["validate", "NO_PENDING_CSR", "NoPendingCsr", "MAX_RSA_BITS"]
+
+MAX_RSA_BITS = 4096
+MIN_RSA_BITS = 2048
+
+
+class NoPendingCsr:
+    """Sentinel for ``csr=``: the node is known to hold no pending CSR for the purpose."""
+
+    def __repr__(self) -> str:
+        return "NO_PENDING_CSR"
+
+
+NO_PENDING_CSR = NoPendingCsr()
+
+CsrInput = Union[x509.CertificateSigningRequest, str, bytes, NoPendingCsr, None]
+
+_KU_NAMES = {
+    "digital_signature": "Digital Signature",
+    "content_commitment": "Non Repudiation",
+    "key_encipherment": "Key Encipherment",
+    "data_encipherment": "Data Encipherment",
+    "key_agreement": "Key Agreement",
+    "key_cert_sign": "Certificate Sign",
+    "crl_sign": "CRL Sign",
+}
+_EKU_NAMES = {
+    "1.3.6.1.5.5.7.3.1": "serverAuth",
+    "1.3.6.1.5.5.7.3.2": "clientAuth",
+    catalogue.IPSEC_END_SYSTEM_OID: "IPsec End System",
+}
+_WEAK_HASHES = {"sha1": "SHA-1", "md5": "MD5", "md2": "MD2", "md4": "MD4"}
+
+_REMEDY_CHAIN = "Upload the root and intermediate certificates as {trust} first (root, then intermediates), then the leaf as {purpose}."
+_REMEDY_KEY = (
+    "Upload the right certificate (this one may be another node's), or have the CA re-issue it from the "
+    "current CSR (a CSR generated after the request replaced the one it was issued from)."
+)
+_REMEDY_SAN = (
+    "Have the CA re-issue with exactly the CSR's SANs, or generate a CSR shaped to the CA's rules "
+    "(drop the default domain; drop -ms from a multi-SAN CN)."
+)
+_REMEDY_NO_CSR = "Generate a CSR for {purpose} on this node and have the certificate issued from it."
+_REMEDY_DUP_CN = "Never upload expired certificates; delete the unwanted one from {trust}, then upload."
+
+
+@dataclass(frozen=True)
+class _Context:
+    purpose: Purpose
+    now: datetime
+    chain: Chain
+    material: Material
+    store: tuple[LoadedCert, ...] | None
+    csr: x509.CertificateSigningRequest | NoPendingCsr | None
+    warning_days: int
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _name(name: x509.Name) -> str:
+    try:
+        return name.rfc4514_string()
+    except ValueError:
+        return repr(name)
+
+
+def _about(cert: ChainCert | LoadedCert) -> dict[str, Any]:
+    c = cert.certificate
+    return {"subject": _name(c.subject), "serial": c.serial_number, "fingerprint": cert.fingerprint}
+
+
+def _check(name: str, status: str, message: str, cert: ChainCert | LoadedCert | None = None, **kw: Any) -> Check:
+    return Check(name=name, status=status, message=message, **(_about(cert) if cert else {}), **kw)
+
+
+def _ext(cert: x509.Certificate | x509.CertificateSigningRequest, cls: type) -> Any:
+    try:
+        return cert.extensions.get_extension_for_class(cls).value
+    except x509.ExtensionNotFound:
+        return None
+    except ValueError:  # duplicate or undecodable extensions
+        return None
+
+
+def _spki(obj: x509.Certificate | x509.CertificateSigningRequest) -> bytes | None:
+    try:
+        return obj.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+
+
+def _key(cert: x509.Certificate) -> tuple[str, int]:
+    try:
+        return key_description(cert.public_key())
+    except (ValueError, UnsupportedAlgorithm):
+        return "unknown", 0
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _leaf(ctx: _Context) -> ChainCert:
+    assert ctx.chain.leaf is not None
+    return ctx.chain.leaf
+
+
+def _uploaded(ctx: _Context) -> tuple[ChainCert, ...]:
+    """The chain certificates that come from the material (the ones the plan uploads)."""
+    return tuple(c for c in ctx.chain.members() if not c.from_trust_store)
+
+
+# --- structure ---------------------------------------------------------------------------------
+
+
+def _check_intake(ctx: _Context) -> list[Check]:
+    m = ctx.material
+    sources = ", ".join(m.sources) or "<memory>"
+    return [_check("intake", PASS, f"{len(m.certificates)} certificate(s) read from {sources}")]
+
+
+def _check_leaf(ctx: _Context) -> list[Check]:
+    leaf = _leaf(ctx)
+    checks = [_check("leaf", PASS, f"leaf certificate: {common_name(leaf.certificate.subject) or _name(leaf.certificate.subject)}", leaf)]
+    if ctx.chain.root is not None and ctx.chain.root.fingerprint == leaf.fingerprint:
+        checks.append(_check(
+            "leaf_ca_signed", FAIL,
+            "the leaf is self-signed; this procedure uploads a CA-signed certificate",
+            leaf, remedy=f"Submit the {ctx.purpose.name} CSR to the CA and check the certificate it returns.",
+        ))
+    return checks
+
+
+def _check_chain(ctx: _Context) -> list[Check]:
+    chain, p = ctx.chain, ctx.purpose
+    remedy = _REMEDY_CHAIN.format(trust=p.trust_store, purpose=p.name)
+    if chain.complete:
+        return [_check("chain_complete", PASS, _chain_text(chain), chain.root)]
+    below = chain.missing_below
+    what = {"intermediate": "intermediate CA", "root": "root CA"}.get(chain.missing_kind or "", "issuing CA (intermediate or root)")
+    where = "" if ctx.store is not None else f" (no {p.trust_store} contents given to look in)"
+    message = f"missing {what} {chain.missing_issuer!r}, issuer of {_name(below.certificate.subject)!r}{where}" if below else "no chain"
+    return [_check(
+        "chain_complete", FAIL, message, below, cucm_message=MESSAGES.ca_not_in_trust,
+        remedy=f"Get {chain.missing_issuer!r} from the CA. " + remedy,
+    )]
+
+
+def _chain_text(chain: Chain) -> str:
+    parts = []
+    for c in chain.members():
+        label = common_name(c.certificate.subject) or _name(c.certificate.subject)
+        parts.append(label + (" (already in the trust store)" if c.from_trust_store else ""))
+    return "chain complete: " + " <- ".join(parts)
+
+
+def _check_signatures(ctx: _Context) -> list[Check]:
+    if not ctx.chain.bad_signatures:
+        return [_check("chain_signatures", PASS, "every signature in the chain verifies with its issuer's key")]
+    return [
+        _check(
+            "chain_signatures", FAIL,
+            f"the signature of {_name(bad.child.certificate.subject)!r} does not verify with the key of "
+            f"{_name(bad.issuer.certificate.subject)!r} (same name, different CA key)",
+            bad.child, cucm_message=MESSAGES.ca_not_in_trust,
+            remedy="Get the CA certificate that actually issued it (the CA may have renewed its key).",
+        )
+        for bad in ctx.chain.bad_signatures
+    ]
+
+
+def _check_strays(ctx: _Context) -> list[Check]:
+    strays = ctx.chain.strays
+    if not strays:
+        return [_check("strays", PASS, "every certificate given belongs to the leaf's chain")]
+    return [
+        _check("strays", WARN, "belongs to no chain of the leaf; it will not be uploaded", stray,
+               remedy="Leave it out, or check that the right leaf was picked.")
+        for stray in strays
+    ]
+
+
+# --- time --------------------------------------------------------------------------------------
+
+
+def _check_validity(ctx: _Context) -> list[Check]:
+    return [_validity_of(ctx, c) for c in ctx.chain.members()]
+
+
+def _validity_of(ctx: _Context, c: ChainCert) -> Check:
+    cert, now = c.certificate, ctx.now
+    role = _role(ctx, c)
+    if now > cert.not_valid_after_utc:
+        where = f" (the copy in {ctx.purpose.trust_store})" if c.from_trust_store else ""
+        return _check(
+            "validity", FAIL, f"{role} expired on {_when(cert.not_valid_after_utc)}{where}", c,
+            cucm_message=MESSAGES.expired,
+            remedy="Never upload expired certificates; get a current one from the CA.",
+        )
+    if now < cert.not_valid_before_utc:
+        return _check(
+            "validity", FAIL, f"{role} is not valid before {_when(cert.not_valid_before_utc)}", c,
+            remedy="Wait until it becomes valid, or have the CA re-issue it (check the CA's and CUCM's clocks).",
+        )
+    return _check("validity", PASS, f"{role} valid until {_when(cert.not_valid_after_utc)}", c)
+
+
+def _role(ctx: _Context, c: ChainCert) -> str:
+    if ctx.chain.leaf and c.fingerprint == ctx.chain.leaf.fingerprint:
+        return "leaf"
+    if ctx.chain.root and c.fingerprint == ctx.chain.root.fingerprint:
+        return "root CA"
+    return "intermediate CA"
+
+
+def _check_leaf_expiry(ctx: _Context) -> list[Check]:
+    leaf = _leaf(ctx)
+    after = leaf.certificate.not_valid_after_utc
+    if ctx.now > after or ctx.now < leaf.certificate.not_valid_before_utc:
+        return [_check("leaf_expiry", SKIPPED, "leaf not valid now (see validity)", leaf)]
+    days = (after - ctx.now) / timedelta(days=1)
+    if days < ctx.warning_days:
+        return [_check(
+            "leaf_expiry", WARN, f"leaf expires in {days:.1f} days (threshold {ctx.warning_days})", leaf,
+            remedy="Ask the CA for a longer validity, or plan the next renewal now.",
+        )]
+    return [_check("leaf_expiry", PASS, f"leaf expires in {days:.0f} days", leaf)]
+
+
+# --- names and keys ----------------------------------------------------------------------------
+
+
+def _dns_names(cert: x509.Certificate) -> list[str]:
+    san = _ext(cert, x509.SubjectAlternativeName)
+    return [str(n) for n in san.get_values_for_type(x509.DNSName)] if san else []
+
+
+def _check_wildcard(ctx: _Context) -> list[Check]:
+    leaf = _leaf(ctx)
+    names = [common_name(leaf.certificate.subject), *_dns_names(leaf.certificate)]
+    wild = [n for n in names if "*" in n]
+    if not wild:
+        return [_check("wildcard", PASS, "no wildcard names", leaf)]
+    return [_check(
+        "wildcard", FAIL, f"wildcard name(s) {', '.join(sorted(set(wild)))}", leaf, cucm_message=MESSAGES.wildcard,
+        remedy="CUCM does not support wildcard certificates: have the certificate issued for the node FQDN(s) in the CSR.",
+    )]
+
+
+def _check_key_type(ctx: _Context) -> list[Check]:
+    leaf = _leaf(ctx)
+    kind, size = _key(leaf.certificate)
+    wanted = {"rsa": "RSA", "ec": "EC"}.get(ctx.purpose.key_type, ctx.purpose.key_type.upper())
+    if kind == wanted:
+        return [_check("key_type", PASS, f"{kind} {size}-bit key, as {ctx.purpose.name} requires", leaf)]
+    return [_check(
+        "key_type", FAIL, f"{ctx.purpose.name} needs an {wanted} key; the leaf has {kind} {size}", leaf,
+        remedy=f"Generate the CSR for the right purpose ({ctx.purpose.name}) and have the certificate issued from it.",
+    )]
+
+
+def _check_key_size(ctx: _Context) -> list[Check]:
+    checks = []
+    for c in _uploaded(ctx):
+        kind, size = _key(c.certificate)
+        if kind == "RSA" and size > MAX_RSA_BITS:
+            checks.append(_check(
+                "key_size", FAIL, f"RSA {size}-bit key is over CUCM's maximum of {MAX_RSA_BITS}", c,
+                cucm_message=MESSAGES.key_too_large, remedy="Use RSA keys of at most 4096 bits (2048 is CUCM's default).",
+            ))
+        elif kind == "RSA" and size < MIN_RSA_BITS:
+            checks.append(_check("key_size", WARN, f"RSA {size}-bit key is weak (below {MIN_RSA_BITS})", c,
+                                 remedy="Use 2048-bit RSA keys or larger."))
+    return checks or [_check("key_size", PASS, f"every key within CUCM's limit ({MAX_RSA_BITS} bits)")]
+
+
+def _check_signature_algorithms(ctx: _Context) -> list[Check]:
+    checks = []
+    for c in ctx.chain.members():
+        name = _hash_name(c.certificate)
+        if name in _WEAK_HASHES:
+            checks.append(_check(
+                "signature_algorithm", WARN, f"signed with {_WEAK_HASHES[name]} ({_role(ctx, c)})", c,
+                remedy="Ask the CA for SHA-256 signatures; SHA-1 is being retired from trust stores and clients.",
+            ))
+    return checks or [_check("signature_algorithm", PASS, "no SHA-1 or weaker signatures")]
+
+
+def _hash_name(cert: x509.Certificate) -> str | None:
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return "unknown"
+    return algorithm.name if isinstance(algorithm, hashes.HashAlgorithm) else None
+
+
+# --- extensions --------------------------------------------------------------------------------
+
+
+def _check_key_usage(ctx: _Context) -> list[Check]:
+    leaf, required = _leaf(ctx), ctx.purpose.key_usage
+    ku = _ext(leaf.certificate, x509.KeyUsage)
+    wanted = ", ".join(_KU_NAMES[k] for k in sorted(required))
+    if ku is None:
+        return [_check("key_usage", FAIL, f"no Key Usage extension; {ctx.purpose.name} needs {wanted}", leaf,
+                       remedy=_ku_remedy(ctx))]
+    missing = sorted(k for k in required if not _ku_bit(ku, k))
+    if not missing:
+        return [_check("key_usage", PASS, f"Key Usage has {wanted}", leaf)]
+    text = f"Key Usage lacks {', '.join(_KU_NAMES[k] for k in missing)} (required: {wanted})"
+    if "data_encipherment" in missing:
+        text += "; the CA dropped Data Encipherment"
+    return [_check("key_usage", FAIL, text, leaf, remedy=_ku_remedy(ctx))]
+
+
+def _ku_bit(ku: x509.KeyUsage, name: str) -> bool:
+    try:
+        return bool(getattr(ku, name))
+    except ValueError:  # encipher_only/decipher_only without key_agreement
+        return False
+
+
+def _ku_remedy(ctx: _Context) -> str:
+    return (f"Have the CA issue from a template that keeps the CSR's key usages for {ctx.purpose.name} "
+            "(Cisco's security guide table); never let it drop Data Encipherment.")
+
+
+def _check_eku(ctx: _Context) -> list[Check]:
+    leaf, required = _leaf(ctx), ctx.purpose.extended_key_usage
+    eku = _ext(leaf.certificate, x509.ExtendedKeyUsage)
+    wanted = ", ".join(_EKU_NAMES.get(o, o) for o in sorted(required))
+    present = {o.dotted_string for o in eku} if eku is not None else set()
+    missing = sorted(required - present)
+    if eku is not None and not missing:
+        return [_check("extended_key_usage", PASS, f"Extended Key Usage has {wanted}", leaf)]
+    text = (f"Extended Key Usage lacks {', '.join(_EKU_NAMES.get(o, o) for o in missing)}" if eku is not None
+            else "no Extended Key Usage extension") + f" (required: {wanted})"
+    return [_check("extended_key_usage", FAIL, text, leaf, remedy=_ku_remedy(ctx))]
+
+
+def _check_basic_constraints(ctx: _Context) -> list[Check]:
+    leaf, p = _leaf(ctx), ctx.purpose
+    bc = _ext(leaf.certificate, x509.BasicConstraints)
+    if p.ca_required:
+        if bc is not None and bc.ca and bc.path_length == p.path_length:
+            return [_check("basic_constraints", PASS, f"CA:TRUE, pathlen:{p.path_length} as {p.name} requires", leaf)]
+        have = "absent" if bc is None else f"CA:{str(bc.ca).upper()}, pathlen:{bc.path_length}"
+        return [_check(
+            "basic_constraints", FAIL, f"{p.name} needs Basic Constraints CA:TRUE, pathlen:{p.path_length}; the leaf has {have}",
+            leaf, remedy=f"Have the CA issue {p.name} from a subordinate-CA template (CA:TRUE, pathlen 0, Certificate Sign); otherwise TLS fails.",
+        )]
+    if bc is not None and bc.ca:
+        return [_check("basic_constraints", WARN, f"the leaf is a CA certificate (CA:TRUE), unusual for {p.name}", leaf,
+                       remedy="Check the CA template used.")]
+    return [_check("basic_constraints", PASS, "leaf is an end-entity certificate", leaf)]
+
+
+def _check_ca_constraints(ctx: _Context) -> list[Check]:
+    checks: list[Check] = []
+    issuers = ctx.chain.issuers()
+    for depth, c in enumerate(issuers):
+        checks.extend(_ca_problems(ctx, c, depth))
+    return checks or [_check("ca_constraints", PASS if issuers else SKIPPED,
+                             "every CA has CA:TRUE and room in its path length" if issuers else "no CA certificate to check")]
+
+
+def _ca_problems(ctx: _Context, c: ChainCert, below: int) -> list[Check]:
+    cert, role = c.certificate, _role(ctx, c)
+    bc = _ext(cert, x509.BasicConstraints)
+    if bc is None and cert.version == x509.Version.v1 and role == "root CA":
+        return [_check("ca_constraints", WARN, "legacy v1 root without Basic Constraints", c)]
+    if bc is None or not bc.ca:
+        return [_check("ca_constraints", FAIL, f"{role} lacks Basic Constraints CA:TRUE, yet issues certificates", c,
+                       remedy="Get the proper CA certificate from the CA.")]
+    problems = []
+    if bc.path_length is not None and bc.path_length < below:
+        problems.append(_check("ca_constraints", FAIL, f"{role} allows pathlen {bc.path_length} but {below} CA(s) follow it", c,
+                               remedy="Get the CA's current chain; this path violates its path length constraint."))
+    ku = _ext(cert, x509.KeyUsage)
+    if ku is not None and not ku.key_cert_sign:
+        problems.append(_check("ca_constraints", FAIL, f"{role}'s Key Usage lacks Certificate Sign", c,
+                               remedy="Get the proper CA certificate from the CA."))
+    return problems
+
+
+# --- CSR -----------------------------------------------------------------------------------------
+
+
+def _csr_checks(ctx: _Context) -> list[Check]:
+    if isinstance(ctx.csr, NoPendingCsr):
+        p = ctx.purpose
+        return [_check(
+            "csr_pending", FAIL, f"no pending {p.name} CSR on the node: CUCM compares the certificate with it",
+            cucm_message=MESSAGES.no_csr.format(csr_path=p.csr_path),
+            remedy=_REMEDY_NO_CSR.format(purpose=p.name),
+        )]
+    if ctx.csr is None:
+        why = "no CSR given: {} not compared"
+        return [
+            _check("csr_key", SKIPPED, why.format("public key")),
+            _check("csr_san", SKIPPED, why.format("subject alternative names")),
+            _check("csr_subject", SKIPPED, why.format("subject")),
+        ]
+    return [*_check_csr_signature(ctx.csr), *_check_csr_key(ctx, ctx.csr), *_check_csr_san(ctx, ctx.csr),
+            *_check_csr_subject(ctx, ctx.csr)]
+
+
+def _check_csr_signature(csr: x509.CertificateSigningRequest) -> list[Check]:
+    try:
+        valid = csr.is_signature_valid
+    except (ValueError, UnsupportedAlgorithm):
+        valid = False
+    if valid:
+        return []
+    return [_check("csr_signature", WARN, "the CSR's own signature does not verify (damaged or edited CSR)",
+                   remedy="Download the CSR from the node again.")]
+
+
+def _check_csr_key(ctx: _Context, csr: x509.CertificateSigningRequest) -> list[Check]:
+    leaf = _leaf(ctx)
+    if _spki(leaf.certificate) is not None and _spki(leaf.certificate) == _spki(csr):
+        return [_check("csr_key", PASS, "the leaf's public key is the CSR's", leaf)]
+    return [_check(
+        "csr_key", FAIL, "the leaf's public key differs from the CSR's", leaf,
+        cucm_message=MESSAGES.key_mismatch, remedy=_REMEDY_KEY,
+    )]
+
+
+def _san_set(obj: x509.Certificate | x509.CertificateSigningRequest) -> set[str]:
+    san = _ext(obj, x509.SubjectAlternativeName)
+    if san is None:
+        return set()
+    names = {f"DNS:{str(n).lower().rstrip('.')}" for n in san.get_values_for_type(x509.DNSName)}
+    names |= {f"IP:{n}" for n in san.get_values_for_type(x509.IPAddress)}
+    return names
+
+
+def _check_csr_san(ctx: _Context, csr: x509.CertificateSigningRequest) -> list[Check]:
+    leaf = _leaf(ctx)
+    want, have = _san_set(csr), _san_set(leaf.certificate)
+    if want == have:
+        return [_check("csr_san", PASS, f"SANs equal the CSR's ({len(want)} names)", leaf)]
+    parts = []
+    if have - want:
+        parts.append("added by the CA: " + ", ".join(sorted(have - want)))
+    if want - have:
+        parts.append("dropped by the CA: " + ", ".join(sorted(want - have)))
+    return [_check("csr_san", FAIL, "SANs differ from the CSR's; " + "; ".join(parts), leaf,
+                   cucm_message=MESSAGES.san_mismatch, remedy=_REMEDY_SAN)]
+
+
+def _check_csr_subject(ctx: _Context, csr: x509.CertificateSigningRequest) -> list[Check]:
+    leaf = _leaf(ctx)
+    want, have = common_name(csr.subject), common_name(leaf.certificate.subject)
+    if want.lower() == have.lower():
+        return [_check("csr_subject", PASS, f"subject CN {have!r} as requested", leaf)]
+    return [_check(
+        "csr_subject", WARN, f"subject CN {have!r} differs from the CSR's {want!r} (CUCM compares key and SANs, not the CN)",
+        leaf, remedy="Check that this is the certificate for this node; some CAs rewrite the CN (e.g. drop -ms).",
+    )]
+
+
+# --- trust store -------------------------------------------------------------------------------
+
+
+def _trust_checks(ctx: _Context) -> list[Check]:
+    cas = [c for c in ctx.chain.issuers() if not c.from_trust_store]
+    if ctx.store is None:
+        return [_check("trust_store", SKIPPED, f"no {ctx.purpose.trust_store} contents given: duplicate-CN rule not checked")]
+    if not cas:
+        return [_check("trust_store", PASS, f"nothing to add to {ctx.purpose.trust_store}")]
+    return [_trust_check(ctx, c) for c in cas]
+
+
+def _trust_check(ctx: _Context, c: ChainCert) -> Check:
+    store_name, cert = ctx.purpose.trust_store, c.certificate
+    assert ctx.store is not None
+    if any(s.fingerprint == c.fingerprint for s in ctx.store):
+        return _check("trust_store", PASS, f"already in {store_name}", c)
+    cn = common_name(cert.subject)
+    same_cn = [s for s in ctx.store if common_name(s.certificate.subject) == cn]
+    newer = [s for s in same_cn if s.certificate.not_valid_before_utc > cert.not_valid_before_utc]
+    if not newer:
+        verb = "replaces the older copy in" if same_cn else "new to"
+        return _check("trust_store", PASS, f"CN {cn!r} {verb} {store_name}", c)
+    return _newer_copy(ctx, c, newer[0])
+
+
+def _newer_copy(ctx: _Context, c: ChainCert, kept: LoadedCert) -> Check:
+    store_name = ctx.purpose.trust_store
+    since = _when(kept.certificate.not_valid_before_utc)
+    child = _child_of(ctx.chain, c)
+    if child is not None and issued_by(child.certificate, kept.certificate):
+        return _check("trust_store", WARN, f"{store_name} keeps its copy valid from {since}; it also verifies the chain", c)
+    return _check(
+        "trust_store", FAIL,
+        f"{store_name} already holds CN {common_name(c.certificate.subject)!r} valid from {since} (newer): "
+        "CUCM would silently keep that one and not store this", c,
+        cucm_message=MESSAGES.not_replaced_older, remedy=_REMEDY_DUP_CN.format(trust=store_name),
+    )
+
+
+def _child_of(chain: Chain, c: ChainCert) -> ChainCert | None:
+    members = chain.members()
+    for index, member in enumerate(members[1:], start=1):
+        if member.fingerprint == c.fingerprint:
+            return members[index - 1]
+    return None
+
+
+# --- plan and entry point ----------------------------------------------------------------------
+
+
+def _plan(ctx: _Context) -> tuple[UploadStep, ...]:
+    chain, p = ctx.chain, ctx.purpose
+    store_prints = {s.fingerprint for s in ctx.store or ()}
+    ordered = [c for c in reversed(chain.issuers()) if not c.from_trust_store]
+    steps = []
+    for c in ordered:
+        kind = "root" if chain.root is not None and c.fingerprint == chain.root.fingerprint else "intermediate"
+        steps.append((p.trust_store, kind, c))
+    steps.append((p.name, "leaf", _leaf(ctx)))
+    return tuple(
+        UploadStep(order=i, store=store, kind=kind, pem=c.loaded.pem, already_present=c.fingerprint in store_prints,
+                   **_about(c))
+        for i, (store, kind, c) in enumerate(steps, start=1)
+    )
+
+
+_CHECKS = (
+    _check_intake, _check_leaf, _check_chain, _check_signatures, _check_strays, _check_validity, _check_leaf_expiry,
+    _check_wildcard, _check_key_type, _check_key_size, _check_signature_algorithms, _check_key_usage, _check_eku,
+    _check_basic_constraints, _check_ca_constraints, _csr_checks, _trust_checks,
+)
+
+
+def _as_material(material: Any) -> Material:
+    if isinstance(material, Material):
+        return material
+    if isinstance(material, (bytes, bytearray)):
+        return load_bytes(bytes(material))
+    if isinstance(material, x509.Certificate):
+        return Material.of([material])
+    if isinstance(material, str) and "-----BEGIN" in material:
+        return load_bytes(material.encode("utf-8"), name="<text>")
+    if isinstance(material, (str,)):
+        return load_material([material])
+    return load_material(material)
+
+
+def _as_store(store: Any) -> tuple[LoadedCert, ...] | None:
+    if store is None:
+        return None
+    if isinstance(store, Material):
+        return store.certificates
+    certs = []
+    for item in store:
+        if isinstance(item, CertRecord):
+            if item.pem:
+                certs.append(item.certificate())
+        elif isinstance(item, LoadedCert):
+            certs.append(item.certificate)
+        elif isinstance(item, x509.Certificate):
+            certs.append(item)
+        elif isinstance(item, (str, bytes)):
+            certs.extend(c.certificate for c in load_bytes(item if isinstance(item, bytes) else item.encode(), name="<trust store>").certificates)
+        else:
+            raise TypeError(f"cannot use {type(item).__name__} as a trust store entry")
+    return Material.of(certs, source="<trust store>").certificates
+
+
+def _as_csr(csr: CsrInput) -> x509.CertificateSigningRequest | NoPendingCsr | None:
+    if csr is None or isinstance(csr, (NoPendingCsr, x509.CertificateSigningRequest)):
+        return csr
+    if isinstance(csr, (str, bytes)):
+        return load_csr(csr)
+    raise TypeError(f"cannot use {type(csr).__name__} as a CSR")
+
+
+def validate(
+    material: Material | Iterable[Any] | bytes | str | x509.Certificate,
+    *,
+    purpose: str | Purpose,
+    now: datetime,
+    csr: CsrInput = None,
+    trust_store: Material | Iterable[Any] | None = None,
+    expiry_warning_days: int = 30,
+) -> Report:
+    """Every check of the material for ``purpose`` at ``now``; CertificateError only for unusable input."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    p = purpose if isinstance(purpose, Purpose) else catalogue.get(purpose)
+    loaded, store, the_csr = _as_material(material), _as_store(trust_store), _as_csr(csr)
+    if not loaded.certificates:
+        raise CertificateError("no certificates to check", purpose=p.name)
+    leaf_key = _spki(the_csr) if isinstance(the_csr, x509.CertificateSigningRequest) else None
+    chain = build_chain(loaded.certificates, trust_store=store or (), leaf_key=leaf_key)
+    ctx = _Context(p, now, chain, loaded, store, the_csr, expiry_warning_days)
+    checks = tuple(check for step in _CHECKS for check in step(ctx))
+    report = Report(purpose=p.name, checks=checks, notes=loaded.notes)
+    if not report.ok:
+        return report
+    return Report(purpose=p.name, checks=checks, upload_plan=_plan(ctx), notes=loaded.notes)
