@@ -1,0 +1,452 @@
+"""The Node / Cluster facade (CONTRACTS §4): one object per cluster, built from its parameter file.
+
+It holds the per-interface clients and picks the right one for each job:
+certificates over the REST API on CUCM 14 and later, over the admin CLI
+otherwise (a node's ``version: "12.5"`` forces the CLI); both give equal
+``CertRecord`` values. Cisco Tomcat restarts go through the CLI (Control
+Center runs inside Tomcat), every other service through Control Center.
+Clients open lazily, once, and are closed with the cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, TypeVar
+
+from cucmkit import catalogue
+from cucmkit.certs.records import CertRecord, record_from_pem
+from cucmkit.cucm._http import HttpTransport, fetch_server_certificate, sha256_fingerprint
+from cucmkit.cucm.axl import AxlClient
+from cucmkit.cucm.certmgr import CertMgrClient, trust_purpose
+from cucmkit.cucm.cli import AdminCli
+from cucmkit.cucm.controlcenter import ControlCenterClient
+from cucmkit.cucm.models import BackupStatus, ProcessNode, ServiceState
+from cucmkit.cucm.risport import RateBudget, RegistrationSummary, RisPortClient
+from cucmkit.cucm.sso import SsoClient
+from cucmkit.errors import CucmError, CucmKitError, SoapFaultError, TimeoutError_, TransportError, HttpStatusError
+from cucmkit.params import Account, ClusterParams, NodeParams
+from cucmkit.secrets import Secret
+
+__all__ = ["Cluster", "Node", "REST_MIN_MAJOR", "uses_rest"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+REST_MIN_MAJOR = 14          # the certificate REST API exists from CUCM 14 on
+_POLL_MIN, _POLL_MAX = 0.1, 2.0
+_AXL_SCHEMAS = {"12": "12.5", "14": "14.0", "15": "15.0"}
+
+
+def uses_rest(version: str) -> bool:
+    """True when the node's version has the certificate REST API (14+)."""
+    match = re.match(r"\s*(\d+)", version or "")
+    return bool(match) and int(match.group(1)) >= REST_MIN_MAJOR
+
+
+def _via_cli(service: str) -> bool:
+    """Services Control Center cannot restart (Cisco Tomcat), per the catalogue."""
+    for purpose in catalogue.PURPOSES.values():
+        for restart in purpose.restarts:
+            if restart.service.lower() == service.lower():
+                return restart.via == "cli"
+    return service.lower() == "cisco tomcat"
+
+
+class _Credentials:
+    """Resolved secrets for one cluster, resolved once when the Cluster is built."""
+
+    def __init__(self, params: ClusterParams) -> None:
+        self._cache: dict[int, tuple[str, Secret]] = {}
+        self.params = params
+
+    def get(self, account: Account) -> tuple[str, Secret]:
+        key = id(account)
+        if key not in self._cache:
+            self._cache[key] = (account.username, account.secret())
+        return self._cache[key]
+
+
+class Node:
+    """One server of the cluster: certificates, services, status."""
+
+    def __init__(self, *, params: NodeParams, cluster: Cluster) -> None:
+        self.params = params
+        self.name = params.fqdn
+        self.short = params.short
+        self.role = params.role
+        self.kind = params.kind
+        self.address = params.address
+        self._cluster = cluster
+        self._lock = threading.RLock()
+        self._cli_lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Node({self.name!r}, role={self.role!r}, kind={self.kind!r})"
+
+    # -- version and path choice ---------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        if self.params.version != "auto":
+            return self.params.version
+        return self._cluster.version()
+
+    @property
+    def uses_rest(self) -> bool:
+        return uses_rest(self.version)
+
+    # -- clients (lazy, one each) --------------------------------------------------------
+
+    def _client(self, key: str, make: Callable[[], T]) -> T:
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = make()
+            return self._clients[key]
+
+    def transport(self, interface: str, account: Account | None) -> HttpTransport:
+        """A new HTTPS transport to this node for ``interface`` (``account`` None: no auth)."""
+        params = self._cluster.params
+        username, password = self._cluster.credentials.get(account) if account else (None, None)
+        return HttpTransport(
+            node=self.name, address=self.address, port=self.params.https_port, interface=interface,
+            ca_bundle=params.tls.ca_bundle, pin_sha256=params.tls.pin_for(self.name),
+            username=username, password=password,
+            connect_timeout=params.timeouts.connect, read_timeout=params.timeouts.read,
+        )
+
+    @property
+    def certmgr(self) -> CertMgrClient:
+        account = self._cluster.params.os_admin_for(self.params)
+        return self._client("certmgr", lambda: CertMgrClient(transport=self.transport("certmgr", account)))
+
+    @property
+    def controlcenter(self) -> ControlCenterClient:
+        account = self._cluster.params.credentials.for_serviceability()
+        return self._client("controlcenter", lambda: ControlCenterClient(
+            transport=self.transport("controlcenter", account), node_name=self.name))
+
+    @property
+    def sso(self) -> SsoClient:
+        return self._client("sso", lambda: SsoClient(transport=self.transport("sso", None)))
+
+    @property
+    def cli(self) -> AdminCli:
+        def make() -> AdminCli:
+            params = self._cluster.params
+            username, password = self._cluster.credentials.get(params.os_admin_for(self.params))
+            return AdminCli(node=self.name, address=self.address, port=self.params.ssh_port,
+                            username=username, password=password,
+                            prompt_timeout=params.timeouts.cli_prompt, command_timeout=params.timeouts.read,
+                            connect_timeout=params.timeouts.connect)
+        return self._client("cli", make)
+
+    def _with_cli(self, call: Callable[[AdminCli], T]) -> T:
+        with self._cli_lock:  # one interactive session: one command at a time
+            return call(self.cli)
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = self._clients, {}
+        for client in clients.values():
+            try:
+                client.close()
+            except (CucmKitError, OSError):
+                pass
+
+    def _reset_http(self) -> None:
+        """Drop pooled HTTPS connections (after Tomcat restarted, the served chain changed)."""
+        with self._lock:
+            for key in ("certmgr", "controlcenter", "sso"):
+                client = self._clients.pop(key, None)
+                if client is not None:
+                    client.close()
+
+    # -- certificates -------------------------------------------------------------------
+
+    def own_certificates(self) -> list[CertRecord]:
+        if self.uses_rest:
+            return _sorted(self.certmgr.own_certificates())
+        return _sorted(self._with_cli(lambda cli: [cli.show_cert("own", item.path) for item in cli.list_certs("own")]))
+
+    def trust_certificates(self, store: str | None = None) -> list[CertRecord]:
+        if self.uses_rest:
+            return _sorted(self.certmgr.trust_certificates(store))
+
+        def read(cli: AdminCli) -> list[CertRecord]:
+            listing = [i for i in cli.list_certs("trust") if store is None or i.unit == store]
+            return [cli.show_cert("trust", item.path) for item in listing]
+        return _sorted(self._with_cli(read))
+
+    def generate_csr(self, purpose: str, *, common_name: str | None = None, alt_names: Sequence[str] = (),
+                     key_type: str = "rsa", key_size: int = 2048, distribution: str = "this-server") -> str:
+        if self.uses_rest:
+            return self.certmgr.generate_csr(purpose, common_name=common_name, alt_names=alt_names,
+                                             key_type=key_type, key_size=key_size, distribution=distribution)
+        if distribution != "this-server" or alt_names or common_name:
+            raise CucmError("the CLI path (CUCM before 14) makes only this-server CSRs with the node's own name",
+                            node=self.name, interface="cli", operation="set csr gen", purpose=purpose,
+                            remedy="generate multi-server or custom-SAN CSRs in the OS Administration GUI.")
+        return self._with_cli(lambda cli: _csr_via_cli(cli, purpose))
+
+    def get_csr(self, purpose: str) -> str | None:
+        if self.uses_rest:
+            return self.certmgr.get_csr(purpose)
+        return self._with_cli(lambda cli: cli.show_csr(purpose))
+
+    def upload_trust(self, purpose: str, pem: str, *, description: str = "cucmkit") -> None:
+        """Upload one CA certificate to ``<purpose>-trust`` and verify it is stored, by fingerprint."""
+        wanted = sha256_fingerprint(_first_pem(pem))
+        reason = ""
+        if self.uses_rest:
+            results = self.certmgr.upload_trust(purpose, [pem], description=description)
+            reason = "; ".join(r.reason for r in results if not r.stored and r.reason)
+            stored = {r.fingerprint_sha256 for r in self.certmgr.trust_store(purpose)}
+        else:
+            output = self._with_cli(lambda cli: cli.import_cert("trust", f"{purpose}-trust", pem))
+            reason = "" if "Successfully" in output else output.strip()
+            stored = {r.fingerprint_sha256 for r in self.trust_certificates(f"{purpose}-trust")}
+        if wanted not in stored:
+            raise CucmError(f"the certificate was not stored in {purpose}-trust"
+                            + (f": {reason}" if reason else " (CUCM answered success but kept another one)"),
+                            node=self.name, interface="certmgr" if self.uses_rest else "cli",
+                            operation="upload trust", purpose=purpose,
+                            remedy="delete the older certificate with the same name from the trust store, then retry.")
+
+    def upload_identity(self, purpose: str, pem: str) -> None:
+        if self.uses_rest:
+            self.certmgr.upload_identity(purpose, [pem])
+        else:
+            self._with_cli(lambda cli: cli.import_cert("own", purpose, pem))
+
+    def regenerate_self_signed(self, purpose: str) -> None:
+        self._with_cli(lambda cli: cli.regen(purpose))
+
+    def delete_trust(self, store: str, filename: str) -> None:
+        if self.uses_rest:
+            self.certmgr.delete_trust(trust_purpose(store), filename)
+        else:
+            self._with_cli(lambda cli: cli.delete_trust(store, filename))
+
+    def served_certificate(self) -> CertRecord:
+        """The certificate this node's HTTPS port serves right now (not verified: a probe)."""
+        timeout = self._cluster.params.timeouts.connect
+        chain = fetch_server_certificate(self.address, self.params.https_port, self.name, timeout)
+        if not chain:
+            raise CucmError("the node served no certificate", node=self.name, interface="tls",
+                            operation="fetch certificate")
+        return record_from_pem(chain[0], node=self.name, purpose=None, store="own", filename=None)
+
+    # -- services and status ------------------------------------------------------------
+
+    def service_status(self, names: Sequence[str] | None = None) -> dict[str, ServiceState]:
+        return self.controlcenter.service_status(tuple(names or ()))
+
+    def restart_service(self, name: str, *, timeout: float | None = None,
+                        on_line: Callable[[str], None] | None = None) -> ServiceState:
+        """Restart ``name`` and wait until it is Started; TimeoutError_ at the deadline."""
+        timeout = float(timeout if timeout is not None else self._cluster.params.timeouts.restart)
+        if _via_cli(name):
+            state = self._with_cli(lambda cli: cli.service_restart(name, on_line=on_line, timeout=timeout))
+            self._reset_http()
+            return state
+        deadline = time.monotonic() + timeout
+        self.controlcenter.control("Restart", [name])
+        return self._wait_started(name, deadline, timeout)
+
+    def _wait_started(self, name: str, deadline: float, timeout: float) -> ServiceState:
+        began = time.monotonic()
+        while True:
+            state = self.controlcenter.service_status([name]).get(name)
+            if state is not None and state.started:
+                return state
+            if state is not None and state.status == "Stopped" and state.reason_code not in (-1, 0):
+                raise CucmError(f"{name} failed to start: {state.reason or state.reason_code}",
+                                node=self.name, interface="controlcenter", operation="restart service",
+                                service=name, remedy="look at the service's trace files on the node.")
+            now = time.monotonic()
+            if now >= deadline:
+                status = state.status if state else "unknown"
+                raise TimeoutError_(f"{name} not Started within {timeout:g} s (last status {status})",
+                                    node=self.name, interface="controlcenter", operation="restart service",
+                                    service=name, remedy="check the service on the node; raise timeouts.restart.")
+            time.sleep(min(max(_POLL_MIN, (now - began) / 5), _POLL_MAX, deadline - now))
+
+    def backup_status(self) -> BackupStatus:
+        return self._with_cli(lambda cli: cli.backup_status())
+
+    def sso_status(self) -> bool:
+        return self.sso.enabled()
+
+
+class Cluster:
+    """Every node of one cluster, plus the cluster-wide reads and writes (AXL, RisPort, SSO, CTL)."""
+
+    def __init__(self, *, params: ClusterParams) -> None:
+        self.params = params
+        self.name = params.cluster
+        self.credentials = _Credentials(params)
+        self.nodes = tuple(Node(params=p, cluster=self) for p in params.nodes)
+        self.publisher = next(n for n in self.nodes if n.role == "publisher" and n.kind == "CUCM")
+        self.budget = RateBudget.for_cluster(params.cluster)
+        self._lock = threading.RLock()
+        self._axl: AxlClient | None = None
+        self._risport: RisPortClient | None = None
+        self._version: str | None = None
+
+    @classmethod
+    def from_parameters(cls, params: ClusterParams) -> Cluster:
+        return cls(params=params)
+
+    def __repr__(self) -> str:
+        return f"Cluster({self.name!r}, nodes={[n.name for n in self.nodes]!r})"
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+        with self._lock:
+            clients = [c for c in (self._axl, self._risport) if c is not None]
+            self._axl = self._risport = None
+        for client in clients:
+            client.close()
+
+    def node(self, name_or_fqdn: str) -> Node:
+        key = name_or_fqdn.lower()
+        for node in self.nodes:
+            if key in (node.name.lower(), node.short.lower()):
+                return node
+        raise KeyError(f"no node {name_or_fqdn!r} in cluster {self.name}; nodes: {[n.name for n in self.nodes]}")
+
+    # -- AXL ------------------------------------------------------------------------------
+
+    @property
+    def axl(self) -> AxlClient:
+        with self._lock:
+            if self._axl is None:
+                self._axl = self._new_axl(self._axl_schema())
+            return self._axl
+
+    def _new_axl(self, schema: str) -> AxlClient:
+        transport = self.publisher.transport("axl", self.params.credentials.for_axl())
+        return AxlClient(transport=transport, version=schema)
+
+    def _axl_schema(self) -> str:
+        configured = self.params.publisher.version
+        major = configured.split(".")[0] if configured != "auto" else "14"
+        return _AXL_SCHEMAS.get(major, "14.0")
+
+    def version(self) -> str:
+        """The publisher's version: from the parameter file, else from AXL (cached)."""
+        if self.params.publisher.version != "auto":
+            return self.params.publisher.version
+        with self._lock:
+            if self._version is None:
+                self._version = self._axl_version()
+            return self._version
+
+    def _axl_version(self) -> str:
+        try:
+            return self.axl.ccm_version()
+        except (SoapFaultError, HttpStatusError) as exc:  # an older node may not know the 14.0 schema
+            if isinstance(exc, HttpStatusError) and exc.status in (401, 403, 404):
+                raise
+            log.info("AXL 14.0 schema refused on %s; retrying with 12.5", self.publisher.name)
+            with self._lock:
+                old, self._axl = self._axl, self._new_axl("12.5")
+            if old is not None:
+                old.close()
+            return self.axl.ccm_version()
+
+    def security_mode(self) -> int:
+        return self.axl.security_mode()
+
+    def process_nodes(self) -> list[ProcessNode]:
+        return self.axl.process_nodes()
+
+    def reset_all_devices(self) -> None:
+        self.axl.reset_all_devices()
+
+    def reset_device_pool(self, name: str) -> None:
+        self.axl.reset_device_pool(name)
+
+    # -- RisPort, SSO, CTL --------------------------------------------------------------------
+
+    def registration(self, *, names: Sequence[str] | None = None) -> RegistrationSummary:
+        """Registration summary from RisPort (cluster-wide; publisher first, then other CUCM nodes)."""
+        last: TransportError | None = None
+        for node in self._cucm_nodes():
+            try:
+                return self._risport_for(node).registration(names)
+            except TransportError as exc:
+                last = exc
+                with self._lock:
+                    if self._risport is not None:
+                        self._risport.close()
+                    self._risport = None
+        assert last is not None
+        raise last
+
+    def _cucm_nodes(self) -> list[Node]:
+        return [self.publisher] + [n for n in self.nodes if n.kind == "CUCM" and n is not self.publisher]
+
+    def _risport_for(self, node: Node) -> RisPortClient:
+        with self._lock:
+            if self._risport is None:
+                transport = node.transport("risport", self.params.credentials.for_serviceability())
+                self._risport = RisPortClient(transport=transport, budget=self.budget)
+            return self._risport
+
+    def sso_enabled(self) -> bool:
+        return self.publisher.sso_status()
+
+    def ctl_update(self) -> str:
+        return self.publisher._with_cli(lambda cli: cli.ctl_update())
+
+    # -- inventory ------------------------------------------------------------------------
+
+    def inventory(self, *, nodes: Iterable[Node] | None = None, workers: int = 4) -> list[CertRecord]:
+        """Own and trust certificates of every node (nodes read in parallel)."""
+        chosen = list(nodes or self.nodes)
+
+        def one(node: Node) -> list[CertRecord]:
+            return node.own_certificates() + node.trust_certificates()
+
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chosen)))) as pool:
+            results = list(pool.map(one, chosen))
+        return [record for records in results for record in records]
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _csr_via_cli(cli: AdminCli, purpose: str) -> str:
+    cli.csr_gen(purpose)
+    csr = cli.show_csr(purpose)
+    if not csr:
+        raise CucmError("the CSR was generated but cannot be read back", node=cli.node, interface="cli",
+                        operation="show csr own", purpose=purpose)
+    return csr
+
+
+def _first_pem(text: str) -> str:
+    match = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", text, re.DOTALL)
+    if not match:
+        raise ValueError("pem must hold a PEM certificate")
+    return match.group(0) + "\n"
+
+
+def _sorted(records: Iterable[CertRecord]) -> list[CertRecord]:
+    return sorted(records, key=lambda r: (r.store != "own", r.store, r.purpose or "", r.filename or "",
+                                          r.fingerprint_sha256))
