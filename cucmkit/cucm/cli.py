@@ -507,13 +507,14 @@ class AdminCli:
                          country: str | None = None, alternatehostname: str | None = None) -> str:
         """``set web-security ...``: regenerates the self-signed tomcat certificate (restart Tomcat after)."""
         words = [orgunit, orgname, locality, state] + [w for w in (country, alternatehostname) if w]
-        result = self.run("set web-security " + " ".join(_word(w) for w in words), answers={"": "yes"})
+        result = self.run("set web-security " + " ".join(_quoted(w) for w in words), answers={"": "yes"})
         return result.output
 
     def _expect(self, result: CliResult, pattern: str) -> str:
         lines = [line.strip() for line in result.output.split("\n") if line.strip()]
-        if any(re.search(pattern, line, re.IGNORECASE) for line in lines):
-            return "\n".join(line for line in lines if not _QUESTION.search(line))
+        found = next((i for i, line in enumerate(lines) if re.search(pattern, line, re.IGNORECASE)), None)
+        if found is not None:
+            return "\n".join(lines[found:])
         raise CliError(_meaningful(result.output), **self._where(_operation(result.command)))
 
 
@@ -573,6 +574,13 @@ def _word(value: str) -> str:
     if not text or any(c in text for c in "\r\n;|&`$"):
         raise ValueError(f"not a valid CLI argument: {value!r}")
     return text
+
+
+def _quoted(value: str) -> str:
+    text = _word(value)
+    if '"' in text:
+        raise ValueError(f"not a valid CLI argument: {value!r}")
+    return f'"{text}"' if " " in text else text
 
 
 def parse_cert_list(output: str) -> list[CertListing]:
@@ -645,10 +653,11 @@ def parse_backup_status(output: str) -> BackupStatus:
     if re.search(r"No backup status available", output, re.IGNORECASE):
         return BackupStatus(status="", in_progress=False, available=False)
     fields = {k.lower(): v for k, v in parse_key_values(output).items()}
-    status = fields.get("status", "").strip()
+    status = fields.get("status", "").split("::")[0].strip()
+    detail = fields.get("status", "")
     percent = re.search(r"\d+", fields.get("percentage complete", ""))
     percentage = int(percent.group(0)) if percent else None
-    in_progress = bool(re.search(r"progress|running|started", status, re.IGNORECASE)) or (
+    in_progress = bool(re.search(r"progress|running|started|active", detail, re.IGNORECASE)) or (
         percentage is not None and percentage < 100 and not re.search(r"error|fail|success", status, re.IGNORECASE))
     return BackupStatus(status=status, in_progress=in_progress, operation=fields.get("operation", ""),
                         percentage=percentage, tar_filename=fields.get("tar filename", ""),
