@@ -1,0 +1,331 @@
+"""The lab's HTTPS listeners: one per node (and one for the lab CA).
+
+Each listener is a stdlib ``ThreadingHTTPServer`` whose TLS handshake runs in
+the connection's thread with the SSLContext of the certificate the node
+serves *now* (its active tomcat certificate): when a Cisco Tomcat restart
+completes, the next connection gets the new certificate. Requests become
+``LabRequest`` values and are routed by path to handlers that return
+``LabResponse`` values. Faults: ``unreachable`` resets every connection at
+once; ``tls_fail`` answers the ClientHello with a handshake_failure alert.
+Connections close after each response (HTTP/1.0), so runtime faults and
+certificate swaps apply to the very next request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import importlib
+import json
+import logging
+import socket
+import ssl
+import struct
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import parse_qs, urlsplit
+
+from requests.structures import CaseInsensitiveDict
+
+from cucmkit.lab.state import LabNodeState, LabRefusal, LabState
+
+__all__ = [
+    "LabRequest",
+    "LabResponse",
+    "Handler",
+    "LabHttpServer",
+    "node_router",
+    "serve_node",
+    "json_response",
+    "error_response",
+]
+
+log = logging.getLogger(__name__)
+
+TlsSource = Callable[[], tuple[str, str, list[str]]]
+# TLS alert: handshake_failure (fatal), TLS 1.2 record
+_HANDSHAKE_FAILURE = b"\x15\x03\x03\x00\x02\x02\x28"
+
+
+@dataclass(frozen=True)
+class LabRequest:
+    """One HTTP request as the lab's handlers see it. ``node`` is None on the CA listener."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]
+    body: bytes
+    auth: tuple[str, str] | None
+    node: LabNodeState | None
+    state: LabState | None
+
+    def __repr__(self) -> str:  # never show credentials or bodies
+        return f"LabRequest({self.method} {self.path})"
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body.decode("utf-8") or "null")
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise LabRefusal("Invalid JSON in request body", 400) from exc
+
+
+@dataclass(frozen=True)
+class LabResponse:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[LabRequest], LabResponse]
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> LabResponse:
+    return LabResponse(status, json.dumps(obj).encode(), "application/json", dict(headers or {}))
+
+
+def error_response(message: str, status: int) -> LabResponse:
+    return json_response({"message": message}, status)
+
+
+def _parse_auth(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user, password
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "_Server"
+    timeout = 30
+    server_version = ""
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def version_string(self) -> str:
+        return "Apache-Coyote/1.1" if self.server.lab.node is not None else "Microsoft-IIS/10.0"
+
+    def _dispatch(self) -> None:
+        lab = self.server.lab
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        request = LabRequest(
+            method=self.command, path=parts.path, query=parse_qs(parts.query, keep_blank_values=True),
+            headers=CaseInsensitiveDict(dict(self.headers.items())), body=body,
+            auth=_parse_auth(self.headers.get("Authorization")), node=lab.node, state=lab.state)
+        self._send(lab.handle(request))
+
+    def _send(self, response: LabResponse) -> None:
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for key, value in response.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], lab: "LabHttpServer") -> None:
+        self.lab = lab
+        super().__init__(address, _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        return self.socket.accept()  # raw: the handshake happens in the connection's thread
+
+    def process_request_thread(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            self.lab.serve_connection(request, client_address, self)
+        except Exception:  # noqa: BLE001 - one bad connection must not kill the listener
+            log.debug("connection error", exc_info=True)
+        finally:
+            _close(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("request error from %s", client_address, exc_info=True)
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with RST (SO_LINGER 0): the client sees 'connection reset'."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    _close(sock)
+
+
+class LabHttpServer:
+    """A threaded HTTPS listener serving ``tls()`` and routing with ``router(request) -> handler``."""
+
+    def __init__(self, *, host: str, port: int, tls: TlsSource,
+                 router: Callable[[LabRequest], Handler | None], node: LabNodeState | None = None,
+                 state: LabState | None = None, work_dir: Path | None = None) -> None:
+        self.node = node
+        self.state = state
+        self._tls = tls
+        self._router = router
+        self._ctx_lock = threading.Lock()
+        self._ctx_key: str | None = None
+        self._ctx: ssl.SSLContext | None = None
+        self._work_dir = work_dir
+        self._server = _Server((host, port), self)
+        self.host = host
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name=f"lab-https-{node.name if node else 'ca'}", daemon=True)
+
+    def start(self) -> "LabHttpServer":
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    # -- per connection
+
+    def _fault(self, name: str) -> bool:
+        return bool(self.node and self.state and self.state.faults.active(self.node.name, name))
+
+    def serve_connection(self, raw: socket.socket, client_address: Any, server: _Server) -> None:
+        if self._fault("unreachable"):
+            _reset(raw)
+            return
+        if self._fault("tls_fail"):
+            raw.settimeout(2)
+            try:
+                raw.recv(4096)
+                raw.sendall(_HANDSHAKE_FAILURE)
+            except OSError:
+                pass
+            _close(raw)
+            return
+        raw.settimeout(30)
+        try:
+            tls_sock = self.context().wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError):
+            _close(raw)
+            return
+        try:
+            _Handler(tls_sock, client_address, server)
+        finally:
+            try:
+                tls_sock.close()
+            except OSError:
+                pass
+
+    def context(self) -> ssl.SSLContext:
+        cert_pem, key_pem, chain = self._tls()
+        with self._ctx_lock:
+            if self._ctx is None or self._ctx_key != cert_pem:
+                self._ctx = _make_context(cert_pem, key_pem, chain, self._work_dir)
+                self._ctx_key = cert_pem
+            return self._ctx
+
+    def handle(self, request: LabRequest) -> LabResponse:
+        try:
+            handler = self._router(request)
+            if handler is None:
+                return _not_found(request.path)
+            return handler(request)
+        except LabRefusal as exc:
+            return error_response(exc.message, exc.status)
+        except Exception:  # noqa: BLE001 - a handler bug is a 500, as on Tomcat
+            log.exception("lab handler failed for %s %s", request.method, request.path)
+            return error_response("Internal Server Error", 500)
+
+
+def _not_found(path: str) -> LabResponse:
+    if path.startswith("/platformcom/"):
+        return error_response("Not Found", 404)
+    body = f"<html><head><title>HTTP Status 404 - Not Found</title></head><body><h1>HTTP Status 404 - Not Found</h1><p>{path}</p></body></html>"
+    return LabResponse(404, body.encode(), "text/html;charset=utf-8")
+
+
+def _make_context(cert_pem: str, key_pem: str, chain: list[str], work_dir: Path | None) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+        cert_file, key_file = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
+        cert_file.write_text(cert_pem + "".join(chain))
+        key_file.touch(mode=0o600)
+        key_file.write_text(key_pem)
+        ctx.load_cert_chain(cert_file, key_file)
+    return ctx
+
+
+# ---------------------------------------------------------------- node routing
+
+_ROUTE_MODULES = ("cucmkit.lab.certmgr", "cucmkit.lab.sso", "cucmkit.lab.controlcenter",
+                  "cucmkit.lab.risport", "cucmkit.lab.axl")
+_loaded: dict[str, dict[str, Handler]] = {}
+_load_lock = threading.Lock()
+
+
+def _routes() -> dict[str, Handler]:
+    """Merged ROUTES of every door module present now (missing ones are retried later)."""
+    with _load_lock:
+        for name in _ROUTE_MODULES:
+            if name in _loaded:
+                continue
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name == name:
+                    continue
+                raise
+            _loaded[name] = dict(getattr(module, "ROUTES", {}))
+        merged: dict[str, Handler] = {}
+        for name in _ROUTE_MODULES:
+            merged.update(_loaded.get(name, {}))
+        return merged
+
+
+def node_router(request: LabRequest) -> Handler | None:
+    path = request.path
+    if path.lower().startswith("/axl") and request.node is not None and not request.node.is_publisher:
+        return None
+    routes = _routes()
+    for candidate in (path, path.rstrip("/"), path.rstrip("/") + "/"):
+        if candidate in routes:
+            return routes[candidate]
+    return None
+
+
+def serve_node(*, state: LabState, node: LabNodeState, host: str = "127.0.0.1", port: int = 0) -> LabHttpServer:
+    """Start the HTTPS listener of ``node``."""
+    work = state.state_dir / "run"
+    work.mkdir(parents=True, exist_ok=True)
+    server = LabHttpServer(host=host, port=port, tls=node.tls_chain, router=node_router, node=node,
+                           state=state, work_dir=work)
+    return server.start()
