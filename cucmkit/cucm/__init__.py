@@ -1,1 +1,18 @@
-"""cucmkit.cucm."""
+"""cucmkit.cucm: one client per CUCM interface, and the Cluster/Node facade that holds them.
+
+    from cucmkit.params import load_parameters
+    from cucmkit.cucm import Cluster
+
+    with Cluster.from_parameters(load_parameters("parameters/lab.yaml")) as cluster:
+        for record in cluster.inventory():
+            ...
+"""
+
+from __future__ import annotations
+
+from cucmkit.certs.records import CertRecord
+from cucmkit.cucm.models import BackupStatus, ProcessNode, ServiceState
+from cucmkit.cucm.node import Cluster, Node
+from cucmkit.cucm.risport import RegistrationSummary
+
+__all__ = ["Cluster", "Node", "CertRecord", "ServiceState", "ProcessNode", "BackupStatus", "RegistrationSummary"]

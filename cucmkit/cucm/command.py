@@ -1,0 +1,158 @@
+"""``cucmkit inventory`` and ``cucmkit trust fetch``.
+
+    cucmkit inventory -f parameters/lab.yaml [--json | --csv] [--threshold DAYS]
+    cucmkit trust fetch -f parameters/lab.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from cucmkit.certs.records import CertRecord, record_from_pem
+from cucmkit.cucm._http import fetch_server_certificate
+from cucmkit.errors import CucmKitError
+from cucmkit.params import ClusterParams, load_parameters
+
+__all__ = ["register", "inventory_rows", "COLUMNS"]
+
+COLUMNS = ("node", "store", "purpose", "filename", "common_name", "issuer", "serial", "not_after",
+           "days_left", "self_signed", "key", "fingerprint_sha256", "flag")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    inv = subparsers.add_parser("inventory", help="list every certificate of every node (own and trust)")
+    inv.add_argument("-f", "--parameters", required=True, metavar="PARAMS", help="cluster parameter file (YAML)")
+    fmt = inv.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="one JSON array of rows")
+    fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
+    inv.add_argument("--threshold", type=int, default=None, metavar="DAYS",
+                     help="flag certificates expiring within DAYS (default: expiry_threshold_days)")
+    inv.set_defaults(func=_inventory)
+
+    trust = subparsers.add_parser("trust", help="TLS trust helpers")
+    trust_sub = trust.add_subparsers(dest="trust_command", metavar="ACTION", required=True)
+    fetch = trust_sub.add_parser("fetch", help="show each node's served certificate chain and fingerprints")
+    fetch.add_argument("-f", "--parameters", required=True, metavar="PARAMS", help="cluster parameter file (YAML)")
+    fetch.set_defaults(func=_trust_fetch)
+
+
+def _fail(exc: CucmKitError) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return 1
+
+
+# -- inventory ---------------------------------------------------------------------------
+
+
+def inventory_rows(records: Sequence[CertRecord], *, now: dt.datetime, threshold: int) -> list[dict[str, Any]]:
+    """One flat row per certificate, flagged EXPIRED or EXPIRING within ``threshold`` days."""
+    rows = []
+    for r in records:
+        days = r.days_left(now)
+        flag = "EXPIRED" if days < 0 else ("EXPIRING" if days < threshold else "")
+        rows.append({
+            "node": r.node, "store": r.store, "purpose": r.purpose, "filename": r.filename,
+            "common_name": r.common_name, "issuer": r.issuer, "serial": format(r.serial, "x"),
+            "not_after": r.not_after.isoformat(), "days_left": round(days, 1), "self_signed": r.self_signed,
+            "key": f"{r.key_type} {r.key_size}", "fingerprint_sha256": r.fingerprint_sha256, "flag": flag,
+        })
+    return rows
+
+
+def _inventory(args: argparse.Namespace) -> int:
+    from cucmkit.cucm.node import Cluster  # imported here so `cucmkit --help` stays light
+
+    try:
+        params = load_parameters(args.parameters)
+        with Cluster.from_parameters(params) as cluster:
+            records = cluster.inventory()
+    except CucmKitError as exc:
+        return _fail(exc)
+    threshold = params.expiry_threshold_days if args.threshold is None else args.threshold
+    rows = inventory_rows(records, now=dt.datetime.now(dt.timezone.utc), threshold=threshold)
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        print()
+    elif args.csv:
+        _write_csv(rows, sys.stdout)
+    else:
+        _write_table(rows, threshold, sys.stdout)
+    return 0
+
+
+def _write_csv(rows: list[dict[str, Any]], out: TextIO) -> None:
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _write_table(rows: list[dict[str, Any]], threshold: int, out: TextIO) -> None:
+    shown = ("node", "store", "filename", "common_name", "not_after", "days_left", "flag")
+    cells = [[_cell(row, k) for k in shown] for row in rows]
+    widths = [max([len(k)] + [len(c[i]) for c in cells]) for i, k in enumerate(shown)]
+    print("  ".join(k.upper().ljust(w) for k, w in zip(shown, widths)).rstrip(), file=out)
+    for line in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip(), file=out)
+    flagged = sum(1 for r in rows if r["flag"])
+    print(f"\n{len(rows)} certificates; {flagged} expired or expiring within {threshold} days.", file=out)
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
+    value = row[key]
+    if key == "node":
+        return str(value or "").split(".")[0]
+    if key == "not_after":
+        return str(value)[:10]
+    return "" if value is None else str(value)
+
+
+# -- trust fetch ---------------------------------------------------------------------------
+
+
+def _trust_fetch(args: argparse.Namespace) -> int:
+    try:
+        params = load_parameters(args.parameters, check_secrets=False)
+    except CucmKitError as exc:
+        return _fail(exc)
+    failures, pins = 0, {}
+    for node in params.nodes:
+        try:
+            chain = fetch_server_certificate(node.address, node.https_port, node.fqdn, params.timeouts.connect)
+        except CucmKitError as exc:
+            print(f"{node.fqdn}: {exc}\n")
+            failures += 1
+            continue
+        leaf = _describe_chain(node.fqdn, chain, params)
+        if leaf is not None and leaf.self_signed:
+            pins[node.fqdn] = leaf.fingerprint_sha256
+    if pins:
+        print("Self-signed nodes. After checking each fingerprint out of band (console, GUI), pin them:")
+        print("tls:\n  pins:")
+        for fqdn, fingerprint in pins.items():
+            print(f"    {fqdn}: {fingerprint}")
+    return 1 if failures else 0
+
+
+def _describe_chain(fqdn: str, chain: list[str], params: ClusterParams) -> CertRecord | None:
+    print(f"{fqdn}  (served chain, {len(chain)} certificate(s); NOT verified)")
+    records = [record_from_pem(pem, node=fqdn, store="own") for pem in chain]
+    for depth, r in enumerate(records):
+        print(f"  [{depth}] subject  {r.subject}")
+        print(f"      issuer   {r.issuer}")
+        print(f"      valid    {r.not_before:%Y-%m-%d} .. {r.not_after:%Y-%m-%d}  {'self-signed' if r.self_signed else ''}")
+        print(f"      sha256   {_colons(r.fingerprint_sha256)}")
+    pinned = params.tls.pin_for(fqdn)
+    if pinned and records:
+        print(f"  pin in parameters: {'MATCHES' if pinned == records[0].fingerprint_sha256 else 'DOES NOT MATCH'}")
+    print()
+    return records[0] if records else None
+
+
+def _colons(hexdigest: str) -> str:
+    return ":".join(hexdigest[i:i + 2] for i in range(0, len(hexdigest), 2)).upper()
