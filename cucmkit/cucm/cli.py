@@ -32,6 +32,7 @@ from typing import Any
 
 import paramiko
 
+from cucmkit.catalogue import MESSAGES
 from cucmkit.certs.records import CertRecord, record_from_show_cert
 from cucmkit.cucm.models import BackupStatus, ServiceState
 from cucmkit.errors import CliError, ConnectError, CucmKitError, TimeoutError_, TransportError
@@ -438,6 +439,8 @@ class AdminCli:
         if "-----BEGIN CERTIFICATE-----" not in pem:
             raise ValueError("pem must hold a PEM certificate")
         result = self.run(f"set cert import {_kind(kind)} {_word(unit)}", paste=pem, check=False)
+        if kind == "trust" and MESSAGES.not_replaced_older in result.output:
+            return MESSAGES.not_replaced_older   # CUCM kept the newer one: the caller verifies by fingerprint
         return self._expect(result, r"Successfully imported certificate")
 
     def regen(self, unit: str) -> str:

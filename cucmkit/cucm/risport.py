@@ -222,6 +222,7 @@ class RisPortClient:
         self._deadline = deadline          # seconds one registration() may take, None = unbounded
         self.device_class = device_class
         self.requests_sent = 0
+        self.throttled = 0                 # throttle faults met (and retried) by this client
 
     def __enter__(self) -> "RisPortClient":
         return self
@@ -269,6 +270,7 @@ class RisPortClient:
                 self.requests_sent += 1
                 return self._endpoint.call(operation, body, soap_action=operation)
             except ThrottledError:
+                self.throttled += 1
                 if attempt == self._attempts - 1:
                     raise
                 self.budget.block(self._delay(attempt))
