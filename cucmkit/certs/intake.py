@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
@@ -97,6 +98,36 @@ class _Unreadable(Exception):
     """Internal: what is wrong with one input; turned into CertificateError with its name."""
 
 
+# What cryptography raises on a structure it parsed lazily and cannot understand.
+PARSE_ERRORS = (
+    ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion,
+    x509.UnsupportedGeneralNameType, x509.DuplicateExtension,
+)
+
+
+def _probe(cert: x509.Certificate, what: str) -> x509.Certificate:
+    """Touch every lazily parsed part the checks read, so a broken one fails here, with a name."""
+    try:
+        cert.version, cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc
+        cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
+        for extension in cert.extensions:
+            extension.value
+    except PARSE_ERRORS as exc:
+        raise _Unreadable(f"{what} cannot be parsed: {_short(exc)}") from exc
+    return cert
+
+
+def _probe_csr(csr: x509.CertificateSigningRequest) -> x509.CertificateSigningRequest:
+    try:
+        csr.subject.rfc4514_string()
+        for extension in csr.extensions:
+            extension.value
+        csr.public_key()
+    except PARSE_ERRORS as exc:
+        raise _Unreadable(f"is a certificate request that cannot be parsed: {_short(exc)}") from exc
+    return csr
+
+
 # --- decoding ----------------------------------------------------------------------------------
 
 
@@ -121,19 +152,19 @@ def _b64(body: bytes) -> bytes:
 
 def _der_certificate(der: bytes, what: str) -> x509.Certificate:
     try:
-        return x509.load_der_x509_certificate(der)
-    except ValueError as exc:
+        return _probe(x509.load_der_x509_certificate(der), what)
+    except PARSE_ERRORS as exc:
         raise _Unreadable(f"{what} is not a valid X.509 certificate ({_short(exc)})") from exc
 
 
 def _der_pkcs7(der: bytes, what: str) -> list[x509.Certificate]:
     try:
         certs = pkcs7.load_der_pkcs7_certificates(der)
-    except ValueError as exc:
-        raise _Unreadable(f"{what} is not a readable PKCS#7 bundle ({_short(exc)})") from exc
+    except PARSE_ERRORS as exc:
+        raise _Unreadable(f"{what} is not a readable PKCS#7 certificate bundle ({_short(exc)})") from exc
     if not certs:
         raise _Unreadable(f"{what} is a PKCS#7 bundle with no certificates in it")
-    return certs
+    return [_probe(c, f"{what} certificate {n}") for n, c in enumerate(certs, start=1)]
 
 
 def _short(exc: Exception) -> str:
@@ -190,24 +221,34 @@ def _no_cert_message(labels: list[str]) -> str:
 
 def _from_der(data: bytes, notes: list[str], name: str) -> list[x509.Certificate]:
     try:
-        return [x509.load_der_x509_certificate(data)]
-    except ValueError as cert_exc:
+        cert = x509.load_der_x509_certificate(data)
+    except PARSE_ERRORS as cert_exc:
         try:
             certs = pkcs7.load_der_pkcs7_certificates(data)
-        except ValueError:
+        except PARSE_ERRORS as p7_exc:
             certs = None
+            if _looks_like_pkcs7(data):
+                raise _Unreadable(f"is not a readable PKCS#7 certificate bundle ({_short(p7_exc)})") from None
         if certs:
             notes.append(f"{name}: PKCS#7 bundle unpacked; CUCM takes single PEM/DER certificates, never the .p7b")
-            return certs
+            return [_probe(c, f"PKCS#7 certificate {n}") for n, c in enumerate(certs, start=1)]
         if _is_der_csr(data):
             raise _Unreadable("holds a certificate request (CSR), not a certificate; pass it as the CSR (--csr)") from None
         raise _Unreadable(f"is not a certificate (PEM, DER, PKCS#7 or ZIP): {_short(cert_exc)}") from None
+    return [_probe(cert, "the certificate")]
+
+
+_PKCS7_OID_PREFIX = bytes.fromhex("06092a864886f70d0107")  # 1.2.840.113549.1.7.*
+
+
+def _looks_like_pkcs7(data: bytes) -> bool:
+    return _PKCS7_OID_PREFIX in data[:32]
 
 
 def _is_der_csr(data: bytes) -> bool:
     try:
         x509.load_der_x509_csr(data)
-    except ValueError:
+    except PARSE_ERRORS:
         return False
     return True
 
@@ -372,8 +413,8 @@ def _csr(data: bytes) -> x509.CertificateSigningRequest:
     else:
         der = data
     try:
-        return x509.load_der_x509_csr(der)
-    except ValueError as exc:
+        return _probe_csr(x509.load_der_x509_csr(der))
+    except PARSE_ERRORS as exc:
         raise _Unreadable(f"is not a valid certificate request ({_short(exc)})") from exc
 
 

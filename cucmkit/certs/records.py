@@ -108,7 +108,7 @@ def san_strings(cert: x509.Certificate) -> tuple[str, ...]:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         return ()
-    except ValueError:  # duplicate or malformed extensions
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):  # malformed extensions
         return ()
     return tuple(_san_string(name) for name in ext.value)
 
@@ -201,6 +201,14 @@ def _load_one(data: bytes, *, last: bool) -> x509.Certificate:
         raise CertificateError(f"cannot read the certificate: {exc}") from exc
 
 
+def _checked(cert: x509.Certificate) -> x509.Certificate:
+    try:
+        cert.version, cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), cert.not_valid_after_utc
+    except (ValueError, x509.InvalidVersion) as exc:
+        raise CertificateError(f"cannot read the certificate: {exc}") from exc
+    return cert
+
+
 def _as_bytes(pem: str | bytes) -> bytes:
     if isinstance(pem, str):
         return pem.encode("utf-8", "replace")
@@ -218,7 +226,7 @@ def record_from_pem(
     filename: str | None = None,
 ) -> CertRecord:
     """The record of the first certificate in ``pem`` (PEM text with text around it, or DER bytes)."""
-    cert = _load_one(_as_bytes(pem), last=False)
+    cert = _checked(_load_one(_as_bytes(pem), last=False))
     return record_from_certificate(cert, node=node, purpose=purpose, store=store, filename=filename)
 
 
@@ -233,7 +241,7 @@ def record_from_show_cert(
     """The record of CUCM's ``show cert own|trust`` output: the PEM at the end wins, the text is a fallback."""
     data = _as_bytes(text)
     if _PEM_BLOCK.search(data):
-        cert = _load_one(data, last=True)
+        cert = _checked(_load_one(data, last=True))
         return record_from_certificate(cert, node=node, purpose=purpose, store=store, filename=filename)
     return _record_from_text(data.decode("utf-8", "replace"), node=node, purpose=purpose, store=store, filename=filename)
 

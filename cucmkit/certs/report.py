@@ -5,9 +5,10 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
-__all__ = ["PASS", "FAIL", "WARN", "SKIPPED", "STATUSES", "Check", "UploadStep", "Report"]
+__all__ = ["PASS", "FAIL", "WARN", "SKIPPED", "STATUSES", "Check", "UploadStep", "ChainEntry", "Report"]
 
 PASS, FAIL, WARN, SKIPPED = "pass", "fail", "warn", "skipped"
 STATUSES = (PASS, FAIL, WARN, SKIPPED)
@@ -68,6 +69,26 @@ class UploadStep:
 
 
 @dataclass(frozen=True)
+class ChainEntry:
+    """One certificate of the chain found, for display."""
+
+    role: str                 # "leaf", "intermediate" or "root"
+    subject: str
+    issuer: str
+    serial: int
+    fingerprint: str
+    not_before: datetime
+    not_after: datetime
+    from_trust_store: bool = False
+
+    def line(self) -> str:
+        where = " (from the trust store)" if self.from_trust_store else ""
+        return (f"  {self.role:<12} {self.subject}{where}\n"
+                f"  {'':<12} serial {self.serial:x}, valid {self.not_before:%Y-%m-%d %H:%M:%S} .. "
+                f"{self.not_after:%Y-%m-%d %H:%M:%S} UTC, sha256 {self.fingerprint[:16]}...")
+
+
+@dataclass(frozen=True)
 class Report:
     """Every check of one validation; ``upload_plan`` is filled only when nothing failed."""
 
@@ -75,6 +96,7 @@ class Report:
     checks: tuple[Check, ...]
     upload_plan: tuple[UploadStep, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    chain: tuple[ChainEntry, ...] = ()  # the leaf's chain as found, leaf first
 
     @property
     def ok(self) -> bool:
@@ -113,6 +135,7 @@ class Report:
             "checks": [c.to_dict() for c in self.checks],
             "upload_plan": [s.to_dict() for s in self.upload_plan],
             "notes": list(self.notes),
+            "chain": [_entry_dict(e) for e in self.chain],
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -137,6 +160,8 @@ class Report:
 
     def to_text(self) -> str:
         lines = [self.summary(), ""]
+        if self.chain:
+            lines.extend(["Chain found:", *(e.line() for e in self.chain), ""])
         for check in self.checks:
             lines.extend(_check_lines(check))
         lines.extend(f"note: {note}" for note in self.notes)
@@ -160,13 +185,19 @@ class Report:
 def _check_lines(check: Check) -> list[str]:
     lines = [f"{check.status.upper():<7} {check.name:<20} {check.message}"]
     pad = " " * 28
-    if check.subject is not None:
-        lines.append(f"{pad}certificate: {check.subject} (serial {check.serial}, sha256 {(check.fingerprint or '')[:16]}...)")
+    if check.subject is not None and check.status in (FAIL, WARN):
+        lines.append(f"{pad}certificate: {check.subject} (serial {check.serial:x}, sha256 {(check.fingerprint or '')[:16]}...)")
     if check.cucm_message:
         lines.append(f"{pad}CUCM would say: {check.cucm_message}")
     if check.remedy:
         lines.append(f"{pad}remedy: {check.remedy}")
     return lines
+
+
+def _entry_dict(entry: ChainEntry) -> dict[str, Any]:
+    data = asdict(entry)
+    data.update(serial=str(entry.serial), not_before=entry.not_before.isoformat(), not_after=entry.not_after.isoformat())
+    return data
 
 
 def _plan_lines(plan: tuple[UploadStep, ...], ok: bool) -> list[str]:

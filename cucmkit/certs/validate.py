@@ -9,7 +9,7 @@ ordinary enterprise and trustme chains: failure-modes §4).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Union
 
@@ -22,7 +22,7 @@ from cucmkit.catalogue import MESSAGES, Purpose
 from cucmkit.certs.chain import Chain, ChainCert, build_chain, is_ca, issued_by
 from cucmkit.certs.intake import LoadedCert, Material, load_bytes, load_csr, load_material
 from cucmkit.certs.records import CertRecord, common_name, key_description
-from cucmkit.certs.report import FAIL, PASS, SKIPPED, WARN, Check, Report, UploadStep
+from cucmkit.certs.report import FAIL, PASS, SKIPPED, WARN, ChainEntry, Check, Report, UploadStep
 from cucmkit.errors import CertificateError
 
 __all__ = ["validate", "NO_PENDING_CSR", "NoPendingCsr", "MAX_RSA_BITS"]
@@ -201,11 +201,19 @@ def _check_strays(ctx: _Context) -> list[Check]:
     strays = ctx.chain.strays
     if not strays:
         return [_check("strays", PASS, "every certificate given belongs to the leaf's chain")]
-    return [
-        _check("strays", WARN, "belongs to no chain of the leaf; it will not be uploaded", stray,
-               remedy="Leave it out, or check that the right leaf was picked.")
-        for stray in strays
-    ]
+    return [_stray(ctx, stray) for stray in strays]
+
+
+def _stray(ctx: _Context, stray: ChainCert) -> Check:
+    cert = stray.certificate
+    if ctx.chain.missing_kind == "intermediate" and cert.subject == cert.issuer and is_ca(cert):
+        return _check("strays", WARN, "root CA not connected to the leaf: an intermediate between them is missing",
+                      stray, remedy="Add the missing intermediate (see chain_complete).")
+    if any(stray.fingerprint == o.fingerprint for o in ctx.chain.other_leaves) and not is_ca(cert):
+        text = "another end-entity certificate; it belongs to no chain of the chosen leaf and will not be uploaded"
+    else:
+        text = "belongs to no chain of the leaf; it will not be uploaded"
+    return _check("strays", WARN, text, stray, remedy="Leave it out, or check that the right leaf was picked.")
 
 
 # --- time --------------------------------------------------------------------------------------
@@ -317,7 +325,7 @@ def _check_signature_algorithms(ctx: _Context) -> list[Check]:
 def _hash_name(cert: x509.Certificate) -> str | None:
     try:
         algorithm = cert.signature_hash_algorithm
-    except UnsupportedAlgorithm:
+    except (UnsupportedAlgorithm, ValueError):
         return "unknown"
     return algorithm.name if isinstance(algorithm, hashes.HashAlgorithm) else None
 
@@ -625,7 +633,14 @@ def validate(
     chain = build_chain(loaded.certificates, trust_store=store or (), leaf_key=leaf_key)
     ctx = _Context(p, now, chain, loaded, store, the_csr, expiry_warning_days)
     checks = tuple(check for step in _CHECKS for check in step(ctx))
-    report = Report(purpose=p.name, checks=checks, notes=loaded.notes)
-    if not report.ok:
-        return report
-    return Report(purpose=p.name, checks=checks, upload_plan=_plan(ctx), notes=loaded.notes)
+    report = Report(purpose=p.name, checks=checks, notes=loaded.notes, chain=_entries(ctx))
+    return replace(report, upload_plan=_plan(ctx)) if report.ok else report
+
+
+def _entries(ctx: _Context) -> tuple[ChainEntry, ...]:
+    return tuple(
+        ChainEntry(role=_role(ctx, c).removesuffix(" CA"), issuer=_name(c.certificate.issuer),
+                   not_before=c.certificate.not_valid_before_utc, not_after=c.certificate.not_valid_after_utc,
+                   from_trust_store=c.from_trust_store, **_about(c))
+        for c in ctx.chain.members()
+    )
