@@ -1,0 +1,377 @@
+"""AXL SOAP door (`/axl/`, CUCM publisher only; other nodes answer HTTP 404).
+
+Speaks Cisco's ``AXLAPI.wsdl``/``AXLSoap.xsd``: the operation element is in
+``http://www.cisco.com/AXL/API/<ver>`` and its children are unqualified
+(``elementFormDefault="unqualified"``). The answer uses the namespace the
+request used (12.5, 14.0, 15.0 and the other published versions).
+
+Operations: ``getCCMVersion``, ``executeSQLQuery`` (a tiny SELECT over the
+``processnode`` and ``processconfig`` tables; anything else is a fault, never
+an empty success), ``listProcessNode``, ``resetEnterpriseParameters`` (reset
+all devices), ``resetDevicePool``, ``doDeviceReset``. With the node fault
+``axl_503`` writes and resets answer HTTP 503, as AXL does when its database
+change queue is backed up. Faults carry ``axlError`` details like CUCM's.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from lxml import etree
+
+from cucmkit.lab.http import LabRequest, LabResponse
+from cucmkit.lab.state import LabNodeState, LabRefusal, LabState
+from cucmkit.lab.soap import (
+    HttpAnswer,
+    SoapCall,
+    SoapFault,
+    child,
+    soap_door,
+    sub,
+    text_of,
+    tomcat_error,
+)
+
+__all__ = [
+    "ROUTES",
+    "PATHS",
+    "LAB_VERSION",
+    "VERSIONS",
+    "ENTERPRISE_WIDE",
+    "Select",
+    "parse_select",
+    "table_rows",
+]
+
+PATHS = ("/axl/", "/axl", "/axl/services/AXLAPIService")
+LAB_VERSION = "14.0.1.13900-155"
+VERSIONS = ("8.0", "8.5", "9.0", "9.1", "10.0", "10.5", "11.0", "11.5", "12.0", "12.5", "14.0", "15.0")
+_NS_RE = re.compile(r"^http://www\.cisco\.com/AXL/API/(\d+\.\d+)$")
+ENTERPRISE_WIDE = "EnterpriseWideData"
+_EWD_PKID = "00000000-1111-0000-0000-000000000000"
+_WRITES = frozenset({"resetEnterpriseParameters", "resetDevicePool", "doDeviceReset"})
+
+
+def _uuid(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, "/".join(("cucmkit-lab", *parts))))
+
+
+# --------------------------------------------------------------------------- faults
+
+def axl_fault(message: str, code: int, operation: str, *, faultcode: str = "Client") -> SoapFault:
+    """A SOAP fault with CUCM's ``<detail><axlError>`` block."""
+    detail = etree.Element("axlError")
+    sub(detail, "axlcode", code)
+    sub(detail, "axlmessage", message)
+    sub(detail, "request", operation)
+    return SoapFault(message, code=faultcode, detail=detail)
+
+
+# --------------------------------------------------------------------------- tables
+
+_PROCESSNODE = (
+    "pkid", "name", "mac", "systemnode", "description", "isactive", "nodeid",
+    "tknodeusage", "ipv6name", "fklbmhubgroup", "tkprocessnoderole", "tkssomode",
+)
+_PROCESSCONFIG = ("pkid", "fkprocessnode", "tkservice", "paramname", "paramvalue", "tkparam", "isvalid")
+
+
+def _node_row(node: LabNodeState, node_id: int) -> dict[str, str]:
+    return {
+        "pkid": _uuid("processnode", node.fqdn),
+        "name": node.fqdn,
+        "mac": "",
+        "systemnode": "f",
+        "description": node.name,
+        "isactive": "t",
+        "nodeid": str(node_id),
+        "tknodeusage": "0" if node.role == "publisher" else "1",
+        "ipv6name": "",
+        "fklbmhubgroup": "",
+        "tkprocessnoderole": "1" if node.kind == "CUCM" else "2",
+        "tkssomode": "0",
+    }
+
+
+def _ewd_row() -> dict[str, str]:
+    return {
+        "pkid": _EWD_PKID, "name": ENTERPRISE_WIDE, "mac": "", "systemnode": "t", "description": "",
+        "isactive": "t", "nodeid": "1", "tknodeusage": "1", "ipv6name": "", "fklbmhubgroup": "",
+        "tkprocessnoderole": "1", "tkssomode": "0",
+    }
+
+
+def _ordered_nodes(state: LabState) -> list[LabNodeState]:
+    """CUCM publisher first, then CUCM subscribers, then IM&P (topology order within each)."""
+    return sorted(state.nodes.values(), key=lambda n: (n.kind != "CUCM", n.role != "publisher"))
+
+
+def _processnode(state: LabState) -> list[dict[str, str]]:
+    return [_ewd_row()] + [_node_row(node, index + 2) for index, node in enumerate(_ordered_nodes(state))]
+
+
+def _param_row(name: str, value: str, service: int = 11) -> dict[str, str]:
+    return {
+        "pkid": _uuid("processconfig", name), "fkprocessnode": _EWD_PKID, "tkservice": str(service),
+        "paramname": name, "paramvalue": value, "tkparam": "1", "isvalid": "t",
+    }
+
+
+def _processconfig(state: LabState) -> list[dict[str, str]]:
+    return [
+        _param_row("ClusterSecurityMode", str(int(state.security_mode))),
+        _param_row("ClusterID", "StandAloneCluster"),
+        _param_row("AllowedDeviceQueriesPerMinute", str(_rate(state))),
+    ]
+
+
+def _rate(state: LabState) -> int:
+    return int(state.knobs.risport_rate)
+
+
+_TABLES: dict[str, tuple[tuple[str, ...], Callable[[LabState], list[dict[str, str]]]]] = {
+    "processnode": (_PROCESSNODE, _processnode),
+    "processconfig": (_PROCESSCONFIG, _processconfig),
+}
+
+
+def table_rows(state: LabState, table: str) -> list[dict[str, str]]:
+    """Every row of a lab table (``processnode``, ``processconfig``)."""
+    return _TABLES[table][1](state)
+
+
+# --------------------------------------------------------------------------- the tiny SELECT
+
+@dataclass(frozen=True)
+class Select:
+    columns: tuple[str, ...]                 # () = *
+    table: str
+    where: tuple[tuple[str, str], ...]       # (column, value) pairs joined by AND
+
+
+_SELECT_RE = re.compile(
+    r"^\s*select\s+(?P<cols>\*|[a-z_][a-z0-9_]*(?:\s*,\s*[a-z_][a-z0-9_]*)*)\s+from\s+(?P<table>[a-z_][a-z0-9_]*)"
+    r"(?:\s+where\s+(?P<where>.+?))?\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_COND_RE = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*=\s*(?:'((?:[^']|'')*)'|(-?\d+))\s*$", re.IGNORECASE)
+_AND_RE = re.compile(r"\s+and\s+(?=(?:[^']*'[^']*')*[^']*$)", re.IGNORECASE)
+
+
+def _syntax_error(operation: str) -> SoapFault:
+    return axl_fault("A syntax error has occurred.", -201, operation)
+
+
+def parse_select(sql: str, operation: str = "executeSQLQuery") -> Select:
+    """``select <cols|*> from <table> [where <col>='<v>' [and ...]]``; anything else is a fault."""
+    found = _SELECT_RE.match(sql)
+    if found is None:
+        raise _syntax_error(operation)
+    columns = () if found["cols"] == "*" else tuple(c.strip().lower() for c in found["cols"].split(","))
+    where: list[tuple[str, str]] = []
+    if found["where"]:
+        for part in _AND_RE.split(found["where"]):
+            cond = _COND_RE.match(part)
+            if cond is None:
+                raise _syntax_error(operation)
+            value = cond[2].replace("''", "'") if cond[2] is not None else cond[3]
+            where.append((cond[1].lower(), value))
+    return Select(columns, found["table"].lower(), tuple(where))
+
+
+def _check_columns(select: Select, known: Sequence[str], operation: str) -> None:
+    for column in (*select.columns, *(c for c, _ in select.where)):
+        if column not in known:
+            raise axl_fault(
+                f"Column ({column}) not found in any table in the query (or SLV is undefined).", -217, operation
+            )
+
+
+def run_select(state: LabState, sql: str, operation: str = "executeSQLQuery") -> tuple[tuple[str, ...], list[dict[str, str]]]:
+    select = parse_select(sql, operation)
+    if select.table not in _TABLES:
+        raise axl_fault(f"The specified table ({select.table}) is not in the database.", -206, operation)
+    known, rows_of = _TABLES[select.table]
+    _check_columns(select, known, operation)
+    rows = [r for r in rows_of(state) if all(r[c].lower() == v.lower() if c == "paramname" else r[c] == v
+                                             for c, v in select.where)]
+    return select.columns or known, rows
+
+
+# --------------------------------------------------------------------------- operations
+
+def _version_of(call: SoapCall) -> str:
+    found = _NS_RE.match(call.namespace)
+    return found.group(1) if found else ""
+
+
+def _response(call: SoapCall) -> tuple[etree._Element, etree._Element]:
+    root = etree.Element(f"{{{call.namespace}}}{call.operation}Response", nsmap={"ns": call.namespace})
+    return root, sub(root, "return")
+
+
+def _ccm_version(call: SoapCall) -> etree._Element:
+    root, ret = _response(call)
+    version = getattr(call.request.state, "version", None) or LAB_VERSION
+    sub(sub(ret, "componentVersion"), "version", version)
+    return root
+
+
+def _execute_sql(call: SoapCall) -> etree._Element:
+    sql = text_of(call.element, "sql")
+    if not sql:
+        raise axl_fault("The sql element is required", 5003, call.operation)
+    columns, rows = run_select(call.request.state, sql, call.operation)
+    root, ret = _response(call)
+    for row in rows:
+        out = sub(ret, "row")
+        for column in columns:
+            sub(out, column, row[column] or None)
+    return root
+
+
+_USAGE = {"0": "Publisher", "1": "Subscriber"}
+_ROLE = {"1": "CUCM Voice/Video", "2": "CUCM IM and Presence"}
+_THICK: dict[str, Callable[[dict[str, str]], str]] = {
+    "name": lambda r: r["name"],
+    "description": lambda r: r["description"],
+    "mac": lambda r: r["mac"],
+    "ipv6Name": lambda r: r["ipv6name"],
+    "nodeUsage": lambda r: _USAGE[r["tknodeusage"]],
+    "lbmHubGroup": lambda r: r["fklbmhubgroup"],
+    "processNodeRole": lambda r: _ROLE[r["tkprocessnoderole"]],
+}
+
+
+def _like(pattern: str | None) -> Callable[[str], bool]:
+    """AXL search criteria: SQL LIKE with ``%`` (case-insensitive)."""
+    if pattern is None:
+        return lambda value: True
+    regex = re.compile("^" + ".*".join(map(re.escape, pattern.split("%"))) + "$", re.IGNORECASE | re.DOTALL)
+    return lambda value: bool(regex.match(value))
+
+
+def _wanted_tags(call: SoapCall) -> list[str]:
+    tags = child(call.element, "returnedTags")
+    names = [etree.QName(e).localname for e in tags if isinstance(e.tag, str)] if tags is not None else []
+    return [n for n in _THICK if n in names] or list(_THICK)
+
+
+def _search(call: SoapCall) -> list[dict[str, str]]:
+    criteria = child(call.element, "searchCriteria")
+    if criteria is None:
+        raise axl_fault("searchCriteria is required", 5003, call.operation)
+    tests = [
+        (column, _like(text_of(criteria, tag, default="%" if child(criteria, tag) is not None else None)))
+        for tag, column in (("name", "name"), ("description", "description"), ("processNodeRole", "role"))
+    ]
+    rows = [{**r, "role": _ROLE[r["tkprocessnoderole"]]} for r in _processnode(call.request.state)]
+    return [r for r in rows if all(test(r[column]) for column, test in tests)]
+
+
+def _page(call: SoapCall, rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    skip = int(text_of(call.element, "skip", "0") or 0)
+    first = text_of(call.element, "first")
+    return rows[skip: skip + int(first)] if first is not None else rows[skip:]
+
+
+def _list_process_node(call: SoapCall) -> etree._Element:
+    rows = _page(call, _search(call))
+    tags = _wanted_tags(call)
+    root, ret = _response(call)
+    for row in rows:
+        node = sub(ret, "processNode")
+        node.set("uuid", "{" + row["pkid"].upper() + "}")
+        for tag in tags:
+            sub(node, tag, _THICK[tag](row) or None)
+    return root
+
+
+def _standard(call: SoapCall, value: str) -> etree._Element:
+    root, ret = _response(call)
+    ret.text = value
+    return root
+
+
+def _reset_all(call: SoapCall) -> etree._Element:
+    call.request.state.reset_all_devices()
+    return _standard(call, "true")
+
+
+def _reset_pool(call: SoapCall) -> etree._Element:
+    name = text_of(call.element, "name") or text_of(call.element, "uuid") or ""
+    try:
+        call.request.state.reset_device_pool(name)
+    except LabRefusal as refusal:
+        raise axl_fault("Item not valid: The specified Device Pool was not found", 5007, call.operation) from refusal
+    return _standard(call, "{" + _uuid("devicepool", name.lower()).upper() + "}")
+
+
+def _device_reset(call: SoapCall) -> etree._Element:
+    name = text_of(call.element, "deviceName") or ""
+    try:
+        call.request.state.reset_device(name)
+    except LabRefusal as refusal:
+        raise axl_fault(f"Item not valid: The specified Device {name} was not found", 5007, call.operation) from refusal
+    return _standard(call, "{" + _uuid("device", name).upper() + "}")
+
+
+OPERATIONS = {
+    "getCCMVersion": _ccm_version,
+    "executeSQLQuery": _execute_sql,
+    "listProcessNode": _list_process_node,
+    "resetEnterpriseParameters": _reset_all,
+    "resetDevicePool": _reset_pool,
+    "doDeviceReset": _device_reset,
+}
+
+
+def _throttled(call: SoapCall) -> None:
+    request = call.request
+    state = request.state
+    if call.operation in _WRITES and (state.faults.active(request.node.name, "axl_503") or state.knobs.axl_write_503):
+        raise HttpAnswer(tomcat_error(
+            503, "Service Unavailable",
+            "AXL is throttling write requests: the database change notification queue is too large. "
+            "Retry after several seconds.",
+        ))
+
+
+def _dispatch(call: SoapCall) -> etree._Element:
+    handler = OPERATIONS.get(call.operation)
+    if handler is None:
+        raise axl_fault(f"Unknown or unsupported operation {call.operation}", 5000, call.operation)
+    _throttled(call)
+    return handler(call)
+
+
+def _resolve(namespace: str, operation: str) -> Callable[[SoapCall], etree._Element] | None:
+    """Every operation in a published AXL namespace reaches ``_dispatch`` (unknown ones fault with axlError)."""
+    found = _NS_RE.match(namespace)
+    return _dispatch if found and found.group(1) in VERSIONS else None
+
+
+_DOOR = soap_door(_resolve, get_page=lambda r: _get_page(r))
+
+
+def _get_page(request: LabRequest) -> LabResponse:
+    page = (
+        "<html><head><title>Cisco CallManager: AXL Web Service</title></head><body>"
+        "<h1>Cisco CallManager: AXL Web Service</h1>"
+        "<p>The AXL Web Service is working and accepting requests. Use HTTP POST to send a request.</p>"
+        "</body></html>"
+    )
+    return LabResponse(status=200, body=page.encode(), content_type="text/html;charset=utf-8", headers={})
+
+
+def handle(request: LabRequest) -> LabResponse:
+    node = request.node
+    if node.kind != "CUCM" or node.role != "publisher":
+        return tomcat_error(404, "Not Found", "The requested resource [/axl/] is not available")
+    return _DOOR(request)
+
+
+ROUTES: dict[str, Callable[[LabRequest], LabResponse]] = {path: handle for path in PATHS}
