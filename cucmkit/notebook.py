@@ -1,0 +1,570 @@
+"""Display helpers for the runbook notebooks: one call per cell, all logic here.
+
+A runbook notebook does::
+
+    book = notebook.open_runbook(globals())   # parameters -> cluster, CA, engine; impact/risk banner
+    book.inventory("before")                  # this purpose's certificates, days left
+    book.plan()  ;  book.prechecks()  ;  book.approval()
+    book.csr()  ;  book.ca()  ;  book.install()  ;  book.activate()  ;  book.phones()
+    book.inventory("after")  ;  book.summary()
+
+and the inventory notebook ``notebook.open_inventory(globals())`` then
+``.certificates()``, ``.timeline()``, ``.due()``.
+
+Interactive (a Jupyter front end that accepts input): approval and the manual
+CA upload use ipywidgets, and a change step refuses to run until Approve was
+clicked. Under papermill (no front end) nothing ever blocks: approval comes
+from the ``approve`` parameter, and without it the approval cell raises
+``WaitingError`` BEFORE anything changes. A phase that ends waiting, blocked
+or failed raises the matching cucmkit error so the run stops there.
+
+Every cell also appends to the run's journal (``journal_file``, set by
+``cucmkit run``) so the evidence can say which steps started and ended even
+if the kernel dies.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cucmkit import catalogue
+from cucmkit.errors import CucmKitError, InterlockError, WaitingError
+from cucmkit.evidence.journal import Journal, who
+
+__all__ = ["open_runbook", "open_inventory", "Runbook", "InventoryBook", "RunOptions", "is_interactive",
+           "impact_banner", "cert_frame"]
+
+RUN_KEYS = ("parameters_file", "purpose", "ticket", "ca", "approve", "dry_run", "state_dir", "journal_file")
+_PROGRESS_EVERY = 5.0  # seconds between progress-bar refreshes under papermill
+
+
+# ---------------------------------------------------------------- small pure helpers
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The run options of a notebook's ``parameters`` cell (references, never secret values)."""
+
+    purpose: str
+    ticket: str
+    ca: str | None = None
+    approve: bool = False
+    dry_run: bool = False
+    state_dir: str = ".cucmkit-state"
+    journal_file: str | None = None
+
+    @classmethod
+    def from_namespace(cls, namespace: Mapping[str, Any], *, purpose: str | None = None) -> RunOptions:
+        ca = namespace.get("ca")
+        name = purpose or namespace.get("purpose") or "inventory"
+        return cls(
+            purpose=name if name == "inventory" else catalogue.get(str(name)).name,
+            ticket=str(namespace.get("ticket") or "LAB"),
+            ca=ca if isinstance(ca, str) else None,   # a mapping is the parameter file's ca section
+            approve=bool(namespace.get("approve")),
+            dry_run=bool(namespace.get("dry_run")),
+            state_dir=str(namespace.get("state_dir") or ".cucmkit-state"),
+            journal_file=namespace.get("journal_file") or None,
+        )
+
+
+def is_interactive() -> bool:
+    """True in a front end that can answer (JupyterLab); False under papermill/nbclient or plain Python."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    kernel = getattr(shell, "kernel", None)
+    return bool(kernel is not None and getattr(kernel, "_allow_stdin", False))
+
+
+def _display(obj: Any) -> None:
+    try:
+        from IPython.display import display
+    except ImportError:
+        print(obj)
+        return
+    display(obj)
+
+
+def _markdown(text: str) -> None:
+    try:
+        from IPython.display import Markdown
+    except ImportError:
+        print(text)
+        return
+    _display(Markdown(text))
+
+
+def _quiet_tracebacks() -> None:
+    """Minimal tracebacks: the cucmkit error's text (known clean), no source context or locals."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "InteractiveTB"):
+        shell.InteractiveTB.set_mode("Minimal")
+
+
+def impact_banner(purpose: str) -> str:
+    """Markdown: a purpose's risk, window, impact and notes (from the catalogue)."""
+    p = catalogue.get(purpose)
+    icon = {"high": "🔴", "medium": "🟠", "low": "🟢"}[p.risk.value]
+    lines = [f"### {icon} {p.name}: risk **{p.risk.value.upper()}**, window: {p.window}", "",
+             "**If this goes wrong:**", *[f"- {i}" for i in p.impact]]
+    if p.notes:
+        lines += ["", "**Before you start:**", *[f"- {n}" for n in p.notes]]
+    services = ", ".join(p.restart_services()) or "none"
+    lines += ["", f"Restarts: {services}. Phones reset: {'yes' if p.resets_phones else 'no'}. "
+                  f"CTL update in mixed mode: {'yes' if p.ctl_update_in_mixed_mode else 'no'}."]
+    return "\n".join(lines)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def cert_entry(record: Any) -> dict[str, Any]:
+    """A CertRecord as the journal/result record keeps it (no PEM, no key)."""
+    return {"node": record.node, "purpose": record.purpose, "store": record.store, "filename": record.filename,
+            "subject": record.subject, "issuer": record.issuer, "serial": str(record.serial),
+            "not_before": _iso(record.not_before), "not_after": _iso(record.not_after),
+            "fingerprint_sha256": record.fingerprint_sha256, "self_signed": bool(record.self_signed)}
+
+
+def cert_frame(records: list[Any], now: datetime | None = None) -> Any:
+    """A table of certificates with days left, soonest expiry first."""
+    import pandas as pd
+
+    now = now or datetime.now(timezone.utc)
+    rows = [{"node": r.node, "purpose": r.purpose or "", "store": r.store, "common name": r.common_name,
+             "issuer": r.issuer, "expires": _iso(r.not_after), "days left": round(r.days_left(now), 1),
+             "self-signed": r.self_signed, "sha256": r.fingerprint_sha256[:16] + "..."} for r in records]
+    frame = pd.DataFrame(rows, columns=["node", "purpose", "store", "common name", "issuer", "expires",
+                                        "days left", "self-signed", "sha256"])
+    return frame.sort_values("days left", kind="stable").reset_index(drop=True) if rows else frame
+
+
+def _steps_json(steps: tuple[Any, ...]) -> list[dict[str, Any]]:
+    out = []
+    for step in steps:
+        raw = step.to_json() if hasattr(step, "to_json") else dict(step)
+        raw.pop("data", None)
+        out.append(raw)
+    return out
+
+
+# ---------------------------------------------------------------- registration recording
+
+
+@dataclass
+class _Registrations:
+    """Registration counts seen while the engine polls RisPort (for the recovery plot)."""
+
+    points: list[tuple[float, int, int]] = field(default_factory=list)   # (time, registered, total)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, summary: Any) -> None:
+        registered = int(getattr(summary, "registered", 0))
+        total = len(getattr(summary, "devices", ()) or ()) or registered
+        with self.lock:
+            self.points.append((time.time(), registered, total))
+
+
+class _RecordingCluster:
+    """The Cluster facade, unchanged, except that registration answers are also recorded."""
+
+    def __init__(self, cluster: Any, registrations: _Registrations) -> None:
+        self._cluster = cluster
+        self._registrations = registrations
+
+    def registration(self, *args: Any, **kwargs: Any) -> Any:
+        summary = self._cluster.registration(*args, **kwargs)
+        self._registrations.add(summary)
+        return summary
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cluster, name)
+
+
+# ---------------------------------------------------------------- progress while waiting
+
+
+def _with_progress(label: str, work: Callable[[], Any], status: Callable[[], str], *, total: float) -> Any:
+    """Run ``work`` in a thread; show a tqdm bar of elapsed seconds (widget when interactive)."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = work()
+        except BaseException as exc:  # re-raised in the cell's thread below
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"cucmkit-{label}", daemon=True)
+    bar = _bar(label, total)
+    started = time.monotonic()
+    thread.start()
+    while thread.is_alive():
+        thread.join(timeout=1.0 if is_interactive() else _PROGRESS_EVERY)
+        bar.n = min(total, round(time.monotonic() - started))
+        bar.set_postfix_str(status()[:80], refresh=False)
+        bar.refresh()
+    bar.close()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+def _bar(label: str, total: float) -> Any:
+    if is_interactive():
+        from tqdm.notebook import tqdm as notebook_tqdm
+
+        return notebook_tqdm(total=total, desc=label, unit="s")
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="s", file=sys.stdout, mininterval=_PROGRESS_EVERY, ascii=True)
+
+
+# ---------------------------------------------------------------- the runbook
+
+
+class Runbook:
+    """One purpose's renewal on one cluster, as a notebook steps through it."""
+
+    def __init__(self, *, params: Any, options: RunOptions, journal: Journal) -> None:
+        self.params = params
+        self.options = options
+        self.journal = journal
+        self.purpose = catalogue.get(options.purpose)
+        self.registrations = _Registrations()
+        self._approved = options.approve
+        self._last_message = ""
+        self._cluster: Any = None
+        self._renewal: Any = None
+        self._ca: Any = None
+
+    # ---- wiring (lazy: nothing connects until a cell needs it) ----
+    @property
+    def cluster(self) -> Any:
+        if self._cluster is None:
+            from cucmkit.cucm import Cluster
+
+            self._cluster = Cluster.from_parameters(self.params)
+        return self._cluster
+
+    @property
+    def ca_backend(self) -> Any:
+        if self._ca is None:
+            from cucmkit.ca import make_backend
+
+            self._ca = make_backend(self.params, self.options.ca)
+        return self._ca
+
+    @property
+    def renewal(self) -> Any:
+        if self._renewal is None:
+            from cucmkit.renewal import Renewal, RenewalOptions
+
+            options = RenewalOptions.from_parameters(self.params, dry_run=self.options.dry_run,
+                                                     progress=self._progress)
+            self._renewal = Renewal.open(_RecordingCluster(self.cluster, self.registrations), self.purpose.name,
+                                         state_dir=self._state_dir(), ticket=self.options.ticket,
+                                         ca=self.ca_backend, options=options)
+        return self._renewal
+
+    def _state_dir(self) -> Path:
+        path = Path(self.options.state_dir).expanduser()
+        return path if path.is_absolute() else Path(getattr(self.params, "root", Path("."))) / path
+
+    def _progress(self, text: str) -> None:
+        self._last_message = text
+
+    # ---- cells ----
+    def banner(self) -> None:
+        mode = "DRY RUN: nothing will change. " if self.options.dry_run else ""
+        _markdown(impact_banner(self.purpose.name) + f"\n\n{mode}Cluster **{self.params.cluster}**, "
+                  f"ticket **{self.options.ticket}**, CA back-end **{self.options.ca or self.params.ca.backend}**, "
+                  f"run by {who()}.")
+
+    def inventory(self, when: str = "before") -> Any:
+        """This purpose's installed certificate on every node, days left; journaled with fingerprints."""
+        records = [r for node in self.cluster.nodes for r in node.own_certificates() if r.purpose == self.purpose.name]
+        self.journal.write("certs", when=when, certs=[cert_entry(r) for r in records])
+        frame = cert_frame(records)
+        _markdown(f"**{self.purpose.name} certificates {when} the renewal** ({len(records)} nodes)")
+        _display(frame)
+        return frame
+
+    def plan(self) -> Any:
+        plan = self.renewal.plan()
+        self.journal.write("plan", due=bool(plan.due), steps=len(plan.steps))
+        _display(plan)
+        return plan
+
+    def prechecks(self) -> Any:
+        """Pre-checks and interlocks; a blocking one stops the run here (a dry run only reports it)."""
+        report = self.renewal.prechecks()
+        self.journal.write("prechecks", ok=bool(report.ok),
+                           checks=[c.to_json() for c in report.checks])
+        _display(report)
+        blocking = report.blocking()
+        if blocking and not self.options.dry_run:
+            text = "; ".join(f"{c.name}: {c.reason}" for c in blocking)
+            raise InterlockError(f"pre-checks refuse the renewal: {text}", purpose=self.purpose.name,
+                                 remedy="; ".join(c.remedy for c in blocking if c.remedy) or None)
+        return report
+
+    def approval(self) -> None:
+        """Approve the steps that change the cluster: parameter, or a button when interactive."""
+        if self.options.dry_run:
+            _markdown("Dry run: no approval needed, nothing will change.")
+            return
+        if self._approved:
+            self.journal.write("approval", approved=True, by=who(), how="parameter approve=True")
+            _markdown(f"✅ Approved by parameter (`approve=True`), run by {who()}.")
+            return
+        if is_interactive():
+            self._approval_widget()
+            return
+        self.journal.write("approval", approved=False, how="no approve parameter")
+        raise WaitingError(
+            f"approval required: the next steps change the cluster ({self.purpose.name}, risk "
+            f"{self.purpose.risk.value}); stopped before any change",
+            purpose=self.purpose.name,
+            remedy="re-run with --approve (cucmkit run) or -p approve True (papermill) once the change is approved")
+
+    def _approval_widget(self) -> None:
+        import ipywidgets as widgets
+
+        button = widgets.Button(description=f"Approve {self.purpose.name} renewal", button_style="danger")
+        note = widgets.HTML("Nothing changes until you click. Then run the next cells.")
+
+        def approve(_: Any) -> None:
+            self._approved = True
+            self.journal.write("approval", approved=True, by=who(), how="button")
+            note.value = f"✅ Approved by {who()}; run the next cells."
+            button.disabled = True
+
+        button.on_click(approve)
+        _display(widgets.VBox([button, note]))
+
+    def _require_approval(self) -> None:
+        if not self._approved and not self.options.dry_run:
+            raise WaitingError("not approved yet: nothing was changed", purpose=self.purpose.name,
+                               remedy="click Approve in the approval cell (or set approve=True), then run this cell again")
+
+    def csr(self) -> Any:
+        result = self._phase("csr")
+        for node, entry in sorted((self.renewal.ledger.data.get("csrs") or {}).items()):
+            self.journal.write("csr", node=node, purpose=self.purpose.name, fingerprint=entry.get("fingerprint", ""),
+                               pem=entry.get("pem", ""))
+        return result
+
+    def ca(self) -> Any:
+        if self.options.ca == "manual" or getattr(self.ca_backend, "kind", "") == "manual":
+            return self._manual_ca()
+        return self._phase("ca")
+
+    def _manual_ca(self) -> Any:
+        result = self._phase("ca", stop=False)
+        if result.status == "waiting" and is_interactive():
+            self._upload_widget()
+        _stop_unless_ok(result, self.purpose.name)
+        return result
+
+    def _upload_widget(self) -> None:
+        import ipywidgets as widgets
+
+        backend = self.ca_backend
+        requests = self.renewal.ledger.data.get("requests") or {}
+        rows = []
+        for node, request in sorted(requests.items()):
+            upload = widgets.FileUpload(description=f"{node}", multiple=True, accept=".pem,.cer,.crt,.der,.p7b,.zip")
+            upload.observe(lambda change, rid=request["id"]: _save_uploads(backend.inbox_for(rid), change["new"]),
+                           names="value")
+            rows.append(widgets.HBox([widgets.Label(f"CSR: {backend.csr_path(request['id'])}"), upload]))
+        _display(widgets.VBox([widgets.HTML("<b>Upload the CA's files per node, then run this cell again.</b>"),
+                               *rows]))
+
+    def install(self) -> Any:
+        return self._phase("install")
+
+    def activate(self) -> Any:
+        return self._phase("activate", wait=float(self.params.timeouts.restart))
+
+    def phones(self) -> Any:
+        if not self.purpose.resets_phones:
+            _markdown(f"{self.purpose.name} does not reset phones: nothing to watch.")
+        result = self._phase("phones", wait=float(self.params.timeouts.registration))
+        if self.registrations.points:
+            self.recovery_plot()
+        return result
+
+    def recovery_plot(self) -> None:
+        """Registered phones over time since the reset, against the baseline."""
+        import matplotlib.pyplot as plt
+
+        with self.registrations.lock:
+            points = list(self.registrations.points)
+        start = points[0][0]
+        figure, axis = plt.subplots(figsize=(7, 3))
+        axis.step([p[0] - start for p in points], [p[1] for p in points], where="post", label="registered")
+        axis.axhline(max(p[2] for p in points), linestyle="--", color="grey", label="devices seen")
+        axis.set(xlabel="seconds since the first poll", ylabel="phones", title="Registration recovery")
+        axis.legend(loc="lower right")
+        figure.tight_layout()
+        _display(figure)
+        plt.close(figure)
+
+    def summary(self) -> Any:
+        """The whole run as the engine's ledger has it; the lock is released."""
+        result = self.renewal.status()
+        status = "dry-run" if self.options.dry_run else ("done" if result.status in ("done", "skipped") else result.status)
+        self.journal.write("end", status=status, engine_status=result.status, message=result.message)
+        _display(result)
+        self.renewal.close()
+        return result
+
+    # ---- the phase wrapper ----
+    def _phase(self, name: str, *, wait: float | None = None, stop: bool = True) -> Any:
+        self._require_approval()
+        self.journal.write("phase-start", phase=name)
+        work = getattr(self.renewal, name)
+        result = _with_progress(name, work, lambda: self._last_message, total=wait) if wait else work()
+        self.journal.write("phase-end", phase=name, status=result.status, message=result.message,
+                           steps=_steps_json(result.steps))
+        _display(result)
+        if stop:
+            _stop_unless_ok(result, self.purpose.name)
+        return result
+
+
+def _stop_unless_ok(result: Any, purpose: str) -> None:
+    """Raise the cucmkit error matching a phase that did not finish, so the notebook stops there."""
+    remedy = getattr(result, "remedy", "") or None
+    if result.status == "waiting":
+        raise WaitingError(result.message, purpose=purpose, remedy=remedy)
+    if result.status == "blocked":
+        raise InterlockError(result.message, purpose=purpose, remedy=remedy)
+    if result.status == "failed":
+        raise CucmKitError(result.message, purpose=purpose, remedy=remedy)
+
+
+def _save_uploads(folder: Path, value: Any) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in value or ():
+        (folder / Path(item["name"]).name).write_bytes(bytes(item["content"]))
+
+
+# ---------------------------------------------------------------- the inventory notebook
+
+
+class InventoryBook:
+    """Every certificate of a cluster, what expires when, what is due."""
+
+    def __init__(self, *, params: Any, options: RunOptions, journal: Journal) -> None:
+        self.params = params
+        self.options = options
+        self.journal = journal
+        self._records: list[Any] | None = None
+        self._cluster: Any = None
+
+    @property
+    def cluster(self) -> Any:
+        if self._cluster is None:
+            from cucmkit.cucm import Cluster
+
+            self._cluster = Cluster.from_parameters(self.params)
+        return self._cluster
+
+    def banner(self) -> None:
+        _markdown(f"### Certificate inventory of cluster **{self.params.cluster}**\n\n"
+                  f"Ticket **{self.options.ticket}**, run by {who()}; read-only: nothing is changed. "
+                  f"Due means expiring within {self.params.expiry_threshold_days} days.")
+
+    def records(self) -> list[Any]:
+        if self._records is None:
+            self._records = list(self.cluster.inventory())
+        return self._records
+
+    def certificates(self) -> Any:
+        records = self.records()
+        own = [r for r in records if r.store == "own"]
+        self.journal.write("certs", when="before", certs=[cert_entry(r) for r in own])
+        frame = cert_frame(records)
+        _markdown(f"**{len(records)} certificates** on {len(self.cluster.nodes)} nodes ({len(own)} identities)")
+        _display(frame)
+        return frame
+
+    def timeline(self) -> None:
+        """When each identity certificate expires, per node and purpose."""
+        import matplotlib.dates as mdates
+        import matplotlib.pyplot as plt
+
+        own = sorted((r for r in self.records() if r.store == "own"), key=lambda r: (r.purpose or "", r.node or ""))
+        figure, axis = plt.subplots(figsize=(8, max(2.5, 0.28 * len(own))))
+        now = datetime.now(timezone.utc)
+        threshold = self.params.expiry_threshold_days
+        colours = ["tab:red" if r.days_left(now) < threshold else "tab:green" for r in own]
+        axis.scatter([r.not_after for r in own], range(len(own)), c=colours)
+        axis.set_yticks(range(len(own)), [f"{r.purpose} @ {(r.node or '').split('.')[0]}" for r in own], fontsize=7)
+        axis.axvline(now, color="grey", linestyle="--", label="now")
+        axis.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+        axis.set(title="Identity certificates: expiry (red = due)")
+        figure.tight_layout()
+        _display(figure)
+        plt.close(figure)
+
+    def due(self) -> Any:
+        now = datetime.now(timezone.utc)
+        due = [r for r in self.records() if r.store == "own" and r.days_left(now) < self.params.expiry_threshold_days]
+        purposes = sorted({r.purpose for r in due if r.purpose})
+        order = [p for p in catalogue.RUNBOOK_ORDER if p in purposes] + [p for p in purposes
+                                                                          if p not in catalogue.RUNBOOK_ORDER]
+        self.journal.write("due", purposes=order, count=len(due))
+        _markdown("**Due for renewal**, in the safe order: " + (", ".join(order) or "nothing") +
+                  ("\n\nRenew with `cucmkit run <purpose> -f <parameters> --ticket <change>`." if order else ""))
+        frame = cert_frame(due)
+        _display(frame)
+        self.journal.write("end", status="done")
+        return frame
+
+
+# ---------------------------------------------------------------- entry points (one call in the first step cell)
+
+
+def _open(namespace: Mapping[str, Any], purpose: str | None) -> tuple[Any, RunOptions, Journal]:
+    from cucmkit.params import from_notebook
+
+    _quiet_tracebacks()
+    options = RunOptions.from_namespace(namespace, purpose=purpose)
+    journal = Journal(Path(options.journal_file) if options.journal_file else None)
+    params = from_notebook(namespace)
+    journal.write("open", cluster=params.cluster, purpose=options.purpose, ticket=options.ticket,
+                  ca=options.ca, approve=options.approve, dry_run=options.dry_run, run_by=who(),
+                  parameters_file=str(namespace.get("parameters_file") or ""))
+    return params, options, journal
+
+
+def open_runbook(namespace: Mapping[str, Any]) -> Runbook:
+    """Read the ``parameters`` cell (``globals()``), show the impact/risk banner, return the runbook."""
+    params, options, journal = _open(namespace, None)
+    book = Runbook(params=params, options=options, journal=journal)
+    book.banner()
+    return book
+
+
+def open_inventory(namespace: Mapping[str, Any]) -> InventoryBook:
+    params, options, journal = _open(namespace, "inventory")
+    book = InventoryBook(params=params, options=options, journal=journal)
+    book.banner()
+    return book

@@ -1,0 +1,242 @@
+#!/usr/bin/env python
+"""Write the runbook notebooks in notebooks/ from the purpose catalogue (without outputs).
+
+    python scripts/make_notebooks.py [--check]
+
+Every notebook: markdown that explains the purpose's impact, risk and each
+step's warning (PROCEDURE.md), exactly one cell tagged ``parameters`` whose
+defaults point at the lab, and step cells that each make one cucmkit call.
+``--check`` exits 1 when a committed notebook differs from what this writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+
+from cucmkit import catalogue
+from cucmkit.catalogue import NodeScope, Purpose
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+RUNBOOKS = {"tomcat": "tomcat", "ipsec": "ipsec", "capf": "CAPF", "callmanager": "CallManager", "tvs": "TVS"}
+VARIANTS = {"tomcat": "tomcat-ECDSA", "callmanager": "CallManager-ECDSA"}
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+SCOPE_TEXT = {
+    NodeScope.ALL: "every node (CallManager and IM&P)",
+    NodeScope.CUCM: "every CallManager node",
+    NodeScope.TVS: "every node running Cisco Trust Verification Service",
+    NodeScope.PUBLISHER: "the CUCM publisher only",
+}
+
+
+def _parameters_cell(purpose: str) -> nbformat.NotebookNode:
+    source = f'''# Parameters: papermill replaces these. `-f parameters/<cluster>.yaml` injects the cluster's keys;
+# `cucmkit run` injects only parameters_file and the run options. Secrets are never parameters:
+# the parameter file holds references ({{env: ..}}, {{file: ..}}, {{keyring: ..}}) resolved in this kernel.
+parameters_file = "parameters/lab.yaml"
+cluster = None
+nodes = None
+credentials = None
+tls = None
+timeouts = None
+maintenance_window = None
+registration = None
+expiry_threshold_days = None
+purpose = "{purpose}"
+ticket = "LAB-CHANGE"          # the change ticket this run belongs to
+ca = "lab"                     # CA back-end: "lab", "manual" or "adcs" (None: the parameter file's)
+approve = False                # True approves the steps that change the cluster
+dry_run = False                # True: plan and pre-check only, change nothing
+state_dir = ".cucmkit-state"   # the renewal engine's ledger, lock and phone gate
+journal_file = None            # set by `cucmkit run` (the evidence journal)'''
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = ["parameters"]
+    return cell
+
+
+def _step(name: str, source: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = [f"step-{name}"]
+    return cell
+
+
+def _md(text: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_markdown_cell(text.strip())
+
+
+def _intro(p: Purpose, variant: str | None) -> str:
+    lines = [f"# Renew the CA-signed `{p.name}` certificate",
+             "",
+             f"Holders: {SCOPE_TEXT[p.scope]}. Trust store: `{p.trust_store}`. "
+             f"Risk: **{p.risk.value.upper()}**. Window: **{p.window}**.",
+             ""]
+    if variant:
+        lines += [f"The ECDSA variant runs from this same notebook: set `purpose = \"{variant}\"` "
+                  f"(`cucmkit run {variant} ...`).", ""]
+    lines += ["## Business impact if it expires or the renewal goes wrong", *[f"- {i}" for i in p.impact], ""]
+    if p.notes:
+        lines += ["## Read before you start", *[f"- {n}" for n in p.notes], ""]
+    lines += ["## How this runbook works",
+              "Each step cell makes one cucmkit call and shows its result as a table. Steps before the "
+              "approval only read. Every step is recorded in the renewal ledger, so running the notebook "
+              "again after a stop resumes where it stopped; it never regenerates a CSR the CA is already "
+              "working on. Under `cucmkit run` the executed notebook, its HTML, a result record and a "
+              "manifest become the ticket's evidence."]
+    return "\n".join(lines)
+
+
+def _prechecks_text(p: Purpose) -> str:
+    lines = ["## Pre-checks and interlocks",
+             "One run per cluster (a lock), the maintenance window, CallManager and TVS never in flight "
+             "together (the phone gate)."]
+    if "sso_disabled" in p.prechecks:
+        lines.append("- **SAML SSO must be disabled cluster-wide** (CM Administration > System > SAML Single "
+                     "Sign-On) before the regeneration; re-enable it when the whole process is done.")
+    if "no_backup" in p.prechecks:
+        lines.append("- **No DRS backup or restore may be running** during the regeneration.")
+    if p.ctl_update_in_mixed_mode:
+        lines.append("- Cluster security mode is read (Enterprise Parameters > Cluster Security Mode): in mixed "
+                     "mode (1) the CTL is updated before the services restart.")
+    lines.append("A failed pre-check stops the run here (a dry run only reports it).")
+    return "\n".join(lines)
+
+
+def _activate_text(p: Purpose) -> str:
+    lines = ["## Activate: restart the services that use the certificate",
+             "Only where the service is activated and running:"]
+    lines += [f"- `{r.service}` on {SCOPE_TEXT[r.where]}" + (" (from the CLI)" if r.via == "cli" else "")
+              for r in p.restarts]
+    if p.base == "tomcat":
+        lines.append("- ⚠️ `utils service restart Cisco Tomcat`: **publisher first, then each subscriber one at a "
+                     "time**; each node's web pages drop while it restarts. The kit then checks the certificate "
+                     "each node now serves over TLS.")
+    if p.ctl_update_in_mixed_mode:
+        lines.append("- ⚠️ In mixed mode the CTL file is updated (`utils ctl update CTLFile`) **before** the restarts.")
+    lines.append("A progress bar shows the wait; the deadline is `timeouts.restart` of the parameter file.")
+    return "\n".join(lines)
+
+
+def _phones_text(p: Purpose) -> str:
+    if not p.resets_phones:
+        return f"## Phones\n{p.name} does not reset phones: this step only confirms there is nothing to wait for."
+    lines = ["## Phones: reset all devices and watch them re-register",
+             "- ⚠️ Enterprise Parameters > Reset: **every device in the cluster is reset**; this cannot be undone.",
+             "- The run waits (RisPort70, at most 15 requests a minute) until the registered count is back to the "
+             "baseline taken before the change, within `registration.tolerance`; a plot shows the recovery.",
+             "- Move on to the next certificate type only once all phones are back."]
+    if p.conflicts_with:
+        lines.append("- ⚠️ **Never regenerate CallManager and TVS at the same time**: the ITL on every phone would "
+                     "no longer match and would have to be deleted on each phone by hand. The phone gate holds "
+                     "the other purpose until this step passes.")
+    return "\n".join(lines)
+
+
+def _runbook_cells(p: Purpose, variant: str | None) -> list[nbformat.NotebookNode]:
+    trust = p.trust_store
+    return [
+        _md(_intro(p, variant)),
+        _parameters_cell(p.name),
+        _md("## 1. Open the run\nReads the parameter file (secrets stay references until a client needs them) "
+            "and shows the purpose's impact and risk."),
+        _step("open", "from cucmkit import notebook\n\nbook = notebook.open_runbook(globals())"),
+        _md(f"## 2. The `{p.name}` certificates now\nEvery holder's installed certificate, its expiry and days "
+            "left; the fingerprints go into the evidence as *before*."),
+        _step("inventory-before", 'book.inventory("before")'),
+        _md("## 3. Plan\nWhich nodes are due (or named), which get self-signed regeneration, and every step in order."),
+        _step("plan", "book.plan()"),
+        _md(_prechecks_text(p)),
+        _step("prechecks", "book.prechecks()"),
+        _md(f"## 4. Approval\n⚠️ From here on the cluster changes (risk **{p.risk.value.upper()}**, window: "
+            f"{p.window}). Interactively, click **Approve**; under papermill pass `approve=True` "
+            "(`cucmkit run ... --approve`). Without approval the run stops here, before any change."),
+        _step("approval", "book.approval()"),
+        _md("## 5. Generate the CSRs\n⚠️ One CSR per node per purpose: generating a new CSR **replaces the pending "
+            "one** and silently invalidates any certificate the CA is already issuing from it. The kit never "
+            "regenerates a CSR that was already submitted."),
+        _step("csr", "book.csr()"),
+        _md("## 6. The CA\nEach CSR goes to the CA; what it returns is collected. With the **manual** flow the "
+            "CSRs are written to the outbox folder: have them signed, drop the files into the inbox (or upload "
+            "them here when interactive) and run this cell again. The run stops as *waiting* until then."),
+        _step("ca", "book.ca()"),
+        _md(f"## 7. Install\nWhat the CA returned is validated first (key usages, chain, SANs equal to the CSR, "
+            f"not expired, no wildcard). Then, per node: the **root** and the **intermediates** as `{trust}`, then "
+            f"the CA-signed certificate as `{p.name}`.\n- ⚠️ Order matters: CUCM refuses the identity with *CA "
+            "Certificate is Not Available in the Trust-Store* when the chain is missing.\n- CUCM keeps one trust "
+            "certificate per CN: never upload an expired one; an older one does not replace a newer one."),
+        _step("install", "book.install()"),
+        _md(_activate_text(p)),
+        _step("activate", "book.activate()"),
+        _md(_phones_text(p)),
+        _step("phones", "book.phones()"),
+        _md(f"## 8. The `{p.name}` certificates after\nThe fingerprints go into the evidence as *after*."),
+        _step("inventory-after", 'book.inventory("after")'),
+        _md("## 9. Summary\nEvery step with its times and outcome, from the engine's ledger, and the reminders "
+            "(re-enable SSO, take a fresh DRS backup, ...)."),
+        _step("summary", "book.summary()"),
+    ]
+
+
+def _inventory_cells() -> list[nbformat.NotebookNode]:
+    order = " → ".join(catalogue.RUNBOOK_ORDER)
+    return [
+        _md("# Certificate inventory\nEvery certificate of the cluster (identities and trust stores), its expiry "
+            "and days left, an expiry timeline, and what is due. Read-only: nothing on the cluster changes.\n\n"
+            f"Renew what is due one purpose at a time, in the safe order: {order} (CallManager and TVS never "
+            "together; each phone-affecting purpose waits for all phones to re-register)."),
+        _parameters_cell("inventory"),
+        _md("## 1. Open the run"),
+        _step("open", "from cucmkit import notebook\n\nbook = notebook.open_inventory(globals())"),
+        _md("## 2. Every certificate"),
+        _step("certificates", "book.certificates()"),
+        _md("## 3. Expiry timeline\nRed: expires within the parameter file's `expiry_threshold_days`."),
+        _step("timeline", "book.timeline()"),
+        _md("## 4. What is due"),
+        _step("due", "book.due()"),
+    ]
+
+
+def _notebook(cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = cells
+    nb.metadata["kernelspec"] = KERNELSPEC
+    nb.metadata["language_info"] = {"name": "python"}
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{index:02d}"   # stable ids: regenerating gives the same file
+    return nb
+
+
+def build() -> dict[str, str]:
+    """File name -> notebook JSON text."""
+    books = {"inventory.ipynb": _notebook(_inventory_cells())}
+    for file, name in RUNBOOKS.items():
+        books[f"{file}.ipynb"] = _notebook(_runbook_cells(catalogue.get(name), VARIANTS.get(file)))
+    for nb in books.values():
+        nbformat.validate(nb)
+    return {name: nbformat.writes(nb) + "\n" for name, nb in books.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if notebooks/ differs")
+    args = parser.parse_args(argv)
+    NOTEBOOKS.mkdir(exist_ok=True)
+    stale = []
+    for name, text in build().items():
+        path = NOTEBOOKS / name
+        if args.check:
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print(f"out of date: {', '.join(stale)} (run scripts/make_notebooks.py)", file=sys.stderr)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
