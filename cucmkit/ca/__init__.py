@@ -38,7 +38,13 @@ def make_backend(params: Any, kind: str | None = None, *, folder: Path | None = 
     if kind == "manual":
         from cucmkit.ca.manual import ManualCa
 
-        return ManualCa(folder=Path(folder or getattr(ca, "folder", None) or Path("ca-exchange") / params.cluster))
+        if folder is not None:
+            return ManualCa(folder=Path(folder))
+        outbox, inbox = getattr(ca, "outbox", None), getattr(ca, "inbox", None)
+        if outbox and inbox:
+            return ManualCa(outbox=Path(outbox), inbox=Path(inbox))
+        root = Path(getattr(params, "root", None) or ".")
+        return ManualCa(folder=root / "ca-exchange" / params.cluster)
     if kind == "adcs":
         from cucmkit.ca.adcs import AdcsCa
 

@@ -133,14 +133,16 @@ def _field(section: Any, name: str) -> Any:
 def _secret(value: Any) -> Secret | None:
     if value is None or isinstance(value, Secret):
         return value
+    if hasattr(value, "resolve"):          # params.SecretRef
+        return value.resolve()
     from cucmkit.secrets import resolve
 
     return resolve(value, where="ca.password")
 
 
 def _bundle(params: Any) -> tuple[Path, ...]:
-    tls = getattr(params, "tls", None)
-    bundle = _field(tls, "ca_bundle") or ()
+    """Trust for the CA's own HTTPS: ``ca.ca_bundle``, else the cluster's ``tls.ca_bundle``."""
+    bundle = _field(getattr(params, "ca", None), "ca_bundle") or _field(getattr(params, "tls", None), "ca_bundle") or ()
     return tuple(Path(p) for p in bundle)
 
 

@@ -24,13 +24,15 @@ class ManualCa:
 
     kind = "manual"
 
-    def __init__(self, *, folder: Path) -> None:
-        self.folder = Path(folder)
-        self.outbox = self.folder / "outbox"
-        self.inbox = self.folder / "inbox"
+    def __init__(self, *, folder: Path | None = None, outbox: Path | None = None, inbox: Path | None = None) -> None:
+        if folder is None and (outbox is None or inbox is None):
+            raise ValueError("give folder, or both outbox and inbox")
+        self.folder = Path(folder) if folder is not None else Path(outbox).parent
+        self.outbox = Path(outbox) if outbox is not None else self.folder / "outbox"
+        self.inbox = Path(inbox) if inbox is not None else self.folder / "inbox"
 
     def __repr__(self) -> str:
-        return f"ManualCa(folder={str(self.folder)!r})"
+        return f"ManualCa(outbox={str(self.outbox)!r}, inbox={str(self.inbox)!r})"
 
     @staticmethod
     def request_name(node: str, purpose: str) -> str:
