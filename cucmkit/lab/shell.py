@@ -73,7 +73,7 @@ DEFAULT_VERSION = "14.0.1.13900-155"
 UNSUCCESSFUL = "Executed command unsuccessfully"
 NO_VALID_COMMAND = "No valid command entered"
 INCOMPLETE = "Incomplete command. Parameter missing"                                    # [INF]
-INVALID_UNIT = "Invalid unit: {unit}"                                                    # [INF]
+INVALID_UNIT = "Invalid certificate type {unit} for this server"                         # as LabState says
 INVALID_FILE = "Certificate {name} does not exist"                                       # [INF]
 PAGINATION_OFF = "Automatic pagination is turned off"
 PAGINATION_ON = "Automatic pagination is turned on"                                      # [INF]
@@ -88,7 +88,7 @@ DELETE_ASK = "Do you wish to proceed (yes|no)?"
 DELETE_OK = "Successfully deleted certificate {file}."
 CANCELLED = "Operation cancelled"                                                        # [INF]
 NO_CTL = "This cluster is not in Mixed Mode. CTL update is not allowed"
-CTL_NOT_PUBLISHER = "CTL file can only be updated on the publisher"                      # [INF]
+CTL_NOT_PUBLISHER = "This command can only be run on the publisher"                      # [INF]
 RESTART_HEADER = (
     "Do not press Ctrl+C while the service is restarting. If the service has not restarted properly, "
     "execute the same command again."
@@ -326,9 +326,12 @@ class AdminShell:
 
     # -- session ----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Write the login banner and the first prompt."""
-        self._write(CRLF.join(BANNER) + CRLF)
+    def start(self, *, login_delay: float = 0.0) -> None:
+        """Write the login banner and the first prompt (CUCM takes a while between the two)."""
+        self._write(BANNER[0] + CRLF)
+        if login_delay > 0:
+            self._sleep(login_delay)
+        self._write(CRLF.join(BANNER[1:]) + CRLF)
         self._prompt()
 
     def feed(self, data: str) -> None:
@@ -692,9 +695,9 @@ def _set_csr_gen(sh: AdminShell, rest: str) -> Command:
     if unit is None:
         _fail(sh, INCOMPLETE if not rest else INVALID_UNIT.format(unit=rest))
         return
-    yield Ask(INCLUDE_OU)
+    answer = yield Ask(INCLUDE_OU)
     try:
-        sh.node.generate_csr(unit)
+        sh.node.generate_csr(unit, include_ou=_confirmed(answer))
     except Exception as exc:
         message = _refusal_message(exc)
         if message is None:
@@ -714,7 +717,8 @@ def _show_csr_own(sh: AdminShell, rest: str) -> Command:
     if csr:
         sh.say(*csr.strip().splitlines())
     else:
-        sh.say(MESSAGES.no_csr.format(csr_path=_csr_path(unit)))
+        missing = getattr(sh.node, "csr_missing_message", None)
+        sh.say(missing(unit) if callable(missing) else MESSAGES.no_csr.format(csr_path=_csr_path(unit)))
     return _nothing()
 
 
@@ -971,10 +975,8 @@ def _ctl_update(sh: AdminShell, rest: str) -> Command:
         _fail(sh, INCOMPLETE if not rest else INVALID_UNIT.format(unit=rest))
     elif not _is_publisher(sh.node):
         sh.say(CTL_NOT_PUBLISHER)
-    elif int(getattr(sh.state, "security_mode", 0)) != 1:
-        sh.say(NO_CTL)
     else:
-        message = sh.state.ctl_update()
+        message = sh.state.ctl_update()  # refuses (NO_CTL) outside mixed mode
         sh.say(*(str(message).splitlines() if message else ["The CTL file was generated successfully."]))
     return _nothing()
 
@@ -1090,11 +1092,12 @@ def _attr(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
 
 
 def _web_security(sh: AdminShell) -> dict[str, str]:
-    getter = getattr(sh.node, "web_security", None)
-    if callable(getter):
-        getter = getter()
-    if isinstance(getter, dict) and getter:
-        return {k: str(v or "") for k, v in getter.items()}
+    """The node's web-security settings; without stored ones, read from the tomcat certificate."""
+    stored = getattr(sh.node, "web_security", None)
+    if isinstance(stored, dict) and stored:
+        keys = ("orgunit", "orgname", "locality", "state", "country")
+        values = {label: str(stored.get(key) or "") for (label, _oid), key in zip(_WEB_FIELDS, keys)}
+        return values | {"AlternateHostName": str(stored.get("alternatehostname") or "")}
     own = _own(sh).get("tomcat")
     if own is None:
         return {}
@@ -1128,9 +1131,9 @@ def _set_web_security(sh: AdminShell, rest: str) -> Command:
         _fail(sh, "web-security is not supported by this lab node")
         return _nothing()
     try:
-        setter(**values)
+        message = setter(**values)
     except Exception as exc:  # noqa: BLE001
         _refused(sh, exc)
         return _nothing()
-    sh.say(REGEN_OK.format(unit="tomcat"), WEB_SECURITY_HINT)
+    sh.say(str(message or REGEN_OK.format(unit="tomcat")), WEB_SECURITY_HINT)
     return _nothing()

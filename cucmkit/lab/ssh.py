@@ -217,6 +217,11 @@ class SshHandle:
             return
         self._run_shell(channel, server)
 
+    def _login_delay(self) -> float:
+        knobs = getattr(self._state, "knobs", None)
+        base = float(getattr(knobs, "ssh_login_delay", 0.0) or 0.0)
+        return float(knobs.delay(base)) if base and hasattr(knobs, "delay") else base
+
     def _hang(self, channel: paramiko.Channel) -> None:
         """Logged in, first banner line, then silence: the client never sees ``admin:``."""
         channel.sendall(_HANG_BANNER.encode())
@@ -234,7 +239,7 @@ class SshHandle:
                 channel.sendall(text.encode("utf-8"))
 
         shell = AdminShell(state=self._state, node=self._node, write=write, username=server.username or "admin")
-        shell.start()
+        shell.start(login_delay=self._login_delay())
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         channel.settimeout(_RECV_POLL)
         while not shell.closed and not self._stop.is_set():
