@@ -1,0 +1,121 @@
+"""Fixtures for the renewal engine's lab tests.
+
+``rlab``: a module-scoped lab of its own (renewals change certificates, so the
+session lab is left alone), fast (speed 0.01) and with few phones.
+``env``: per test, a unique cluster name (so RisPort's per-cluster rate budget
+and the engine's state start empty), a parameter file, a Cluster, a state dir.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from cucmkit.ca import make_backend
+from cucmkit.ca.manual import ManualCa
+from cucmkit.cucm.node import Cluster
+from cucmkit.lab import LabCluster, Topology
+from cucmkit.lab import pki
+from cucmkit.params import ClusterParams, load_parameters
+from cucmkit.renewal import Renewal, RenewalOptions
+from cucmkit.renewal.state import Ledger
+
+SPEED = 0.01
+PHONES = 12
+FAST = dict(poll_interval=0.1, registration_timeout=20.0, restart_timeout=15.0, tls_timeout=10.0)
+
+
+@pytest.fixture(scope="module")
+def rlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
+    lab = LabCluster(tmp_path_factory.mktemp("rlab") / "state", topology=Topology(phones=PHONES),
+                     ports="ephemeral", speed=SPEED)
+    lab.start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+@dataclass
+class Env:
+    lab: LabCluster
+    params: ClusterParams
+    params_file: Path
+    cluster: Cluster
+    state_dir: Path
+    tmp: Path
+
+    def options(self, **kw: Any) -> RenewalOptions:
+        return RenewalOptions.from_parameters(self.params, **{**FAST, **kw})
+
+    def lab_ca(self) -> Any:
+        return make_backend(self.params, "lab")
+
+    def manual_ca(self) -> ManualCa:
+        return ManualCa(folder=self.tmp / "ca")
+
+    def open(self, purpose: str, *, ca: Any = None, ticket: str = "CHG0001", **kw: Any) -> Renewal:
+        return Renewal.open(self.cluster, purpose, state_dir=self.state_dir, ticket=ticket,
+                            ca=ca if ca is not None else self.lab_ca(), options=self.options(**kw))
+
+    def ledger(self, purpose: str) -> Ledger:
+        return Ledger.open(self.state_dir, self.params.cluster, purpose)
+
+
+def reset_lab(lab: LabCluster) -> None:
+    state = lab.state
+    state.set_sso(False)
+    state.set_backup(False)
+    state.set_security_mode(0)
+    for node in list(state.faults.list()):
+        state.faults.clear(node)
+    state.settle()
+    if state.phone_summary()["registered"] != state.phone_summary()["total"]:
+        names = [v.name for v in state.phone_views() if v.status != "Registered"]
+        state.delete_itl(names)
+
+
+@pytest.fixture
+def env(rlab: LabCluster, tmp_path: Path) -> Iterator[Env]:
+    reset_lab(rlab)
+    name = f"lab-{uuid.uuid4().hex[:8]}"
+    params_file = rlab.write_parameters(tmp_path / "parameters" / f"{name}.yaml", cluster=name)
+    params = load_parameters(params_file)
+    with Cluster.from_parameters(params) as cluster:
+        yield Env(rlab, params, params_file, cluster, tmp_path / "state", tmp_path)
+    reset_lab(rlab)
+
+
+class CaPlayer(threading.Thread):
+    """A person at the CA: picks CSRs from the outbox, issues them with the lab CA, drops them into the inbox."""
+
+    def __init__(self, ca: ManualCa, lab: LabCluster, purpose: str) -> None:
+        super().__init__(daemon=True)
+        self.ca, self.lab, self.purpose = ca, lab, purpose
+        self.answered: list[str] = []
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            for name in self.ca.pending():
+                csr = self.ca.csr_path(name).read_text()
+                leaf, chain = self.lab.ca.issue(csr, self.purpose)
+                folder = self.ca.inbox_for(name)
+                (folder / "chain.pem").write_text("".join(chain))
+                (folder / "certnew.cer").write_text(leaf)
+                self.answered.append(name)
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(5)
+
+
+def fingerprint(pem: str) -> str:
+    return pki.fingerprint(pem)
