@@ -1,0 +1,158 @@
+"""RisPortClient against the lab's RisPort70 door: paging, batching, the rate budget, the throttle."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from cucmkit.cucm._http import HttpTransport
+from cucmkit.cucm.risport import RateBudget, RisPortClient
+from cucmkit.errors import ThrottledError, TimeoutError_
+from cucmkit.secrets import Secret
+
+
+def _endpoint(lab, name: str):
+    return next(e for e in lab.endpoints() if e.name == name or e.fqdn == name)
+
+
+def _risport(lab, budget: RateBudget, name: str = "cucm-pub", **kw) -> RisPortClient:
+    ep = _endpoint(lab, name)
+    state = Path(lab.state_dir)
+    transport = HttpTransport(node=ep.fqdn, address=ep.address, port=ep.https_port, interface="risport",
+                              ca_bundle=(state / "ca-bundle.pem",), username="ccmadmin",
+                              password=Secret((state / "secrets" / "app_user").read_text().strip(), source="test"),
+                              connect_timeout=3, read_timeout=10)
+    return RisPortClient(transport=transport, budget=budget, **kw)
+
+
+@contextmanager
+def knobs(lab, **values):
+    old = {name: getattr(lab.state.knobs, name) for name in values}
+    for name, value in values.items():
+        setattr(lab.state.knobs, name, value)
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            setattr(lab.state.knobs, name, value)
+
+
+@pytest.fixture()
+def quiet_window(lab):
+    """The session lab's 60 s window is shared by every test: lift the rate while these tests run."""
+    with knobs(lab, risport_rate=100000):
+        yield
+
+
+def _all(lab, budget=None, **kw):
+    with _risport(lab, budget or RateBudget(rate=100, window=1.0), **kw) as client:
+        return client.registration(), client
+
+
+def test_summary_counts_every_phone_once(lab, quiet_window) -> None:
+    summary, client = _all(lab)
+    names = [d.name for d in summary.devices]
+    assert summary.total == len(names) == len(set(names)) > 0
+    assert summary.registered + summary.unregistered == summary.total
+    assert sum(summary.by_node.values()) == summary.registered
+    assert all(name.startswith("SEP") for name in names)
+    frame = summary.to_frame()
+    assert len(frame) == summary.total and set(frame["name"]) == set(names)
+
+
+def test_server_cap_is_paged_with_stateinfo(lab, quiet_window) -> None:
+    full, _ = _all(lab)
+    with knobs(lab, risport_cap=7):
+        paged, client = _all(lab)
+    assert client.requests_sent >= full.total // 7
+    assert [d.name for d in paged.devices] == [d.name for d in full.devices]
+
+
+def test_explicit_names_are_batched_under_the_cap(lab, quiet_window) -> None:
+    full, _ = _all(lab)
+    wanted = [d.name for d in full.devices][:9] + ["SEPDEADBEEF0000"]
+    summary, client = _all(lab, cap=4)
+    assert summary.total == full.total
+    with _risport(lab, RateBudget(rate=100, window=1.0), cap=4) as client:
+        named = client.registration(wanted)
+    assert client.requests_sent >= 3
+    assert named.total == 10
+    assert "SEPDEADBEEF0000" in named.unregistered_names
+    assert {d.name for d in named.devices} == set(wanted)
+
+
+def test_normal_use_never_trips_the_throttle(fresh_lab) -> None:
+    # The lab allows 4 requests a minute; the shared budget allows 3. Two clients poll: the budget holds
+    # the 4th request back (here until the client's deadline) instead of letting the server throttle it.
+    with knobs(fresh_lab, risport_rate=4):
+        budget = RateBudget(rate=3, window=60.0)
+        first, second = (_risport(fresh_lab, budget, attempts=1, deadline=1.0) for _ in range(2))
+        with first, second:
+            first.registration()
+            second.registration()
+            first.registration()
+            started = time.monotonic()
+            with pytest.raises(TimeoutError_) as caught:
+                second.registration()
+            assert time.monotonic() - started < 0.5  # refused at once: no room before the deadline
+            assert first.throttled + second.throttled == 0
+            assert first.requests_sent + second.requests_sent == 3
+    assert "rate budget" in caught.value.message and caught.value.interface == "risport"
+    # and the lab really would have throttled a burst above its rate:
+    with knobs(fresh_lab, risport_rate=3):
+        with _risport(fresh_lab, RateBudget(rate=100, window=60.0), attempts=1) as greedy:
+            with pytest.raises(ThrottledError):
+                greedy.registration()
+
+
+def test_budget_is_one_per_cluster_in_the_process() -> None:
+    a = RateBudget.for_cluster("test-cluster-a")
+    assert RateBudget.for_cluster("test-cluster-a") is a
+    assert RateBudget.for_cluster("test-cluster-b") is not a
+    assert (a.rate, a.window) == (14, 60.0)
+
+
+def test_forced_throttle_recovers_with_backoff(lab, quiet_window) -> None:
+    lab.state.faults.set("cucm-pub", "risport_throttle")
+    timer = threading.Timer(0.4, lambda: lab.state.faults.clear("cucm-pub", "risport_throttle"))
+    timer.start()
+    try:
+        summary, client = _all(lab, backoff=0.15, attempts=6)
+    finally:
+        timer.join()
+        lab.state.faults.clear("cucm-pub", "risport_throttle")
+    assert client.throttled >= 1 and summary.total > 0
+
+
+def test_persistent_throttle_ends_in_throttled_error_naming_where(lab, quiet_window) -> None:
+    lab.state.faults.set("cucm-pub", "risport_throttle")
+    try:
+        started = time.monotonic()
+        with pytest.raises(ThrottledError) as caught:
+            _all(lab, backoff=0.05, attempts=3)
+        assert time.monotonic() - started < 10
+    finally:
+        lab.state.faults.clear("cucm-pub", "risport_throttle")
+    error = caught.value
+    assert "Exceeded allowed rate for Reatime information" in error.message
+    assert (error.node, error.interface, error.operation) == (_endpoint(lab, "cucm-pub").fqdn, "risport", "selectCmDevice")
+
+
+def test_reset_shows_reason_in_summary(lab, quiet_window) -> None:
+    from cucmkit.cucm.axl import AxlClient
+
+    ep = _endpoint(lab, "cucm-pub")
+    state = Path(lab.state_dir)
+    transport = HttpTransport(node=ep.fqdn, address=ep.address, port=ep.https_port, interface="axl",
+                              ca_bundle=(state / "ca-bundle.pem",), username="ccmadmin",
+                              password=Secret((state / "secrets" / "app_user").read_text().strip(), source="test"))
+    with AxlClient(transport=transport) as axl:
+        axl.reset_all_devices()
+    summary, _ = _all(lab)  # phones come back after ~0.6 s at the test speed: this read is well before
+    assert summary.unregistered > 0
+    assert summary.by_reason.get("Reset by administrator") == summary.unregistered
+    assert all(d.status_reason == 1 for d in summary.devices if not d.registered)
