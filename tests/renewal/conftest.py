@@ -99,10 +99,10 @@ class CaPlayer(threading.Thread):
         super().__init__(daemon=True)
         self.ca, self.lab, self.purpose = ca, lab, purpose
         self.answered: list[str] = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             for name in self.ca.pending():
                 csr = self.ca.csr_path(name).read_text()
                 leaf, chain = self.lab.ca.issue(csr, self.purpose)
@@ -113,7 +113,7 @@ class CaPlayer(threading.Thread):
             time.sleep(0.05)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(5)
 
 
