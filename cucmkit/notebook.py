@@ -231,7 +231,8 @@ def _bar(label: str, total: float) -> Any:
         return notebook_tqdm(total=total, desc=label, unit="s")
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=label, unit="s", file=sys.stdout, mininterval=_PROGRESS_EVERY, ascii=True)
+    return tqdm(total=total, desc=label, file=sys.stdout, mininterval=_PROGRESS_EVERY, ascii=True,
+                bar_format="{desc}: {n:.0f} s elapsed (deadline {total:.0f} s) |{bar:20}| {postfix}")
 
 
 # ---------------------------------------------------------------- the runbook
@@ -246,6 +247,7 @@ class Runbook:
         self.journal = journal
         self.purpose = catalogue.get(options.purpose)
         self.registrations = _Registrations()
+        self.results: dict[str, Any] = {}   # what each cell showed, for whoever steps through by hand
         self._approved = options.approve
         self._last_message = ""
         self._cluster: Any = None
@@ -295,33 +297,33 @@ class Runbook:
                   f"ticket **{self.options.ticket}**, CA back-end **{self.options.ca or self.params.ca.backend}**, "
                   f"run by {who()}.")
 
-    def inventory(self, when: str = "before") -> Any:
+    def inventory(self, when: str = "before") -> None:
         """This purpose's installed certificate on every node, days left; journaled with fingerprints."""
         records = [r for node in self.cluster.nodes for r in node.own_certificates() if r.purpose == self.purpose.name]
         self.journal.write("certs", when=when, certs=[cert_entry(r) for r in records])
         frame = cert_frame(records)
         _markdown(f"**{self.purpose.name} certificates {when} the renewal** ({len(records)} nodes)")
         _display(frame)
-        return frame
+        self.results[f"inventory-{when}"] = frame
 
-    def plan(self) -> Any:
+    def plan(self) -> None:
         plan = self.renewal.plan()
         self.journal.write("plan", due=bool(plan.due), steps=len(plan.steps))
         _display(plan)
-        return plan
+        self.results["plan"] = plan
 
-    def prechecks(self) -> Any:
+    def prechecks(self) -> None:
         """Pre-checks and interlocks; a blocking one stops the run here (a dry run only reports it)."""
         report = self.renewal.prechecks()
         self.journal.write("prechecks", ok=bool(report.ok),
                            checks=[c.to_json() for c in report.checks])
         _display(report)
+        self.results["prechecks"] = report
         blocking = report.blocking()
         if blocking and not self.options.dry_run:
             text = "; ".join(f"{c.name}: {c.reason}" for c in blocking)
             raise InterlockError(f"pre-checks refuse the renewal: {text}", purpose=self.purpose.name,
                                  remedy="; ".join(c.remedy for c in blocking if c.remedy) or None)
-        return report
 
     def approval(self) -> None:
         """Approve the steps that change the cluster: parameter, or a button when interactive."""
@@ -362,24 +364,17 @@ class Runbook:
             raise WaitingError("not approved yet: nothing was changed", purpose=self.purpose.name,
                                remedy="click Approve in the approval cell (or set approve=True), then run this cell again")
 
-    def csr(self) -> Any:
-        result = self._phase("csr")
+    def csr(self) -> None:
+        self._phase("csr")
         for node, entry in sorted((self.renewal.ledger.data.get("csrs") or {}).items()):
             self.journal.write("csr", node=node, purpose=self.purpose.name, fingerprint=entry.get("fingerprint", ""),
                                pem=entry.get("pem", ""))
-        return result
 
-    def ca(self) -> Any:
-        if self.options.ca == "manual" or getattr(self.ca_backend, "kind", "") == "manual":
-            return self._manual_ca()
-        return self._phase("ca")
-
-    def _manual_ca(self) -> Any:
+    def ca(self) -> None:
         result = self._phase("ca", stop=False)
-        if result.status == "waiting" and is_interactive():
+        if result.status == "waiting" and is_interactive() and hasattr(self.ca_backend, "inbox_for"):
             self._upload_widget()
         _stop_unless_ok(result, self.purpose.name)
-        return result
 
     def _upload_widget(self) -> None:
         import ipywidgets as widgets
@@ -395,19 +390,20 @@ class Runbook:
         _display(widgets.VBox([widgets.HTML("<b>Upload the CA's files per node, then run this cell again.</b>"),
                                *rows]))
 
-    def install(self) -> Any:
-        return self._phase("install")
+    def install(self) -> None:
+        self._phase("install")
 
-    def activate(self) -> Any:
-        return self._phase("activate", wait=float(self.params.timeouts.restart))
+    def activate(self) -> None:
+        self._phase("activate", wait=float(self.params.timeouts.restart))
 
-    def phones(self) -> Any:
+    def phones(self) -> None:
         if not self.purpose.resets_phones:
             _markdown(f"{self.purpose.name} does not reset phones: nothing to watch.")
-        result = self._phase("phones", wait=float(self.params.timeouts.registration))
-        if self.registrations.points:
-            self.recovery_plot()
-        return result
+        try:
+            self._phase("phones", wait=float(self.params.timeouts.registration))
+        finally:
+            if self.registrations.points:
+                self.recovery_plot()
 
     def recovery_plot(self) -> None:
         """Registered phones over time since the reset, against the baseline."""
@@ -425,14 +421,14 @@ class Runbook:
         _display(figure)
         plt.close(figure)
 
-    def summary(self) -> Any:
+    def summary(self) -> None:
         """The whole run as the engine's ledger has it; the lock is released."""
         result = self.renewal.status()
         status = "dry-run" if self.options.dry_run else ("done" if result.status in ("done", "skipped") else result.status)
         self.journal.write("end", status=status, engine_status=result.status, message=result.message)
         _display(result)
+        self.results["summary"] = result
         self.renewal.close()
-        return result
 
     # ---- the phase wrapper ----
     def _phase(self, name: str, *, wait: float | None = None, stop: bool = True) -> Any:
@@ -443,6 +439,7 @@ class Runbook:
         self.journal.write("phase-end", phase=name, status=result.status, message=result.message,
                            steps=_steps_json(result.steps))
         _display(result)
+        self.results[name] = result
         if stop:
             _stop_unless_ok(result, self.purpose.name)
         return result
@@ -496,14 +493,13 @@ class InventoryBook:
             self._records = list(self.cluster.inventory())
         return self._records
 
-    def certificates(self) -> Any:
+    def certificates(self) -> None:
         records = self.records()
         own = [r for r in records if r.store == "own"]
         self.journal.write("certs", when="before", certs=[cert_entry(r) for r in own])
         frame = cert_frame(records)
         _markdown(f"**{len(records)} certificates** on {len(self.cluster.nodes)} nodes ({len(own)} identities)")
         _display(frame)
-        return frame
 
     def timeline(self) -> None:
         """When each identity certificate expires, per node and purpose."""
@@ -524,7 +520,7 @@ class InventoryBook:
         _display(figure)
         plt.close(figure)
 
-    def due(self) -> Any:
+    def due(self) -> None:
         now = datetime.now(timezone.utc)
         due = [r for r in self.records() if r.store == "own" and r.days_left(now) < self.params.expiry_threshold_days]
         purposes = sorted({r.purpose for r in due if r.purpose})
@@ -533,10 +529,8 @@ class InventoryBook:
         self.journal.write("due", purposes=order, count=len(due))
         _markdown("**Due for renewal**, in the safe order: " + (", ".join(order) or "nothing") +
                   ("\n\nRenew with `cucmkit run <purpose> -f <parameters> --ticket <change>`." if order else ""))
-        frame = cert_frame(due)
-        _display(frame)
+        _display(cert_frame(due))
         self.journal.write("end", status="done")
-        return frame
 
 
 # ---------------------------------------------------------------- entry points (one call in the first step cell)
