@@ -221,7 +221,7 @@ def test_unreachable_node_is_connect_error_within_deadline(own_params: ClusterPa
     try:
         with Cluster.from_parameters(_fast(own_params, connect=1, read=1)) as cluster:
             started = time.monotonic()
-            with pytest.raises((ConnectError, TimeoutError_, TlsError)) as info:
+            with pytest.raises(ConnectError) as info:
                 cluster.node("imp-pub").own_certificates()
             assert time.monotonic() - started < 4
             assert info.value.node == "imp-pub.lab.example" and info.value.operation
