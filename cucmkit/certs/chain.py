@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from cucmkit.certs.intake import LoadedCert
 
-__all__ = ["ChainCert", "Chain", "BadSignature", "build_chain", "issued_by", "name_matches", "is_ca"]
+__all__ = ["ChainCert", "Chain", "BadSignature", "build_chain", "issued_by", "verify_signature", "name_matches", "is_ca"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,27 @@ def issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
         return False
     try:
         child.verify_directly_issued_by(parent)
+    except InvalidSignature:
+        return False
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return verify_signature(child, parent)  # e.g. SHA-1, which cryptography's helper no longer verifies
+    return True
+
+
+def verify_signature(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    """The signature check alone, done by hand for algorithms the helper refuses (legacy SHA-1 roots)."""
+    try:
+        key, sig, tbs = parent.public_key(), child.signature, child.tbs_certificate_bytes
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(sig, tbs, child.signature_algorithm_parameters, child.signature_hash_algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(sig, tbs, child.signature_algorithm_parameters)
+        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+            key.verify(sig, tbs)
+        elif isinstance(key, dsa.DSAPublicKey):
+            key.verify(sig, tbs, child.signature_hash_algorithm)
+        else:
+            return False
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True

@@ -24,7 +24,7 @@ from cucmkit import catalogue
 
 __all__ = [
     "NOW", "Pki", "Bundle", "rsa_key", "ec_key", "fresh_rsa_key", "good", "csr_for", "pem", "der",
-    "p7b_pem", "p7b_der", "zip_of", "crlf", "with_bom", "name",
+    "p7b_pem", "p7b_der", "zip_of", "crlf", "with_bom", "name", "sha1_resigned", "csr_pem", "sans", "key_usage", "FQDN",
 ]
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
@@ -211,3 +211,26 @@ def with_bom(data: bytes) -> bytes:
 
 def csr_pem(csr: x509.CertificateSigningRequest) -> bytes:
     return csr.public_bytes(serialization.Encoding.PEM)
+
+
+_SHA256_RSA = bytes.fromhex("300d06092a864886f70d01010b0500")
+_SHA1_RSA = bytes.fromhex("300d06092a864886f70d0101050500")
+
+
+def sha1_resigned(cert: x509.Certificate, key: rsa.RSAPrivateKey) -> x509.Certificate:
+    """The same certificate signed with SHA-1 (cryptography's builder no longer signs SHA-1).
+
+    sha256WithRSA and sha1WithRSA identifiers have the same length, and so do the
+    signatures of one RSA key, so the DER keeps its shape: swap the identifiers,
+    re-sign the TBS bytes, swap the signature.
+    """
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    data = der(cert)
+    assert data.count(_SHA256_RSA) == 2, "expected an RSA/SHA-256 certificate"
+    tbs = cert.tbs_certificate_bytes.replace(_SHA256_RSA, _SHA1_RSA)
+    signature = key.sign(tbs, padding.PKCS1v15(), hashes.SHA1())
+    assert len(signature) == len(cert.signature)
+    new = data.replace(_SHA256_RSA, _SHA1_RSA)
+    new = new[: len(new) - len(signature)] + signature
+    return x509.load_der_x509_certificate(new)
