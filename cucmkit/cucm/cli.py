@@ -103,6 +103,7 @@ class CliResult:
     command: str
     output: str          # what the command printed, without echo, pager or prompt
     questions: tuple[str, ...] = ()
+    pages: int = 0       # pager prompts answered
 
 
 # --------------------------------------------------------------------------- screen handling
@@ -331,7 +332,7 @@ class AdminCli:
             if questions and any(q.startswith("!") for q in questions):
                 raise CliError(f"CUCM asked {questions[-1][1:]!r} and cucmkit was not told to confirm; "
                                "answered no", **self._where(operation))
-            return CliResult(command, output, tuple(q.lstrip("!") for q in questions))
+            return CliResult(command, output, tuple(q.lstrip("!") for q in questions), len(screen.cut))
 
     def _step(self, channel: paramiko.Channel, screen: _Screen, answers: Mapping[str, str] | Answer | None,
               paste: str | None, questions: list[str], operation: str) -> str:

@@ -1,0 +1,203 @@
+"""AdminCli against the lab's SSH door: a real paramiko session to the `admin:` CLI."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from cryptography import x509
+
+from cucmkit.certs.records import record_from_pem
+from cucmkit.cucm.cli import AdminCli
+from cucmkit.errors import CliError, TimeoutError_, TransportError
+from cucmkit.secrets import Secret
+
+
+def _cli(lab, name: str = "cucm-pub", *, password: str | None = None, **kw) -> AdminCli:
+    ep = lab.endpoint(name)
+    secret = password if password is not None else lab.state.secret("os_admin")
+    options = dict(prompt_timeout=10, command_timeout=20, connect_timeout=5)
+    options.update(kw)
+    return AdminCli(node=ep.fqdn, address=ep.address, port=ep.ssh_port, username="admin",
+                    password=Secret(secret, source="test"), **options)
+
+
+@pytest.fixture(scope="module")
+def pub_cli(lab):
+    with _cli(lab) as cli:
+        yield cli
+
+
+def test_login_then_commands_reuse_one_session(pub_cli) -> None:
+    own = pub_cli.list_certs("own")
+    assert pub_cli.connected
+    assert "tomcat" in {c.unit for c in own}
+    trust = pub_cli.list_certs("trust")
+    assert trust and all(c.unit.endswith("-trust") for c in trust)
+
+
+def test_show_cert_matches_the_lab_state(lab, pub_cli) -> None:
+    record = pub_cli.show_cert("own", "tomcat/tomcat.pem")
+    expected = record_from_pem(lab.state.node("cucm-pub").own()["tomcat"].pem)
+    assert record.fingerprint_sha256 == expected.fingerprint_sha256
+    assert (record.node, record.purpose, record.store, record.filename) == (
+        lab.endpoint("cucm-pub").fqdn, "tomcat", "own", "tomcat.pem")
+    item = next(c for c in pub_cli.list_certs("trust") if c.unit == "tomcat-trust")
+    trust = pub_cli.show_cert("trust", item.path)
+    assert (trust.store, trust.purpose, trust.filename) == ("tomcat-trust", "tomcat", item.filename)
+
+
+def test_missing_certificate_is_cli_error_with_cucm_message(pub_cli) -> None:
+    with pytest.raises(CliError) as caught:
+        pub_cli.show_cert("own", "tomcat/nope.pem")
+    assert "does not exist" in caught.value.message
+    assert caught.value.interface == "cli" and caught.value.operation == "show cert own"
+
+
+def test_unknown_command_is_cli_error(pub_cli) -> None:
+    with pytest.raises(CliError) as caught:
+        pub_cli.run("utils frobnicate now")
+    assert "No valid command entered" in caught.value.message
+    assert pub_cli.list_certs("own")  # the session is still usable
+
+
+def test_pager_is_answered_when_pagination_is_on(pub_cli) -> None:
+    plain = pub_cli.run("show cert own tomcat/tomcat.pem").output
+    pub_cli.run("set cli pagination on")
+    try:
+        result = pub_cli.run("show cert own tomcat/tomcat.pem")
+        paged = result.output
+    finally:
+        pub_cli.run("set cli pagination off")
+    assert len(plain.split("\n")) > 24
+    assert result.pages >= 1 and "Press <enter>" not in paged
+    assert [line for line in paged.split("\n") if line.strip()] == [line for line in plain.split("\n") if line.strip()]
+
+
+def test_service_list_and_restart_streams_until_started(lab, pub_cli) -> None:
+    services = pub_cli.service_list()
+    assert services["Cisco Tomcat"].started
+    lines: list[str] = []
+    state = pub_cli.service_restart("Cisco Tomcat", on_line=lines.append, timeout=20)
+    assert state.started and state.name == "Cisco Tomcat"
+    assert any("[STOPPING]" in line for line in lines)
+    assert lines.index(next(l for l in lines if "[STARTING]" in l)) < lines.index(next(l for l in lines if "[STARTED]" in l))
+
+
+def test_slow_restart_is_waited_on(lab) -> None:
+    lab.state.faults.set("cucm-sub1", "slow_restart", 6)
+    try:
+        with _cli(lab, "cucm-sub1") as cli:
+            started = time.monotonic()
+            state = cli.service_restart("Cisco TFTP", timeout=30)
+            took = time.monotonic() - started
+    finally:
+        lab.state.faults.clear("cucm-sub1", "slow_restart")
+    assert state.started and took > 0.5
+
+
+def test_failed_restart_is_cli_error(lab) -> None:
+    lab.state.faults.set("cucm-sub1", "service_fail", "Cisco TFTP")
+    try:
+        with _cli(lab, "cucm-sub1") as cli, pytest.raises(CliError) as caught:
+            cli.service_restart("Cisco TFTP", timeout=20)
+    finally:
+        lab.state.faults.clear("cucm-sub1", "service_fail")
+        with _cli(lab, "cucm-sub1") as cli:
+            cli.service_restart("Cisco TFTP", timeout=20)
+    assert "Cisco TFTP did not start" in caught.value.message
+    assert caught.value.operation == "utils service restart"
+
+
+def test_restart_deadline_is_timeout_error(lab) -> None:
+    lab.state.faults.set("cucm-sub2", "slow_restart", 200)
+    try:
+        with _cli(lab, "cucm-sub2") as cli:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError_) as caught:
+                cli.service_restart("Cisco TFTP", timeout=1.0)
+            assert time.monotonic() - started < 3
+            assert not cli.connected
+    finally:
+        lab.state.faults.clear("cucm-sub2", "slow_restart")
+    assert caught.value.node == lab.endpoint("cucm-sub2").fqdn
+    assert (caught.value.interface, caught.value.operation) == ("cli", "utils service restart")
+    assert "utils service restart Cisco TFTP" in caught.value.message
+
+
+def test_hung_cli_times_out_within_its_deadline(lab) -> None:
+    lab.state.faults.set("cucm-sub2", "hang_ssh")
+    try:
+        cli = _cli(lab, "cucm-sub2", prompt_timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError_) as caught:
+            cli.list_certs("own")
+        elapsed = time.monotonic() - started
+    finally:
+        lab.state.faults.clear("cucm-sub2", "hang_ssh")
+    assert 0.9 < elapsed < 4
+    error = caught.value
+    assert (error.node, error.interface, error.operation) == (lab.endpoint("cucm-sub2").fqdn, "cli", "login")
+    assert "admin: prompt" in error.message and not cli.connected
+
+
+def test_unreachable_node_is_transport_error(lab) -> None:
+    lab.state.faults.set("cucm-sub2", "unreachable")
+    try:
+        started = time.monotonic()
+        with pytest.raises(TransportError) as caught:
+            _cli(lab, "cucm-sub2", connect_timeout=2).list_certs("own")
+        assert time.monotonic() - started < 5
+    finally:
+        lab.state.faults.clear("cucm-sub2", "unreachable")
+    assert caught.value.node == lab.endpoint("cucm-sub2").fqdn and caught.value.interface == "cli"
+
+
+def test_sentinel_password_never_shows(lab, caplog) -> None:
+    sentinel = "Sentinel-Pw-0xDEADBEEF"
+    cli = _cli(lab, password=sentinel)
+    with caplog.at_level("DEBUG"), pytest.raises(CliError) as caught:
+        cli.list_certs("own")
+    assert "authentication failed for admin" in caught.value.message
+    for text in (str(caught.value), repr(caught.value), repr(cli), caplog.text):
+        assert sentinel not in text
+
+
+def test_cluster_level_commands(lab, pub_cli) -> None:
+    assert pub_cli.sso_status() is bool(lab.state.sso_enabled)
+    backup = pub_cli.backup_status()
+    assert backup.in_progress is bool(lab.state.backup_in_progress) and backup.operation == "BACKUP"
+    rows = pub_cli.run_sql("select paramname,paramvalue from processconfig where paramname='ClusterSecurityMode'")
+    assert rows == [{"paramname": "ClusterSecurityMode", "paramvalue": str(int(lab.state.security_mode))}]
+    nodes = pub_cli.run_sql("select name,tknodeusage,tkprocessnoderole from processnode")
+    assert "EnterpriseWideData" in {r["name"] for r in nodes} and len(nodes) == len(lab.endpoints()) + 1
+    if int(lab.state.security_mode) == 0:
+        with pytest.raises(CliError) as caught:
+            pub_cli.ctl_update()
+        assert "not in Mixed Mode" in caught.value.message
+    web = pub_cli.show_web_security()
+    assert set(web) >= {"OrgUnit", "OrgName"}
+
+
+def test_certificate_cycle_through_the_cli(fresh_lab) -> None:
+    """CSR, CA issue, trust chain + identity import, regen and trust delete, all over the CLI."""
+    with _cli(fresh_lab, "cucm-sub1") as cli:
+        assert "Successfully Generated CSR for tomcat" in cli.csr_gen("tomcat")
+        csr = cli.show_csr("tomcat")
+        assert csr is not None and x509.load_pem_x509_csr(csr.encode())
+        leaf, chain = fresh_lab.ca.issue(csr, "tomcat")
+        for ca_pem in reversed(chain):
+            message = cli.import_cert("trust", "tomcat-trust", ca_pem)
+            assert "Successfully imported" in message or "not stored" in message
+        assert "Successfully imported certificate for tomcat" in cli.import_cert("own", "tomcat", leaf)
+        assert cli.show_csr("tomcat") is None
+        installed = record_from_pem(fresh_lab.state.node("cucm-sub1").own()["tomcat"].pem)
+        assert installed.fingerprint_sha256 == record_from_pem(leaf).fingerprint_sha256
+        with pytest.raises(CliError) as refused:
+            cli.import_cert("own", "tomcat", leaf)  # no pending CSR any more
+        assert refused.value.message
+        assert "Successfully Regenerated Certificate for tomcat" in cli.regen("tomcat")
+        assert record_from_pem(fresh_lab.state.node("cucm-sub1").own()["tomcat"].pem).self_signed
+        victim = next(c for c in cli.list_certs("trust") if c.unit == "tomcat-trust")
+        assert "Successfully deleted" in cli.delete_trust("tomcat-trust", victim.filename)
+        assert victim.filename not in fresh_lab.state.node("cucm-sub1").trust("tomcat-trust")
