@@ -233,7 +233,7 @@ class LabProcess:
         return True
 
     def stop(self, timeout: float = 15) -> None:
-        subprocess.run([sys.executable, "-m", "cucmkit", "lab", "stop", "--state-dir", str(self.state_dir)],
+        subprocess.run([sys.executable, "-m", "cucmkit.lab.command", "stop", "--state-dir", str(self.state_dir)],
                        check=False, capture_output=True, timeout=timeout + 5)
 
     def __enter__(self) -> "LabProcess":
@@ -246,7 +246,7 @@ class LabProcess:
 def start_subprocess(state_dir: Path | str, *, ports: str = "ephemeral", speed: float = 1.0,
                      phones: int | None = None, timeout: float = 60) -> LabProcess:
     """Start a lab in a separate process and return once every listener accepts connections."""
-    args = [sys.executable, "-m", "cucmkit", "lab", "start", "--detach", "--state-dir", str(state_dir),
+    args = [sys.executable, "-m", "cucmkit.lab.command", "start", "--detach", "--state-dir", str(state_dir),
             "--ports", ports, "--speed", str(speed)]
     if phones is not None:
         args += ["--phones", str(phones)]

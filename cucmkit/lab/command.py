@@ -1,0 +1,318 @@
+"""``cucmkit lab ...``: start, status, stop the lab; faults, knobs, CA approvals, phones.
+
+A started lab runs in the foreground (``--detach`` starts it in a background
+process and returns once every listener accepts connections). The running
+lab writes ``<state>/lab.json`` (pid, ports, control port); the other
+sub-commands talk to it through its loopback control endpoint
+(``cucmkit.lab.control``). When no lab is running, fault/knob/set change the
+saved state, which applies at the next start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+DEFAULT_STATE_DIR = ".lab"
+
+
+def register(subparsers: Any) -> None:
+    lab = subparsers.add_parser("lab", help="the embedded lab cluster", description=__doc__.splitlines()[0])
+    lab.set_defaults(func=lambda a: (lab.print_help(), 2)[1])
+    sub = lab.add_subparsers(dest="lab_command", metavar="ACTION")
+
+    start = _with_dir(sub.add_parser("start", help="start the lab (foreground unless --detach)"))
+    start.add_argument("--detach", action="store_true", help="run in the background; return when it listens")
+    start.add_argument("--phones", type=int, default=None, help="phone count (new state only; default 200)")
+    start.add_argument("--speed", type=float, default=None, help="factor on every delay (default 1.0)")
+    start.add_argument("--ports", choices=("fixed", "ephemeral"), default="fixed")
+    start.add_argument("--fault", action="append", default=[], metavar="NODE:FAULT[=VALUE]",
+                       help="fault active from the start (repeatable)")
+    start.add_argument("--no-ssh", action="store_true", help=argparse.SUPPRESS)
+    start.set_defaults(func=_start)
+
+    status = _with_dir(sub.add_parser("status", help="nodes, ports, certificate summary"))
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_status)
+
+    _with_dir(sub.add_parser("stop", help="stop a running lab")).set_defaults(func=_stop)
+
+    fault = sub.add_parser("fault", help="switch faults on and off")
+    fsub = fault.add_subparsers(dest="fault_command", metavar="set|clear|list", required=True)
+    fset = _with_dir(fsub.add_parser("set"))
+    fset.add_argument("node", help="short name, FQDN or *")
+    fset.add_argument("fault")
+    fset.add_argument("value", nargs="?", default=None)
+    fset.set_defaults(func=lambda a: _act(a, "fault_set", {"node": a.node, "fault": a.fault, "value": a.value}))
+    fclear = _with_dir(fsub.add_parser("clear"))
+    fclear.add_argument("node")
+    fclear.add_argument("fault", nargs="?", default=None)
+    fclear.set_defaults(func=lambda a: _act(a, "fault_clear", {"node": a.node, "fault": a.fault}))
+    _with_dir(fsub.add_parser("list")).set_defaults(func=lambda a: _act(a, "fault_list", {}))
+
+    knob = sub.add_parser("knob", help="change a knob (restart_seconds, risport_rate, ca_approval, ...)")
+    ksub = knob.add_subparsers(dest="knob_command", metavar="set", required=True)
+    kset = _with_dir(ksub.add_parser("set"))
+    kset.add_argument("name")
+    kset.add_argument("value")
+    kset.set_defaults(func=lambda a: _act(a, "knob_set", {"name": a.name, "value": a.value}))
+
+    setp = _with_dir(sub.add_parser("set", help="cluster setting: security_mode 0|1, sso_enabled, backup_in_progress"))
+    setp.add_argument("name")
+    setp.add_argument("value")
+    setp.set_defaults(func=lambda a: _act(a, "set", {"name": a.name, "value": a.value}))
+
+    ca = sub.add_parser("ca", help="approve or deny pending AD CS requests")
+    csub = ca.add_subparsers(dest="ca_command", metavar="approve|deny|pending", required=True)
+    for verb in ("approve", "deny"):
+        p = _with_dir(csub.add_parser(verb))
+        p.add_argument("req_id", type=int)
+        p.set_defaults(func=lambda a, v=verb: _act(a, f"ca_{v}", {"req_id": a.req_id}, offline=False))
+    _with_dir(csub.add_parser("pending")).set_defaults(func=lambda a: _act(a, "ca_pending", {}, offline=False))
+
+    phones = _with_dir(sub.add_parser("phones", help="phone registration summary"))
+    phones.add_argument("--delete-itl", action="store_true", help="delete the ITL on every phone that rejects it")
+    phones.set_defaults(func=lambda a: _act(a, "delete_itl" if a.delete_itl else "phones", {}))
+
+
+def _with_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="lab state directory (default .lab)")
+    return parser
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _dir(args: argparse.Namespace) -> Path:
+    return Path(args.state_dir).resolve()
+
+
+def _info(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((state_dir / "lab.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _running(state_dir: Path) -> dict[str, Any] | None:
+    info = _info(state_dir)
+    if info and "control_port" in info and _alive(int(info["pid"])):
+        return info
+    return None
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, indent=2))
+
+
+def _act(args: argparse.Namespace, action: str, payload: dict[str, Any], *, offline: bool = True) -> int:
+    from cucmkit.lab.control import apply_action, call
+    from cucmkit.lab.state import LabRefusal, LabState
+
+    state_dir = _dir(args)
+    try:
+        if _running(state_dir):
+            _print(call(state_dir, action, payload))
+            return 0
+        if not offline or not (state_dir / "state.json").exists():
+            print(f"no running lab in {state_dir}", file=sys.stderr)
+            return 1
+        state = LabState.load(state_dir)
+        _print(apply_action(state, action, payload, running=False))
+        return 0
+    except (RuntimeError, KeyError, ValueError, LabRefusal) as exc:
+        print(f"error: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
+        return 1
+
+
+def _parse_faults(items: list[str]) -> dict[str, dict[str, Any]]:
+    faults: dict[str, dict[str, Any]] = {}
+    for item in items:
+        node, _, rest = item.partition(":")
+        name, _, value = rest.partition("=")
+        if not node or not name:
+            raise SystemExit(f"bad --fault {item!r}; use NODE:FAULT[=VALUE]")
+        faults.setdefault(node, {})[name] = value or True
+    return faults
+
+
+# ---------------------------------------------------------------- start / stop / status
+
+
+def _start(args: argparse.Namespace) -> int:
+    state_dir = _dir(args)
+    info = _running(state_dir)
+    if info:
+        print(f"a lab is already running from {state_dir} (pid {info['pid']})", file=sys.stderr)
+        return 1
+    return _detach(args, state_dir) if args.detach else _foreground(args, state_dir)
+
+
+def _foreground(args: argparse.Namespace, state_dir: Path) -> int:
+    from cucmkit.lab import LabCluster, Topology
+    from cucmkit.lab.control import ControlServer
+
+    topology = Topology(phones=args.phones) if args.phones is not None else None
+    cluster = LabCluster(state_dir, topology=topology, ports=args.ports, speed=args.speed,  # type: ignore[arg-type]
+                         faults=_parse_faults(args.fault), ssh=not args.no_ssh)
+    done = threading.Event()
+    cluster.start()
+    control = ControlServer(cluster=cluster, on_stop=done.set)
+    cluster._write_lab_json({"control_port": control.port})
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    _print_where(state_dir, _info(state_dir) or {})
+    sys.stdout.flush()
+    try:
+        while not done.wait(0.5):
+            pass
+    finally:
+        control.close()
+        cluster.stop()
+        (state_dir / "lab.json").unlink(missing_ok=True)
+    return 0
+
+
+def _detach(args: argparse.Namespace, state_dir: Path) -> int:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "lab.json").unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "cucmkit.lab.command", "start", "--state-dir", str(state_dir), "--ports", args.ports]
+    if args.phones is not None:
+        cmd += ["--phones", str(args.phones)]
+    if args.speed is not None:
+        cmd += ["--speed", str(args.speed)]
+    for item in args.fault:
+        cmd += ["--fault", item]
+    if args.no_ssh:
+        cmd.append("--no-ssh")
+    with open(state_dir / "lab.log", "ab") as log:
+        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    info = _wait_listening(state_dir, child, timeout=90)
+    if info is None:
+        tail = (state_dir / "lab.log").read_text(errors="replace")[-2000:]
+        print(f"the lab did not start; see {state_dir / 'lab.log'}\n{tail}", file=sys.stderr)
+        if child.poll() is None:
+            child.terminate()
+        return 1
+    _print_where(state_dir, info)
+    return 0
+
+
+def _wait_listening(state_dir: Path, child: subprocess.Popen, *, timeout: float) -> dict[str, Any] | None:
+    from cucmkit.lab import wait_for_port
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            return None
+        info = _info(state_dir)
+        if info and info.get("pid") == child.pid and "control_port" in info:
+            ports = [n["https_port"] for n in info["nodes"]] + [n["ssh_port"] for n in info["nodes"] if n["ssh_port"]]
+            ports += [info["ca"]["port"], info["control_port"]]
+            if all(wait_for_port(info["host"], p, timeout=max(0.1, deadline - time.monotonic())) for p in ports):
+                return info
+        time.sleep(0.1)
+    return None
+
+
+def _print_where(state_dir: Path, info: dict[str, Any]) -> None:
+    print(f"lab cluster running (pid {info.get('pid')}), state {state_dir}")
+    for node in info.get("nodes", []):
+        print(f"  {node['fqdn']:<24} {node['role']:<10} {node['kind']:<5} https {node['address']}:{node['https_port']}"
+              f"  ssh {node['ssh_port']}")
+    ca = info.get("ca", {})
+    print(f"  {ca.get('fqdn', ''):<24} lab CA (AD CS)    {ca.get('url', '')}")
+    print(f"  credentials: {state_dir / 'secrets'}/{{os_admin,app_user,ca_user}}; trust: {state_dir / 'ca-bundle.pem'}")
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from cucmkit.lab.control import call
+
+    state_dir = _dir(args)
+    info = _running(state_dir)
+    if not info:
+        print(f"no running lab in {state_dir}")
+        return 0
+    pid = int(info["pid"])
+    try:
+        call(state_dir, "stop", {})
+    except (OSError, RuntimeError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    print(f"lab stopped (pid {pid})")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from cucmkit.lab.control import call, lab_status
+    from cucmkit.lab.state import LabState
+
+    state_dir = _dir(args)
+    info = _running(state_dir)
+    if info:
+        data = call(state_dir, "status", {})
+        data["pid"], data["ca"] = info["pid"], info["ca"]
+    elif (state_dir / "state.json").exists():
+        data = lab_status(LabState.load(state_dir), None, running=False)
+    else:
+        print(f"no lab state in {state_dir}; start one with: cucmkit lab start --detach", file=sys.stderr)
+        return 1
+    if args.json:
+        _print(data)
+    else:
+        _print_status(data)
+    return 0
+
+
+def _print_status(data: dict[str, Any]) -> None:
+    state = "running (pid %s)" % data.get("pid") if data["running"] else "not running"
+    print(f"lab cluster: {state}; state {data['state_dir']}")
+    print(f"security mode {data['security_mode']}, SSO {'enabled' if data['sso_enabled'] else 'disabled'}, "
+          f"backup {'in progress' if data['backup_in_progress'] else 'idle'}")
+    if data.get("ca"):
+        print(f"CA {data['ca']['fqdn']} {data['ca']['url']}")
+    for node in data["nodes"]:
+        ports = f"https {node['address']}:{node['https_port']} ssh {node['ssh_port']}" if node["https_port"] else "(down)"
+        faults = f"  faults: {node['faults']}" if node["faults"] else ""
+        print(f"\n{node['fqdn']}  {node['role']} {node['kind']}  {ports}{faults}")
+        for cert in node["certificates"]:
+            flag = "  (installed, not active until restart)" if cert["pending_restart"] else ""
+            print(f"    {cert['purpose']:<20} issuer {cert['issuer_cn']:<24} {cert['days_left']:>8.1f} days{flag}")
+    phones = data["phones"]
+    print(f"\nphones: {phones['registered']}/{phones['total']} registered, {phones['itl_mismatch']} ITL mismatch")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cucmkit.lab.command ...``: the lab commands without the full CLI's imports."""
+    parser = argparse.ArgumentParser(prog="cucmkit")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["lab", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
