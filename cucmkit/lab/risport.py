@@ -19,7 +19,6 @@ Cisco's WSDL). A node without matching devices is reported ``NotFound``.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import threading
 import time
@@ -164,11 +163,16 @@ def parse_criteria(element: etree._Element, cap: int) -> Criteria:
     )
 
 
+def _wildcard(item: str) -> re.Pattern[str]:
+    """RisPort's only wildcard is ``*``; matching ignores case."""
+    return re.compile("^" + ".*".join(map(re.escape, item.split("*"))) + "$", re.IGNORECASE | re.DOTALL)
+
+
 def _pattern(items: Iterable[str]) -> Callable[[str], bool]:
-    regexes = [re.compile(fnmatch.translate(item.upper())) for item in items]
+    regexes = [_wildcard(item) for item in items]
     if not regexes:
         return lambda value: True
-    return lambda value: any(r.match(value.upper()) for r in regexes)
+    return lambda value: any(r.match(value) for r in regexes)
 
 
 _KEYS: dict[str, Callable[[RisDevice], str]] = {

@@ -74,10 +74,11 @@ def all_registered(lab: Any) -> bool:
     return all(view.status == "Registered" for view in lab.state.phone_views())
 
 
-def session(lab: Any, node: str, *, auth: tuple[str, str] | None = None) -> requests.Session:
-    ep = endpoint(lab, node)
+def session(lab: Any, node: str | None = None, *, auth: tuple[str, str] | None = None) -> requests.Session:
+    """A session that reaches every node of ``lab`` by address and verifies each by its FQDN."""
     s = requests.Session()
-    s.mount("https://", FqdnAdapter(ep.fqdn, ca_bundle(lab)))
+    for ep in lab.endpoints():
+        s.mount(f"https://{ep.address}:{ep.https_port}/", FqdnAdapter(ep.fqdn, ca_bundle(lab)))
     s.auth = auth if auth is not None else ("ccmadmin", secret(lab, "app_user"))
     return s
 
@@ -87,12 +88,22 @@ def url(lab: Any, node: str, path: str) -> str:
     return f"https://{ep.address}:{ep.https_port}{path}"
 
 
+_CLIENTS: dict[tuple[str, str, tuple[str, str] | None], Client] = {}
+
+
+def zeep_client(lab: Any, wsdl_path: str, *, auth: tuple[str, str] | None = None) -> Client:
+    """A zeep client from Cisco's WSDL (cached per lab, WSDL and credentials: parsing AXL's is slow)."""
+    key = (str(lab.state_dir), wsdl_path, auth)
+    if key not in _CLIENTS:
+        transport = Transport(session=session(lab, auth=auth), timeout=10, operation_timeout=10)
+        _CLIENTS[key] = Client(wsdl_path, transport=transport, settings=Settings(strict=True, xml_huge_tree=False))
+    return _CLIENTS[key]
+
+
 def zeep_service(lab: Any, node: str, wsdl_path: str, binding: str, path: str, *,
                  auth: tuple[str, str] | None = None) -> Any:
     """A zeep service built from Cisco's WSDL, bound to the lab node's address."""
-    transport = Transport(session=session(lab, node, auth=auth), timeout=10, operation_timeout=10)
-    client = Client(wsdl_path, transport=transport, settings=Settings(strict=True, xml_huge_tree=False))
-    return client.create_service(binding, url(lab, node, path))
+    return zeep_client(lab, wsdl_path, auth=auth).create_service(binding, url(lab, node, path))
 
 
 def post(lab: Any, node: str, path: str, body: bytes | str, *, auth: tuple[str, str] | None = None,
