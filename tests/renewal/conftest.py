@@ -79,6 +79,9 @@ def reset_lab(lab: LabCluster) -> None:
     if state.phone_summary()["registered"] != state.phone_summary()["total"]:
         names = [v.name for v in state.phone_views() if v.status != "Registered"]
         state.delete_itl(names)
+    deadline = time.monotonic() + 10
+    while state.phone_summary()["registered"] != state.phone_summary()["total"] and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @pytest.fixture
