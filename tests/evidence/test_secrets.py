@@ -1,0 +1,88 @@
+"""The secret scan: known values (every encoded form) and patterns; references are not secrets."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from cucmkit.evidence.secrets import REDACTED, known_secrets, redact, scan_dir, scan_text
+
+SENTINEL = "S3ntinel-4f1c-Pa$$word"
+
+
+@pytest.fixture
+def params_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    secret_file = tmp_path / "app_user"
+    secret_file.write_text("file-sentinel-991\n")
+    monkeypatch.setenv("CUCMKIT_TEST_OS_ADMIN", SENTINEL)
+    path = tmp_path / "c1.yaml"
+    path.write_text(
+        "cluster: c1\n"
+        "credentials:\n"
+        "  os_admin: {username: admin, password: {env: CUCMKIT_TEST_OS_ADMIN}}\n"
+        f"  app_user: {{username: ccmadmin, password: {{file: {secret_file}}}}}\n"
+        "ca: {backend: lab, password: {env: CUCMKIT_TEST_UNSET_VAR}}\n"
+    )
+    return path
+
+
+def test_known_secrets_resolves_env_and_file_references(params_file: Path) -> None:
+    assert known_secrets([params_file]) == {SENTINEL, "file-sentinel-991"}
+
+
+def test_known_secrets_skips_unreadable_files(tmp_path: Path) -> None:
+    assert known_secrets([tmp_path / "missing.yaml"]) == frozenset()
+
+
+@pytest.mark.parametrize("form", [
+    SENTINEL,
+    json.dumps(SENTINEL)[1:-1],
+    base64.b64encode(SENTINEL.encode()).decode(),
+    base64.b64encode(f"admin:{SENTINEL}".encode()).decode(),
+    "S3ntinel-4f1c-Pa%24%24word",
+])
+def test_every_encoding_of_a_known_secret_is_found(form: str) -> None:
+    findings = scan_text(f"some text {form} more", [SENTINEL], path="x.ipynb")
+    assert [f.kind for f in findings] == ["known secret"]
+    assert SENTINEL not in str(findings[0])
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("-----BEGIN PRIVATE KEY-----\nMIIB...", "private key"),
+    ("-----BEGIN RSA PRIVATE KEY-----\nMIIB...", "private key"),
+    ("Authorization: Basic YWRtaW46c2VjcmV0", "basic auth header"),
+    ('{"password": "hunter22"}', "literal password"),
+    ("password = 'hunter22'", "literal password"),
+])
+def test_patterns_flag_secrets_whatever_their_value(text: str, kind: str) -> None:
+    assert kind in [f.kind for f in scan_text(text)]
+
+
+@pytest.mark.parametrize("text", [
+    'password: {file: .lab/secrets/os_admin}',
+    '"password": {"env": "CUCM_PW"}',
+    'password = None',
+    '"password": "[REDACTED]"',
+    "-----BEGIN CERTIFICATE-----",
+    "-----BEGIN CERTIFICATE REQUEST-----",
+])
+def test_references_and_public_material_are_not_findings(text: str) -> None:
+    assert scan_text(text) == []
+
+
+def test_redact_replaces_every_form() -> None:
+    encoded = base64.b64encode(f"admin:{SENTINEL}".encode()).decode()
+    clean = redact(f"a {SENTINEL} b {encoded} c", [SENTINEL])
+    assert SENTINEL not in clean and encoded.rstrip("=") not in clean
+    assert clean.count(REDACTED) == 2
+
+
+def test_scan_dir_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "ok.txt").write_text("nothing here")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "bad.html").write_text(f"<p>{SENTINEL}</p>")
+    findings = scan_dir(tmp_path, [SENTINEL])
+    assert [(f.path, f.kind) for f in findings] == [("sub/bad.html", "known secret")]
