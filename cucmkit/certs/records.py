@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
@@ -293,13 +293,37 @@ def _cn_from_rfc4514(name: str) -> str:
     return match.group(1).replace("\\", "") if match else ""
 
 
+_SAN_LINE = re.compile(r"^\s*(dNSName|iPAddress)\s*:\s*(\S+)\s*$", re.MULTILINE)
+_KEY_VALUE = re.compile(r"Key value:\s*\n\s*([0-9a-fA-F]+)\s*$", re.MULTILINE)
+
+
+def _text_sans(text: str) -> tuple[str, ...]:
+    start = text.find("Subject Alternative Names:")
+    if start < 0:
+        return ()
+    block = text[start:].split("]", 1)[0]
+    return tuple(("DNS:" if kind == "dNSName" else "IP:") + value for kind, value in _SAN_LINE.findall(block))
+
+
+def _text_key(text: str, fallback: str) -> tuple[str, int]:
+    match = _KEY_VALUE.search(text)
+    if match:
+        try:
+            return key_description(serialization.load_der_public_key(bytes.fromhex(match.group(1))))
+        except (ValueError, UnsupportedAlgorithm):
+            pass
+    kind = fallback.split(" ")[0] or "unknown"
+    return ("EC" if kind.upper() in ("EC", "ECDSA") else kind), 0
+
+
 def _record_from_text(text: str, **where: str | None) -> CertRecord:
+    text = text.replace("\r\n", "\n")
     fields = _fields(text)
     missing = [f for f in ("Serial Number", "Issuer Name", "Subject Name", "Validity From", "To") if f not in fields]
     if missing:
         raise CertificateError(f"not a 'show cert' output: no PEM block and no {', '.join(missing)} line")
     subject, issuer = fields["Subject Name"], fields["Issuer Name"]
-    key_type = fields.get("Key", "unknown").split(" ")[0] or "unknown"
+    key_type, key_size = _text_key(text, fields.get("Key", "unknown"))
     return CertRecord(
         node=where["node"],
         purpose=where["purpose"],
@@ -309,11 +333,11 @@ def _record_from_text(text: str, **where: str | None) -> CertRecord:
         issuer=issuer,
         common_name=_cn_from_rfc4514(subject),
         serial=_parse_serial(fields["Serial Number"]),
-        sans=(),
+        sans=_text_sans(text),
         not_before=_parse_date(fields["Validity From"]),
         not_after=_parse_date(fields["To"]),
-        key_type="EC" if key_type.upper() in ("EC", "ECDSA") else key_type,
-        key_size=0,
+        key_type=key_type,
+        key_size=key_size,
         fingerprint_sha256="",
         self_signed=subject == issuer,
         pem="",

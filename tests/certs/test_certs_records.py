@@ -70,6 +70,18 @@ def test_show_cert_uses_the_pem_at_the_end(bundle):
     assert record == record_from_pem(pem(bundle.leaf), node="cucm-pub", purpose="tomcat", filename="tomcat.pem")
 
 
+def test_show_cert_text_fallback_reads_the_lab_dump_without_its_pem(bundle):
+    from cucmkit.lab.shell import show_cert_text
+
+    lines = show_cert_text(pem(bundle.leaf).decode())
+    text = "\r\n".join(lines[: lines.index("-----BEGIN CERTIFICATE-----")])
+    record = record_from_show_cert(text)
+    full = record_from_pem(pem(bundle.leaf))
+    assert (record.subject, record.issuer, record.serial, record.sans, record.key_type, record.key_size) == (
+        full.subject, full.issuer, full.serial, full.sans, "RSA", 2048)
+    assert record.not_after == full.not_after and record.pem == ""
+
+
 def test_show_cert_text_fallback_without_pem(bundle):
     record = record_from_show_cert(show_cert(bundle.leaf, pem_block=False), store="tomcat-trust")
     assert record.subject == bundle.leaf.subject.rfc4514_string() and record.common_name == FQDN
