@@ -58,6 +58,7 @@ __all__ = [
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_HTTPS_PORT",
     "fetch_server_certificate",
+    "check_trust",
     "sha256_fingerprint",
     "normalize_fingerprint",
 ]
@@ -371,6 +372,22 @@ def fetch_server_certificate(address: str, port: int, fqdn: str, timeout: float 
         raise TlsError(f"TLS handshake with {address}:{port} failed: {exc.reason or exc}", **where) from exc
     except OSError as exc:
         raise ConnectError(f"cannot connect to {address}:{port}: {exc.strerror or exc}", **where) from exc
+
+
+def check_trust(address: str, port: int, fqdn: str, ca_bundle: Iterable[Path],
+                timeout: float = DEFAULT_CONNECT_TIMEOUT) -> str | None:
+    """None when the node's chain verifies for ``fqdn`` against ``ca_bundle``; else the reason."""
+    bundle = tuple(ca_bundle)
+    try:
+        context = _ssl_context(bundle, None, node=fqdn)
+        with socket.create_connection((address, port), timeout=timeout) as raw:
+            raw.settimeout(timeout)
+            with context.wrap_socket(raw, server_hostname=fqdn):
+                return None
+    except ssl.SSLCertVerificationError as exc:
+        return str(exc.verify_message or exc.reason or exc)
+    except (ssl.SSLError, OSError, ParameterError) as exc:
+        return f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
 
 
 def _served_chain(tls: ssl.SSLSocket) -> list[str]:

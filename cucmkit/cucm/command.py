@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from cucmkit.certs.records import CertRecord, record_from_pem
-from cucmkit.cucm._http import fetch_server_certificate
+from cucmkit.cucm._http import check_trust, fetch_server_certificate
 from cucmkit.errors import CucmKitError
 from cucmkit.params import ClusterParams, load_parameters
 
@@ -129,6 +129,8 @@ def _trust_fetch(args: argparse.Namespace) -> int:
             failures += 1
             continue
         leaf = _describe_chain(node.fqdn, chain, params)
+        problem = check_trust(node.address, node.https_port, node.fqdn, params.tls.ca_bundle, params.timeouts.connect)
+        print(f"  trusted by tls.ca_bundle for {node.fqdn}: {'yes' if problem is None else 'NO (' + problem + ')'}\n")
         if leaf is not None and leaf.self_signed:
             pins[node.fqdn] = leaf.fingerprint_sha256
     if pins:
@@ -150,7 +152,6 @@ def _describe_chain(fqdn: str, chain: list[str], params: ClusterParams) -> CertR
     pinned = params.tls.pin_for(fqdn)
     if pinned and records:
         print(f"  pin in parameters: {'MATCHES' if pinned == records[0].fingerprint_sha256 else 'DOES NOT MATCH'}")
-    print()
     return records[0] if records else None
 
 

@@ -1,0 +1,103 @@
+"""``cucmkit inventory`` and ``cucmkit trust fetch`` as a user runs them: subprocesses against the lab."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cucmkit.cucm import Cluster
+from cucmkit.cucm.command import COLUMNS, inventory_rows
+from cucmkit.lab import LabCluster
+from cucmkit.params import load_parameters
+
+
+def _cucmkit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cucmkit", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def inventory_json(lab_params: Path) -> list[dict[str, object]]:
+    result = _cucmkit("inventory", "-f", str(lab_params), "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_json_lists_every_node_own_and_trust(inventory_json: list[dict[str, object]], lab: LabCluster) -> None:
+    nodes = {row["node"] for row in inventory_json}
+    assert nodes == {ep.fqdn for ep in lab.endpoints()}
+    assert {"own", "tomcat-trust", "CallManager-trust"} <= {row["store"] for row in inventory_json}
+    assert set(inventory_json[0]) == set(COLUMNS)
+    own_tomcat = next(r for r in inventory_json if r["node"] == "cucm-pub.lab.example" and r["purpose"] == "tomcat"
+                      and r["store"] == "own")
+    lab_days = (lab.state.node("cucm-pub").own()["tomcat"].pem and own_tomcat["days_left"])
+    assert isinstance(lab_days, float) and lab_days < 60 and own_tomcat["flag"] == "EXPIRING"
+
+
+def test_json_matches_facade(inventory_json: list[dict[str, object]], lab_params: Path) -> None:
+    with Cluster.from_parameters(load_parameters(lab_params)) as cluster:
+        records = cluster.inventory()
+    assert sorted(r.fingerprint_sha256 + r.store + r.node for r in records) == \
+        sorted(str(r["fingerprint_sha256"]) + str(r["store"]) + str(r["node"]) for r in inventory_json)
+
+
+def test_expired_trust_flagged(inventory_json: list[dict[str, object]]) -> None:
+    expired = [r for r in inventory_json if r["flag"] == "EXPIRED"]
+    assert expired and all(float(r["days_left"]) < 0 for r in expired)  # type: ignore[arg-type]
+
+
+def test_threshold_and_csv(lab_params: Path) -> None:
+    result = _cucmkit("inventory", "-f", str(lab_params), "--csv", "--threshold", "0")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert rows and list(rows[0]) == list(COLUMNS)
+    assert {r["flag"] for r in rows} <= {"", "EXPIRED"}
+    assert any(r["flag"] == "EXPIRED" for r in rows)
+
+
+def test_table_summary(lab_params: Path) -> None:
+    result = _cucmkit("inventory", "-f", str(lab_params), "--threshold", "60")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("NODE") and "expired or expiring within 60 days" in result.stdout
+
+
+def test_bad_parameter_file_is_clean_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("cluster: x\nnodes: []\ncredentials: {}\n")
+    result = _cucmkit("inventory", "-f", str(path))
+    assert result.returncode == 1 and result.stderr.startswith("error: nodes:")
+    assert "Traceback" not in result.stderr
+
+
+def test_trust_fetch_shows_fingerprint_and_trust(lab_params: Path, lab: LabCluster) -> None:
+    result = _cucmkit("trust", "fetch", "-f", str(lab_params))
+    assert result.returncode == 0, result.stderr
+    with Cluster.from_parameters(load_parameters(lab_params)) as cluster:
+        served = cluster.publisher.served_certificate().fingerprint_sha256
+    colon = ":".join(served[i:i + 2] for i in range(0, 64, 2)).upper()
+    assert colon in result.stdout
+    assert "trusted by tls.ca_bundle for cucm-pub.lab.example: yes" in result.stdout
+
+
+def test_rows_flags_at_threshold_edges() -> None:
+    from cucmkit.certs.records import CertRecord
+
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+    def record(days: float) -> CertRecord:
+        return CertRecord(node="n.example", purpose="tomcat", store="own", filename="tomcat.pem", subject="CN=n",
+                          issuer="CN=ca", common_name="n", serial=255, sans=(), not_before=now - dt.timedelta(days=1),
+                          not_after=now + dt.timedelta(days=days), key_type="RSA", key_size=2048,
+                          fingerprint_sha256="00" * 32, self_signed=False, pem="")
+
+    rows = inventory_rows([record(-0.0001), record(29.999), record(30)], now=now, threshold=30)
+    assert [r["flag"] for r in rows] == ["EXPIRED", "EXPIRING", ""]
+    assert rows[0]["serial"] == "ff"
