@@ -10,6 +10,7 @@ renewal uses). ``LabCA`` wraps the current CA with the test API
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
 import json
@@ -81,8 +82,11 @@ def key_to_pem(key: PrivateKey) -> str:
     ).decode()
 
 
+@functools.lru_cache(maxsize=256)
 def load_key(pem: str) -> PrivateKey:
-    return serialization.load_pem_private_key(pem.encode(), password=None)  # type: ignore[return-value]
+    """Lab keys are our own: skip the (slow) RSA consistency check; cache repeats."""
+    return serialization.load_pem_private_key(  # type: ignore[return-value]
+        pem.encode(), password=None, unsafe_skip_rsa_key_validation=True)
 
 
 def cert_to_pem(cert: x509.Certificate) -> str:
