@@ -150,10 +150,11 @@ class SshHandle:
         if self._stop.is_set():
             return
         self._stop.set()
-        try:
-            self._sock.close()
-        except OSError:
-            pass
+        for step in (lambda: self._sock.shutdown(socket.SHUT_RDWR), self._sock.close):
+            try:
+                step()  # shutdown wakes a blocked accept() at once on Linux
+            except OSError:
+                pass
         with self._lock:
             transports = list(self._transports)
         for transport in transports:
@@ -186,6 +187,8 @@ class SshHandle:
             self._session(transport)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             log.debug("SSH session on %s ended: %s", _name(self._node), exc)
+        except Exception:  # noqa: BLE001 - one broken session must not take the listener down
+            log.exception("SSH session on %s failed", _name(self._node))
         finally:
             transport.close()
             with self._lock:

@@ -378,7 +378,6 @@ def test_openssh_client_gets_the_prompt(lab: LabCluster, tmp_path: Path) -> None
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, start_new_session=True)
     try:
-        time.sleep(1.0)  # let the session reach the prompt before typing (as a person would)
         out, err = proc.communicate(b"show version active\rexit\r", timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
