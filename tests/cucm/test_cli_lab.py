@@ -205,3 +205,17 @@ def test_certificate_cycle_through_the_cli(fresh_lab) -> None:
         victim = next(c for c in cli.list_certs("trust") if c.unit == "tomcat-trust")
         assert "Successfully deleted" in cli.delete_trust("tomcat-trust", victim.filename)
         assert victim.filename not in fresh_lab.state.node("cucm-sub1").trust("tomcat-trust")
+
+
+def test_ctl_update_and_web_security_change(fresh_lab) -> None:
+    fresh_lab.state.set_security_mode(1)
+    version = fresh_lab.state.ctl.version
+    with _cli(fresh_lab) as cli:
+        assert "successfully updated" in cli.ctl_update()
+        assert fresh_lab.state.ctl.version == version + 1
+        before = fresh_lab.state.node("cucm-pub").own()["tomcat"].pem
+        cli.set_web_security(orgunit="Voice Team", orgname="Example Corp", locality="Tokyo", state="Tokyo",
+                             country="JP")
+        shown = cli.show_web_security()
+    assert shown["OrgUnit"] == "Voice Team" and shown["OrgName"] == "Example Corp" and shown["Country"] == "JP"
+    assert fresh_lab.state.node("cucm-pub").own()["tomcat"].pem != before
