@@ -184,7 +184,7 @@ class Report:
 
 def _check_lines(check: Check) -> list[str]:
     lines = [f"{check.status.upper():<7} {check.name:<20} {check.message}"]
-    pad = " " * 28
+    pad = " " * 29
     if check.subject is not None and check.status in (FAIL, WARN):
         lines.append(f"{pad}certificate: {check.subject} (serial {check.serial:x}, sha256 {(check.fingerprint or '')[:16]}...)")
     if check.cucm_message:

@@ -475,7 +475,7 @@ def _check_csr_san(ctx: _Context, csr: x509.CertificateSigningRequest) -> list[C
     leaf = _leaf(ctx)
     want, have = _san_set(csr), _san_set(leaf.certificate)
     if want == have:
-        return [_check("csr_san", PASS, f"SANs equal the CSR's ({len(want)} names)", leaf)]
+        return [_check("csr_san", PASS, f"SANs equal the CSR's ({len(want)} name(s))", leaf)]
     parts = []
     if have - want:
         parts.append("added by the CA: " + ", ".join(sorted(have - want)))

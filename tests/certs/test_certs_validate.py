@@ -144,7 +144,7 @@ def test_row4_san_order_and_case_do_not_matter():
     bundle = good("tomcat", san=("DNS:B.lab.example", f"DNS:{FQDN}", "IP:10.0.0.1"),
                   csr_san=("IP:10.0.0.1", f"DNS:{FQDN}", "DNS:b.lab.example"))
     check = only(run(bundle), "csr_san")
-    assert (check.status, check.message) == ("pass", "SANs equal the CSR's (3 names)")
+    assert (check.status, check.message) == ("pass", "SANs equal the CSR's (3 name(s))")
 
 
 def test_row5_trust_store_has_same_cn_with_newer_not_before(tomcat):
