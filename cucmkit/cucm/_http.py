@@ -249,14 +249,17 @@ class HttpTransport:
         if auth and self.username is not None and self._password is not None:
             basic = requests.auth.HTTPBasicAuth(self.username, self._password.reveal())
         try:
-            return self._session.request(
+            response = self._session.request(
                 method, self.base_url + path, auth=basic, allow_redirects=False,
                 timeout=(self.timeouts.connect, self.timeouts.read), **kw,
             )
         except requests.exceptions.RequestException as exc:
+            _forget_credentials(exc.request)
             raise self._map_exception(exc, operation) from exc
         except (ssl.SSLError, OSError) as exc:  # raised past requests in rare paths
             raise self._map_exception(exc, operation) from exc
+        _forget_credentials(response.request)
+        return response
 
     # -- errors -----------------------------------------------------------------
 
@@ -319,6 +322,13 @@ class HttpTransport:
             503: "the node is busy or throttling; retry later.",
         }.get(status)
         return HttpStatusError(text, status=status, remedy=remedy, cucm_message=cucm_message, **where)
+
+
+def _forget_credentials(request: Any) -> None:
+    """Drop the Authorization header from a sent request kept on a response or an exception."""
+    headers = getattr(request, "headers", None)
+    if headers is not None:
+        headers.pop("Authorization", None)
 
 
 def _json_message(response: requests.Response) -> str | None:

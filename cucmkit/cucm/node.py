@@ -40,6 +40,7 @@ T = TypeVar("T")
 
 REST_MIN_MAJOR = 14          # the certificate REST API exists from CUCM 14 on
 _POLL_MIN, _POLL_MAX = 0.1, 2.0
+_RESTART_GRACE = 3.0         # seconds a restart must be "Started" without a transition seen
 _AXL_SCHEMAS = {"12": "12.5", "14": "14.0", "15": "15.0"}
 
 
@@ -257,14 +258,18 @@ class Node:
             self._reset_http()
             return state
         deadline = time.monotonic() + timeout
-        self.controlcenter.control("Restart", [name])
-        return self._wait_started(name, deadline, timeout)
+        answer = self.controlcenter.control("Restart", [name]).get(name)
+        moving = answer is not None and not answer.started
+        return self._wait_started(name, deadline, timeout, moving=moving)
 
-    def _wait_started(self, name: str, deadline: float, timeout: float) -> ServiceState:
+    def _wait_started(self, name: str, deadline: float, timeout: float, *, moving: bool) -> ServiceState:
+        """Poll until Started. A Started seen before any transition counts only after a grace
+        period, so a node that reports the old state for a moment is not taken for done."""
         began = time.monotonic()
         while True:
             state = self.controlcenter.service_status([name]).get(name)
-            if state is not None and state.started:
+            moving = moving or (state is not None and not state.started)
+            if state is not None and state.started and (moving or time.monotonic() - began >= _RESTART_GRACE):
                 return state
             if state is not None and state.status == "Stopped" and state.reason_code not in (-1, 0):
                 raise CucmError(f"{name} failed to start: {state.reason or state.reason_code}",

@@ -221,6 +221,18 @@ def test_401_names_user_and_remedy_not_password(pki: Pki, good_port: int, caplog
         assert SENTINEL not in text
 
 
+def test_sent_credentials_are_not_kept(pki: Pki, good_port: int) -> None:
+    with _transport(good_port, ca_bundle=(pki.bundle,)) as http:
+        response = http.request("GET", "/ok", operation="snapshot")
+        assert response.status_code == 200 and "Authorization" not in response.request.headers
+        with pytest.raises(TimeoutError_) as info:
+            HttpTransport(node=FQDN, address="127.0.0.1", port=good_port, interface="certmgr",
+                          ca_bundle=(pki.bundle,), username="admin", password=Secret(SENTINEL, source="t"),
+                          read_timeout=0.2).request("GET", "/slow", operation="snapshot")
+    cause = info.value.__cause__
+    assert "Authorization" not in getattr(getattr(cause, "request", None), "headers", {})
+
+
 def test_unexpected_status_carries_cucm_message(pki: Pki, good_port: int) -> None:
     with _transport(good_port, ca_bundle=(pki.bundle,)) as http, pytest.raises(HttpStatusError) as info:
         http.request("GET", "/bad", operation="upload identity")
