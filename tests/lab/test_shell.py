@@ -415,7 +415,11 @@ def test_restart_polls_state_and_prints_each_phase_as_it_comes(cli_lab: LabClust
 
     shell = AdminShell(state=cli_lab.state, node=node, write=write)
     shell.start()
-    shell.feed("utils service restart Cisco CTIManager\r")
+    cli_lab.state.faults.set("cucm-sub2", "slow_restart", 5)  # ~1 s, so a slow machine still sees each phase
+    try:
+        shell.feed("utils service restart Cisco CTIManager\r")
+    finally:
+        cli_lab.state.faults.clear("cucm-sub2", "slow_restart")
     assert [line for line, _ in seen] == ["Cisco CTIManager[STOPPING]", "Cisco CTIManager[STARTING]",
                                          "Cisco CTIManager[STARTED]"]
     assert seen[-1][1] == "Started"
