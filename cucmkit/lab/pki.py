@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
@@ -209,8 +210,14 @@ def build_cert(spec: CertSpec, *, issuer: x509.Name, issuer_key: PrivateKey,
     if spec.eku:
         builder = builder.add_extension(
             x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in sorted(spec.eku)]), critical=False)
-    algo = hashes.SHA1() if spec.hash_name == "sha1" else hashes.SHA384() if spec.hash_name == "sha384" else hashes.SHA256()
-    return builder.sign(issuer_key, algo)
+    algo = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512(),
+            "sha1": hashes.SHA1()}.get(spec.hash_name)
+    if algo is None:
+        raise ValueError(f"unknown hash {spec.hash_name!r}")
+    try:
+        return builder.sign(issuer_key, algo)
+    except UnsupportedAlgorithm as exc:  # cryptography >= 45 no longer signs with sha1
+        raise ValueError(f"this cryptography build cannot sign with {spec.hash_name}") from exc
 
 
 def self_signed(*, cn: str, key: PrivateKey, unit: str | None = None, sans: tuple[str, ...] = (),
@@ -348,7 +355,7 @@ class LabCA:
         (or ``public_key=...``), ``expired=True``, ``not_yet_valid=True``,
         ``not_before``/``not_after``/``days``, ``key_usage`` (set of names),
         ``no_data_encipherment=True``, ``eku`` (set of OIDs), ``wildcard=True``,
-        ``hash="sha1"``, ``common_name``, ``signer="old"|"self"``, ``is_ca``,
+        ``hash="sha384"`` (sha1: ValueError, cryptography no longer signs it), ``common_name``, ``signer="old"|"self"``, ``is_ca``,
         ``path_length``.
         """
         csr = x509.load_pem_x509_csr(csr_pem.encode() if isinstance(csr_pem, str) else csr_pem)
