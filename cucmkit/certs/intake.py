@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import io
 import re
+import warnings
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -159,12 +160,19 @@ def _der_certificate(der: bytes, what: str) -> x509.Certificate:
 
 def _der_pkcs7(der: bytes, what: str) -> list[x509.Certificate]:
     try:
-        certs = pkcs7.load_der_pkcs7_certificates(der)
+        certs = _pkcs7_certificates(der)
     except PARSE_ERRORS as exc:
         raise _Unreadable(f"{what} is not a readable PKCS#7 certificate bundle ({_short(exc)})") from exc
     if not certs:
         raise _Unreadable(f"{what} is a PKCS#7 bundle with no certificates in it")
     return [_probe(c, f"{what} certificate {n}") for n, c in enumerate(certs, start=1)]
+
+
+def _pkcs7_certificates(der: bytes) -> list[x509.Certificate]:
+    """PKCS#7 certificates; cryptography's BER-fallback warning is not news for the engineer (many CAs emit BER)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PKCS#7 certificates could not be parsed as DER")
+        return pkcs7.load_der_pkcs7_certificates(der)
 
 
 def _short(exc: Exception) -> str:
@@ -224,7 +232,7 @@ def _from_der(data: bytes, notes: list[str], name: str) -> list[x509.Certificate
         cert = x509.load_der_x509_certificate(data)
     except PARSE_ERRORS as cert_exc:
         try:
-            certs = pkcs7.load_der_pkcs7_certificates(data)
+            certs = _pkcs7_certificates(data)
         except PARSE_ERRORS as p7_exc:
             certs = None
             if _looks_like_pkcs7(data):
