@@ -15,7 +15,7 @@ from cucmkit.catalogue import MESSAGES
 from cucmkit.certs import NO_PENDING_CSR, Material, load_bytes, validate
 from cucmkit.certs.records import fingerprint
 
-from .factory import FQDN, NOW, sha1_resigned, Pki, csr_for, ec_key, fresh_rsa_key, good, name, p7b_pem, pem, rsa_key
+from .factory import FQDN, NOW, Pki, csr_for, ec_key, fresh_rsa_key, good, p7b_pem, rsa_key, sha1_resigned
 
 ROOT = "CN=Lab Root CA,O=Lab,C=JP"
 ISSUING = "CN=Lab Issuing CA,O=Lab,C=JP"
@@ -226,10 +226,10 @@ def test_missing_root_names_it(tomcat):
     assert only(report, "chain_complete").message == f"missing root CA {ROOT!r}, issuer of {ISSUING!r}"
 
 
-def _leaf_with(bundle, **kw):
+def _leaf_with(bundle, *, public_key=None, **kw):
     p = catalogue.get("tomcat")
     args = {"ku": tuple(p.key_usage), "eku": tuple(p.extended_key_usage), **kw}
-    return Pki().leaf(bundle.intermediates[0], bundle.int_key, bundle.leaf_key.public_key(), **args)
+    return Pki().leaf(bundle.intermediates[0], bundle.int_key, public_key or bundle.leaf_key.public_key(), **args)
 
 
 @pytest.mark.parametrize(
@@ -305,9 +305,7 @@ def test_rsa_8192_is_refused(tomcat):
 
     modulus = secrets.randbits(8192) | (1 << 8191) | 1
     big = rsa.RSAPublicNumbers(65537, modulus).public_key()
-    leaf = Pki().leaf(
-        tomcat.intermediates[0], tomcat.int_key, big, ku=tuple(catalogue.get("tomcat").key_usage),
-        eku=tuple(catalogue.get("tomcat").extended_key_usage))
+    leaf = _leaf_with(tomcat, public_key=big)
     report = run(tomcat, [leaf, tomcat.intermediates[0], tomcat.root], csr=None)
     check = only(report, "key_size")
     assert (check.status, check.message, check.cucm_message) == (
@@ -457,10 +455,7 @@ def test_without_csr_the_csr_checks_are_skipped_and_say_so(tomcat):
 
 
 def test_two_leaves_the_csr_picks_the_right_one(tomcat):
-    other = _leaf_with(tomcat).__class__  # type only; build a second leaf under the same CA with another key
-    second = Pki().leaf(tomcat.intermediates[0], tomcat.int_key, rsa_key(2048, 8).public_key(),
-                        ku=tuple(catalogue.get("tomcat").key_usage), eku=tuple(catalogue.get("tomcat").extended_key_usage))
-    assert other is not None
+    second = _leaf_with(tomcat, public_key=rsa_key(2048, 8).public_key())  # same CA, another key
     report = run(tomcat, [second, *tomcat.certs()])
     assert report.ok
     assert report.upload_plan[-1].fingerprint == fingerprint(tomcat.leaf)
