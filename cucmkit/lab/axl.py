@@ -43,7 +43,9 @@ __all__ = [
     "ENTERPRISE_WIDE",
     "Select",
     "parse_select",
+    "run_select",
     "table_rows",
+    "axl_fault",
 ]
 
 PATHS = ("/axl/", "/axl", "/axl/services/AXLAPIService")
@@ -191,13 +193,16 @@ def _check_columns(select: Select, known: Sequence[str], operation: str) -> None
 
 
 def run_select(state: LabState, sql: str, operation: str = "executeSQLQuery") -> tuple[tuple[str, ...], list[dict[str, str]]]:
+    """(columns, rows) of a SELECT over the lab's tables; ``SoapFault`` with CUCM's axlError otherwise.
+
+    Shared with the admin CLI's ``run sql``. String comparisons are exact, as in Informix.
+    """
     select = parse_select(sql, operation)
     if select.table not in _TABLES:
         raise axl_fault(f"The specified table ({select.table}) is not in the database.", -206, operation)
     known, rows_of = _TABLES[select.table]
     _check_columns(select, known, operation)
-    rows = [r for r in rows_of(state) if all(r[c].lower() == v.lower() if c == "paramname" else r[c] == v
-                                             for c, v in select.where)]
+    rows = [r for r in rows_of(state) if all(r[column] == value for column, value in select.where)]
     return select.columns or known, rows
 
 

@@ -145,7 +145,7 @@ def _body_of(root: etree._Element) -> etree._Element:
     if root.tag == f"{{{SOAP12_ENV}}}Envelope":
         raise SoapFault("Version Mismatch: SOAP 1.2 envelope sent to a SOAP 1.1 service", code="VersionMismatch")
     if root.tag != f"{{{SOAP_ENV}}}Envelope":
-        raise SoapFault(f"Version Mismatch: root element is not a SOAP 1.1 Envelope", code="VersionMismatch")
+        raise SoapFault("Version Mismatch: root element is not a SOAP 1.1 Envelope", code="VersionMismatch")
     bodies = root.findall(f"{{{SOAP_ENV}}}Body")
     if len(bodies) != 1:
         raise _client_fault("SOAP Envelope must contain exactly one Body")

@@ -178,25 +178,31 @@ def test_throttle_after_15_requests_with_ciscos_text(fresh_lab: LabCluster) -> N
         ris(fresh_lab, "cucm-sub2").selectCmDeviceExt(StateInfo="", CmSelectionCriteria=criteria("SEP0A1B2C000001"))
 
 
-def test_rate_knob_changes_limit_and_text(fresh_lab: LabCluster) -> None:
-    fresh_lab.state.knobs.risport_rate = 2
-    service = ris(fresh_lab, "cucm-sub1")
-    for _ in range(2):
-        service.selectCmDevice(StateInfo="", CmSelectionCriteria=criteria("*"))
-    code, text = S.fault_of(S.post(fresh_lab, "cucm-sub2", PATH, S.envelope(
-        "<ns:selectCmDevice><ns:StateInfo/><ns:CmSelectionCriteria><ns:SelectBy>Name</ns:SelectBy>"
-        "</ns:CmSelectionCriteria></ns:selectCmDevice>")))
-    assert text == THROTTLE_TEXT.format(rate=2) and text.endswith("is 2 requests per minute.")
+def test_rate_knob_changes_limit_and_text(ris_lab: LabCluster) -> None:
+    body = S.envelope("<ns:selectCmDevice><ns:StateInfo/><ns:CmSelectionCriteria><ns:SelectBy>Name</ns:SelectBy>"
+                      "</ns:CmSelectionCriteria></ns:selectCmDevice>")
+    rate = ris_lab.state.knobs.risport_rate
+    ris_lab.state.knobs.risport_rate = 2
+    try:
+        answers = [S.post(ris_lab, "cucm-sub2", PATH, body) for _ in range(3)]
+    finally:
+        ris_lab.state.knobs.risport_rate = rate
+    assert answers[-1].status_code == 500
+    assert S.fault_of(answers[-1])[1] == THROTTLE_TEXT.format(rate=2)
+    assert S.fault_of(answers[-1])[1].endswith("is 2 requests per minute.")
+    assert S.post(ris_lab, "cucm-sub2", PATH, body).status_code == 200
 
 
-def test_throttle_fault_switch(fresh_lab: LabCluster) -> None:
-    fresh_lab.state.faults.set("cucm-sub1", "risport_throttle")
-    with pytest.raises(zeep.exceptions.Fault) as caught:
-        select(fresh_lab, "*", node="cucm-sub1")
-    assert caught.value.message.startswith("AxisFault: Exceeded allowed rate for Reatime information.")
-    assert len(devices(select(fresh_lab, "*", node="cucm-pub"))) == PHONES  # a per-node switch
-    fresh_lab.state.faults.clear("cucm-sub1", "risport_throttle")
-    assert len(devices(select(fresh_lab, "*", node="cucm-sub1"))) == PHONES
+def test_throttle_fault_switch(ris_lab: LabCluster) -> None:
+    ris_lab.state.faults.set("cucm-sub1", "risport_throttle")
+    try:
+        with pytest.raises(zeep.exceptions.Fault) as caught:
+            select(ris_lab, "*", node="cucm-sub1")
+        assert caught.value.message.startswith("AxisFault: Exceeded allowed rate for Reatime information.")
+        assert len(devices(select(ris_lab, "*", node="cucm-pub"))) == PHONES  # a per-node switch
+    finally:
+        ris_lab.state.faults.clear("cucm-sub1", "risport_throttle")
+    assert len(devices(select(ris_lab, "*", node="cucm-sub1"))) == PHONES
 
 
 def test_rate_window_slides() -> None:
@@ -237,3 +243,17 @@ def test_only_callmanager_nodes_serve_risport(ris_lab: LabCluster) -> None:
 
 def test_wsdl_is_the_installed_ciscos_file() -> None:
     assert Path(WSDL).read_text().count("selectCmDeviceExt") >= 2
+
+
+def test_broken_itl_phones_show_status_reason_13(fresh_lab: LabCluster) -> None:
+    """CallManager and TVS both replaced on a node: its phones stay UnRegistered, reason 13."""
+    node = fresh_lab.state.node("cucm-sub1")
+    victims = sorted(v.name for v in fresh_lab.state.phone_views() if v.node == "cucm-sub1")
+    for purpose, svc in (("TVS", "Cisco Trust Verification Service"), ("CallManager", "Cisco CallManager")):
+        node.regenerate(purpose)
+        node.restart(svc)
+        S.wait_until(lambda: node.service(svc).status == "Started")
+    S.wait_until(lambda: all(v.reason == 13 for v in fresh_lab.state.phone_views() if v.node == "cucm-sub1"))
+    down = devices(select(fresh_lab, "*", status="UnRegistered", node="cucm-pub"))
+    assert sorted(d.Name for _, d in down) == victims
+    assert {(n, d.StatusReason) for n, d in down} == {("cucm-sub1.lab.example", 13)}
