@@ -144,7 +144,12 @@ def _uploaded(ctx: _Context) -> tuple[ChainCert, ...]:
 def _check_intake(ctx: _Context) -> list[Check]:
     m = ctx.material
     sources = ", ".join(m.sources) or "<memory>"
-    return [_check("intake", PASS, f"{len(m.certificates)} certificate(s) read from {sources}")]
+    message = f"{len(m.certificates)} certificate(s) read from {sources}"
+    if any("PKCS#7" in note for note in m.notes):
+        message += "; PKCS#7 unpacked: upload the plan's single PEMs, never the .p7b itself"
+        return [_check("intake", PASS, message, cucm_message=MESSAGES.bad_format,
+                       remedy="Upload each certificate of the upload plan on its own.")]
+    return [_check("intake", PASS, message)]
 
 
 def _check_leaf(ctx: _Context) -> list[Check]:

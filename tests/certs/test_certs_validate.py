@@ -15,7 +15,8 @@ from cucmkit.catalogue import MESSAGES
 from cucmkit.certs import NO_PENDING_CSR, Material, load_bytes, validate
 from cucmkit.certs.records import fingerprint
 
-from .factory import FQDN, NOW, Pki, csr_for, ec_key, fresh_rsa_key, good, p7b_pem, rsa_key, sha1_resigned
+from .factory import (FQDN, NOW, Pki, crlf, csr_for, der, ec_key, fresh_rsa_key, good, p7b_der, p7b_pem, pem, rsa_key,
+                      sha1_resigned, with_bom, zip_of)
 
 ROOT = "CN=Lab Root CA,O=Lab,C=JP"
 ISSUING = "CN=Lab Issuing CA,O=Lab,C=JP"
@@ -194,6 +195,32 @@ def test_row5_expired_ca_would_be_refused():
 
 
 # --- failure-modes §4 matrix -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encode", "unpacked"),
+    [
+        pytest.param(lambda b: [pem(*b.certs())], False, id="pem"),
+        pytest.param(lambda b: [der(c) for c in b.certs()], False, id="der-files"),
+        pytest.param(lambda b: [p7b_pem(*b.certs())], True, id="p7b-pem"),
+        pytest.param(lambda b: [p7b_der(*b.certs())], True, id="p7b-der"),
+        pytest.param(lambda b: [crlf(pem(*b.certs()))], False, id="crlf"),
+        pytest.param(lambda b: [with_bom(pem(*b.certs())) + b"\ntrailing junk\n"], False, id="bom-and-junk"),
+        pytest.param(lambda b: [zip_of({"leaf.cer": der(b.leaf), "chain.p7b": p7b_der(b.root, *b.intermediates)})], True,
+                     id="zip"),
+    ],
+)
+def test_every_encoding_gives_the_same_verdict_and_plan(tomcat, encode, unpacked):
+    material = Material()
+    for number, data in enumerate(encode(tomcat)):
+        material = material.merged(load_bytes(data, name=f"f{number}"))
+    report = validate(material, purpose="tomcat", now=NOW, csr=tomcat.csr)
+    assert report.ok and non_passing(report) == []
+    assert only(report, "chain_complete").message == (
+        "chain complete: cucm-pub.lab.example <- Lab Issuing CA <- Lab Root CA")
+    assert [s.fingerprint for s in report.upload_plan] == [
+        fingerprint(tomcat.root), fingerprint(tomcat.intermediates[0]), fingerprint(tomcat.leaf)]
+    assert only(report, "intake").cucm_message == (MESSAGES.bad_format if unpacked else None)
 
 
 @pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 2, 0), (2, 0, 1)], ids=["leaf-first", "root-first", "shuffled", "shuffled2"])
