@@ -63,14 +63,14 @@ class _Credentials:
     """Resolved secrets for one cluster, resolved once when the Cluster is built."""
 
     def __init__(self, params: ClusterParams) -> None:
-        self._cache: dict[int, tuple[str, Secret]] = {}
-        self.params = params
+        self._cache: dict[Account, tuple[str, Secret]] = {}
+        self._lock = threading.Lock()
 
     def get(self, account: Account) -> tuple[str, Secret]:
-        key = id(account)
-        if key not in self._cache:
-            self._cache[key] = (account.username, account.secret())
-        return self._cache[key]
+        with self._lock:
+            if account not in self._cache:
+                self._cache[account] = (account.username, account.secret())
+            return self._cache[account]
 
 
 class Node:
@@ -184,6 +184,13 @@ class Node:
             listing = [i for i in cli.list_certs("trust") if store is None or i.unit == store]
             return [cli.show_cert("trust", item.path) for item in listing]
         return _sorted(self._with_cli(read))
+
+    def all_certificates(self) -> list[CertRecord]:
+        """Own then trust certificates (one snapshot on the REST path)."""
+        if self.uses_rest:
+            snapshot = self.certmgr.snapshot()
+            return _sorted(snapshot.identities) + _sorted(snapshot.trusts)
+        return self.own_certificates() + self.trust_certificates()
 
     def generate_csr(self, purpose: str, *, common_name: str | None = None, alt_names: Sequence[str] = (),
                      key_type: str = "rsa", key_size: int = 2048, distribution: str = "this-server") -> str:
@@ -425,11 +432,8 @@ class Cluster:
         """Own and trust certificates of every node (nodes read in parallel)."""
         chosen = list(nodes or self.nodes)
 
-        def one(node: Node) -> list[CertRecord]:
-            return node.own_certificates() + node.trust_certificates()
-
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chosen)))) as pool:
-            results = list(pool.map(one, chosen))
+            results = list(pool.map(Node.all_certificates, chosen))
         return [record for records in results for record in records]
 
 

@@ -74,6 +74,9 @@ def test_rest_and_cli_records_identical(lab_params: Path) -> None:
             cli_records = cli.node(name).own_certificates() + cli.node(name).trust_certificates()
             assert rest_records and rest_records == cli_records
             assert {r.store for r in rest_records} >= {"own", "tomcat-trust"}
+            assert rest.node(name).all_certificates() == rest_records == cli.node(name).all_certificates()
+            assert rest.node(name).trust_certificates("tomcat-trust") == \
+                cli.node(name).trust_certificates("tomcat-trust")
 
 
 def test_cluster_facts_from_axl_sso_and_risport(lab_params: Path, lab: LabCluster) -> None:
