@@ -60,6 +60,7 @@ THROTTLE_TEXT = (
 )
 _STATUSES = ("Any", "Registered", "UnRegistered", "Rejected", "PartiallyRegistered", "Unknown")
 _SELECT_BY = ("Name", "IPV4Address", "IPV6Address", "DirNumber", "Description")
+_DOWNLOAD = ("Any", "Upgrading", "Successful", "Failed", "Unknown")
 _MODEL_ANY = 255
 
 
@@ -159,7 +160,7 @@ def parse_criteria(element: etree._Element, cap: int) -> Criteria:
         select_by=_choice(text_of(raw, "SelectBy"), _SELECT_BY, "SelectBy", default="Name"),
         items=items,
         protocol=_choice(text_of(raw, "Protocol"), ("Any", "SCCP", "SIP", "Unknown"), "Protocol"),
-        download_status=text_of(raw, "DownloadStatus") or "Any",
+        download_status=_choice(text_of(raw, "DownloadStatus"), _DOWNLOAD, "DownloadStatus"),
     )
 
 
@@ -196,6 +197,7 @@ def select_devices(phones: Iterable[RisDevice], criteria: Criteria, node_short: 
             and criteria.model in (_MODEL_ANY, p.model)
             and criteria.status in ("Any", p.status)
             and criteria.protocol in ("Any", p.protocol)
+            and criteria.download_status in ("Any", "Unknown")  # the lab's phones report Unknown
             and (node is None or p.node == node)
             and matches(key(p))
         ),

@@ -257,3 +257,15 @@ def test_broken_itl_phones_show_status_reason_13(fresh_lab: LabCluster) -> None:
     down = devices(select(fresh_lab, "*", status="UnRegistered", node="cucm-pub"))
     assert sorted(d.Name for _, d in down) == victims
     assert {(n, d.StatusReason) for n, d in down} == {("cucm-sub1.lab.example", 13)}
+
+
+def test_class_model_protocol_and_download_filters(ris_lab: LabCluster) -> None:
+    def count(**changes: Any) -> int:
+        wanted = {**criteria("*"), **changes}
+        return len(devices(ris(ris_lab).selectCmDevice(StateInfo="", CmSelectionCriteria=wanted)))
+
+    assert count(DeviceClass="Any") == count(DeviceClass="Phone") == PHONES
+    assert count(DeviceClass="Gateway") == 0
+    assert count(Model=36224) == PHONES and count(Model=7) == 0
+    assert count(Protocol="SIP") == PHONES and count(Protocol="SCCP") == 0
+    assert count(DownloadStatus="Unknown") == PHONES and count(DownloadStatus="Failed") == 0
