@@ -78,7 +78,7 @@ class _Server(paramiko.ServerInterface):
         self.term_width = 80
 
     def get_allowed_auths(self, username: str) -> str:
-        return "password"
+        return "password,keyboard-interactive"
 
     def check_auth_password(self, username: str, password: str) -> int:
         try:
@@ -91,6 +91,15 @@ class _Server(paramiko.ServerInterface):
             return paramiko.AUTH_SUCCESSFUL
         log.info("SSH login refused on %s for user %r", _name(self._node), username)
         return paramiko.AUTH_FAILED
+
+    def check_auth_interactive(self, username: str, submethods: str) -> paramiko.InteractiveQuery:
+        self._pending_user = username
+        return paramiko.InteractiveQuery("", "", ("Password: ", False))
+
+    def check_auth_interactive_response(self, responses: list[str]) -> int:
+        if len(responses) != 1:
+            return paramiko.AUTH_FAILED
+        return self.check_auth_password(getattr(self, "_pending_user", ""), responses[0])
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         if kind == "session":

@@ -121,16 +121,48 @@ def test_wrong_password_is_refused(lab: LabCluster) -> None:
         Session(lab, password="not-the-password")
 
 
-def test_only_password_auth_is_offered(lab: LabCluster) -> None:
+def test_password_and_keyboard_interactive_are_offered(lab: LabCluster) -> None:
     ep = lab.endpoint("cucm-pub")
     transport = paramiko.Transport((ep.address, ep.ssh_port))
     try:
         transport.start_client(timeout=5)
         with pytest.raises(paramiko.BadAuthenticationType) as info:
             transport.auth_none("admin")
-        assert info.value.allowed_types == ["password"]
+        assert info.value.allowed_types == ["password", "keyboard-interactive"]
+        prompts: list[tuple[str, bool]] = []
+
+        def handler(title: str, instructions: str, asked: list[tuple[str, bool]]) -> list[str]:
+            prompts.extend(asked)
+            return [lab.state.secret("os_admin")] * len(asked)
+
+        transport.auth_interactive("admin", handler)
+        assert transport.is_authenticated() and prompts == [("Password: ", False)]
     finally:
         transport.close()
+
+
+def test_keyboard_interactive_with_a_wrong_password_fails(lab: LabCluster) -> None:
+    ep = lab.endpoint("cucm-pub")
+    transport = paramiko.Transport((ep.address, ep.ssh_port))
+    try:
+        transport.start_client(timeout=5)
+        with pytest.raises(paramiko.AuthenticationException):
+            transport.auth_interactive("admin", lambda title, instructions, asked: ["wrong"] * len(asked))
+    finally:
+        transport.close()
+
+
+def test_login_delay_knob_holds_the_prompt(ssh_lab: LabCluster) -> None:
+    knobs = ssh_lab.state.knobs
+    knobs.ssh_login_delay = 0.5 / knobs.speed
+    try:
+        with Session(ssh_lab, wait_prompt=False) as s:
+            s.until("please wait ...")
+            start = time.monotonic()
+            s.until(PROMPT)
+            assert time.monotonic() - start >= 0.4
+    finally:
+        knobs.ssh_login_delay = 0.0
 
 
 def test_exec_requests_are_refused(lab: LabCluster) -> None:
