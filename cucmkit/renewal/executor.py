@@ -652,7 +652,7 @@ def _certificates_from(files: Iterable[bytes]) -> list[str]:
 
     material = None
     for index, blob in enumerate(files):
-        loaded = load_bytes(blob, source=f"ca-file-{index}")
+        loaded = load_bytes(blob, name=f"ca-file-{index}")
         material = loaded if material is None else material.merged(loaded)
     if material is None or not len(material):
         raise CertificateError("the CA's files hold no certificate", operation="ca-collect")
@@ -662,7 +662,7 @@ def _certificates_from(files: Iterable[bytes]) -> list[str]:
 def _validated(purpose: Purpose, pems: list[str], csr_pem: str, node: Any, now: datetime) -> tuple[str, list[str]]:
     from cucmkit.certs import intake
 
-    material = intake.load_bytes("".join(pems).encode(), source="issued")
+    material = intake.load_bytes("".join(pems).encode(), name="issued")
     trust = node.trust_certificates(purpose.trust_store)
     report = _validate(material, purpose=purpose.name, now=now, csr=csr_pem, trust_store=trust)
     if not report.ok:

@@ -1,0 +1,139 @@
+"""``cucmkit plan`` and ``cucmkit renew``: the renewal engine without a notebook.
+
+    cucmkit plan tomcat -f parameters/lab.yaml            # dry run: the plan, nothing changes
+    cucmkit renew tomcat -f parameters/lab.yaml --ticket CHG123 --ca lab --approve
+
+Without ``--approve``, ``renew`` shows the plan and stops. Exit codes: 0 done
+or nothing due, 1 failed, 2 bad parameters or usage, 3 waiting (for the CA),
+4 blocked by a pre-check or interlock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cucmkit import catalogue
+from cucmkit.errors import CucmKitError, ParameterError
+
+__all__ = ["register", "main", "EXIT_CODES"]
+
+EXIT_CODES = {"done": 0, "skipped": 0, "failed": 1, "waiting": 3, "blocked": 4}
+EXIT_USAGE = 2
+
+
+def _purpose(value: str) -> str:
+    try:
+        return catalogue.get(value).name
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("purpose", type=_purpose, help=f"one of: {', '.join(catalogue.names())}")
+    parser.add_argument("-f", "--parameters", required=True, type=Path, help="the cluster parameter file (YAML)")
+    parser.add_argument("--nodes", nargs="+", default=(), metavar="NODE", help="renew these nodes even if not due")
+    parser.add_argument("--state-dir", type=Path, help="where the engine keeps its ledger (default <root>/state)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    plan = subparsers.add_parser("plan", help="show what a renewal would do (dry run)", description=__doc__.splitlines()[0])
+    _common(plan)
+    plan.set_defaults(func=_plan_main)
+    renew = subparsers.add_parser("renew", help="run a renewal end to end (resumes a run in progress)",
+                                  description=__doc__.splitlines()[0])
+    _common(renew)
+    renew.add_argument("--ticket", required=True, help="the change ticket this renewal belongs to")
+    renew.add_argument("--ca", choices=("lab", "manual", "adcs"), help="CA back-end (default: the file's ca.backend)")
+    renew.add_argument("--approve", action="store_true", help="really do it (without: show the plan only)")
+    renew.add_argument("--force-csr", action="store_true", help="regenerate CSRs even if one was submitted to the CA")
+    renew.add_argument("--override-window", metavar="REASON", help="restart outside the maintenance window (recorded)")
+    renew.set_defaults(func=_renew_main)
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Path]:
+    from cucmkit.params import load_parameters
+
+    params = load_parameters(args.parameters)
+    state_dir = args.state_dir or Path(getattr(params, "root", ".")) / "state"
+    return params, state_dir
+
+
+def _options(params: Any, args: argparse.Namespace, **kw: Any) -> Any:
+    from cucmkit.renewal.executor import RenewalOptions
+
+    overrides = {"maintenance_window": args.override_window} if getattr(args, "override_window", None) else {}
+    return RenewalOptions.from_parameters(params, nodes=tuple(args.nodes), overrides=overrides,
+                                          force_csr=bool(getattr(args, "force_csr", False)), **kw)
+
+
+def _print(obj: Any, as_json: bool, payload: dict[str, Any]) -> None:
+    print(json.dumps(payload, indent=2, default=str) if as_json else str(obj))
+
+
+def _plan_main(args: argparse.Namespace) -> int:
+    from cucmkit.cucm.node import Cluster
+    from cucmkit.renewal.executor import Renewal
+    from cucmkit.renewal.plan import plan_summary
+
+    try:
+        params, state_dir = _load(args)
+        with Cluster.from_parameters(params) as cluster:
+            with Renewal.open(cluster, args.purpose, state_dir=state_dir, ticket="dry-run",
+                              options=_options(params, args, dry_run=True)) as renewal:
+                plan = renewal.plan()
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CucmKitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CODES["failed"]
+    _print(plan, args.json, plan_summary(plan))
+    return 0
+
+
+def _renew_main(args: argparse.Namespace) -> int:
+    from cucmkit.ca import make_backend
+    from cucmkit.cucm.node import Cluster
+    from cucmkit.renewal.executor import Renewal
+
+    try:
+        params, state_dir = _load(args)
+        options = _options(params, args, progress=None if args.json else _progress)
+        with Cluster.from_parameters(params) as cluster:
+            ca = make_backend(params, args.ca) if args.approve else None
+            with Renewal.open(cluster, args.purpose, state_dir=state_dir, ticket=args.ticket, ca=ca,
+                              options=options) as renewal:
+                if not args.approve:
+                    print(renewal.plan())
+                    print("not executed: add --approve to run it", file=sys.stderr)
+                    return 0
+                result = renewal.run()
+    except (ParameterError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CucmKitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CODES["failed"]
+    _print(result, args.json, result.to_dict())
+    return EXIT_CODES.get(result.status, 1)
+
+
+def _progress(text: str) -> None:
+    print(f"  .. {text}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cucmkit.renewal.command plan|renew ...``: the same commands without the other parts' imports."""
+    parser = argparse.ArgumentParser(prog="cucmkit")
+    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Kill the run right after every step (CUCMKIT_CRASH_AFTER_STEP) and re-run: it always ends correct.
+
+The engine runs in a child process (``cucmkit renew ... --approve``) against the
+lab in this process. ``CUCMKIT_CRASH_AFTER_STEP=n`` ends the child with exit
+code 137 right after its n-th completed step was persisted.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cucmkit.lab import pki
+
+from .crashkit import finished_steps, renew_child, requests_for
+
+
+def test_crash_after_every_step_then_resume(env):
+    """Each child completes exactly one more step and dies; the last one finishes the run."""
+    env.lab.state.set_security_mode(1)
+    purpose, nodes = "CAPF", ("cucm-pub",)
+    csr_seen, crashes = None, 0
+    for _ in range(40):
+        before = finished_steps(env, purpose) if env.ledger(purpose).data.get("order") else []
+        child = renew_child(env, purpose, "CHG-CRASH", nodes, crash=1)
+        if child.returncode == 0:
+            break
+        assert child.returncode == 137, child.stderr[-2000:]
+        crashes += 1
+        after = finished_steps(env, purpose)
+        assert len(after) == len(before) + 1 and after[: len(before)] == before
+        csr = env.ledger(purpose).get("csrs", env.lab.state.publisher.fqdn)
+        if csr_seen is None and csr:
+            csr_seen = csr["fingerprint"]
+        assert csr is None or csr["fingerprint"] == csr_seen, "a CSR was regenerated after a crash"
+    else:
+        pytest.fail("the run never finished")
+    result = json.loads(child.stdout)
+    assert result["status"] == "done"
+    order = env.ledger(purpose).data["order"]
+    assert crashes == len(order)          # a crash after every step, the last one included
+    pub = env.lab.state.publisher.fqdn
+    ledger = env.ledger(purpose).data
+    assert len(requests_for(env.lab, ledger["csrs"][pub]["pem"])) == 1     # one CA request, never resubmitted
+    own = env.lab.state.node("cucm-pub").own()["CAPF"]
+    assert pki.fingerprint(own.pem) == ledger["certificates"][pub]["after"] and own.active_pem == own.pem
+    assert env.lab.state.phone_summary()["registered"] == env.lab.state.phone_summary()["total"]
+    again = renew_child(env, purpose, "CHG-CRASH", nodes)
+    assert again.returncode == 0 and json.loads(again.stdout)["status"] == "skipped"
