@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cucmkit.certs.records import record_from_pem
 from cucmkit.cucm import Cluster
 from cucmkit.cucm.command import COLUMNS, inventory_rows
 from cucmkit.lab import LabCluster
@@ -38,8 +39,11 @@ def test_json_lists_every_node_own_and_trust(inventory_json: list[dict[str, obje
     assert set(inventory_json[0]) == set(COLUMNS)
     own_tomcat = next(r for r in inventory_json if r["node"] == "cucm-pub.lab.example" and r["purpose"] == "tomcat"
                       and r["store"] == "own")
-    lab_days = (lab.state.node("cucm-pub").own()["tomcat"].pem and own_tomcat["days_left"])
-    assert isinstance(lab_days, float) and lab_days < 60 and own_tomcat["flag"] == "EXPIRING"
+    lab_tomcat = record_from_pem(lab.state.node("cucm-pub").own()["tomcat"].pem)
+    assert own_tomcat["fingerprint_sha256"] == lab_tomcat.fingerprint_sha256
+    expected_days = lab_tomcat.days_left(dt.datetime.now(dt.timezone.utc))
+    assert abs(float(own_tomcat["days_left"]) - expected_days) < 0.2  # type: ignore[arg-type]
+    assert expected_days < 60 and own_tomcat["flag"] == "EXPIRING"
 
 
 def test_json_matches_facade(inventory_json: list[dict[str, object]], lab_params: Path) -> None:
