@@ -206,11 +206,14 @@ def _key_lines(cert: x509.Certificate) -> list[str]:
     return [head, "    Key value:", der.hex()]
 
 
+_JAVA_EXTENSION_NAMES = {"ExtendedKeyUsage": "ExtKeyUsageSyntax", "SubjectAlternativeName": "SubjectAlternativeName"}
+
+
 def _extension_lines(cert: x509.Certificate) -> list[str]:
     blocks: list[list[str]] = []
     for ext in cert.extensions:
         body = _extension_body(ext)
-        name = type(ext.value).__name__
+        name = _JAVA_EXTENSION_NAMES.get(type(ext.value).__name__, type(ext.value).__name__)
         blocks.append(
             ["  [", f"     Extension: {name} (OID.{ext.oid.dotted_string})", f"     Critical: {str(ext.critical).lower()}"]
             + [f"     {line}" for line in body]

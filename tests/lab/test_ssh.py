@@ -234,6 +234,33 @@ def test_pager_over_ssh(lab: LabCluster) -> None:
         assert PAGER_PROMPT not in "".join(lines) and lines[-1] == "-----END CERTIFICATE-----"
 
 
+def test_every_read_command_over_ssh(lab: LabCluster) -> None:
+    trust_file = sorted(lab.state.node("cucm-pub").trust("tomcat-trust"))[0]
+    commands = {
+        "show cert list own": "tomcat/tomcat.pem: ",
+        "show cert list trust": f"tomcat-trust/{trust_file}: Trust Certificate",
+        "show cert own tomcat/tomcat.pem": "-----END CERTIFICATE-----",
+        f"show cert trust tomcat-trust/{trust_file}": "-----END CERTIFICATE-----",
+        "show csr list own": None,
+        "show csr own ipsec": "does not exist",
+        "utils service list": "Cisco Tomcat[STARTED]",
+        "utils ctl update CTLFile": "This cluster is not in Mixed Mode. CTL update is not allowed",
+        "utils disaster_recovery status backup": "Status: SUCCESS :: BACKUP completed successfully",
+        "utils sso status": "SSO Status: SAML SSO Disabled",
+        "show web-security": "  OrgUnit: ",
+        "run sql select paramname,paramvalue from processconfig where paramname='ClusterSecurityMode'":
+            "ClusterSecurityMode 0",
+        "show version active": "Active Master Version: 14.0.1.13900-155",
+    }
+    with Session(lab) as s:
+        s.run("set cli pagination off")
+        for command, expected in commands.items():
+            text = "\n".join(s.run(command))
+            assert "Executed command unsuccessfully" not in text, command
+            if expected is not None:
+                assert expected in text, (command, text[-300:])
+
+
 def test_unknown_command_over_ssh(lab: LabCluster) -> None:
     with Session(lab) as s:
         assert s.run("utils frobnicate now") == ["Executed command unsuccessfully", "No valid command entered"]
