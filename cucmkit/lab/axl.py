@@ -251,6 +251,9 @@ _THICK: dict[str, Callable[[dict[str, str]], str]] = {
 }
 
 
+_PATTERNED = frozenset({"mac"})
+
+
 def _like(pattern: str | None) -> Callable[[str], bool]:
     """AXL search criteria: SQL LIKE with ``%`` (case-insensitive)."""
     if pattern is None:
@@ -291,7 +294,9 @@ def _list_process_node(call: SoapCall) -> etree._Element:
         node = sub(ret, "processNode")
         node.set("uuid", "{" + row["pkid"].upper() + "}")
         for tag in tags:
-            sub(node, tag, _THICK[tag](row) or None)
+            value = _THICK[tag](row)
+            if value or tag not in _PATTERNED:  # an empty mac would break XMacAddress's pattern
+                sub(node, tag, value or None)
     return root
 
 

@@ -151,3 +151,49 @@ MALFORMED: dict[str, bytes] = {
         b"<soapenv:Body><a>&x;</a></soapenv:Body></soapenv:Envelope>"
     ),
 }
+
+
+XSD_NS = "http://www.w3.org/2001/XMLSchema"
+_SCHEMAS: dict[str, Any] = {}
+
+
+def wsdl_schema(version: str, name: str) -> Any:
+    """The XML Schema inside a Cisco WSDL's <types> (WSDL prefixes kept in scope)."""
+    import copy
+
+    from lxml import etree
+
+    key = f"{version}/{name}"
+    if key not in _SCHEMAS:
+        doc = etree.parse(wsdl(version, name))
+        inner = doc.find(f".//{{{XSD_NS}}}schema")
+        nsmap = {k: v for k, v in {**doc.getroot().nsmap, **inner.nsmap}.items() if k}
+        root = etree.Element(inner.tag, attrib=dict(inner.attrib), nsmap={**nsmap, None: XSD_NS})
+        for element in inner:
+            root.append(copy.deepcopy(element))
+        _SCHEMAS[key] = etree.XMLSchema(etree.fromstring(etree.tostring(root)))
+    return _SCHEMAS[key]
+
+
+def axl_schema(version: str) -> Any:
+    from lxml import etree
+
+    key = f"axl/{version}"
+    if key not in _SCHEMAS:
+        _SCHEMAS[key] = etree.XMLSchema(etree.parse(str(SCHEMA / version / "AXLSoap.xsd")))
+    return _SCHEMAS[key]
+
+
+def body_element(response: requests.Response) -> Any:
+    from lxml import etree
+
+    assert response.status_code == 200, response.text[:500]
+    return etree.fromstring(response.content).find(f"{{{SOAP_ENV}}}Body")[0]
+
+
+def assert_valid(schema: Any, element: Any) -> None:
+    """The answer's body element validates against Cisco's schema."""
+    from lxml import etree
+
+    document = etree.fromstring(etree.tostring(element))
+    assert schema.validate(document), str(schema.error_log)

@@ -229,3 +229,17 @@ def test_bad_credentials_are_401(axl_lab: LabCluster) -> None:
     answer = raw(axl_lab, "<ns:getCCMVersion/>", auth=("ccmadmin", "nope"))
     assert answer.status_code == 401 and "HTTP Status 401" in answer.text
     assert "WWW-Authenticate" in answer.headers
+
+
+@pytest.mark.parametrize("inner", [
+    "<ns:getCCMVersion/>",
+    "<ns:executeSQLQuery><sql>select * from processnode</sql></ns:executeSQLQuery>",
+    "<ns:listProcessNode><searchCriteria><name>%</name></searchCriteria><returnedTags><name/><nodeUsage/>"
+    "<processNodeRole/><description/><mac/></returnedTags></ns:listProcessNode>",
+    "<ns:doDeviceReset><deviceName>SEP0A1B2C000001</deviceName><isHardReset>false</isHardReset></ns:doDeviceReset>",
+])
+@pytest.mark.parametrize("version", ["12.5", "14.0"])
+def test_answers_validate_against_ciscos_xsd(axl_lab: LabCluster, inner: str, version: str) -> None:
+    answer = S.body_element(raw(axl_lab, inner, version))
+    S.assert_valid(S.axl_schema(version), answer)
+    S.wait_until(lambda: S.all_registered(axl_lab))

@@ -164,3 +164,18 @@ def test_bad_control_type_is_a_fault(lab: Any) -> None:
              "</ns:ControlServiceRequest></ns:soapDoControlServices>")
     code, text = S.fault_of(S.post(lab, "cucm-pub", PATH, S.envelope(inner)))
     assert code == "soapenv:Client" and "Reboot" in text
+
+
+@pytest.mark.parametrize("inner", [
+    "<ns:soapGetServiceStatus><ns:ServiceStatus/></ns:soapGetServiceStatus>",
+    "<ns:soapGetServiceStatus><ns:ServiceStatus>Cisco DirSync</ns:ServiceStatus>"
+    "<ns:ServiceStatus>Nope</ns:ServiceStatus></ns:soapGetServiceStatus>",
+    "<ns:soapDoControlServices><ns:ControlServiceRequest><ns:NodeName>cucm-pub.lab.example</ns:NodeName>"
+    "<ns:ControlType>Start</ns:ControlType><ns:ServiceList><ns:item>Cisco TFTP</ns:item><ns:item>Cisco DirSync</ns:item>"
+    "</ns:ServiceList></ns:ControlServiceRequest></ns:soapDoControlServices>",
+    "<ns:getProductInformationList><ns:ServiceInfo/></ns:getProductInformationList>",
+    "<ns:soapGetStaticServiceList><ns:ServiceInformationResponse/></ns:soapGetStaticServiceList>",
+])
+def test_answers_validate_against_ciscos_schema(lab: Any, inner: str) -> None:
+    answer = S.body_element(S.post(lab, "cucm-pub", PATH, S.envelope(inner)))
+    S.assert_valid(S.wsdl_schema("12.5", "ControlCenterServices.wsdl"), answer)

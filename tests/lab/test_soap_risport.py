@@ -269,3 +269,15 @@ def test_class_model_protocol_and_download_filters(ris_lab: LabCluster) -> None:
     assert count(Model=36224) == PHONES and count(Model=7) == 0
     assert count(Protocol="SIP") == PHONES and count(Protocol="SCCP") == 0
     assert count(DownloadStatus="Unknown") == PHONES and count(DownloadStatus="Failed") == 0
+
+
+@pytest.mark.parametrize("operation", ["selectCmDevice", "selectCmDeviceExt"])
+def test_answers_validate_against_ciscos_schema(ris_lab: LabCluster, operation: str, cap: Any) -> None:
+    cap(5)  # a page with a StateInfo
+    inner = (f"<ns:{operation}><ns:StateInfo/><ns:CmSelectionCriteria><ns:MaxReturnedDevices>1000</ns:MaxReturnedDevices>"
+             "<ns:DeviceClass>Phone</ns:DeviceClass><ns:Model>255</ns:Model><ns:Status>Any</ns:Status><ns:NodeName/>"
+             "<ns:SelectBy>Name</ns:SelectBy><ns:SelectItems><ns:item><ns:Item>SEP*</ns:Item></ns:item></ns:SelectItems>"
+             f"<ns:Protocol>Any</ns:Protocol><ns:DownloadStatus>Any</ns:DownloadStatus></ns:CmSelectionCriteria></ns:{operation}>")
+    answer = S.body_element(S.post(ris_lab, "cucm-sub1", PATH, S.envelope(inner)))
+    assert answer.tag == "{http://schemas.cisco.com/ast/soap}selectCmDeviceResponse"  # the WSDL's output for both
+    S.assert_valid(S.wsdl_schema("12.5", "RISService70.wsdl"), answer)
