@@ -135,8 +135,11 @@ class SshHandle:
         self._state = state
         self._node = node
         self._keys = host_keys(_state_dir(state), _name(node))
-        self._moduli = paramiko.Transport.load_server_moduli()
-        self._sock = socket.create_server((host, port), backlog=_BACKLOG, reuse_port=False)
+        paramiko.Transport.load_server_moduli()  # group-exchange only if /etc/ssh/moduli exists
+        try:
+            self._sock = socket.create_server((host, port), backlog=_BACKLOG)
+        except OSError as exc:
+            raise OSError(exc.errno, f"lab SSH for {_name(node)} cannot listen on {host}:{port}: {exc.strerror}") from exc
         self._sock.settimeout(_ACCEPT_POLL)
         self.host = host
         self.port: int = self._sock.getsockname()[1]

@@ -217,6 +217,12 @@ def test_host_keys_persist_in_the_state_dir(ssh_lab: LabCluster) -> None:
         socket.create_connection(("127.0.0.1", handle.port), timeout=2).close()
 
 
+def test_a_taken_port_is_named_in_the_error(lab: LabCluster) -> None:
+    port = lab.endpoint("cucm-pub").ssh_port
+    with pytest.raises(OSError, match=f"lab SSH for cucm-pub cannot listen on 127.0.0.1:{port}"):
+        start_ssh(state=lab.state, node=lab.state.node("cucm-pub"), host="127.0.0.1", port=port)
+
+
 # --- the CLI over SSH -----------------------------------------------------------------------
 
 
