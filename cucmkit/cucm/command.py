@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
 
 from cucmkit.certs.records import CertRecord, record_from_pem
@@ -71,9 +72,11 @@ def _inventory(args: argparse.Namespace) -> int:
     try:
         params = load_parameters(args.parameters)
         with Cluster.from_parameters(params) as cluster:
-            records = cluster.inventory()
+            records, failures = _collect(cluster.nodes)
     except CucmKitError as exc:
         return _fail(exc)
+    for failure in failures:
+        _fail(failure)
     threshold = params.expiry_threshold_days if args.threshold is None else args.threshold
     rows = inventory_rows(records, now=dt.datetime.now(dt.timezone.utc), threshold=threshold)
     if args.json:
@@ -83,7 +86,21 @@ def _inventory(args: argparse.Namespace) -> int:
         _write_csv(rows, sys.stdout)
     else:
         _write_table(rows, threshold, sys.stdout)
-    return 0
+    return 1 if failures else 0
+
+
+def _collect(nodes: Sequence[Any]) -> tuple[list[CertRecord], list[CucmKitError]]:
+    """Every node's certificates; a node that fails is reported, the others still listed."""
+    records: list[CertRecord] = []
+    failures: list[CucmKitError] = []
+    with ThreadPoolExecutor(max_workers=max(1, min(4, len(nodes)))) as pool:
+        futures = [pool.submit(node.all_certificates) for node in nodes]
+        for future in futures:
+            try:
+                records.extend(future.result())
+            except CucmKitError as exc:
+                failures.append(exc)
+    return records, failures
 
 
 def _write_csv(rows: list[dict[str, Any]], out: TextIO) -> None:

@@ -58,27 +58,42 @@ def test_expired_trust_flagged(inventory_json: list[dict[str, object]]) -> None:
     assert expired and all(float(r["days_left"]) < 0 for r in expired)  # type: ignore[arg-type]
 
 
-def test_threshold_and_csv(lab_params: Path) -> None:
-    result = _cucmkit("inventory", "-f", str(lab_params), "--csv", "--threshold", "0")
-    assert result.returncode == 0, result.stderr
-    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+def _in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from cucmkit.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_threshold_and_csv(lab_params: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _in_process(capsys, "inventory", "-f", str(lab_params), "--csv", "--threshold", "0")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
     assert rows and list(rows[0]) == list(COLUMNS)
     assert {r["flag"] for r in rows} <= {"", "EXPIRED"}
     assert any(r["flag"] == "EXPIRED" for r in rows)
 
 
-def test_table_summary(lab_params: Path) -> None:
-    result = _cucmkit("inventory", "-f", str(lab_params), "--threshold", "60")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("NODE") and "expired or expiring within 60 days" in result.stdout
-
-
-def test_bad_parameter_file_is_clean_error(tmp_path: Path) -> None:
+def test_bad_parameter_file_is_clean_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("cluster: x\nnodes: []\ncredentials: {}\n")
-    result = _cucmkit("inventory", "-f", str(path))
-    assert result.returncode == 1 and result.stderr.startswith("error: nodes:")
-    assert "Traceback" not in result.stderr
+    code, _, err = _in_process(capsys, "inventory", "-f", str(path))
+    assert code == 1 and err.startswith("error: nodes:")
+
+
+def test_node_down_is_reported_and_others_listed(lab_params: Path, lab: LabCluster,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    lab.state.faults.set("imp-pub", "unreachable")
+    try:
+        code, out, err = _in_process(capsys, "inventory", "-f", str(lab_params), "--threshold", "60")
+    finally:
+        lab.state.faults.clear("imp-pub", "unreachable")
+    assert code == 1
+    assert "error: [imp-pub.lab.example certmgr snapshot] cannot connect" in err
+    assert out.startswith("NODE") and "expired or expiring within 60 days" in out
+    listed = {line.split()[0] for line in out.splitlines()[1:] if line.strip() and not line[0].isdigit()}
+    assert listed == {"cucm-pub", "cucm-sub1", "cucm-sub2"}
 
 
 def test_trust_fetch_shows_fingerprint_and_trust(lab_params: Path, lab: LabCluster) -> None:
