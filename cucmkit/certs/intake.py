@@ -384,6 +384,9 @@ def _one(item: object, number: int) -> Material:
         return item
     if isinstance(item, x509.Certificate):
         return Material.of([item], source=f"<certificate {number}>")
+    pem_text = getattr(item, "pem", None)  # a CertRecord (records imports nothing from here)
+    if isinstance(pem_text, str) and pem_text:
+        return load_bytes(pem_text.encode("ascii"), name=getattr(item, "filename", None) or f"<record {number}>")
     if isinstance(item, (bytes, bytearray, memoryview)):
         return load_bytes(bytes(item), name=f"<input {number}>")
     if isinstance(item, (str, Path)):

@@ -156,3 +156,10 @@ def test_trust_store_directory_and_mixed_inputs(tmp_path, bundle):
     assert len(load_trust_store(store)) == 2
     mixed = load_material([bundle.leaf, pem(bundle.root), store / "Lab_Issuing_CA.der"])
     assert prints(mixed) == expected(bundle)
+
+
+def test_records_are_accepted_as_material(bundle):
+    from cucmkit.certs.records import record_from_pem
+
+    records = [record_from_pem(pem(c), filename=f"{i}.pem") for i, c in enumerate(bundle.certs())]
+    assert prints(load_material(records)) == expected(bundle)
