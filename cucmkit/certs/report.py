@@ -13,6 +13,11 @@ __all__ = ["PASS", "FAIL", "WARN", "SKIPPED", "STATUSES", "Check", "UploadStep",
 PASS, FAIL, WARN, SKIPPED = "pass", "fail", "warn", "skipped"
 STATUSES = (PASS, FAIL, WARN, SKIPPED)
 _COLUMNS = ("name", "status", "message", "cucm_message", "remedy", "subject", "serial", "fingerprint")
+# The order CUCM meets the problems in when the plan is followed: the trust uploads first (an expired
+# CA is refused, a newer same-CN copy silently wins), then the identity upload's rules in the order
+# of CONTRACTS §1.1 (wildcard, key size, pending CSR, issuer chain, CSR key, CSR SANs).
+_CUCM_ORDER = ("validity", "trust_store", "intake", "wildcard", "key_size", "csr_pending", "chain_complete",
+               "chain_signatures", "csr_key", "csr_san")
 _COLOURS = {PASS: "#1a7f37", FAIL: "#cf222e", WARN: "#9a6700", SKIPPED: "#6e7781"}
 
 
@@ -105,6 +110,12 @@ class Report:
     @property
     def failed(self) -> tuple[Check, ...]:
         return tuple(c for c in self.checks if c.status == FAIL)
+
+    @property
+    def first_refusal(self) -> Check | None:
+        """The failed check whose CUCM message the upload would meet first (None when nothing CUCM would refuse)."""
+        refusals = [c for c in self.failed if c.cucm_message and c.name in _CUCM_ORDER]
+        return min(refusals, key=lambda c: _CUCM_ORDER.index(c.name), default=None)
 
     @property
     def warnings(self) -> tuple[Check, ...]:

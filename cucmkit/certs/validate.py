@@ -341,14 +341,14 @@ def _hash_name(cert: x509.Certificate) -> str | None:
 def _check_key_usage(ctx: _Context) -> list[Check]:
     leaf, required = _leaf(ctx), ctx.purpose.key_usage
     ku = _ext(leaf.certificate, x509.KeyUsage)
-    wanted = ", ".join(_KU_NAMES[k] for k in sorted(required))
+    wanted = ", ".join(_KU_NAMES.get(k, k) for k in sorted(required))
     if ku is None:
         return [_check("key_usage", FAIL, f"no Key Usage extension; {ctx.purpose.name} needs {wanted}", leaf,
                        remedy=_ku_remedy(ctx))]
     missing = sorted(k for k in required if not _ku_bit(ku, k))
     if not missing:
         return [_check("key_usage", PASS, f"Key Usage has {wanted}", leaf)]
-    text = f"Key Usage lacks {', '.join(_KU_NAMES[k] for k in missing)} (required: {wanted})"
+    text = f"Key Usage lacks {', '.join(_KU_NAMES.get(k, k) for k in missing)} (required: {wanted})"
     if "data_encipherment" in missing:
         text += "; the CA dropped Data Encipherment"
     return [_check("key_usage", FAIL, text, leaf, remedy=_ku_remedy(ctx))]

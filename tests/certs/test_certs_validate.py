@@ -517,3 +517,13 @@ def test_usage_mistakes_stay_value_errors(tomcat):
         run(tomcat, now=NOW.replace(tzinfo=None))
     with pytest.raises(ValueError, match="unknown certificate purpose 'nope'"):
         run(tomcat, purpose="nope")
+
+
+def test_first_refusal_follows_cucms_rule_order(tomcat):
+    bundle = good("tomcat", san=(f"DNS:{FQDN}", "IP:10.0.0.10"), csr_san=(f"DNS:{FQDN}",))
+    leaf_only = run(bundle, [bundle.leaf])
+    assert [c.name for c in leaf_only.failed] == ["chain_complete", "csr_san"]
+    assert leaf_only.first_refusal.cucm_message == MESSAGES.ca_not_in_trust
+    san_only = run(bundle)
+    assert san_only.first_refusal.cucm_message == MESSAGES.san_mismatch
+    assert run(tomcat).first_refusal is None
