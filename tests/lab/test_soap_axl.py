@@ -27,6 +27,7 @@ def axl_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
     lab = LabCluster(tmp_path_factory.mktemp("axl") / "state", topology=Topology(phones=PHONES),
                      ports="ephemeral", speed=0.02, ssh=False)
     lab.start()
+    lab.state.knobs.reregister_seconds = 5  # x speed 0.02: phones are back ~0.1 s after a reset
     try:
         yield lab
     finally:
@@ -149,16 +150,23 @@ def test_list_process_node_search_and_paging(axl_lab: LabCluster) -> None:
     assert nodes[0].nodeUsage is None and nodes[0].uuid.startswith("{")  # only the asked-for tags
 
 
-def test_reset_enterprise_parameters_resets_every_phone(axl_lab: LabCluster) -> None:
-    axl_lab.state.knobs.reregister_seconds = 50  # x speed 0.02: back after ~1 s
+@pytest.fixture
+def slow_reregister(axl_lab: LabCluster) -> Iterator[None]:
+    axl_lab.state.knobs.reregister_seconds = 50  # x speed 0.02: back after ~1 s, time to look
+    try:
+        yield
+    finally:
+        axl_lab.state.knobs.reregister_seconds = 5
+
+
+def test_reset_enterprise_parameters_resets_every_phone(axl_lab: LabCluster, slow_reregister: None) -> None:
     assert axl(axl_lab).resetEnterpriseParameters()["return"] == "true"
     views = axl_lab.state.phone_views()
     assert len(views) == PHONES and {(v.status, v.reason) for v in views} == {("UnRegistered", 1)}
     S.wait_until(lambda: S.all_registered(axl_lab))
 
 
-def test_reset_device_pool_and_one_device(axl_lab: LabCluster) -> None:
-    axl_lab.state.knobs.reregister_seconds = 50
+def test_reset_device_pool_and_one_device(axl_lab: LabCluster, slow_reregister: None) -> None:
     pool = "DP-CUCM-SUB2"
     members = set(axl_lab.state.phones.by_pool(pool))
     answer = axl(axl_lab).resetDevicePool(name=pool)
