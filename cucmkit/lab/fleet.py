@@ -1,0 +1,206 @@
+"""Many lab clusters in one process, for fleet benchmarks (owned by the benchmarks part).
+
+    with LabFleet(root, clusters=50, nodes=6, latency=0.05) as fleet:
+        fleet.parameters()        # one cluster parameter dict per lab (load_parameters accepts it)
+
+Each member is an ordinary ``LabCluster`` on ephemeral ports without SSH (the
+inventory reads certificates over REST), phones optional. ``latency`` makes
+every HTTPS request of a node answer that many seconds late, as a real CUCM
+does (its Tomcat answers a certmgr snapshot in a fraction of a second, a WAN
+adds its round trips); the delay sleeps in the request's own thread, so
+concurrent requests overlap as they would against real servers.
+
+``python -m cucmkit.lab.fleet serve --root DIR --clusters 50`` runs a fleet in
+its own process (so the kit under test does not share a core with the lab),
+writes ``DIR/fleet.json`` (parameter dicts, pid) and serves until SIGTERM.
+This module changes nothing in the other lab modules; the latency is applied
+by wrapping each listener's router (``LabHttpServer._router``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cucmkit.lab import LabCluster, parameters_dict
+from cucmkit.lab.topology import NodeSpec, Topology
+
+__all__ = ["LabFleet", "fleet_topology", "FleetProcess", "start_fleet_process", "NO_SSH_PORT"]
+
+NO_SSH_PORT = 22          # placeholder in parameter files: fleet labs have no SSH door
+READY_FILE = "fleet.json"
+
+
+def fleet_topology(index: int, *, nodes: int = 6, phones: int = 0) -> Topology:
+    """Cluster ``index``: a CUCM publisher, ``nodes - 2`` subscribers and one IM&P publisher."""
+    if nodes < 2:
+        raise ValueError("a fleet cluster needs at least 2 nodes (CUCM publisher and IM&P)")
+    specs = ((NodeSpec("cucm-pub", "publisher", "CUCM"),)
+             + tuple(NodeSpec(f"cucm-sub{i}", "subscriber", "CUCM") for i in range(1, nodes - 1))
+             + (NodeSpec("imp-pub", "publisher", "IM&P"),))
+    return Topology(nodes=specs, phones=phones, cluster=f"fleet{index:03d}", domain=f"c{index:03d}.lab.example")
+
+
+def _delayed(router: Callable[[Any], Any], latency: float) -> Callable[[Any], Any]:
+    def route(request: Any) -> Any:
+        handler = router(request)
+        if handler is None:
+            return None
+
+        def slow(req: Any) -> Any:
+            time.sleep(latency)
+            return handler(req)
+        return slow
+    return route
+
+
+class LabFleet:
+    """``clusters`` lab clusters of ``nodes`` nodes each, started one after the other."""
+
+    def __init__(self, root: Path | str, *, clusters: int, nodes: int = 6, phones: int = 0,
+                 latency: float = 0.0, host: str = "127.0.0.1") -> None:
+        if clusters < 1:
+            raise ValueError("clusters must be >= 1")
+        if latency < 0:
+            raise ValueError("latency must be >= 0")
+        self.root = Path(root).resolve()
+        self.clusters = clusters
+        self.nodes = nodes
+        self.phones = phones
+        self.latency = latency
+        self.host = host
+        self.labs: list[LabCluster] = []
+
+    def __enter__(self) -> "LabFleet":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"LabFleet({str(self.root)!r}, clusters={self.clusters}, nodes={self.nodes}, latency={self.latency})"
+
+    def start(self) -> None:
+        try:
+            for index in range(self.clusters):
+                self.labs.append(self._start_one(index))
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_one(self, index: int) -> LabCluster:
+        topology = fleet_topology(index, nodes=self.nodes, phones=self.phones)
+        lab = LabCluster(self.root / topology.cluster, topology=topology, ports="ephemeral", ssh=False,
+                         host=self.host)
+        lab.start()
+        if self.latency > 0:
+            for server in lab._https.values():  # noqa: SLF001 - see the module docstring
+                server._router = _delayed(server._router, self.latency)  # noqa: SLF001
+        return lab
+
+    def stop(self) -> None:
+        for lab in self.labs:
+            lab.stop()
+        self.labs.clear()
+
+    def parameters(self) -> list[dict[str, Any]]:
+        """One parameter dict per cluster (CONTRACTS section 3), absolute paths, ``version`` auto."""
+        out = []
+        for lab in self.labs:
+            data = parameters_dict(lab.endpoints(), state_dir=lab.state_dir, ca_url=lab.ca_url,
+                                   ca_fqdn=lab.state.topology.ca_fqdn, cluster=lab.state.topology.cluster)
+            for node in data["nodes"]:
+                node["ssh_port"] = node["ssh_port"] or NO_SSH_PORT
+            out.append(data)
+        return out
+
+
+# ---------------------------------------------------------------- a fleet in its own process
+
+
+class FleetProcess:
+    """A fleet served by ``python -m cucmkit.lab.fleet serve`` in a child process."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], info: dict[str, Any]) -> None:
+        self.proc = proc
+        self.info = info
+
+    def parameters(self) -> list[dict[str, Any]]:
+        return list(self.info["parameters"])
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def __enter__(self) -> "FleetProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_fleet_process(root: Path | str, *, clusters: int, nodes: int = 6, latency: float = 0.0,
+                        timeout: float = 600) -> FleetProcess:
+    """Start a fleet in a child process and return once every listener of it is up."""
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    ready = root / READY_FILE
+    ready.unlink(missing_ok=True)
+    args = [sys.executable, "-m", "cucmkit.lab.fleet", "serve", "--root", str(root), "--clusters", str(clusters),
+            "--nodes", str(nodes), "--latency", str(latency)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise RuntimeError(f"lab fleet did not start: {err.strip()[-2000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"lab fleet not ready within {timeout:g} s")
+        time.sleep(0.1)
+    return FleetProcess(proc, json.loads(ready.read_text()))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with LabFleet(args.root, clusters=args.clusters, nodes=args.nodes, latency=args.latency) as fleet:
+        info = {"pid": os.getpid(), "parameters": fleet.parameters()}
+        ready = Path(args.root) / READY_FILE
+        tmp = ready.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info))
+        tmp.replace(ready)
+        stop.wait()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cucmkit.lab.fleet")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve a fleet of lab clusters until SIGTERM")
+    serve.add_argument("--root", type=Path, required=True)
+    serve.add_argument("--clusters", type=int, default=50)
+    serve.add_argument("--nodes", type=int, default=6)
+    serve.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    return _serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
