@@ -12,7 +12,9 @@ concurrent requests overlap as they would against real servers.
 
 ``python -m cucmkit.lab.fleet serve --root DIR --clusters 50`` runs a fleet in
 its own process (so the kit under test does not share a core with the lab),
-writes ``DIR/fleet.json`` (parameter dicts, pid) and serves until SIGTERM.
+writes ``DIR/fleet.json`` (parameter dicts, pid) and serves until SIGTERM;
+writing a number to ``DIR/latency`` changes the latency (acknowledged in
+``DIR/latency.ack``).
 This module changes nothing in the other lab modules; the latency is applied
 by wrapping each listener's router (``LabHttpServer._router``).
 """
@@ -38,6 +40,7 @@ __all__ = ["LabFleet", "fleet_topology", "FleetProcess", "start_fleet_process", 
 
 NO_SSH_PORT = 22          # placeholder in parameter files: fleet labs have no SSH door
 READY_FILE = "fleet.json"
+LATENCY_FILE, LATENCY_ACK = "latency", "latency.ack"
 
 
 def fleet_topology(index: int, *, nodes: int = 6, phones: int = 0) -> Topology:
@@ -50,14 +53,16 @@ def fleet_topology(index: int, *, nodes: int = 6, phones: int = 0) -> Topology:
     return Topology(nodes=specs, phones=phones, cluster=f"fleet{index:03d}", domain=f"c{index:03d}.lab.example")
 
 
-def _delayed(router: Callable[[Any], Any], latency: float) -> Callable[[Any], Any]:
+def _delayed(router: Callable[[Any], Any], latency: Callable[[], float]) -> Callable[[Any], Any]:
     def route(request: Any) -> Any:
         handler = router(request)
         if handler is None:
             return None
 
         def slow(req: Any) -> Any:
-            time.sleep(latency)
+            delay = latency()
+            if delay > 0:
+                time.sleep(delay)
             return handler(req)
         return slow
     return route
@@ -103,10 +108,15 @@ class LabFleet:
         lab = LabCluster(self.root / topology.cluster, topology=topology, ports="ephemeral", ssh=False,
                          host=self.host)
         lab.start()
-        if self.latency > 0:
-            for server in lab._https.values():  # noqa: SLF001 - see the module docstring
-                server._router = _delayed(server._router, self.latency)  # noqa: SLF001
+        for server in lab._https.values():  # noqa: SLF001 - see the module docstring
+            server._router = _delayed(server._router, lambda: self.latency)  # noqa: SLF001
         return lab
+
+    def set_latency(self, seconds: float) -> None:
+        """Every node of the fleet answers ``seconds`` late from now on."""
+        if seconds < 0:
+            raise ValueError("latency must be >= 0")
+        self.latency = float(seconds)
 
     def stop(self) -> None:
         for lab in self.labs:
@@ -137,6 +147,19 @@ class FleetProcess:
 
     def parameters(self) -> list[dict[str, Any]]:
         return list(self.info["parameters"])
+
+    def set_latency(self, seconds: float, timeout: float = 10) -> None:
+        """Change the fleet's latency and wait until the child applied it."""
+        root = Path(self.info["root"])
+        tmp = root / "latency.tmp"
+        tmp.write_text(repr(float(seconds)))
+        tmp.replace(root / LATENCY_FILE)
+        deadline = time.monotonic() + timeout
+        ack = root / LATENCY_ACK
+        while not (ack.exists() and ack.read_text() == repr(float(seconds))):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("the lab fleet did not apply the latency")
+            time.sleep(0.02)
 
     def stop(self, timeout: float = 20) -> None:
         if self.proc.poll() is None:
@@ -181,13 +204,29 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with LabFleet(args.root, clusters=args.clusters, nodes=args.nodes, latency=args.latency) as fleet:
-        info = {"pid": os.getpid(), "parameters": fleet.parameters()}
-        ready = Path(args.root) / READY_FILE
+        root = Path(args.root).resolve()
+        info = {"pid": os.getpid(), "root": str(root), "parameters": fleet.parameters()}
+        ready = root / READY_FILE
         tmp = ready.with_suffix(".tmp")
         tmp.write_text(json.dumps(info))
         tmp.replace(ready)
-        stop.wait()
+        while not stop.wait(0.05):
+            _follow_latency(fleet, root)
     return 0
+
+
+def _follow_latency(fleet: LabFleet, root: Path) -> None:
+    wanted = root / LATENCY_FILE
+    try:
+        text = wanted.read_text()
+    except FileNotFoundError:
+        return
+    if (root / LATENCY_ACK).exists() and (root / LATENCY_ACK).read_text() == text:
+        return
+    fleet.set_latency(float(text))
+    tmp = root / "latency.ack.tmp"
+    tmp.write_text(text)
+    tmp.replace(root / LATENCY_ACK)
 
 
 def main(argv: list[str] | None = None) -> int:
