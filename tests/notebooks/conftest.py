@@ -1,0 +1,99 @@
+"""Fixtures for running the real notebooks against a lab (one lab per test process).
+
+Secrets: the lab's passwords are random per state dir; the tests hand them to
+the kernel by reference ({env: ..} for the OS admin, {file: ..} for the
+others) and treat every one of them as a sentinel that must appear in no
+artifact: notebook, HTML, result record, manifest, stdout or stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import yaml
+
+from cucmkit.lab import LabCluster, Topology
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "notebooks"
+ENV_VAR = "CUCMKIT_TEST_OS_ADMIN"
+
+
+def make_lab(state_dir: Path) -> LabCluster:
+    return LabCluster(state_dir, topology=Topology(phones=8), ports="ephemeral", speed=0.02)
+
+
+@pytest.fixture(scope="session")
+def nb_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
+    """One lab per test process; each purpose is renewed by one test only, so they do not interfere."""
+    lab = make_lab(tmp_path_factory.mktemp("nblab") / "state")
+    lab.start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+def write_params(lab: LabCluster, path: Path, *, os_admin_env: str = ENV_VAR) -> Path:
+    """The lab's parameter file, with the OS admin password referenced through an environment variable."""
+    data = yaml.safe_load(lab.write_parameters(path).read_text())
+    data["credentials"]["os_admin"]["password"] = {"env": os_admin_env}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def sentinels(lab: LabCluster) -> list[str]:
+    return [lab.state.secret(name) for name in ("os_admin", "app_user", "ca_user")]
+
+
+def child_env(lab: LabCluster, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env[ENV_VAR] = lab.state.secret("os_admin")
+    env.update(extra)
+    return env
+
+
+def cucmkit_run(args: list[str], *, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cucmkit", "run", *args], cwd=REPO, env=env, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def papermill(notebook: str, out: Path, params: Path, *options: str, env: dict[str, str],
+              timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "papermill", str(NOTEBOOKS / notebook), str(out), "-f", str(params),
+                           "--no-progress-bar", *options], cwd=REPO, env=env, text=True, capture_output=True,
+                          timeout=timeout)
+
+
+def assert_nowhere(secrets: list[str], *, folder: Path | None = None, texts: tuple[str, ...] = ()) -> None:
+    """No secret in any file under ``folder`` nor in ``texts`` (stdout, stderr)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder else []
+    assert not folder or files, "no artifact to check"
+    for secret in secrets:
+        assert len(secret) >= 8
+        for path in files:
+            assert secret not in path.read_text(encoding="utf-8", errors="replace"), f"secret in {path.name}"
+        for text in texts:
+            assert secret not in text, "secret in process output"
+
+
+def evidence_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("*/*/*") if p.is_dir())
+
+
+def run_purpose(lab: LabCluster, tmp_path: Path, purpose: str, *extra: str) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """``cucmkit run PURPOSE`` on the lab with approval; (evidence folder, process). Checks the secrets."""
+    params = write_params(lab, tmp_path / "parameters" / "lab.yaml")
+    root = tmp_path / "evidence"
+    run = cucmkit_run([purpose, "-f", str(params), "--ticket", "CHG-100", "--evidence-root", str(root),
+                       "--state-dir", str(tmp_path / "state"), "--timeout", "120", *extra], env=child_env(lab))
+    folders = evidence_folders(root)
+    assert len(folders) == 1, run.stdout + run.stderr
+    assert str(folders[0]) in run.stdout
+    assert_nowhere(sentinels(lab), folder=root, texts=(run.stdout, run.stderr))
+    return folders[0], run

@@ -1,0 +1,27 @@
+"""`cucmkit run CAPF --approve` on the lab: a finished run, verified secret-free evidence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cucmkit.evidence import verify
+from cucmkit.lab import LabCluster
+
+from .conftest import run_purpose
+
+pytestmark = pytest.mark.notebook
+
+
+def test_capf(nb_lab: LabCluster, tmp_path: Path) -> None:
+    folder, run = run_purpose(nb_lab, tmp_path, "capf", "--ca", "lab", "--approve")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert folder.name.endswith("-CAPF") and (folder / "CAPF.html").is_file()
+    assert verify(folder).ok
+    record = json.loads((folder / "result.json").read_text())
+    assert record["status"] == "done" and record["purpose"] == "CAPF"
+    assert [p["name"] for p in record["phases"]] == ["csr", "ca", "install", "activate", "phones"]
+    assert all(p["status"] in ("done", "skipped") for p in record["phases"])
+    assert {c["purpose"] for c in record["certs_before"]} == {"CAPF"}
