@@ -82,7 +82,8 @@ def _sweep(lab: LabCluster, *, name: str, phones: int, cap: int, rate: int, wind
 
 def _rows(m: dict, *, phones: int, cap: int, rate: int, window: float) -> list[Row]:
     ratio = m["wall"] / m["floor"] if m["floor"] > 0 else float("nan")
-    per = m["wall"] / max(1, m["sent"])
+    late = max(0, m["sent"] - CLIENT_RATE * math.floor((m["sent"] - 1) / CLIENT_RATE)) if m["floor"] > 0 else 0
+    per = (m["wall"] - m["floor"]) / late if late else 0.0
     return [
         Row("phones confirmed registered", f"{m['registered']} of {m['total']}", f"{phones}", "", f"{phones}",
             "yes" if m["registered"] == phones else "no"),
@@ -90,7 +91,9 @@ def _rows(m: dict, *, phones: int, cap: int, rate: int, window: float) -> list[R
         Row(f"time to confirm all ({rate} req / {window:g} s)", f"{m['wall']:.2f} s",
             f"{m['floor']:.2f} s", ratio_text(ratio) if m["floor"] > 0 else "n/a", f"<= {TARGET_RATIO}",
             "yes" if m["floor"] > 0 and ratio <= TARGET_RATIO else "no"),
-        Row("wall time / requests sent", f"{per:.3f} s", "", "", "", ""),
+        Row(f"past the floor: {late} requests after the window reopened", f"{m['wall'] - m['floor']:.2f} s",
+            "", "", "", ""),
+        Row("  each (lab answer + kit parse, serial pages)", f"{per:.3f} s", "", "", "", ""),
         Row("throttle faults met", str(m["throttled"]), "0", "", "0", "yes" if m["throttled"] == 0 else "no"),
     ]
 
