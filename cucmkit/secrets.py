@@ -16,6 +16,7 @@ failed and how to fix it, never a value.
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +26,7 @@ from cucmkit.errors import ParameterError
 __all__ = ["Secret", "resolve", "describe", "is_reference", "REFERENCE_KINDS"]
 
 REFERENCE_KINDS = ("env", "file", "keyring")
+log = logging.getLogger(__name__)
 _HOW = "reference it as {env: VAR}, {file: PATH} or {keyring: \"service/user\"}"
 
 
@@ -137,10 +139,21 @@ def _from_file(path_text: str, *, base: Path | None, where: str) -> Secret:
             f"{where}: secret file {path} cannot be read ({type(exc).__name__})",
             remedy="check the file's permissions and that it holds UTF-8 text.",
         ) from None
+    _warn_if_shared(path)
     value = text.splitlines()[0] if text.strip() else ""
     if not value:
         raise ParameterError(f"{where}: secret file {path} is empty", remedy="write the password into it.")
     return Secret(value, source=f"file:{path}")
+
+
+def _warn_if_shared(path: Path) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warning("secret file %s is readable by other users (mode %o); run: chmod 600 %s",
+                    path, mode & 0o777, path)
 
 
 def _from_keyring(entry: str, *, base: Path | None, where: str) -> Secret:

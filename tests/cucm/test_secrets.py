@@ -82,6 +82,18 @@ def test_file_relative_to_base_first_line_only(tmp_path: Path) -> None:
     assert str(tmp_path / "secrets" / "pw") in repr(secret)
 
 
+def test_file_readable_by_others_warns_without_value(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "pw"
+    path.write_text(SENTINEL)
+    path.chmod(0o644)
+    resolve({"file": str(path)})
+    assert "chmod 600" in caplog.text and SENTINEL not in caplog.text
+    caplog.clear()
+    path.chmod(0o600)
+    resolve({"file": str(path)})
+    assert "chmod" not in caplog.text
+
+
 @pytest.mark.parametrize("content", ["", "\n\n"])
 def test_file_empty(tmp_path: Path, content: str) -> None:
     (tmp_path / "pw").write_text(content)
