@@ -1,0 +1,183 @@
+"""Change window: renew all five purposes end to end through the engine, against the serial waits.
+
+    python -m bench.window [--scale 0.05] [--subscribers 3] [--phones 200] [--small]
+
+A lab cluster with a CUCM publisher, ``--subscribers`` subscribers and an
+IM&P publisher; the lab CA (AD CS web enrolment) signs. The purposes run in
+the runbook order (tomcat, ipsec, CAPF, CallManager, TVS), each with
+``Renewal.run()`` on every node in its scope (CAPF: publisher CA-signed,
+subscribers regenerated self-signed), non-secure mode.
+
+Time is scaled by ``--scale`` (default 1/20), applied to real CUCM figures:
+Cisco Tomcat restarts in 120 s (-> 6 s), any other service in 60 s (-> 3 s),
+phones re-register 80-120 s after a reset (-> 4-6 s), RisPort's rate window
+is 60 s (-> 3 s), the engine polls registration every 5 s (-> 0.25 s).
+
+Floor, per purpose: the waits the procedure makes serial and the kit cannot
+shorten. (1) Every planned service restart, one after the other (Tomcat
+publisher first then each node in turn; the other services node by node, so
+the cluster keeps serving), each lasting its restart time. (2) For a purpose
+that resets phones, the re-registration of the slowest phone after the
+reset. floor = sum(restart times of the planned restarts) + max(phone
+re-registration delay) [if the purpose resets phones]. Everything else (CSRs,
+CA, uploads, checks, polling, TLS verification) is the kit's overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench._common import BenchResult, Row, emit, peak_rss_mb, ratio_text
+from cucmkit import catalogue
+from cucmkit.ca import make_backend
+from cucmkit.cucm.node import Cluster
+from cucmkit.cucm.risport import DEFAULT_RATE as CLIENT_RATE
+from cucmkit.cucm.risport import RateBudget
+from cucmkit.lab import LabCluster, NodeSpec, Topology
+from cucmkit.lab.timescale import risport_window
+from cucmkit.params import load_parameters
+from cucmkit.renewal import Renewal, RenewalOptions
+
+__all__ = ["main", "run", "Timing", "REAL"]
+
+TARGET_RATIO = 1.05
+TOMCAT = "Cisco Tomcat"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Real CUCM durations in seconds; multiplied by the scale."""
+
+    tomcat_restart: float = 120.0
+    service_restart: float = 60.0
+    reregister: float = 80.0          # fastest phone; the slowest takes (1 + jitter) times this
+    jitter: float = 0.5
+    risport_window: float = 60.0
+    poll_interval: float = 5.0
+
+
+REAL = Timing()
+
+
+def topology(subscribers: int, phones: int, cluster: str) -> Topology:
+    nodes = ((NodeSpec("cucm-pub", "publisher", "CUCM"),)
+             + tuple(NodeSpec(f"cucm-sub{i}", "subscriber", "CUCM") for i in range(1, subscribers + 1))
+             + (NodeSpec("imp-pub", "publisher", "IM&P"),))
+    return Topology(nodes=nodes, phones=phones, cluster=cluster)
+
+
+def _set_knobs(lab: LabCluster, scale: float) -> None:
+    knobs = lab.state.knobs
+    knobs.set("speed", 1.0)
+    knobs.set("tomcat_restart_seconds", REAL.tomcat_restart * scale)
+    knobs.set("restart_seconds", REAL.service_restart * scale)
+    knobs.set("reregister_seconds", REAL.reregister * scale)
+    knobs.set("phone_jitter", REAL.jitter)
+    lab.state.changed()
+
+
+def slowest_phone(lab: LabCluster) -> float:
+    """The longest re-registration delay among the lab's phones (the lab's jitter: crc32 of the name)."""
+    knobs = lab.state.knobs
+    frac = max(((zlib.crc32(v.name.encode()) % 1000) / 1000.0 for v in lab.state.phone_views()), default=0.0)
+    return knobs.delay(knobs.reregister_seconds) * (1.0 + knobs.phone_jitter * frac)
+
+
+def floor_for(plan: object, purpose: catalogue.Purpose, lab: LabCluster) -> tuple[float, int]:
+    """(floor seconds, restarts) for a plan: its restarts in series plus the slowest phone if it resets phones."""
+    knobs = lab.state.knobs
+    restarts = [s for s in plan.steps if s.name == "restart"]  # type: ignore[attr-defined]
+    total = sum(knobs.delay(knobs.tomcat_restart_seconds if s.service == TOMCAT else knobs.restart_seconds)
+                for s in restarts)
+    if purpose.resets_phones:
+        total += slowest_phone(lab)
+    return total, len(restarts)
+
+
+def _renew(cluster: Cluster, lab: LabCluster, purpose: str, *, state_dir: Path, ca: object,
+           options: RenewalOptions) -> dict:
+    with Renewal.open(cluster, purpose, state_dir=state_dir, ticket="CHG-BENCH", ca=ca, options=options) as renewal:
+        began = time.perf_counter()
+        plan = renewal.plan()
+        result = renewal.run()
+        wall = time.perf_counter() - began
+    floor, restarts = floor_for(plan, catalogue.get(purpose), lab)
+    renewed = len(plan.renew) + len(plan.self_signed)
+    if result.status != "done":
+        raise RuntimeError(f"{purpose} did not finish: {result.status} {result.message}")
+    return {"purpose": purpose, "wall": wall, "floor": floor, "restarts": restarts, "nodes": renewed}
+
+
+def _options(params: object, nodes: tuple[str, ...], scale: float) -> RenewalOptions:
+    return RenewalOptions.from_parameters(
+        params, nodes=nodes, poll_interval=REAL.poll_interval * scale, restart_timeout=60.0, tls_timeout=30.0,
+        registration_timeout=120.0)
+
+
+def _rows(results: list[dict]) -> list[Row]:
+    rows = []
+    for m in results:
+        ratio = m["wall"] / m["floor"]
+        rows.append(Row(f"{m['purpose']} ({m['nodes']} nodes, {m['restarts']} restarts)", f"{m['wall']:.1f} s",
+                        f"{m['floor']:.1f} s", ratio_text(ratio), "", ""))
+    wall, floor = sum(m["wall"] for m in results), sum(m["floor"] for m in results)
+    ratio = wall / floor
+    rows.append(Row("all five purposes, end to end", f"{wall:.1f} s", f"{floor:.1f} s", ratio_text(ratio),
+                    f"<= {TARGET_RATIO}", "yes" if ratio <= TARGET_RATIO else "no"))
+    rows.append(Row("kit overhead beyond the floor", f"{wall - floor:.1f} s", "", "", "", ""))
+    return rows
+
+
+def run(*, scale: float = 0.05, subscribers: int = 3, phones: int = 200,
+        purposes: tuple[str, ...] = catalogue.RUNBOOK_ORDER, workdir: Path | None = None) -> BenchResult:
+    root = Path(workdir or tempfile.mkdtemp(prefix="bench-window-"))
+    name = f"window-{int(time.time())}"
+    lab = LabCluster(root / "lab", topology=topology(subscribers, phones, name), ports="ephemeral")
+    lab.start()
+    try:
+        _set_knobs(lab, scale)
+        params = load_parameters(lab.write_parameters(root / "parameters" / f"{name}.yaml", cluster=name))
+        RateBudget.for_cluster(name, rate=CLIENT_RATE, window=REAL.risport_window * scale)
+        nodes = tuple(e.fqdn for e in lab.endpoints())
+        with risport_window(REAL.risport_window * scale), Cluster.from_parameters(params) as cluster:
+            ca = make_backend(params, "lab")
+            results = [_renew(cluster, lab, p, state_dir=root / "state", ca=ca,
+                              options=_options(params, nodes, scale)) for p in purposes]
+    finally:
+        lab.stop()
+    own, children = peak_rss_mb()
+    notes = (
+        f"time scale {scale:g}: Tomcat restart {REAL.tomcat_restart * scale:g} s, other services "
+        f"{REAL.service_restart * scale:g} s, phones back {REAL.reregister * scale:g}-"
+        f"{REAL.reregister * scale * (1 + REAL.jitter):g} s, RisPort window {REAL.risport_window * scale:g} s, "
+        f"engine poll {REAL.poll_interval * scale:g} s.",
+        "floor per purpose = sum of the planned restarts' durations (serial by the procedure) + the slowest "
+        "phone's re-registration after the reset (CAPF, CallManager, TVS).",
+        f"cluster: CUCM publisher, {subscribers} subscribers, IM&P publisher; {phones} phones; lab CA (AD CS).",
+    )
+    return BenchResult(name="window", title=f"Change window: five purposes end to end (time scale {scale:g})",
+                       rows=tuple(_rows(results)), notes=notes, peak_rss_mb=own, peak_rss_children_mb=children,
+                       params={"scale": scale, "subscribers": subscribers, "phones": phones, "results": results})
+
+
+def main(argv: list[str] | None = None) -> BenchResult:
+    parser = argparse.ArgumentParser(prog="python -m bench.window", description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=float, default=0.05, help="time scale applied to real CUCM durations")
+    parser.add_argument("--subscribers", type=int, default=3)
+    parser.add_argument("--phones", type=int, default=200)
+    parser.add_argument("--small", action="store_true", help="tiny size for a smoke test (seconds)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the result as JSON here")
+    args = parser.parse_args(argv)
+    if args.small:
+        args.scale, args.subscribers, args.phones = 0.005, 1, 10
+    result = run(scale=args.scale, subscribers=args.subscribers, phones=args.phones)
+    return emit(result, json_out=args.json)
+
+
+if __name__ == "__main__":
+    main()
