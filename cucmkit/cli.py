@@ -13,34 +13,34 @@ import sys
 
 __all__ = ["main", "build_parser"]
 
-# module path -> the sub-commands it registers (imported lazily so a broken
-# optional part never breaks the others).
-_COMMANDS = (
-    "cucmkit.lab.command",        # lab start|status|stop|fault|...
-    "cucmkit.certs.command",      # check
-    "cucmkit.cucm.command",       # inventory, trust
-    "cucmkit.renewal.command",    # plan, renew
-    "cucmkit.runner",             # run
-    "cucmkit.evidence.command",   # evidence verify
-)
+# sub-command -> the module that registers it. Only the module of the
+# command being run is imported, so `cucmkit lab status` does not pay for
+# papermill's imports; `--help` imports them all.
+_COMMANDS: dict[str, str] = {
+    "lab": "cucmkit.lab.command",
+    "check": "cucmkit.certs.command",
+    "inventory": "cucmkit.cucm.command",
+    "trust": "cucmkit.cucm.command",
+    "plan": "cucmkit.renewal.command",
+    "renew": "cucmkit.renewal.command",
+    "run": "cucmkit.runner",
+    "evidence": "cucmkit.evidence.command",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command`` known, only that command's module is imported."""
     parser = argparse.ArgumentParser(prog="cucmkit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in _COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # that part is not built yet
-            raise
-        module.register(sub)
+    wanted = [_COMMANDS[command]] if command in _COMMANDS else list(dict.fromkeys(_COMMANDS.values()))
+    for module_name in wanted:
+        importlib.import_module(module_name).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
