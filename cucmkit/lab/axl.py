@@ -25,6 +25,7 @@ from lxml import etree
 from cucmkit.lab.http import LabRequest, LabResponse
 from cucmkit.lab.state import LabNodeState, LabRefusal, LabState
 from cucmkit.lab.soap import (
+    LAB_VERSION,
     HttpAnswer,
     SoapCall,
     SoapFault,
@@ -49,7 +50,6 @@ __all__ = [
 ]
 
 PATHS = ("/axl/", "/axl", "/axl/services/AXLAPIService")
-LAB_VERSION = "14.0.1.13900-155"
 VERSIONS = ("8.0", "8.5", "9.0", "9.1", "10.0", "10.5", "11.0", "11.5", "12.0", "12.5", "14.0", "15.0")
 _NS_RE = re.compile(r"^http://www\.cisco\.com/AXL/API/(\d+\.\d+)$")
 ENTERPRISE_WIDE = "EnterpriseWideData"
@@ -220,8 +220,7 @@ def _response(call: SoapCall) -> tuple[etree._Element, etree._Element]:
 
 def _ccm_version(call: SoapCall) -> etree._Element:
     root, ret = _response(call)
-    version = getattr(call.request.state, "version", None) or LAB_VERSION
-    sub(sub(ret, "componentVersion"), "version", version)
+    sub(sub(ret, "componentVersion"), "version", LAB_VERSION)
     return root
 
 

@@ -15,15 +15,14 @@ from datetime import datetime, timezone
 from lxml import etree
 
 from cucmkit.lab.http import LabRequest, LabResponse
-from cucmkit.lab.soap import SoapCall, SoapFault, child, children, nil, soap_door, sub, text_of
+from cucmkit.lab.soap import LAB_VERSION, SoapCall, SoapFault, child, children, nil, soap_door, sub, text_of
 from cucmkit.lab.state import LabNodeState, LabRefusal, ServiceState
 
-__all__ = ["ROUTES", "PATH", "NAMESPACE", "REASONS", "TOMCAT", "LAB_VERSION"]
+__all__ = ["ROUTES", "PATH", "NAMESPACE", "REASONS", "TOMCAT", "TOMCAT_REFUSED", "OPERATIONS"]
 
 PATH = "/controlcenterservice2/services/ControlCenterServices"
 NAMESPACE = "http://schemas.cisco.com/ast/soap"
 TOMCAT = "Cisco Tomcat"
-LAB_VERSION = "14.0.1.13900-155"
 TOMCAT_REFUSED = (
     "Cisco Tomcat cannot be controlled through Control Center; "
     "use 'utils service restart Cisco Tomcat' from the CLI"
@@ -235,21 +234,17 @@ def _products(parent: etree._Element, request: LabRequest) -> None:
     item = _add(products, "item")
     cucm = request.node.kind == "CUCM"
     _add(item, "ProductName", "Cisco Unified Communications Manager" if cucm else "Cisco Unified IM and Presence")
-    _add(item, "ProductVersion", _version(request))
+    _add(item, "ProductVersion", LAB_VERSION)
     _add(item, "ProductDescription", "Cisco Unified Communications Manager" if cucm else "IM and Presence Service")
     _add(item, "ProductID", _product_id(request))
     _add(item, "ShortName", "CM" if cucm else "CUP")
-
-
-def _version(request: LabRequest) -> str:
-    return str(getattr(request.state, "version", None) or LAB_VERSION)
 
 
 def _product_information(call: SoapCall) -> etree._Element:
     request = call.request
     root = _root("getProductInformationListResponse")
     ret = _add(root, "getProductInformationListReturn")
-    _add(ret, "ActiveServerVersion", _version(request))
+    _add(ret, "ActiveServerVersion", LAB_VERSION)
     _add(ret, "PrimaryNode", request.node.fqdn)
     nil(ret, _q("SecondaryNode"))
     _products(ret, request)

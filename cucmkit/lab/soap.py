@@ -30,6 +30,7 @@ from cucmkit.lab.http import LabRequest, LabResponse
 
 __all__ = [
     "SOAP_ENV",
+    "LAB_VERSION",
     "SOAP12_ENV",
     "XSI",
     "SoapFault",
@@ -62,6 +63,7 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XSD = "http://www.w3.org/2001/XMLSchema"
 _AXIS_NS = "http://xml.apache.org/axis/"
 _XML_CT = "text/xml; charset=utf-8"
+LAB_VERSION = "14.0.1.13900-155"  # the CUCM release every lab door reports (CONTRACTS 1.4)
 _MAX_BODY = 4 * 1024 * 1024
 
 
