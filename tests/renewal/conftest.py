@@ -36,6 +36,9 @@ def rlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
     lab = LabCluster(tmp_path_factory.mktemp("rlab") / "state", topology=Topology(phones=PHONES),
                      ports="ephemeral", speed=SPEED)
     lab.start()
+    # Every test gets its own cluster name, hence its own client-side RisPort budget (14/min);
+    # the lab's cluster-wide limit would otherwise add up across the tests of a module.
+    lab.state.knobs.set("risport_rate", 1000)
     try:
         yield lab
     finally:
