@@ -97,3 +97,15 @@ def run_purpose(lab: LabCluster, tmp_path: Path, purpose: str, *extra: str) -> t
     assert str(folders[0]) in run.stdout
     assert_nowhere(sentinels(lab), folder=root, texts=(run.stdout, run.stderr))
     return folders[0], run
+
+
+@pytest.fixture(scope="module")
+def slow_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
+    """A lab of its own whose service restarts hang (so a cell can time out or a kernel be killed mid-restart)."""
+    lab = make_lab(tmp_path_factory.mktemp("slowlab") / "state")
+    lab.start()
+    lab.state.faults.set("*", "slow_restart", 2000)
+    try:
+        yield lab
+    finally:
+        lab.stop()

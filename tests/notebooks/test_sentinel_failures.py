@@ -1,0 +1,69 @@
+"""Real runbooks that fail: a cell error and a cell timeout (the dead kernel: test_sentinel_kernel_death).
+
+Secrets are handed to the kernel by reference only; every secret value (the
+wrong sentinel password, the lab's real passwords) must appear in no artifact
+and in no output of `cucmkit run`. After a timeout or a dead kernel the
+result record claims only the phases that really ended.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from cucmkit.evidence import verify
+from cucmkit.lab import LabCluster
+
+from .conftest import assert_nowhere, child_env, cucmkit_run, evidence_folders, sentinels, slow_lab, write_params  # noqa: F401
+
+pytestmark = pytest.mark.notebook
+SENTINEL = "SENTINEL-" + uuid.uuid4().hex
+
+
+def _args(purpose: str, params: Path, tmp_path: Path, *extra: str) -> list[str]:
+    return [purpose, "-f", str(params), "--ticket", "CHG-900", "--evidence-root", str(tmp_path / "evidence"),
+            "--state-dir", str(tmp_path / "state"), "--ca", "lab", "--approve", *extra]
+
+
+def _record(tmp_path: Path) -> tuple[Path, dict]:
+    folders = evidence_folders(tmp_path / "evidence")
+    assert len(folders) == 1
+    return folders[0], json.loads((folders[0] / "result.json").read_text())
+
+
+def test_cell_error_with_a_wrong_sentinel_password(slow_lab: LabCluster, tmp_path: Path) -> None:
+    params = write_params(slow_lab, tmp_path / "lab.yaml")
+    run = cucmkit_run(_args("tomcat", params, tmp_path, "--timeout", "60"),
+                      env=child_env(slow_lab, CUCMKIT_TEST_OS_ADMIN=SENTINEL))
+    assert run.returncode == 1, run.stdout + run.stderr
+    folder, record = _record(tmp_path)
+    assert record["status"] == "failed"
+    assert record["papermill"]["failure"] == "cell-error" and record["papermill"]["error_name"]
+    assert record["steps"] == [] and record["certs_after"] == []
+    assert "FAILED" in run.stdout and str(folder) in run.stdout
+    assert_nowhere([SENTINEL, *sentinels(slow_lab)], folder=tmp_path / "evidence", texts=(run.stdout, run.stderr))
+    assert verify(folder, parameter_files=[params]).ok
+
+
+def _phases(record: dict) -> list[tuple[str, str]]:
+    return [(p["name"], p["status"]) for p in record["phases"]]
+
+
+def test_timeout_in_activate_claims_only_what_ended(slow_lab: LabCluster, tmp_path: Path) -> None:
+    params = write_params(slow_lab, tmp_path / "lab.yaml")
+    run = cucmkit_run(_args("tomcat", params, tmp_path, "--timeout", "20"), env=child_env(slow_lab))
+    assert run.returncode == 1, run.stdout + run.stderr
+    folder, record = _record(tmp_path)
+    assert (record["status"], record["papermill"]["failure"]) == ("failed", "timeout")
+    assert record["papermill"]["exception"] == "CellTimeoutError"
+    assert _phases(record) == [("csr", "done"), ("ca", "done"), ("install", "done"), ("activate", "interrupted")]
+    assert record["last_cell_started"]["step"] == "activate"
+    assert all(s["name"] not in ("restart", "verify-tls") for s in record["steps"])
+    nb = json.loads((folder / "tomcat.ipynb").read_text())
+    after = [c for c in nb["cells"] if (c["metadata"].get("tags") or [""])[0] in ("step-phones", "step-summary")]
+    assert all(c["metadata"]["papermill"]["status"] == "not-run" for c in after)
+    assert_nowhere(sentinels(slow_lab), folder=tmp_path / "evidence", texts=(run.stdout, run.stderr))
+    assert verify(folder, parameter_files=[params]).ok
