@@ -208,11 +208,6 @@ def run_select(state: LabState, sql: str, operation: str = "executeSQLQuery") ->
 
 # --------------------------------------------------------------------------- operations
 
-def _version_of(call: SoapCall) -> str:
-    found = _NS_RE.match(call.namespace)
-    return found.group(1) if found else ""
-
-
 def _response(call: SoapCall) -> tuple[etree._Element, etree._Element]:
     root = etree.Element(f"{{{call.namespace}}}{call.operation}Response", nsmap={"ns": call.namespace})
     return root, sub(root, "return")
@@ -272,17 +267,25 @@ def _search(call: SoapCall) -> list[dict[str, str]]:
     if criteria is None:
         raise axl_fault("searchCriteria is required", 5003, call.operation)
     tests = [
-        (column, _like(text_of(criteria, tag, default="%" if child(criteria, tag) is not None else None)))
+        (column, _like(text_of(criteria, tag)))  # absent or empty: everything
         for tag, column in (("name", "name"), ("description", "description"), ("processNodeRole", "role"))
     ]
     rows = [{**r, "role": _ROLE[r["tkprocessnoderole"]]} for r in _processnode(call.request.state)]
     return [r for r in rows if all(test(r[column]) for column, test in tests)]
 
 
+def _count(call: SoapCall, tag: str) -> int | None:
+    text = text_of(call.element, tag)
+    if text is None:
+        return None
+    if not text.isdigit():
+        raise axl_fault(f"Invalid value for {tag}: {text}", 5003, call.operation)
+    return int(text)
+
+
 def _page(call: SoapCall, rows: list[dict[str, str]]) -> list[dict[str, str]]:
-    skip = int(text_of(call.element, "skip", "0") or 0)
-    first = text_of(call.element, "first")
-    return rows[skip: skip + int(first)] if first is not None else rows[skip:]
+    skip, first = _count(call, "skip") or 0, _count(call, "first")
+    return rows[skip: skip + first] if first is not None else rows[skip:]
 
 
 def _list_process_node(call: SoapCall) -> etree._Element:

@@ -251,3 +251,9 @@ def test_answers_validate_against_ciscos_xsd(axl_lab: LabCluster, inner: str, ve
     answer = S.body_element(raw(axl_lab, inner, version))
     S.assert_valid(S.axl_schema(version), answer)
     S.wait_until(lambda: S.all_registered(axl_lab))
+
+
+def test_bad_paging_value_is_a_fault(axl_lab: LabCluster) -> None:
+    code, text = S.fault_of(raw(axl_lab, "<ns:listProcessNode><searchCriteria><name>%</name></searchCriteria>"
+                                         "<returnedTags><name/></returnedTags><skip>-1</skip></ns:listProcessNode>"))
+    assert code == "soapenv:Client" and text == "Invalid value for skip: -1"
