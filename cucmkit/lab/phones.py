@@ -11,6 +11,7 @@ and it stays UnRegistered with StatusReason 13 until ``delete_itl``.
 from __future__ import annotations
 
 import math
+import time
 import zlib
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable
@@ -121,8 +122,12 @@ class PhoneFleet:
     def by_pool(self, pool: str) -> list[str]:
         return [p.name for p in self._phones.values() if p.device_pool.lower() == pool.lower()]
 
-    def delete_itl(self, names: Iterable[str], *, now: float, delay: float) -> int:
-        """The ITL was deleted on these phones by hand: they trust what their node has now."""
+    def delete_itl(self, names: Iterable[str], *, now: float | None = None, delay: float = 0.0) -> int:
+        """The ITL was deleted on these phones by hand: they trust what their node has now.
+
+        Prefer ``LabState.delete_itl`` (it persists and uses the re-registration knob).
+        """
+        now = time.time() if now is None else now
         count = 0
         for name in names:
             phone = self._phones.get(name)

@@ -15,6 +15,7 @@ import ipaddress
 import json
 import os
 import secrets
+import shutil
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -643,6 +644,7 @@ class LabState:
             s.name: LabNodeState(state=self, spec=s, fqdn=topology.fqdn(s.name)) for s in topology.nodes}
         self.phones = PhoneFleet(trust_of=self._trust_of)
         self._secrets: dict[str, str] = {}
+        self._exported: dict[Path, str] = {}
         self._loading = False
 
     def __repr__(self) -> str:
@@ -742,6 +744,35 @@ class LabState:
             tmp = path.with_name(f"state.json.{threading.get_ident()}.tmp")
             tmp.write_text(json.dumps(self.to_dict(), indent=1))
             tmp.replace(path)
+            self._export_pems()
+
+    def _export_pems(self) -> None:
+        """Mirror certificates, keys and CSRs as files under ``<state>/nodes/`` (for people and tools)."""
+        if not self._exported:  # first export of this process: drop what an earlier run left
+            shutil.rmtree(self.state_dir / "nodes", ignore_errors=True)
+        files: dict[Path, str] = {}
+        for node in self.nodes.values():
+            base = self.state_dir / "nodes" / node.name
+            for unit, own in node._own.items():
+                files[base / "own" / f"{unit}.pem"] = own.pem
+                files[base / "own" / f"{unit}.key"] = own.key_pem
+                files[base / "active" / f"{unit}.pem"] = own.active_pem
+            for store, certs in node._trust.items():
+                for filename, pem in certs.items():
+                    files[base / "trust" / store / filename] = pem
+            for unit, entry in node._csr.items():
+                files[base / "csr" / f"{unit}.csr"] = entry["csr_pem"]
+        for path in set(self._exported) - set(files):
+            path.unlink(missing_ok=True)
+            del self._exported[path]
+        for path, text in files.items():
+            if self._exported.get(path) != text:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if path.suffix == ".key":
+                    path.touch(mode=0o600)
+                    path.chmod(0o600)
+                path.write_text(text)
+                self._exported[path] = text
 
     def settle(self) -> None:
         """Apply everything whose time has come: finished restarts, re-registrations."""
