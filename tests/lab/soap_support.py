@@ -132,6 +132,7 @@ def fault_of(response: requests.Response) -> tuple[str, str]:
     return fault.findtext("faultcode"), fault.findtext("faultstring")
 
 
+FAULT_CODES = ("soapenv:Client", "soapenv:VersionMismatch", "soapenv:MustUnderstand")
 MALFORMED: dict[str, bytes] = {
     "empty": b"",
     "not xml": b"this is not xml",
@@ -144,6 +145,15 @@ MALFORMED: dict[str, bytes] = {
         b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x "boom">]>'
         b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
         b"<soapenv:Body><a>&x;</a></soapenv:Body></soapenv:Envelope>"
+    ),
+    "two operations": (
+        b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+        b"<soapenv:Body><a/><b/></soapenv:Body></soapenv:Envelope>"
+    ),
+    "must understand": (
+        b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+        b'<soapenv:Header><s:Security xmlns:s="urn:x" soapenv:mustUnderstand="1"/></soapenv:Header>'
+        b"<soapenv:Body><a/></soapenv:Body></soapenv:Envelope>"
     ),
     "external entity": (
         b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'

@@ -145,7 +145,7 @@ def test_bad_credentials_get_tomcats_401_page(lab: Any) -> None:
 @pytest.mark.parametrize("name", sorted(S.MALFORMED))
 def test_malformed_envelope_gets_a_soap_fault(lab: Any, name: str) -> None:
     code, text = S.fault_of(S.post(lab, "cucm-pub", PATH, S.MALFORMED[name]))
-    assert code in ("soapenv:Client", "soapenv:VersionMismatch") and text
+    assert code in S.FAULT_CODES and text
     assert "boom" not in text and "root:" not in text  # entities are never expanded
 
 
@@ -179,3 +179,28 @@ def test_bad_control_type_is_a_fault(lab: Any) -> None:
 def test_answers_validate_against_ciscos_schema(lab: Any, inner: str) -> None:
     answer = S.body_element(S.post(lab, "cucm-pub", PATH, S.envelope(inner)))
     S.assert_valid(S.wsdl_schema("12.5", "ControlCenterServices.wsdl"), answer)
+
+
+@pytest.mark.parametrize(("name", "code", "words"), [
+    ("soap 1.2", "VersionMismatch", "SOAP 1.2"),
+    ("no envelope", "VersionMismatch", "not a SOAP 1.1 Envelope"),
+    ("entity", "Client", "DTD"),
+    ("external entity", "Client", "DTD"),
+    ("must understand", "MustUnderstand", "Security"),
+    ("two operations", "Client", "More than one operation"),
+    ("empty body", "Client", "No operation"),
+    ("not xml", "Client", "SAXParseException"),
+])
+def test_parse_envelope_refusals(name: str, code: str, words: str) -> None:
+    from cucmkit.lab.soap import SoapFault, parse_envelope
+
+    with pytest.raises(SoapFault) as caught:
+        parse_envelope(S.MALFORMED[name])
+    assert caught.value.code == code and words in caught.value.string and caught.value.status == 500
+
+
+def test_parse_envelope_returns_the_operation() -> None:
+    from cucmkit.lab.soap import parse_envelope
+
+    element = parse_envelope(S.envelope("<ns:soapGetServiceStatus><ns:ServiceStatus/></ns:soapGetServiceStatus>").encode())
+    assert element.tag == "{http://schemas.cisco.com/ast/soap}soapGetServiceStatus"
