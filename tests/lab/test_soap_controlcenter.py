@@ -61,10 +61,15 @@ def test_unknown_service_is_no_such_service(lab: Any) -> None:
 
 def test_restart_is_asynchronous_and_completes(lab: Any) -> None:
     fqdn = lab.endpoint("cucm-sub1").fqdn
-    [item] = control(lab, fqdn, "Restart", "Cisco TFTP", node="cucm-sub1")
+    base = lab.state.knobs.restart_seconds
+    lab.state.knobs.restart_seconds = 100  # x speed 0.02: 2 s, time for a second call while pending
+    try:
+        [item] = control(lab, fqdn, "Restart", "Cisco TFTP", node="cucm-sub1")
+        [again] = control(lab, fqdn, "Restart", "Cisco TFTP", node="cucm-sub1")
+    finally:
+        lab.state.knobs.restart_seconds = base
     assert item.ServiceName == "Cisco TFTP" and item.ReasonCode == -1
     assert item.ServiceStatus in ("Stopping", "Starting")
-    [again] = control(lab, fqdn, "Restart", "Cisco TFTP", node="cucm-sub1")
     assert again.ReasonCode == -1029 and again.ReasonCodeString == "Operation is pending"
     S.wait_until(lambda: status(lab, "Cisco TFTP", node="cucm-sub1")["Cisco TFTP"].ServiceStatus == "Started")
 
