@@ -122,13 +122,26 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         lab = self.server.lab
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        body = self._body()
         request = LabRequest(
             method=self.command, path=parts.path, query=parse_qs(parts.query, keep_blank_values=True),
             headers=CaseInsensitiveDict(dict(self.headers.items())), body=body,
             auth=_parse_auth(self.headers.get("Authorization")), node=lab.node, state=lab.state)
         self._send(lab.handle(request))
+
+    def _body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, response: LabResponse) -> None:
         self.send_response(response.status)

@@ -241,9 +241,9 @@ class CaPair:
 
     label: str
     root_pem: str
-    root_key_pem: str
-    inter_pem: str
-    inter_key_pem: str
+    root_key_pem: str = field(repr=False)
+    inter_pem: str = field(repr=False)
+    inter_key_pem: str = field(repr=False)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
