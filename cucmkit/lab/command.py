@@ -176,7 +176,11 @@ def _foreground(args: argparse.Namespace, state_dir: Path) -> int:
     cluster = LabCluster(state_dir, topology=topology, ports=args.ports, speed=args.speed,  # type: ignore[arg-type]
                          faults=_parse_faults(args.fault), ssh=not args.no_ssh)
     done = threading.Event()
-    cluster.start()
+    try:
+        cluster.start()
+    except OSError as exc:
+        print(f"the lab cannot listen: {exc} (another lab running? try --ports ephemeral)", file=sys.stderr)
+        return 1
     control = ControlServer(cluster=cluster, on_stop=done.set)
     cluster._write_lab_json({"control_port": control.port})
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -161,3 +161,19 @@ def test_bad_requests_are_400_json(rest_lab: LabCluster) -> None:
     assert (resp.status_code, resp.json()["message"]) == (400, MESSAGES.bad_format)
     resp = session.post(base + BASE + "/csr", json={"service": "cup"})
     assert resp.status_code == 400
+
+
+def test_chunked_body_and_clean_repr(rest_lab: LabCluster) -> None:
+    session, base = https_session(rest_lab, "imp-pub")
+
+    def body():
+        yield b'{"service": "cup-xmpp",'
+        yield b' "distribution": "this-server"}'
+
+    resp = session.post(base + BASE + "/csr", data=body(), headers={"Content-Type": "application/json"})
+    assert resp.status_code == 200 and resp.json()["service"] == "cup-xmpp"
+    from cucmkit.lab.http import LabRequest
+
+    req = LabRequest(method="GET", path="/x", query={}, headers={}, body=b"secret-body",
+                     auth=("admin", "pw-123"), node=None, state=None)
+    assert "pw-123" not in repr(req) and "secret-body" not in repr(req)
