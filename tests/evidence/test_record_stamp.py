@@ -103,3 +103,15 @@ def test_verdict_is_the_first_cell_and_replaced_not_duplicated() -> None:
     assert "kernel-died" in nb.cells[0].source
     assert sum("cucmkit-verdict" in c.metadata.get("tags", []) for c in nb.cells) == 1
     nbformat.validate(nb)
+
+
+def test_runs_of_one_cluster_are_grouped_to_run_one_after_another(tmp_path) -> None:
+    from cucmkit.runner import RunSpec, _cluster_groups
+
+    files = []
+    for index, cluster in enumerate(("a", "b", "a")):
+        path = tmp_path / f"p{index}.yaml"
+        path.write_text(f"cluster: {cluster}\n")
+        files.append(path)
+    groups = _cluster_groups([RunSpec(purpose="inventory", parameters_file=f, ticket="T") for f in files])
+    assert [[s.parameters_file.name for s in g] for g in groups] == [["p0.yaml", "p2.yaml"], ["p1.yaml"]]
