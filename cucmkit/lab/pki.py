@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import ipaddress
 import json
 import threading
@@ -24,7 +23,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from cucmkit import catalogue
 
@@ -44,6 +43,10 @@ __all__ = [
     "self_signed",
     "unit_usages",
     "make_csr",
+    "subject_name",
+    "sign_with",
+    "pooled_key",
+    "CertSpec",
     "CaRequest",
     "LabCA",
     "utcnow",
@@ -485,7 +488,3 @@ class LabCA:
         data = json.loads(path.read_text())
         self._book = _Book(next_id=int(data["next_id"]),
                            requests={int(r["req_id"]): CaRequest(**r) for r in data["requests"]})
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

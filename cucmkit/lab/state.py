@@ -10,7 +10,6 @@ persisted to ``<state_dir>/state.json`` under one re-entrant lock.
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import json
 import os
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cucmkit import catalogue
 from cucmkit.catalogue import MESSAGES
@@ -904,9 +903,3 @@ class LabState:
             out[node.name] = rows
         return out
 
-
-def days_from_now(days: float) -> dt.datetime:
-    return pki.utcnow() + dt.timedelta(days=days)
-
-
-_ = ec  # re-exported types are used via pki

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import ssl
 import socket
-import time
 from typing import Iterator
 
 import pytest
-import requests
 
 from cucmkit.catalogue import MESSAGES
 from cucmkit.lab import LabCluster, Topology, pki
