@@ -64,6 +64,7 @@ def _wait_all_back(lab: LabCluster, timeout: float) -> float:
 
 
 def _sweep(lab: LabCluster, *, name: str, phones: int, cap: int, rate: int, window: float) -> dict:
+    """Reset every phone through the kit, wait until the lab has them all back, then time one confirmation."""
     RateBudget.for_cluster(name, rate=CLIENT_RATE, window=window)  # the kit's budget, scaled like the lab
     lab.state.knobs.set("risport_cap", cap)
     lab.state.knobs.set("risport_rate", rate)
@@ -99,13 +100,13 @@ def _rows(m: dict, *, phones: int, cap: int, rate: int, window: float) -> list[R
 
 
 def run(*, phones: int = 20000, cap: int = 1000, rate: int = 15, window: float = 60.0,
-        workdir: Path | None = None) -> BenchResult:
+        reregister: float = REREGISTER_SECONDS, workdir: Path | None = None) -> BenchResult:
     root = Path(workdir or tempfile.mkdtemp(prefix="bench-watch-"))
     name = f"watch-{uuid.uuid4().hex[:6]}"
     lab = LabCluster(root / "lab", topology=Topology(phones=phones, cluster=name), ports="ephemeral", ssh=False)
     lab.start()
     try:
-        lab.state.knobs.set("reregister_seconds", REREGISTER_SECONDS)
+        lab.state.knobs.set("reregister_seconds", reregister)
         with risport_window(window):
             m = _sweep(lab, name=name, phones=phones, cap=cap, rate=rate, window=window)
     finally:
@@ -115,7 +116,7 @@ def run(*, phones: int = 20000, cap: int = 1000, rate: int = 15, window: float =
         f"floor = floor((n-1)/rate) x window with n = ceil(phones/cap): the sliding window admits {rate} "
         f"requests at once, request k only after request k-{rate} left it; the kit budgets {CLIENT_RATE} "
         f"per window (one under CUCM's {rate}).",
-        f"phones were reset through AXL and came back (lab re-registration {REREGISTER_SECONDS:g} s + jitter) "
+        f"phones were reset through AXL and came back (lab re-registration {reregister:g} s + jitter) "
         f"in {m['back']:.1f} s before the timed confirmation started.",
         "pages are serial (each request carries the previous answer's StateInfo), so every request after the "
         "window reopens adds one lab answer + one client parse to the floor.",
@@ -139,7 +140,8 @@ def main(argv: list[str] | None = None) -> BenchResult:
     args = parser.parse_args(argv)
     if args.small:
         args.phones, args.cap, args.window = 400, 25, 2.0
-    result = run(phones=args.phones, cap=args.cap, rate=args.rate, window=args.window)
+    result = run(phones=args.phones, cap=args.cap, rate=args.rate, window=args.window,
+                 reregister=0.5 if args.small else REREGISTER_SECONDS)
     return emit(result, json_out=args.json)
 
 

@@ -1,0 +1,97 @@
+"""Smoke tests: every benchmark runs at a tiny size and prints the table it should (no timing asserts).
+
+The four benchmarks run as ``python -m bench.<name> --small --json ...``, all at
+once in child processes (they are mostly waiting on labs), then each test
+reads what one of them produced.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench._common import BenchResult
+from bench.run_all import BENCHMARKS, render
+from bench.registration_watch import rate_floor
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 240
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[BenchResult, str]]:
+    folder = tmp_path_factory.mktemp("bench")
+    procs = {}
+    for name in BENCHMARKS:
+        args = [sys.executable, "-m", f"bench.{name}", "--small", "--json", str(folder / f"{name}.json")]
+        procs[name] = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = {}
+    for name, proc in procs.items():
+        stdout, _ = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == 0, f"bench.{name} failed:\n{stdout[-3000:]}"
+        out[name] = (BenchResult.from_json(json.loads((folder / f"{name}.json").read_text())), stdout)
+    return out
+
+
+def _metrics(result: BenchResult) -> list[str]:
+    return [row.metric for row in result.rows]
+
+
+def test_window_rows(outputs):
+    result, stdout = outputs["window"]
+    metrics = _metrics(result)
+    assert [m.split(" (")[0] for m in metrics[:5]] == ["tomcat", "ipsec", "CAPF", "CallManager", "TVS"]
+    assert metrics[5:] == ["all five purposes, end to end", "kit overhead beyond the floor"]
+    assert result.rows[5].target == "<= 1.05" and result.rows[5].met in ("yes", "no")
+    assert all(float(r.floor.removesuffix(" s")) > 0 for r in result.rows[:5])
+    assert "| all five purposes, end to end" in stdout and "peak RSS:" in stdout
+
+
+def test_fleet_inventory_rows(outputs):
+    result, stdout = outputs["fleet_inventory"]
+    assert [r.metric.split(":")[0] for r in result.rows] == ["latency 0 ms", "latency 20 ms"]
+    for row in result.rows:
+        assert row.floor.startswith("serial ") and row.ratio.endswith("x faster")
+        assert row.met in ("yes", "no")
+    counts = {r["records"] for r in result.params["results"]}
+    assert len(counts) == 1 and counts.pop() > 0          # every run read the same certificates
+    assert result.peak_rss_children_mb > 0                # the lab fleet ran in its own process
+    assert "peak RSS:" in stdout
+
+
+def test_registration_watch_rows(outputs):
+    result, stdout = outputs["registration_watch"]
+    rows = {r.metric: r for r in result.rows}
+    assert rows["phones confirmed registered"].value == "400 of 400"
+    assert rows["RisPort requests (cap 25)"].value == "16"
+    assert rows["throttle faults met"].value == "0"
+    timed = next(r for r in result.rows if r.metric.startswith("time to confirm all"))
+    assert timed.floor == "2.00 s" and timed.target == "<= 1.05"
+    assert "peak RSS:" in stdout
+
+
+def test_notebook_overhead_rows(outputs):
+    result, stdout = outputs["notebook_overhead"]
+    metrics = _metrics(result)
+    assert metrics[0].startswith("in-process, warm") and metrics[2].startswith("papermill run")
+    overhead = next(r for r in result.rows if r.metric.startswith("papermill overhead"))
+    assert overhead.target == "<= 1.5 s" and overhead.met in ("yes", "no")
+    assert any(m.startswith("cucmkit run inventory") for m in metrics)
+    assert "peak RSS:" in stdout
+
+
+def test_results_markdown_has_every_benchmark_and_the_machine(outputs):
+    text = render([outputs[name][0] for name in BENCHMARKS], {}, small=True)
+    for name in BENCHMARKS:
+        assert f"`python -m bench.{name}`" in text
+    assert "nproc" in text and "python " in text and "## Targets" in text
+
+
+def test_rate_floor_formula():
+    assert rate_floor(20, rate=15, window=60) == 60          # 15 at once, the last 5 one window later
+    assert rate_floor(15, rate=15, window=60) == 0
+    assert rate_floor(31, rate=15, window=6) == 12
