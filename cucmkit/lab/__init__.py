@@ -186,8 +186,21 @@ class LabCluster:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = parameters_dict(self.endpoints(), state_dir=self.state_dir, ca_url=self.ca_url,
                                ca_fqdn=self.state.topology.ca_fqdn, cluster=cluster or self.state.topology.cluster)
+        data["tls"]["pins"] = self.self_signed_pins()
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
+
+
+    def self_signed_pins(self) -> dict[str, str]:
+        """fqdn -> sha256 of the served tomcat certificate, for nodes that serve a self-signed one now."""
+        from cucmkit.lab import pki
+
+        pins = {}
+        for node in self.state.nodes.values():
+            cert = pki.load_cert(node.tls_chain()[0])
+            if cert.issuer == cert.subject:
+                pins[node.fqdn] = pki.fingerprint(node.tls_chain()[0])
+        return pins
 
 
 def parameters_dict(endpoints: list[NodeEndpoint], *, state_dir: Path | str, ca_url: str, ca_fqdn: str,

@@ -71,3 +71,14 @@ def test_parameters_file_points_at_this_lab(lab, lab_params: Path) -> None:
     assert Path(data["tls"]["ca_bundle"][0]) == lab.ca_bundle
     assert data["ca"]["url"] == lab.ca_url and data["ca"]["username"] == "causer"
     assert lab.state.secret("os_admin") not in lab_params.read_text()
+
+
+def test_parameters_pin_a_self_signed_tomcat(fresh_lab, tmp_path: Path) -> None:
+    import yaml
+
+    node = fresh_lab.state.node("imp-pub")
+    node.regenerate("tomcat")
+    node.restart("Cisco Tomcat")
+    wait_until(lambda: node.service("Cisco Tomcat").status == "Started", timeout=5)
+    data = yaml.safe_load(fresh_lab.write_parameters(tmp_path / "p.yaml").read_text())
+    assert data["tls"]["pins"] == {"imp-pub.lab.example": pki.fingerprint(node.own()["tomcat"].active_pem)}
