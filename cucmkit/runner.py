@@ -43,6 +43,7 @@ from cucmkit.evidence.journal import read_journal, utc_now, who
 from cucmkit.evidence.manifest import write_manifest
 from cucmkit.evidence.record import PapermillOutcome, ResultRecord, build_record, write_record
 from cucmkit.evidence.secrets import known_secrets, project_root, redact, scan_dir
+from cucmkit.params import find_root
 from cucmkit.evidence.stamp import cell_infos, correct_statuses, scrub_parameters, stamp_verdict
 
 __all__ = ["register", "RunSpec", "RunOutcome", "run_one", "run_batch", "notebook_for", "EXIT_WAITING"]
@@ -125,10 +126,10 @@ def _evidence_folder(spec: RunSpec, cluster: str) -> Path:
 
 
 def _reference(path: Path) -> str:
-    """The parameter file as the notebook should see it: relative to the working directory if inside it."""
+    """The parameter file as the kernel resolves it: relative to the project root if inside it, else absolute."""
     absolute = path.resolve()
     try:
-        return absolute.relative_to(Path.cwd().resolve()).as_posix()
+        return absolute.relative_to(find_root()).as_posix()
     except ValueError:
         return str(absolute)
 
