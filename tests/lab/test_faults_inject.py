@@ -85,20 +85,19 @@ def test_service_fail_leaves_service_stopped(flab: LabCluster) -> None:
 
 
 def test_slow_restart_takes_longer(flab: LabCluster) -> None:
+    """Status is computed from timestamps, so these checks hold on a loaded machine too."""
     node = flab.state.node("cucm-pub")
-    started = time.monotonic()
-    node.restart("Cisco TFTP")
-    wait_until(lambda: node.service("Cisco TFTP").status == "Started", timeout=5, interval=0.01)
-    normal = time.monotonic() - started
-    flab.state.faults.set("cucm-pub", "slow_restart", 6)
+    node.restart("Cisco TFTP")           # 10 s x speed 0.02 = 0.2 s
+    time.sleep(0.6)
+    assert node.service("Cisco TFTP").status == "Started"
+    flab.state.faults.set("cucm-pub", "slow_restart", 10)
     try:
-        started = time.monotonic()
-        node.restart("Cisco TFTP")
-        wait_until(lambda: node.service("Cisco TFTP").status == "Started", timeout=10, interval=0.01)
-        slow = time.monotonic() - started
+        node.restart("Cisco TFTP")       # now 2 s
+        time.sleep(0.6)
+        assert node.service("Cisco TFTP").status in ("Stopping", "Starting")
+        wait_until(lambda: node.service("Cisco TFTP").status == "Started", timeout=10)
     finally:
         flab.state.faults.clear("cucm-pub", "slow_restart")
-    assert normal < 0.6 and slow > 4 * normal and slow >= 1.0
 
 
 def test_faults_registry() -> None:

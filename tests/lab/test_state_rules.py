@@ -131,8 +131,10 @@ def test_success_clears_csr_and_activates_only_after_restart(state: LabState, ca
     node.restart("Cisco CallManager")  # the wrong service changes nothing
     _wait(lambda: node.service("Cisco CallManager").status == "Started")
     assert node.own()["tomcat"].active_pem == before.active_pem
+    state.knobs.set("tomcat_restart_seconds", 100)  # 1 s: the check below holds on a loaded machine
     node.restart("Cisco Tomcat")
     assert node.service("Cisco Tomcat").status in ("Stopping", "Starting")
+    assert node.tls_chain()[0] == before.active_pem
     _wait(lambda: node.service("Cisco Tomcat").status == "Started")
     assert pki.fingerprint(node.own()["tomcat"].active_pem) == pki.fingerprint(leaf)
     cert, _key, chain = node.tls_chain()
@@ -248,6 +250,7 @@ def test_service_lifecycle_and_codes(state: LabState) -> None:
     node.stop("Cisco TFTP")
     assert node.service("Cisco TFTP").status == "Stopped" and node.service("Cisco TFTP").reason == -1019
     assert _refused(node.stop, "Cisco TFTP").code == -1040
+    state.knobs.set("restart_seconds", 100)  # 1 s at speed 0.01
     node.start("Cisco TFTP")
     assert node.service("Cisco TFTP").status == "Starting"
     _wait(lambda: node.service("Cisco TFTP").status == "Started")
