@@ -18,6 +18,7 @@ approval or the CA) and none failed, 1 any run failed or was blocked.
 from __future__ import annotations
 
 import argparse
+from html import escape
 import json
 import os
 import re
@@ -38,6 +39,7 @@ import nbformat
 import yaml
 
 from cucmkit import catalogue
+from cucmkit.errors import CucmKitError
 from cucmkit.evidence.html import render_html
 from cucmkit.evidence.journal import read_journal, utc_now, who
 from cucmkit.evidence.manifest import write_manifest
@@ -276,8 +278,7 @@ def _finish(spec: RunSpec, staging: Path, notebook: Path, folder: Path, outcome:
             started: str) -> ResultRecord:
     """Record, stamp, scrub, render, scan, hash: the evidence folder, from what really happened."""
     secrets = known_secrets([spec.parameters_file])
-    executed = staging / _OUT
-    nb = nbformat.read(executed if executed.is_file() else notebook, as_version=4)
+    nb = _executed_or_source(staging / _OUT, notebook)
     outcome = replace(outcome, message=redact(outcome.message, secrets))
     record = _record(spec, staging, nb, outcome, started)
     correct_statuses(nb, failure=outcome.failure)
@@ -294,6 +295,14 @@ def _finish(spec: RunSpec, staging: Path, notebook: Path, folder: Path, outcome:
     return record
 
 
+def _executed_or_source(executed: Path, notebook: Path) -> Any:
+    """The executed notebook; the unexecuted source if papermill never wrote a readable one."""
+    try:
+        return nbformat.read(executed, as_version=4)
+    except (OSError, ValueError):
+        return nbformat.read(notebook, as_version=4)
+
+
 def _record(spec: RunSpec, staging: Path, nb: Any, outcome: PapermillOutcome, started: str) -> ResultRecord:
     return build_record(
         events=read_journal(staging / _JOURNAL), outcome=outcome, cells=cell_infos(nb), purpose=spec.purpose,
@@ -307,8 +316,12 @@ def _write_artifacts(nb: Any, record: ResultRecord, folder: Path, purpose: str, 
     """Write notebook, HTML and record with known secrets redacted; name each file that needed it."""
     texts = {f"{purpose}.ipynb": nbformat.writes(nb)}
     html = folder / f"{purpose}.html"
-    render_html(nb, html)
-    texts[html.name] = html.read_text(encoding="utf-8")
+    try:
+        render_html(nb, html)
+        texts[html.name] = html.read_text(encoding="utf-8")
+    except CucmKitError as exc:  # the evidence is still written; the page says why it is bare
+        texts[html.name] = f"<html><body><h1>{escape(record.status.upper())}</h1><p>{escape(str(exc))}</p>" \
+                           "<p>See result.json and the .ipynb.</p></body></html>"
     write_record(record, folder)
     texts["result.json"] = (folder / "result.json").read_text(encoding="utf-8")
     leaked = []
