@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
 
 from cucmkit.lab import pki
 from cucmkit.lab.http import Handler, LabHttpServer, LabRequest, LabResponse
@@ -116,7 +117,6 @@ def certnew_p7b(request: LabRequest) -> LabResponse:
     ca = _ca(request)
     if req is None:
         certs = [pki.load_cert(p) for p in ca.chain()]
-        from cryptography.hazmat.primitives.serialization import pkcs7
         body = pkcs7.serialize_certificates(certs, serialization.Encoding.PEM)
         return LabResponse(200, body, "application/x-pkcs7-certificates")
     return LabResponse(200, ca.p7b(req.req_id).encode(), "application/x-pkcs7-certificates")

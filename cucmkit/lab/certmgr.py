@@ -72,7 +72,7 @@ def generate_csr(request: LabRequest) -> LabResponse:
         unit, common_name=data.get("commonName") or None, alt_names=[str(a) for a in alt],
         key_type=str(data.get("keyType", "rsa")), key_length=int(data.get("keyLength", 2048)),
         distribution=str(data.get("distribution", "this-server")))
-    return json_response({"service": _node(request)._unit(unit), "csr": csr})
+    return json_response({"service": _node(request).unit(unit), "csr": csr})
 
 
 def get_csr(request: LabRequest) -> LabResponse:
@@ -81,7 +81,7 @@ def get_csr(request: LabRequest) -> LabResponse:
     csr = node.pending_csr(unit)
     if csr is None:
         return error_response(node.csr_missing_message(unit), 404)
-    return json_response({"service": node._unit(unit), "csr": csr})
+    return json_response({"service": node.unit(unit), "csr": csr})
 
 
 def upload_identity(request: LabRequest) -> LabResponse:
@@ -92,7 +92,7 @@ def upload_identity(request: LabRequest) -> LabResponse:
         raise LabRefusal("certificates must be a non-empty list of PEM strings", 400)
     node = _node(request)
     message = node.upload_identity(unit, certs[0])
-    return json_response({"message": message, "restart": node.restart_hint(node._unit(unit))})
+    return json_response({"message": message, "restart": node.restart_hint(node.unit(unit))})
 
 
 def list_trust(request: LabRequest) -> LabResponse:
@@ -122,7 +122,7 @@ def upload_trust(request: LabRequest) -> LabResponse:
     results, stores = [], []
     for service in services:
         unit = _service(service)
-        stores.append(node._store(unit))
+        stores.append(node.store(unit))
         for pem in certs:
             result = node.upload_trust(unit, pem)
             results.append({"filename": result.filename, "stored": result.stored, "reason": result.reason})

@@ -256,6 +256,14 @@ class LabNodeState:
     def units(self) -> tuple[str, ...]:
         return IMP_UNITS if self.kind == "IM&P" else CUCM_UNITS
 
+    def unit(self, purpose: str) -> str:
+        """CUCM's spelling of a unit on this node (case-insensitive); LabRefusal if the node has none."""
+        return self._unit(purpose)
+
+    def store(self, purpose_or_store: str) -> str:
+        """The trust store name for a purpose or store name (``tomcat`` -> ``tomcat-trust``)."""
+        return self._store(purpose_or_store)
+
     def _unit(self, purpose: str) -> str:
         for unit in self.units:
             if unit.lower() == str(purpose).lower():
