@@ -66,7 +66,8 @@ class RenewalOptions:
     registration_tolerance: int = 0
     poll_interval: float = 5.0
     lock_max_age: float = 6 * 3600.0
-    key_size: int = 2048
+    key_size: int = 2048                     # RSA purposes
+    ec_key_size: int = 256                   # -ECDSA purposes
     parallel: int = 4
     progress: Callable[[str], None] | None = None
     clock: Callable[[], datetime] = utcnow
@@ -203,13 +204,10 @@ class Renewal:
         stored = {"nodes": [{**asdict(n), "not_after": None} for n in plan.nodes],
                   "steps": [asdict(s) for s in plan.steps], "threshold_days": plan.threshold_days,
                   "security_mode": plan.security_mode, "notes": list(plan.notes)}
+        before = {n.name: {"before": n.fingerprint} for n in plan.nodes
+                  if n.fingerprint and n.action in ("renew", "self-signed")}
         self.ledger.begin(ticket=self.ticket, nodes=[n.name for n in plan.renew + plan.self_signed],
-                          order=[s.key for s in plan.steps])
-        self.ledger.data["plan"] = stored
-        for n in plan.nodes:
-            if n.fingerprint and n.action in ("renew", "self-signed"):
-                self.ledger.data["certificates"][n.name] = {"before": n.fingerprint}
-        self.ledger.save()
+                          order=[s.key for s in plan.steps], extra={"plan": stored, "certificates": before})
         self._say(f"run {self.ledger.data['run_id']} started for ticket {self.ticket}")
 
     # ---- pre-checks ----------------------------------------------------------------------
@@ -456,7 +454,8 @@ class Renewal:
         if pending and record is not None and record.outcome == "running" and not known:
             pem, how = pending, "adopted the CSR generated before an interruption"
         else:
-            node.generate_csr(self.purpose.name, key_type=self.purpose.key_type, key_size=self.options.key_size)
+            size = self.options.key_size if self.purpose.key_type == "rsa" else self.options.ec_key_size
+            node.generate_csr(self.purpose.name, key_type=self.purpose.key_type, key_size=size)
             pem, how = node.get_csr(self.purpose.name), "generated and downloaded"
         if not pem:
             raise CertificateError("the node reports no pending CSR right after generating one", node=step.node)

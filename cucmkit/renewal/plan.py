@@ -205,7 +205,7 @@ def _activate_steps(purpose: Purpose, nodes: Sequence[NodeFacts], planned: Seque
             if in_scope(restart.where, node) and restart.service in node.services:
                 steps.append(Step(f"restart:{node.name}:{restart.service}", "activate", "restart", node.name,
                                   restart.service, detail=f"via {restart.via}, wait until started"))
-        if purpose.base == "tomcat" and node.name in changed:
+        if purpose.name == "tomcat" and node.name in changed:  # ECDSA: served only to EC-only clients
             steps.append(Step(f"verify-tls:{node.name}", "activate", "verify-tls", node.name,
                               detail="confirm over TLS that the node serves the new certificate"))
     return steps

@@ -150,15 +150,15 @@ class Ledger:
         """A run was started and has not finished."""
         return self._data.get("status") in ("running", "waiting", "failed", "blocked")
 
-    def begin(self, *, ticket: str, nodes: list[str], order: list[str]) -> None:
-        """Start a new run; a finished earlier run moves to history/ first."""
+    def begin(self, *, ticket: str, nodes: list[str], order: list[str], extra: dict[str, Any] | None = None) -> None:
+        """Start a new run (one atomic write); a finished earlier run moves to history/ first."""
         with self._lock:
             if self._data.get("status") == "completed":
                 self._archive()
             self._data = self._empty()
             self._data.update(
                 run_id=uuid.uuid4().hex[:12], ticket=ticket, status="running",
-                created=_iso(utcnow()), nodes=list(nodes), order=list(order),
+                created=_iso(utcnow()), nodes=list(nodes), order=list(order), **(extra or {}),
             )
             self.save()
 
