@@ -45,6 +45,7 @@ __all__ = ["Renewal", "RenewalOptions", "CRASH_ENV"]
 
 log = logging.getLogger(__name__)
 CRASH_ENV = "CUCMKIT_CRASH_AFTER_STEP"
+_CHANGING = ("csr", "install", "activate")   # phases that change a node's certificates or services
 _completed_in_process = 0
 _crash_lock = threading.Lock()
 
@@ -211,14 +212,20 @@ class Renewal:
         self._say(f"run {self.ledger.data['run_id']} started for ticket {self.ticket}")
 
     # ---- pre-checks ----------------------------------------------------------------------
-    def prechecks(self) -> CheckReport:
-        """Evaluate every pre-check and interlock now; overrides are recorded in the ledger."""
-        checks = [self._lock_check(), self._guarded(lambda: check_sso(self.purpose, self._sso()), "sso_disabled"),
-                  self._guarded(lambda: check_backup(self.purpose, self._backups()), "no_backup"),
-                  check_conflict(self.purpose, self.gate.pending()),
-                  check_window(self.options.maintenance_window, self.options.clock(),
-                               self.options.overrides.get("maintenance_window")),
-                  self._guarded(self._mixed_check, "mixed_mode")]
+    def prechecks(self, phase: str | None = None) -> CheckReport:
+        """Evaluate the pre-checks and interlocks now (those guarding ``phase``, or all); overrides are recorded."""
+        window = self.options.maintenance_window
+        evaluators: list[tuple[str, tuple[str, ...], Callable[[], CheckResult]]] = [
+            ("single_run", PHASES, self._lock_check),
+            ("sso_disabled", _CHANGING, lambda: check_sso(self.purpose, self._sso())),
+            ("no_backup", _CHANGING, lambda: check_backup(self.purpose, self._backups())),
+            ("phones_gate", PHASES, lambda: check_conflict(self.purpose, self.gate.pending())),
+            ("maintenance_window", ("activate", "phones"),
+             lambda: check_window(window, self.options.clock(), self.options.overrides.get("maintenance_window"))),
+            ("mixed_mode", ("activate",), self._mixed_check),
+        ]
+        checks = [replace(self._guarded(fn, name), guards=guards)
+                  for name, guards, fn in evaluators if phase is None or phase in guards]
         report = CheckReport(purpose=self.purpose.name, checks=tuple(checks))
         self._record_overrides(report)
         return report
@@ -253,10 +260,27 @@ class Renewal:
         return running
 
     def _mixed_check(self) -> CheckResult:
+        """Read the security mode again before restarts; a cluster switched to mixed mode gets its CTL step."""
         if not self.purpose.ctl_update_in_mixed_mode:
-            return CheckResult("mixed_mode", "skipped", f"{self.purpose.name} needs no CTL update", guards=("activate",))
+            return CheckResult("mixed_mode", "skipped", f"{self.purpose.name} needs no CTL update")
+        mode = self.cluster.security_mode()
+        if mode == 1 and self.ledger.active:
+            self._ensure_ctl_step()
+        return check_mixed_mode(self.purpose, mode)
+
+    def _ensure_ctl_step(self) -> None:
         plan = self.plan()
-        return check_mixed_mode(self.purpose, plan.security_mode)
+        if any(s.name == "ctl-update" for s in plan.steps):
+            return
+        ctl = Step("ctl-update", "activate", "ctl-update", self.cluster.publisher.name,
+                   detail="mixed mode (switched on since the plan): utils ctl update CTLFile before restarts")
+        at = next(i for i, s in enumerate(plan.steps) if s.phase == "activate" and s.name == "restart")
+        steps = plan.steps[:at] + (ctl,) + plan.steps[at:]
+        self.ledger.data["plan"]["steps"] = [asdict(s) for s in steps]
+        self.ledger.data["order"] = [s.key for s in steps]
+        self.ledger.event("the cluster is now in mixed mode: CTL update inserted before the restarts")
+        self.ledger.save()
+        self._plan = replace(plan, steps=steps, security_mode=1)
 
     def _record_overrides(self, report: CheckReport) -> None:
         if not self.ledger.active:
@@ -300,6 +324,8 @@ class Renewal:
         data = self.ledger.data
         status = _run_status(phases, data.get("status"))
         message = next((p.message for p in reversed(phases) if p.status not in ("done",)), "") if phases else ""
+        if not phases and data.get("status") == "running":
+            message = "the ledger says running: the run is in progress elsewhere or was interrupted; re-run to resume"
         if status == "done":
             message = f"{self.purpose.name} renewed on {', '.join(data.get('nodes') or []) or 'no node'}"
         return RunResult(cluster=self.cluster_name, purpose=self.purpose.name, ticket=data.get("ticket") or self.ticket,
@@ -341,6 +367,7 @@ class Renewal:
         blocked = self._blocked(phase)
         if blocked is not None:
             return blocked
+        steps = self.plan().phase_steps(phase)      # the mixed-mode check may have added the CTL step
         if not steps:
             return self._finish_phase(phase, PhaseResult(phase=phase, status="skipped", message=f"{phase}: no step for this purpose"))
         self.ledger.set_status("running")
@@ -348,7 +375,7 @@ class Renewal:
         return self._finish_phase(phase, _phase_result(phase, records))
 
     def _blocked(self, phase: str) -> PhaseResult | None:
-        report = self.prechecks()
+        report = self.prechecks(phase)
         if self.ledger.active:
             self.ledger.data["checks"] = [c.to_json() for c in report.checks]
             self.ledger.save()
@@ -690,7 +717,8 @@ def _phase_result(phase: str, records: list[StepRecord]) -> PhaseResult:
 
 def _run_status(phases: list[PhaseResult], ledger_status: str | None) -> str:
     if not phases:
-        return {"completed": "done", "new": "skipped", None: "skipped"}.get(ledger_status, ledger_status or "skipped")
+        mapped = {"completed": "done", "new": "skipped", None: "skipped", "running": "failed"}
+        return mapped.get(ledger_status, ledger_status or "skipped")
     for p in phases:
         if p.status not in ("done", "skipped"):
             return p.status

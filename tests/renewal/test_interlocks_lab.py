@@ -113,3 +113,21 @@ def test_one_run_per_cluster(env):
             assert second.csr().status == "done"
     finally:
         first.close()
+
+
+def test_mixed_mode_switched_on_after_planning_gets_its_ctl_update(env):
+    with env.open("CAPF", nodes=("cucm-pub",), self_signed=False) as renewal:
+        for phase in ("csr", "ca", "install"):
+            assert getattr(renewal, phase)().status == "done"
+        assert "ctl-update" not in [s.key for s in renewal.plan().steps]
+        env.lab.state.set_security_mode(1)
+        version = env.lab.state.ctl.version
+        report = renewal.prechecks()
+        assert [c.name for c in report.checks] == ["single_run", "sso_disabled", "no_backup", "phones_gate",
+                                                   "maintenance_window", "mixed_mode"]
+        assert "CTL update is inserted" in report.get("mixed_mode").reason
+        result = renewal.run()
+    ledger = assert_renewed(env, "CAPF", result)
+    order = ledger["order"]
+    assert order.index("ctl-update") < min(i for i, k in enumerate(order) if k.startswith("restart:"))
+    assert env.lab.state.ctl.version == version + 1
