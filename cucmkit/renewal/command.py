@@ -36,7 +36,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("purpose", type=_purpose, help=f"one of: {', '.join(catalogue.names())}")
     parser.add_argument("-f", "--parameters", required=True, type=Path, help="the cluster parameter file (YAML)")
     parser.add_argument("--nodes", nargs="+", default=(), metavar="NODE", help="renew these nodes even if not due")
-    parser.add_argument("--state-dir", type=Path, help="where the engine keeps its ledger (default <root>/state)")
+    parser.add_argument("--state-dir", type=Path, help="where the engine keeps its ledger (default <root>/.cucmkit-state, as cucmkit run)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
@@ -59,7 +59,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Path]:
     from cucmkit.params import load_parameters
 
     params = load_parameters(args.parameters)
-    state_dir = args.state_dir or Path(getattr(params, "root", ".")) / "state"
+    state_dir = args.state_dir or Path(getattr(params, "root", ".")) / ".cucmkit-state"
     return params, state_dir
 
 
