@@ -13,13 +13,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench._common import BenchResult, machine, table
+from bench._common import BenchResult, Row, machine, table
 
-__all__ = ["main", "BENCHMARKS", "render"]
+__all__ = ["main", "BENCHMARKS", "render", "shortfall"]
 
 BENCHMARKS = ("window", "fleet_inventory", "registration_watch", "notebook_overhead")
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
+STORE = "results.json"   # next to the Markdown: every benchmark's last result, so --only keeps the others
 
 
 def run_one(name: str, *, small: bool, folder: Path) -> tuple[BenchResult, float]:
@@ -32,14 +33,40 @@ def run_one(name: str, *, small: bool, folder: Path) -> tuple[BenchResult, float
     return BenchResult.from_json(json.loads(out.read_text())), time.perf_counter() - began
 
 
+def shortfall(row: Row) -> str:
+    """By how much a missed target was missed ('' when met or not a target row)."""
+    if row.met != "no":
+        return ""
+    if row.target.isdigit():
+        return f"{row.value} instead of {row.target}"
+    try:
+        if row.target.startswith(">=") and "x" in row.target:
+            need_x = float(row.target.split()[1].rstrip("x"))
+            need_s = float(row.target.split("<")[1].split()[0])
+            got_x = float(row.ratio.split("x")[0])
+            got_s = float(row.value.split()[0])
+            parts = [f"speed-up {got_x:.1f}x of {need_x:g}x ({need_x - got_x:.1f}x short)"] if got_x < need_x else []
+            parts += [f"{got_s - need_s:.2f} s over {need_s:g} s"] if got_s >= need_s else []
+            return "; ".join(parts)
+        limit = float(row.target.removeprefix("<=").strip().removesuffix(" s"))
+        if row.ratio:
+            got = float(row.ratio)
+            return f"{got - limit:+.3f} ({(got / limit - 1) * 100:.0f}% over)"
+        got = float(row.value.split()[0])
+        return f"{got - limit:+.2f} s"
+    except (ValueError, IndexError):
+        return "see notes"
+
+
 def _targets(results: list[BenchResult]) -> str:
-    lines = ["| benchmark | measured | result | target | met |", "|---|---|---|---|---|"]
+    lines = ["| benchmark | measured | result | target | met | missed by |", "|---|---|---|---|---|---|"]
     for result in results:
         for row in result.rows:
             if row.target:
                 shown = row.ratio or row.value
-                lines.append(f"| {result.name} | {row.metric} | {shown} | {row.target} | {row.met} |")
-    return "\n".join(lines)
+                lines.append(f"| {result.name} | {row.metric} | {shown} | {row.target} | {row.met} "
+                             f"| {shortfall(row)} |")
+    return "\n".join(lines) + "\n\nWhere a target is missed, the notes under that benchmark say why."
 
 
 def render(results: list[BenchResult], durations: dict[str, float], *, small: bool) -> str:
@@ -74,16 +101,26 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results (Markdown)")
     args = parser.parse_args(argv)
-    results, durations = [], {}
+    store = args.out.parent / STORE
+    kept = _load(store) if not args.small else {}
     with tempfile.TemporaryDirectory(prefix="bench-all-") as tmp:
         for name in args.only:
             result, seconds = run_one(name, small=args.small, folder=Path(tmp))
-            results.append(result)
-            durations[name] = seconds
+            kept[name] = {"result": result.to_json(), "seconds": seconds}
+    results = [BenchResult.from_json(kept[n]["result"]) for n in BENCHMARKS if n in kept]
+    durations = {n: float(kept[n]["seconds"]) for n in kept}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(results, durations, small=args.small))
-    print(f"\nwrote {args.out}")
+    store.write_text(json.dumps(kept, indent=1))
+    print(f"\nwrote {args.out} and {store}")
     return args.out
+
+
+def _load(store: Path) -> dict:
+    try:
+        return dict(json.loads(store.read_text()))
+    except (OSError, ValueError):
+        return {}
 
 
 if __name__ == "__main__":

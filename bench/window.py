@@ -117,15 +117,29 @@ def _renew(cluster: Cluster, lab: LabCluster, purpose: str, *, state_dir: Path, 
 
 
 def step_seconds(steps: tuple) -> dict[str, float]:
-    """Seconds the engine spent in restart steps, in phones-wait, in every other step."""
+    """Seconds in restart steps, in phones-wait, in every other step (wall-clock union: CSRs run in parallel)."""
     out = {"in_restarts": 0.0, "in_phones_wait": 0.0, "in_other_steps": 0.0}
+    spans = []
     for step in steps:
         if step.started is None or step.ended is None:
             continue
         seconds = (step.ended - step.started).total_seconds()
-        key = {"restart": "in_restarts", "phones-wait": "in_phones_wait"}.get(step.name, "in_other_steps")
-        out[key] += seconds
+        if step.name in ("restart", "phones-wait"):
+            out["in_restarts" if step.name == "restart" else "in_phones_wait"] += seconds
+        else:
+            spans.append((step.started.timestamp(), step.ended.timestamp()))
+    out["in_other_steps"] = _union(spans)
     return out
+
+
+def _union(spans: list[tuple[float, float]]) -> float:
+    total, end = 0.0, float("-inf")
+    for start, stop in sorted(spans):
+        if stop <= end:
+            continue
+        total += stop - max(start, end)
+        end = stop
+    return total
 
 
 def breakdown(results: list[dict]) -> str:

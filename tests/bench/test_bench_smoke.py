@@ -66,10 +66,10 @@ def test_fleet_inventory_rows(outputs):
 def test_registration_watch_rows(outputs):
     result, stdout = outputs["registration_watch"]
     rows = {r.metric: r for r in result.rows}
-    assert rows["phones confirmed registered"].value == "400 of 400"
-    assert rows["RisPort requests (cap 25)"].value == "16"
-    assert rows["throttle faults met"].value == "0"
-    timed = next(r for r in result.rows if r.metric.startswith("time to confirm all"))
+    assert rows["[2 s window] phones confirmed registered"].value == "400 of 400"
+    assert rows["[2 s window] RisPort requests (cap 25)"].value == "16"
+    assert rows["[2 s window] throttle faults met"].value == "0"
+    timed = next(r for r in result.rows if r.metric.startswith("[2 s window] time to confirm all"))
     assert timed.floor == "2.00 s" and timed.target == "<= 1.05"
     assert "peak RSS:" in stdout
 
@@ -95,3 +95,15 @@ def test_rate_floor_formula():
     assert rate_floor(20, rate=15, window=60) == 60          # 15 at once, the last 5 one window later
     assert rate_floor(15, rate=15, window=60) == 0
     assert rate_floor(31, rate=15, window=6) == 12
+
+
+def test_shortfall_says_by_how_much():
+    from bench._common import Row
+    from bench.run_all import shortfall
+
+    assert shortfall(Row("w", "189.8 s", "165.0 s", "1.150", "<= 1.05", "no")) == "+0.100 (10% over)"
+    assert shortfall(Row("n", "4.33 s", "", "", "<= 1.5 s", "no")) == "+2.83 s"
+    assert shortfall(Row("f", "5.50 s", "serial 40 s", "7.3x faster", ">= 10x and < 5 s", "no")) == \
+        "speed-up 7.3x of 10x (2.7x short); 0.50 s over 5 s"
+    assert shortfall(Row("t", "3", "0", "", "0", "no")) == "3 instead of 0"
+    assert shortfall(Row("ok", "1 s", "", "1.01", "<= 1.05", "yes")) == ""
