@@ -25,3 +25,15 @@ def test_tvs(nb_lab: LabCluster, tmp_path: Path) -> None:
     assert [p["name"] for p in record["phases"]] == ["csr", "ca", "install", "activate", "phones"]
     assert all(p["status"] in ("done", "skipped") for p in record["phases"])
     assert {c["purpose"] for c in record["certs_before"]} == {"TVS"}
+
+
+def test_dry_run_of_an_ecdsa_variant_changes_nothing(nb_lab: LabCluster, tmp_path: Path) -> None:
+    before = {n: nb_lab.state.node(n).own()["tomcat-ECDSA"].pem for n in ("cucm-pub", "cucm-sub1")}
+    folder, run = run_purpose(nb_lab, tmp_path, "tomcat-ECDSA", "--dry-run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert folder.name.endswith("-tomcat-ECDSA") and (folder / "tomcat-ECDSA.ipynb").is_file()
+    record = json.loads((folder / "result.json").read_text())
+    assert (record["status"], record["dry_run"], record["purpose"]) == ("dry-run", True, "tomcat-ECDSA")
+    assert all(p["status"] == "skipped" for p in record["phases"]) and record["steps"] == []
+    assert {n: nb_lab.state.node(n).own()["tomcat-ECDSA"].pem for n in before} == before
+    assert "DRY-RUN" in (folder / "tomcat-ECDSA.html").read_text()
