@@ -200,28 +200,28 @@ class _RecordingCluster:
 
 
 def _with_progress(label: str, work: Callable[[], Any], status: Callable[[], str], *, total: float) -> Any:
-    """Run ``work`` in a thread; show a tqdm bar of elapsed seconds (widget when interactive)."""
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = work()
-        except BaseException as exc:  # re-raised in the cell's thread below
-            result["error"] = exc
-
-    thread = threading.Thread(target=target, name=f"cucmkit-{label}", daemon=True)
+    """Run ``work`` here (so an interrupt stops it) while a ticker thread shows elapsed seconds and the
+    engine's last progress message on a tqdm bar (a widget when interactive)."""
     bar = _bar(label, total)
+    done = threading.Event()
     started = time.monotonic()
-    thread.start()
-    while thread.is_alive():
-        thread.join(timeout=1.0 if is_interactive() else _PROGRESS_EVERY)
+
+    def tick() -> None:
+        while not done.wait(1.0 if is_interactive() else _PROGRESS_EVERY):
+            bar.n = min(total, round(time.monotonic() - started))
+            bar.set_postfix_str(status()[:80], refresh=False)
+            bar.refresh()
+
+    ticker = threading.Thread(target=tick, name=f"cucmkit-{label}-progress", daemon=True)
+    ticker.start()
+    try:
+        return work()
+    finally:
+        done.set()
+        ticker.join(timeout=2.0)
         bar.n = min(total, round(time.monotonic() - started))
         bar.set_postfix_str(status()[:80], refresh=False)
-        bar.refresh()
-    bar.close()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
+        bar.close()
 
 
 def _bar(label: str, total: float) -> Any:
@@ -232,7 +232,7 @@ def _bar(label: str, total: float) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, desc=label, file=sys.stdout, mininterval=_PROGRESS_EVERY, ascii=True,
-                bar_format="{desc}: {n:.0f} s elapsed (deadline {total:.0f} s) |{bar:20}| {postfix}")
+                bar_format="{desc}: {n:.0f} s elapsed (deadline {total:.0f} s){postfix}")
 
 
 # ---------------------------------------------------------------- the runbook
@@ -281,6 +281,7 @@ class Runbook:
             self._renewal = Renewal.open(_RecordingCluster(self.cluster, self.registrations), self.purpose.name,
                                          state_dir=self._state_dir(), ticket=self.options.ticket,
                                          ca=self.ca_backend, options=options)
+            self.journal.write("ledger", path=str(self._renewal.ledger.path))
         return self._renewal
 
     def _state_dir(self) -> Path:
@@ -433,8 +434,9 @@ class Runbook:
     # ---- the phase wrapper ----
     def _phase(self, name: str, *, wait: float | None = None, stop: bool = True) -> Any:
         self._require_approval()
-        self.journal.write("phase-start", phase=name)
         work = getattr(self.renewal, name)
+        self._last_message = ""
+        self.journal.write("phase-start", phase=name)
         result = _with_progress(name, work, lambda: self._last_message, total=wait) if wait else work()
         self.journal.write("phase-end", phase=name, status=result.status, message=result.message,
                            steps=_steps_json(result.steps))

@@ -43,7 +43,7 @@ from cucmkit.errors import CucmKitError
 from cucmkit.evidence.html import render_html
 from cucmkit.evidence.journal import read_journal, utc_now, who
 from cucmkit.evidence.manifest import write_manifest
-from cucmkit.evidence.record import PapermillOutcome, ResultRecord, build_record, write_record
+from cucmkit.evidence.record import PapermillOutcome, ResultRecord, build_record, read_ledger, write_record
 from cucmkit.evidence.secrets import known_secrets, project_root, redact, scan_dir
 from cucmkit.params import find_root
 from cucmkit.evidence.stamp import cell_infos, correct_statuses, scrub_parameters, stamp_verdict
@@ -304,8 +304,9 @@ def _executed_or_source(executed: Path, notebook: Path) -> Any:
 
 
 def _record(spec: RunSpec, staging: Path, nb: Any, outcome: PapermillOutcome, started: str) -> ResultRecord:
+    events = read_journal(staging / _JOURNAL)
     return build_record(
-        events=read_journal(staging / _JOURNAL), outcome=outcome, cells=cell_infos(nb), purpose=spec.purpose,
+        events=events, ledger=read_ledger(events), outcome=outcome, cells=cell_infos(nb), purpose=spec.purpose,
         ticket=spec.ticket, ca=spec.ca, approve=spec.approve, dry_run=spec.dry_run, run_by=who(),
         started=started, ended=utc_now(), parameters_files=(_reference(spec.parameters_file),),
         notebook=f"{spec.purpose}.ipynb", cluster=cluster_name(spec.parameters_file),

@@ -11,7 +11,8 @@ only when the journal saw it end; a phase that started but never ended is
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "write_record",
     "read_record",
     "phases_from_journal",
+    "read_ledger",
 ]
 
 RESULT = "result.json"
@@ -133,8 +135,32 @@ def _steps(raw: list[dict[str, Any]]) -> tuple[StepEntry, ...]:
     )
 
 
-def phases_from_journal(events: list[dict[str, Any]]) -> tuple[PhaseEntry, ...]:
-    """One entry per phase the kernel started; a phase without an end is ``interrupted``."""
+def _ledger_steps(ledger: dict[str, Any] | None, phase: str, since: str | None) -> tuple[StepEntry, ...]:
+    """The engine ledger's steps of ``phase`` started at or after ``since``; unfinished ones are ``interrupted``."""
+    if not ledger or not since:
+        return ()
+    raw = [s for s in (ledger.get("steps") or {}).values()
+           if s.get("phase") == phase and s.get("started") and _after(s["started"], since)]
+    raw.sort(key=lambda s: s["started"])
+    return tuple(replace(step, outcome="interrupted", ended=None) if step.outcome == "running" else step
+                 for step in _steps(raw))
+
+
+def _after(moment: str, since: str) -> bool:
+    try:
+        return datetime.fromisoformat(moment) >= datetime.fromisoformat(since)
+    except ValueError:
+        return False
+
+
+def phases_from_journal(events: list[dict[str, Any]], ledger: dict[str, Any] | None = None
+                        ) -> tuple[PhaseEntry, ...]:
+    """One entry per phase the kernel started; a phase without an end is ``interrupted``.
+
+    An interrupted phase claims only the steps the engine's ledger recorded as
+    ended (the engine persists a step after it ends); the step it was in is
+    listed as ``interrupted``.
+    """
     open_phases: dict[str, str] = {}
     done: list[PhaseEntry] = []
     for event in events:
@@ -146,7 +172,8 @@ def phases_from_journal(events: list[dict[str, Any]]) -> tuple[PhaseEntry, ...]:
                                    ended=event["time"], steps=_steps(event.get("steps") or []),
                                    message=str(event.get("message") or "")))
     interrupted = [PhaseEntry(name=n, status="interrupted", started=t, ended=None,
-                              message="started but never ended: no step of it is claimed")
+                              steps=_ledger_steps(ledger, n, t),
+                              message="started but never ended: only steps the engine's ledger saw end are claimed")
                    for n, t in open_phases.items()]
     return tuple(done + interrupted)
 
@@ -194,8 +221,9 @@ def build_record(
     parameters_files: tuple[str, ...],
     notebook: str,
     cluster: str | None = None,
+    ledger: dict[str, Any] | None = None,
 ) -> ResultRecord:
-    phases = phases_from_journal(events)
+    phases = phases_from_journal(events, ledger)
     ran = [c for c in cells if c.started]
     opened = next((e for e in events if e["event"] == "open"), {})
     status = _status(outcome, events, phases)
@@ -219,5 +247,16 @@ def write_record(record: ResultRecord, folder: Path) -> Path:
 def read_record(folder: Path) -> dict[str, Any] | None:
     try:
         return json.loads((folder / RESULT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def read_ledger(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The engine ledger the kernel named in its journal (None if none or unreadable)."""
+    path = next((e.get("path") for e in reversed(events) if e["event"] == "ledger"), None)
+    if not path:
+        return None
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None

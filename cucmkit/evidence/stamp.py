@@ -34,8 +34,12 @@ def _step(cell: Any) -> str | None:
     return None
 
 
+_NOT_OURS = (VERDICT_TAG, "papermill-error-cell-tag")   # cells added after the run, not cells of the runbook
+
+
 def _cells(nb: Any) -> list[tuple[int, Any]]:
-    return [(i, c) for i, c in enumerate(nb.cells) if VERDICT_TAG not in c.get("metadata", {}).get("tags", [])]
+    return [(i, c) for i, c in enumerate(nb.cells)
+            if not set(_NOT_OURS) & set(c.get("metadata", {}).get("tags", []))]
 
 
 def cell_infos(nb: Any) -> list[CellInfo]:

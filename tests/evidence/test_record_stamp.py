@@ -115,3 +115,28 @@ def test_runs_of_one_cluster_are_grouped_to_run_one_after_another(tmp_path) -> N
         files.append(path)
     groups = _cluster_groups([RunSpec(purpose="inventory", parameters_file=f, ticket="T") for f in files])
     assert [[s.parameters_file.name for s in g] for g in groups] == [["p0.yaml", "p2.yaml"], ["p1.yaml"]]
+
+
+def test_interrupted_phase_claims_only_ledger_steps_that_ended(tmp_path) -> None:
+    import json
+
+    from cucmkit.evidence.record import read_ledger
+
+    ledger = {"steps": {
+        "restart:pub": {"name": "restart", "node": "pub", "phase": "activate", "outcome": "done",
+                        "started": "2026-11-26T20:00:01.5+00:00", "ended": "2026-11-26T20:00:03+00:00", "detail": "ok"},
+        "restart:sub": {"name": "restart", "node": "sub", "phase": "activate", "outcome": "running",
+                        "started": "2026-11-26T20:00:03.1+00:00", "ended": None, "detail": ""},
+        "old:pub": {"name": "restart", "node": "pub", "phase": "activate", "outcome": "done",
+                    "started": "2026-11-25T10:00:00+00:00", "ended": "2026-11-25T10:00:01+00:00", "detail": ""},
+        "csr:pub": {"name": "csr", "node": "pub", "phase": "csr", "outcome": "done",
+                    "started": "2026-11-26T20:00:00.2+00:00", "ended": "2026-11-26T20:00:00.9+00:00", "detail": ""},
+    }}
+    path = tmp_path / "tomcat.json"
+    path.write_text(json.dumps(ledger))
+    events = [{"event": "ledger", "time": "x", "path": str(path)},
+              {"event": "phase-start", "time": "2026-11-26T20:00:01+00:00", "phase": "activate"}]
+    (phase,) = phases_from_journal(events, read_ledger(events))
+    assert phase.status == "interrupted"
+    assert [(s.node, s.outcome, s.ended) for s in phase.steps] == [
+        ("pub", "done", "2026-11-26T20:00:03+00:00"), ("sub", "interrupted", None)]

@@ -61,7 +61,10 @@ def test_timeout_in_activate_claims_only_what_ended(slow_lab: LabCluster, tmp_pa
     assert record["papermill"]["exception"] == "CellTimeoutError"
     assert _phases(record) == [("csr", "done"), ("ca", "done"), ("install", "done"), ("activate", "interrupted")]
     assert record["last_cell_started"]["step"] == "activate"
-    assert all(s["name"] not in ("restart", "verify-tls") for s in record["steps"])
+    activate = record["phases"][-1]["steps"]          # from the engine's ledger: only what ended is claimed
+    assert activate and (activate[-1]["outcome"], activate[-1]["ended"]) == ("interrupted", None)
+    assert all(s["ended"] for s in activate[:-1])
+    assert not any(s["name"] in ("restart", "verify-tls") and s["outcome"] == "done" for s in activate)
     nb = json.loads((folder / "tomcat.ipynb").read_text())
     after = [c for c in nb["cells"] if (c["metadata"].get("tags") or [""])[0] in ("step-phones", "step-summary")]
     assert all(c["metadata"]["papermill"]["status"] == "not-run" for c in after)

@@ -77,6 +77,9 @@ def test_kernel_death_during_activate(slow_lab: LabCluster, tmp_path: Path) -> N
     assert (record["status"], record["papermill"]["failure"]) == ("failed", "kernel-died")
     assert record["papermill"]["exception"] == "DeadKernelError"
     assert _phases(record)[-1] == ("activate", "interrupted")
+    activate = record["phases"][-1]["steps"]
+    assert activate and activate[-1]["outcome"] == "interrupted" and activate[-1]["ended"] is None
+    assert all(s["ended"] and s["outcome"] != "running" for s in activate[:-1])
     assert ("phones", "done") not in _phases(record)
     assert record["last_cell_started"]["step"] == "activate"
     assert "KERNEL-DIED" in (folder / "CallManager.html").read_text().upper()
