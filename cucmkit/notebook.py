@@ -345,7 +345,7 @@ class Runbook:
             purpose=self.purpose.name,
             remedy="re-run with --approve (cucmkit run) or -p approve True (papermill) once the change is approved")
 
-    def _approval_widget(self) -> None:
+    def _approval_widget(self) -> Any:
         import ipywidgets as widgets
 
         button = widgets.Button(description=f"Approve {self.purpose.name} renewal", button_style="danger")
@@ -358,7 +358,9 @@ class Runbook:
             button.disabled = True
 
         button.on_click(approve)
-        _display(widgets.VBox([button, note]))
+        box = widgets.VBox([button, note])
+        _display(box)
+        return box
 
     def _require_approval(self) -> None:
         if not self._approved and not self.options.dry_run:

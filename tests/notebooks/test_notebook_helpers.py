@@ -61,3 +61,26 @@ def test_dry_run_needs_no_approval(tmp_path: Path) -> None:
     book.approval()
     book._require_approval()
     assert read_journal(journal) == []
+
+
+def test_approval_button_approves_and_journals(tmp_path: Path) -> None:
+    book, journal = _book(tmp_path)
+    box = book._approval_widget()
+    button = box.children[0]
+    with pytest.raises(WaitingError):
+        book._require_approval()
+    button.click()
+    book._require_approval()                 # now allowed
+    assert button.disabled is True
+    (event,) = read_journal(journal)
+    assert (event["approved"], event["how"]) == (True, "button")
+
+
+def test_uploaded_ca_files_land_in_the_inbox(tmp_path: Path) -> None:
+    from cucmkit.notebook import _save_uploads
+
+    value = ({"name": "../leaf.pem", "content": memoryview(b"-----BEGIN CERTIFICATE-----\n")},
+             {"name": "chain.p7b", "content": memoryview(b"\x30\x82")})
+    _save_uploads(tmp_path / "inbox" / "req-1", value)
+    assert sorted(p.name for p in (tmp_path / "inbox" / "req-1").iterdir()) == ["chain.p7b", "leaf.pem"]
+    assert not (tmp_path / "inbox" / "leaf.pem").exists()     # no path escape
