@@ -169,8 +169,14 @@ class Renewal:
         """The plan: the stored one of a run in progress, else a fresh one from the cluster."""
         if self._plan is not None and not refresh:
             return self._plan
-        self._plan = self._stored_plan() if self.ledger.active else self._fresh_plan()
+        self._plan = self._stored_plan() if self._resuming() else self._fresh_plan()
         return self._plan
+
+    def _resuming(self) -> bool:
+        """A run is in progress: started and changed something (a run refused before any step is re-planned)."""
+        if not self.ledger.active:
+            return False
+        return self.ledger.data.get("status") != "blocked" or any(r.outcome != "blocked" for r in self.ledger.steps())
 
     def _fresh_plan(self) -> Plan:
         explicit = self.options.nodes
@@ -357,8 +363,10 @@ class Renewal:
         lock = self._lock_check()
         if lock.blocking:
             return PhaseResult(phase=phase, status="blocked", message=f"blocked: {lock.reason}", remedy=lock.remedy)
-        if not self.ledger.active:
+        if not self._resuming():
             self._begin(plan)
+        elif self.ledger.data.get("ticket") != self.ticket:
+            self.ledger.event(f"resumed under ticket {self.ticket} (the run belongs to {self.ledger.data.get('ticket')})")
         steps = plan.phase_steps(phase)
         if steps and all((r := self.ledger.step(s.key)) is not None and r.finished for s in steps):
             records = [self.ledger.step(s.key) for s in steps]
