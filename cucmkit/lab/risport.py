@@ -249,6 +249,7 @@ def _throttle(request: LabRequest) -> None:
 # --------------------------------------------------------------------------- StateInfo
 
 _NEXT = re.compile(r'NextDevice="([^"]*)"')
+_BOOT = time.time()
 
 
 def _start_after(state_info: str | None) -> str:
@@ -267,9 +268,6 @@ def _state_info(node_fqdn: str, total: int, returned: int, next_name: str) -> st
         f'StateId="{returned}" TotalItemsFound="{total}" TotalItemsReturned="{returned}" '
         f"NextDevice={quoteattr(next_name)}/></StateInfo>"
     )
-
-
-_BOOT = time.time()
 
 
 # --------------------------------------------------------------------------- answer
