@@ -336,7 +336,8 @@ def node_router(request: LabRequest) -> Handler | None:
 
 
 def serve_node(*, state: LabState, node: LabNodeState, host: str = "127.0.0.1", port: int = 0) -> LabHttpServer:
-    """Start the HTTPS listener of ``node``."""
+    """Start the HTTPS listener of ``node`` (door modules load now, not at the first request)."""
+    _routes()
     work = state.state_dir / "run"
     work.mkdir(parents=True, exist_ok=True)
     server = LabHttpServer(host=host, port=port, tls=node.tls_chain, router=node_router, node=node,

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from cucmkit.lab import LabCluster, pki
-from conftest import FqdnAdapter
+from cucmkit.lab.testing import FqdnAdapter
 
 
 def ca_session(lab: LabCluster, *, auth: tuple[str, str] | None = None) -> requests.Session:

@@ -12,7 +12,7 @@ import requests
 
 from cucmkit.lab import LabCluster, Topology
 from cucmkit.lab.faults import FAULTS, Faults
-from conftest import https_session, wait_until
+from cucmkit.lab.testing import https_session, wait_until
 
 SNAPSHOT = "/platformcom/api/v1/certmgr/config/snapshot/server"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import FqdnAdapter
+from cucmkit.lab.testing import FqdnAdapter
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from cucmkit.lab import LabCluster, Topology, pki
-from conftest import https_session, wait_until
+from cucmkit.lab.testing import https_session, wait_until
 
 
 def test_state_survives_a_lab_restart(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from cucmkit.lab.pki import LabCA
 from cucmkit.lab.starting import ensure_cas
 from cucmkit.lab.state import LabRefusal, LabState
 from cucmkit.lab.topology import Topology
-from conftest import wait_until
+from cucmkit.lab.testing import wait_until
 
 SPEED = 0.01  # restarts 0.1 s
 

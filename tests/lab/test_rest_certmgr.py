@@ -10,7 +10,7 @@ import pytest
 
 from cucmkit.catalogue import MESSAGES
 from cucmkit.lab import LabCluster, Topology, pki
-from conftest import https_session, wait_until
+from cucmkit.lab.testing import https_session, wait_until
 
 BASE = "/platformcom/api/v1/certmgr/config"
 
