@@ -527,8 +527,12 @@ class Renewal:
                                node=step.node, purpose=self.purpose.name,
                                remedy=self._waiting_remedy(request["id"]))
         pems = _certificates_from(files)
+        csr = self.ledger.get("csrs", step.node)
+        # Validate now: files that will not upload (a missing intermediate, another CSR's certificate)
+        # are not recorded, so a re-run reads the inbox again once they are fixed.
+        _validated(self.purpose, pems, csr["pem"], self._node(step.node), self.options.clock())
         self.ledger.put("issued", step.node, {"pems": pems, "at": utcnow().isoformat()})
-        return f"collected {len(pems)} certificate(s) for request {request['id']}"
+        return f"collected {len(pems)} certificate(s) for request {request['id']}; they pass validation"
 
     def _waiting_remedy(self, request_id: str) -> str:
         inbox = getattr(self.ca_backend, "inbox_for", None)
