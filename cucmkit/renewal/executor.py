@@ -291,16 +291,20 @@ class Renewal:
     def _record_overrides(self, report: CheckReport) -> None:
         if not self.ledger.active:
             return
+        known = {(o.get("check"), o.get("reason")) for o in self.ledger.data.get("overrides") or ()}
         for check in report.checks:
-            if check.status == "overridden":
+            if check.status == "overridden" and (check.name, check.override_reason) not in known:
                 self.ledger.append("overrides", {"at": utcnow().isoformat(), "check": check.name,
-                                                 "reason": check.override_reason, "detail": check.reason})
+                                                 "reason": check.override_reason, "detail": check.reason,
+                                                 "ticket": self.ticket})
 
     # ---- phases --------------------------------------------------------------------------
     def csr(self) -> PhaseResult:
         return self._phase("csr", self._csr_phase)
 
     def ca(self) -> PhaseResult:
+        if self.ca_backend is None and not self.options.dry_run:
+            raise ValueError("this renewal was opened without a CA back-end (Renewal.open(..., ca=...))")
         return self._phase("ca", self._ca_phase)
 
     def install(self) -> PhaseResult:
@@ -500,8 +504,6 @@ class Renewal:
 
     # ---- CA ----------------------------------------------------------------------------------
     def _ca_phase(self, phase: str, steps: tuple[Step, ...]) -> list[StepRecord]:
-        if self.ca_backend is None:
-            raise ValueError("this renewal was opened without a CA back-end (ca=...)")
         records = [self._step(s, lambda s=s: self._do_ca_submit(s)) for s in steps if s.name == "ca-submit"]
         if any(not r.finished for r in records):
             return records
