@@ -44,7 +44,7 @@ from cucmkit.evidence.html import render_html
 from cucmkit.evidence.journal import read_journal, utc_now, who
 from cucmkit.evidence.manifest import write_manifest
 from cucmkit.evidence.record import PapermillOutcome, ResultRecord, build_record, read_ledger, write_record
-from cucmkit.evidence.secrets import known_secrets, project_root, redact, scan_dir
+from cucmkit.evidence.secrets import known_secrets, project_root, redact, redact_patterns, scan_dir
 from cucmkit.params import find_root
 from cucmkit.evidence.stamp import cell_infos, correct_statuses, scrub_parameters, stamp_verdict
 
@@ -283,6 +283,7 @@ def _finish(spec: RunSpec, staging: Path, notebook: Path, folder: Path, outcome:
     record = _record(spec, staging, nb, outcome, started)
     correct_statuses(nb, failure=outcome.failure)
     scrub_parameters(nb)
+    nb.metadata["papermill"].update(input_path=f"notebooks/{notebook.name}", output_path=f"{spec.purpose}.ipynb")
     stamp_verdict(nb, record)
     leaked = _write_artifacts(nb, record, folder, spec.purpose, secrets)
     findings = [str(f) for f in scan_dir(folder, secrets)] + leaked
@@ -327,9 +328,9 @@ def _write_artifacts(nb: Any, record: ResultRecord, folder: Path, purpose: str, 
     texts["result.json"] = (folder / "result.json").read_text(encoding="utf-8")
     leaked = []
     for name, text in texts.items():
-        clean = redact(text, secrets)
+        clean = redact_patterns(redact(text, secrets))
         if clean != text:
-            leaked.append(f"{name}: known secret redacted")
+            leaked.append(f"{name}: secret redacted")
         (folder / name).write_text(clean, encoding="utf-8")
     return leaked
 

@@ -24,7 +24,8 @@ import yaml
 from cucmkit.errors import ParameterError
 from cucmkit.secrets import is_reference, resolve
 
-__all__ = ["Finding", "known_secrets", "secret_forms", "scan_text", "scan_dir", "redact", "REDACTED", "project_root"]
+__all__ = ["Finding", "known_secrets", "secret_forms", "scan_text", "scan_dir", "redact", "redact_patterns",
+           "REDACTED", "project_root"]
 
 REDACTED = "[REDACTED]"
 _MIN_SECRET_LEN = 4  # shorter "secrets" would match everywhere and mean nothing
@@ -132,3 +133,15 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         for form in sorted(secret_forms(secret), key=len, reverse=True):
             text = text.replace(form, REDACTED)
     return text
+
+
+_KEY_BLOCK = re.compile(r"-----BEGIN ((?:[A-Z]+ )?)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|$)", re.S)
+_BASIC = re.compile(r"(Authorization:\s*Basic\s+)[A-Za-z0-9+/=]{8,}", re.I)
+
+
+def redact_patterns(text: str) -> str:
+    """``text`` with private-key blocks, Basic-auth header values and literal passwords replaced."""
+    text = _KEY_BLOCK.sub(f"{REDACTED} private key", text)
+    text = _BASIC.sub(lambda m: m.group(1) + REDACTED, text)
+    return _PATTERNS[2][1].sub(
+        lambda m: m.group(0) if _HARMLESS.match(m.group(1)) else m.group(0).replace(m.group(1), REDACTED), text)

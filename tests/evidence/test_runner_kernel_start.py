@@ -32,3 +32,18 @@ def test_kernel_that_fails_to_start_is_retried(tmp_path: Path, params: Path, mon
     assert outcome.record.status == "done"
     assert outcome.record.papermill.kernel_start_attempts == 2
     assert counter.read_text() == "2"
+
+
+def test_a_secret_printed_by_a_cell_is_redacted_and_fails_the_run(tmp_path: Path, params: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from . import _notebooks
+
+    monkeypatch.setitem(_notebooks.BODIES, "leak", "print('oops', password.reveal())\n"
+                        "print('-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBg\\n-----END PRIVATE KEY-----')")
+    outcome = _run(tmp_path, params, "leak", timeout=30)
+    assert outcome.record.status == "failed"
+    assert any("secret redacted" in f for f in outcome.record.secret_scan)
+    for path in outcome.folder.iterdir():
+        text = path.read_text()
+        assert SENTINEL not in text and "MIIEvQIBADANBg" not in text, path.name
+    _assert_clean(outcome.folder, params)

@@ -86,3 +86,14 @@ def test_scan_dir_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "sub" / "bad.html").write_text(f"<p>{SENTINEL}</p>")
     findings = scan_dir(tmp_path, [SENTINEL])
     assert [(f.path, f.kind) for f in findings] == [("sub/bad.html", "known secret")]
+
+
+def test_redact_patterns_removes_keys_headers_and_literal_passwords() -> None:
+    from cucmkit.evidence.secrets import redact_patterns
+
+    text = ('{"text": "-----BEGIN RSA PRIVATE KEY-----\\nMIIEow\\n-----END RSA PRIVATE KEY-----\\n", '
+            '"h": "Authorization: Basic YWRtaW46c2VjcmV0", "password": "hunter22", "ref": {"password": {"env": "X"}}}')
+    clean = redact_patterns(text)
+    assert scan_text(clean) == []
+    assert "MIIEow" not in clean and "YWRtaW46c2VjcmV0" not in clean and "hunter22" not in clean
+    assert '"env": "X"' in clean
