@@ -6,7 +6,6 @@ journals a phase; the evidence must be truthful and hold the sentinel nowhere.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import nbformat
