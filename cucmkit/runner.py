@@ -12,13 +12,13 @@ child killed), the parent then writes the evidence folder in a ``finally``:
 the result record, the executed notebook stamped with cucmkit's verdict and
 with papermill's metadata corrected and cut down to references, its HTML, the
 manifest, and a secret scan. Exit code: 0 all done, 3 some run waiting (on an
-approval or the CA) and none failed, 1 any run failed or was blocked.
+approval or the CA) and none failed, 1 any run failed or was blocked, 130
+interrupted (Ctrl-C: running notebooks are stopped and still get evidence).
 """
 
 from __future__ import annotations
 
 import argparse
-from html import escape
 import json
 import os
 import re
@@ -27,11 +27,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +47,8 @@ from cucmkit.evidence.journal import read_journal, utc_now, who
 from cucmkit.evidence.manifest import write_manifest
 from cucmkit.evidence.record import PapermillOutcome, ResultRecord, build_record, read_ledger, write_record
 from cucmkit.evidence.secrets import known_secrets, project_root, redact, redact_patterns, scan_dir
-from cucmkit.params import find_root
 from cucmkit.evidence.stamp import cell_infos, correct_statuses, scrub_parameters, stamp_verdict
+from cucmkit.params import find_root
 
 __all__ = ["register", "RunSpec", "RunOutcome", "run_one", "run_batch", "notebook_for", "EXIT_WAITING"]
 
@@ -56,7 +58,10 @@ KERNEL_START_ATTEMPTS = 3
 KERNEL_START_TIMEOUT = 60.0
 DEFAULT_CELL_TIMEOUT = 3600.0
 DEFAULT_STATE_DIR = ".cucmkit-state"
+INTERRUPT_GRACE = 20.0          # seconds papermill gets to stop after SIGINT
+EXIT_INTERRUPTED = 130
 _OUT, _JOURNAL, _STATUS, _SPEC = "out.ipynb", "journal.jsonl", "status.json", "spec.json"
+_STOP = threading.Event()       # set when the operator interrupts a batch
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,9 @@ def _launch(spec: RunSpec, staging: Path, notebook: Path) -> PapermillOutcome:
         return PapermillOutcome(exit_code=status["exit_code"], exception=status["exception"],
                                 error_name=status["error_name"], message=status["message"],
                                 failure=status["failure"])
+    if _STOP.is_set():
+        return PapermillOutcome(exit_code=code, exception="KeyboardInterrupt", failure="interrupted",
+                                message="stopped by the operator (Ctrl-C): cells after the last started one never ran")
     return PapermillOutcome(exit_code=code, exception=None, failure="killed",
                             message="the papermill process ended without reporting (killed or timed out)")
 
@@ -223,18 +231,36 @@ def _watchdog(spec: RunSpec, notebook: Path) -> float:
 
 
 def _wait_child(staging: Path, deadline: float) -> int:
+    """Wait for the papermill child; kill it past ``deadline``; interrupt it when the operator stops the batch."""
     log = (staging / "child.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "cucmkit.runner", "--child", str(staging / _SPEC)],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    end = time.monotonic() + deadline
     try:
-        return proc.wait(timeout=deadline)
-    except subprocess.TimeoutExpired:
-        return _kill_group(proc)
+        while True:
+            try:
+                return proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                if _STOP.is_set():
+                    return _interrupt(proc)
+                if time.monotonic() > end:
+                    return _kill_group(proc)
     except BaseException:
         _kill_group(proc)
         raise
     finally:
         log.close()
+
+
+def _interrupt(proc: subprocess.Popen[bytes]) -> int:
+    """SIGINT first (papermill stops the kernel and saves), SIGKILL if it does not end soon."""
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+        return proc.wait(timeout=INTERRUPT_GRACE)
+    except subprocess.TimeoutExpired:
+        return _kill_group(proc)
+    except ProcessLookupError:
+        return proc.wait()
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> int:
@@ -250,7 +276,7 @@ def _execute_with_retry(spec: RunSpec, staging: Path, notebook: Path) -> Papermi
     for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
         (staging / _JOURNAL).unlink(missing_ok=True)
         outcome = replace(_launch(spec, staging, notebook), kernel_start_attempts=attempt)
-        if outcome.failure != "kernel-start":
+        if outcome.failure != "kernel-start" or _STOP.is_set():
             break
         time.sleep(attempt)
     return outcome
@@ -344,14 +370,25 @@ def _cluster_groups(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
 
 
 def _run_group(group: list[RunSpec]) -> list[RunOutcome]:
-    return [run_one(spec) for spec in group]
+    return [run_one(spec) for spec in group if not _STOP.is_set()]
 
 
 def run_batch(specs: Sequence[RunSpec], *, parallel: int = 1) -> list[RunOutcome]:
-    """Every spec, clusters in parallel up to ``parallel``, each cluster's runs one after another."""
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        results = pool.map(_run_group, _cluster_groups(specs))
-        return [outcome for group in results for outcome in group]
+    """Every spec, clusters in parallel up to ``parallel``, each cluster's runs one after another.
+
+    Ctrl-C stops the batch: running notebooks are interrupted (and get their
+    evidence, marked ``interrupted``), runs not started yet are skipped.
+    """
+    _STOP.clear()
+    pool = ThreadPoolExecutor(max_workers=max(1, parallel))
+    futures = [pool.submit(_run_group, group) for group in _cluster_groups(specs)]
+    try:
+        wait(futures)
+    except KeyboardInterrupt:
+        _STOP.set()
+    finally:
+        pool.shutdown(wait=True)
+    return [outcome for future in futures if not future.exception() for outcome in future.result()]
 
 
 def exit_code(outcomes: Sequence[RunOutcome]) -> int:
@@ -379,6 +416,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--evidence-root", type=Path, default=Path("evidence"), metavar="DIR")
     parser.add_argument("--timeout", type=float, metavar="S", help="longest a single cell may run (seconds)")
     parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, metavar="DIR", help="the renewal engine's state")
+    parser.add_argument("--notebooks", type=Path, metavar="DIR", help="folder of the runbook notebooks "
+                        "(default: notebooks/ of the project)")
     parser.set_defaults(func=_command)
 
 
@@ -394,10 +433,13 @@ def _command(args: argparse.Namespace) -> int:
         return 2
     specs = [RunSpec(purpose=purpose, parameters_file=p, ticket=args.ticket, ca=args.ca, approve=args.approve,
                      dry_run=args.dry_run, evidence_root=args.evidence_root, timeout=args.timeout,
-                     state_dir=args.state_dir) for p in args.parameters]
+                     state_dir=args.state_dir, notebooks_dir=args.notebooks) for p in args.parameters]
     outcomes = run_batch(specs, parallel=args.parallel)
     for outcome in outcomes:
         _report(outcome)
+    if _STOP.is_set():
+        print("interrupted: runs not started were skipped", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return exit_code(outcomes)
 
 

@@ -96,7 +96,7 @@ def _verdict_text(record: ResultRecord) -> str:
         + (f", exception `{outcome.exception}`" if outcome.exception else "")
         + (f" (`{outcome.error_name}` in a cell)" if outcome.error_name else ""),
     ]
-    if outcome.failure in ("timeout", "kernel-died", "killed", "kernel-start"):
+    if outcome.failure in ("timeout", "kernel-died", "killed", "kernel-start", "interrupted"):
         lines.append(f"- **{outcome.failure}**: cells after #{last.index if last else '-'} never ran, "
                      "whatever papermill's cell metadata said (corrected to `not-run`).")
     if record.message:

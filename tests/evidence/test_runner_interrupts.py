@@ -31,3 +31,36 @@ def test_dead_kernel(tmp_path: Path, params: Path) -> None:
     assert (record.status, record.papermill.failure, record.papermill.exit_code) == ("failed", "kernel-died", 138)
     assert [(p.name, p.status) for p in record.phases] == [("csr", "interrupted")]
     _assert_clean(outcome.folder, params)
+
+
+def test_ctrl_c_stops_the_batch_and_still_writes_evidence(tmp_path: Path, params: Path) -> None:
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from . import _notebooks
+
+    notebooks = _notebooks._notebook(tmp_path / "nb", _notebooks.BODIES["timeout"])
+    root = tmp_path / "ev"
+    scratch = tmp_path / "tmp"          # the runner's staging folder lands here: we watch its journal
+    scratch.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "cucmkit", "run", "inventory", "-f", str(params), "--ticket", "CHG-3",
+                             "--evidence-root", str(root), "--notebooks", str(notebooks), "--timeout", "100"],
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "TMPDIR": str(scratch)})
+    deadline = time.monotonic() + 60
+    while not any("phase-start" in j.read_text() for j in scratch.glob("cucmkit-run-*/journal.jsonl")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the notebook never reached its phase"
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    (folder,) = [p for p in root.glob("*/*/*") if p.is_dir()]
+    record = json.loads((folder / "result.json").read_text())
+    assert (record["status"], record["papermill"]["failure"]) == ("failed", "interrupted")
+    assert [(p["name"], p["status"]) for p in record["phases"]] == [("csr", "interrupted")]
+    assert str(folder) in stdout
+    _assert_clean(folder, params)
