@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -23,14 +24,22 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 STORE = "results.json"   # next to the Markdown: every benchmark's last result, so --only keeps the others
 
 
-def run_one(name: str, *, small: bool, folder: Path) -> tuple[BenchResult, float]:
+def run_one(name: str, *, small: bool, folder: Path) -> tuple[BenchResult, float, str]:
+    """Run ``bench.<name>`` in its own process: (result, seconds, load averages before -> after)."""
     out = folder / f"{name}.json"
     args = [sys.executable, "-m", f"bench.{name}", "--json", str(out)] + (["--small"] if small else [])
+    before = _load_average()
     began = time.perf_counter()
     done = subprocess.run(args, cwd=ROOT, check=False)
     if done.returncode != 0 or not out.exists():
         raise RuntimeError(f"bench.{name} failed (exit {done.returncode})")
-    return BenchResult.from_json(json.loads(out.read_text())), time.perf_counter() - began
+    seconds = time.perf_counter() - began
+    return BenchResult.from_json(json.loads(out.read_text())), seconds, f"{before} -> {_load_average()}"
+
+
+def _load_average() -> str:
+    """1-minute load average now (other work on the machine skews timings)."""
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def shortfall(row: Row) -> str:
@@ -69,7 +78,8 @@ def _targets(results: list[BenchResult]) -> str:
     return "\n".join(lines) + "\n\nWhere a target is missed, the notes under that benchmark say why."
 
 
-def render(results: list[BenchResult], durations: dict[str, float], *, small: bool) -> str:
+def render(results: list[BenchResult], durations: dict[str, float], *, small: bool,
+           loads: dict[str, str] | None = None) -> str:
     info = machine()
     parts = [
         "# Benchmark results",
@@ -81,14 +91,19 @@ def render(results: list[BenchResult], durations: dict[str, float], *, small: bo
         f"- date: {info['date']}",
         f"- machine: {info['nproc']} CPUs (`nproc`), {info['memory']} (`free -g`), CPU {info['cpu']}",
         f"- python {info['python']} on {info['platform']}",
+        "- the machine is shared: other test suites may run at the same time. Each benchmark's 1-minute load "
+        "average before and after it ran is shown with it; on 2 CPUs a load above 2 means the benchmark "
+        "competed for CPU and its timings (the kit's overhead above all) are inflated.",
         "",
         "## Targets",
         "",
         _targets(results),
     ]
     for result in results:
+        load = (loads or {}).get(result.name, "not recorded")
         parts += ["", f"## {result.title}", "", f"`python -m bench.{result.name}` "
-                  f"(took {durations.get(result.name, 0):.0f} s including set-up)", "", table(result.rows), ""]
+                  f"(took {durations.get(result.name, 0):.0f} s including set-up; 1-min load average "
+                  f"{load})", "", table(result.rows), ""]
         parts += [f"- {note}" for note in result.notes]
         parts += [f"- peak RSS: {result.peak_rss_mb:.1f} MiB (benchmark process), "
                   f"{result.peak_rss_children_mb:.1f} MiB (largest child: lab fleet / papermill kernel)"]
@@ -105,12 +120,13 @@ def main(argv: list[str] | None = None) -> Path:
     kept = _load(store) if not args.small else {}
     with tempfile.TemporaryDirectory(prefix="bench-all-") as tmp:
         for name in args.only:
-            result, seconds = run_one(name, small=args.small, folder=Path(tmp))
-            kept[name] = {"result": result.to_json(), "seconds": seconds}
+            result, seconds, load = run_one(name, small=args.small, folder=Path(tmp))
+            kept[name] = {"result": result.to_json(), "seconds": seconds, "load": load}
     results = [BenchResult.from_json(kept[n]["result"]) for n in BENCHMARKS if n in kept]
     durations = {n: float(kept[n]["seconds"]) for n in kept}
+    loads = {n: str(kept[n]["load"]) for n in kept if kept[n].get("load")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(results, durations, small=args.small))
+    args.out.write_text(render(results, durations, small=args.small, loads=loads))
     store.write_text(json.dumps(kept, indent=1))
     print(f"\nwrote {args.out} and {store}")
     return args.out

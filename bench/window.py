@@ -1,6 +1,6 @@
 """Change window: renew all five purposes end to end through the engine, against the serial waits.
 
-    python -m bench.window [--scale 0.05] [--subscribers 3] [--phones 200] [--small]
+    python -m bench.window [--scale 0.05 0.2] [--subscribers 3] [--phones 200] [--small]
 
 A lab cluster with a CUCM publisher, ``--subscribers`` subscribers and an
 IM&P publisher; the lab CA (AD CS web enrolment) signs. The purposes run in
@@ -8,7 +8,7 @@ the runbook order (tomcat, ipsec, CAPF, CallManager, TVS), each with
 ``Renewal.run()`` on every node in its scope (CAPF: publisher CA-signed,
 subscribers regenerated self-signed), non-secure mode.
 
-Time is scaled by ``--scale`` (default 1/20), applied to real CUCM figures:
+Time is scaled by ``--scale`` (default: 1/20, then 1/5; one full run each), applied to real CUCM figures:
 Cisco Tomcat restarts in 120 s (-> 6 s), any other service in 60 s (-> 3 s),
 phones re-register 80-120 s after a reset (-> 4-6 s), RisPort's rate window
 is 60 s (-> 3 s), the engine polls registration every 5 s (-> 0.25 s).
@@ -162,24 +162,24 @@ def _options(params: object, nodes: tuple[str, ...], scale: float) -> RenewalOpt
         registration_timeout=120.0)
 
 
-def _rows(results: list[dict]) -> list[Row]:
+def _rows(results: list[dict], scale: float) -> list[Row]:
+    tag = f"[scale {scale:g}]"
     rows = []
     for m in results:
         ratio = m["wall"] / m["floor"]
-        rows.append(Row(f"{m['purpose']} ({m['nodes']} nodes, {m['restarts']} restarts)", f"{m['wall']:.1f} s",
+        rows.append(Row(f"{tag} {m['purpose']} ({m['nodes']} nodes, {m['restarts']} restarts)", f"{m['wall']:.1f} s",
                         f"{m['floor']:.1f} s", ratio_text(ratio), "", ""))
     wall, floor = sum(m["wall"] for m in results), sum(m["floor"] for m in results)
     ratio = wall / floor
-    rows.append(Row("all five purposes, end to end", f"{wall:.1f} s", f"{floor:.1f} s", ratio_text(ratio),
+    rows.append(Row(f"{tag} all five purposes, end to end", f"{wall:.1f} s", f"{floor:.1f} s", ratio_text(ratio),
                     f"<= {TARGET_RATIO}", "yes" if ratio <= TARGET_RATIO else "no"))
-    rows.append(Row("kit overhead beyond the floor", f"{wall - floor:.1f} s", "", "", "", ""))
+    rows.append(Row(f"{tag} kit overhead beyond the floor", f"{wall - floor:.1f} s", "", "", "", ""))
     return rows
 
 
-def run(*, scale: float = 0.05, subscribers: int = 3, phones: int = 200,
-        purposes: tuple[str, ...] = catalogue.RUNBOOK_ORDER, workdir: Path | None = None) -> BenchResult:
-    root = Path(workdir or tempfile.mkdtemp(prefix="bench-window-"))
-    name = f"window-{int(time.time())}"
+def _one_scale(root: Path, *, scale: float, subscribers: int, phones: int, purposes: tuple[str, ...]) -> list[dict]:
+    """A fresh lab at ``scale``; every purpose renewed in turn; the per-purpose measurements."""
+    name = f"window-{int(time.time())}-{scale:g}"
     lab = LabCluster(root / "lab", topology=topology(subscribers, phones, name), ports="ephemeral")
     lab.start()
     try:
@@ -189,37 +189,50 @@ def run(*, scale: float = 0.05, subscribers: int = 3, phones: int = 200,
         nodes = tuple(e.fqdn for e in lab.endpoints())
         with risport_window(REAL.risport_window * scale), Cluster.from_parameters(params) as cluster:
             ca = make_backend(params, "lab")
-            results = [_renew(cluster, lab, p, state_dir=root / "state", ca=ca,
-                              options=_options(params, nodes, scale)) for p in purposes]
+            return [_renew(cluster, lab, p, state_dir=root / "state", ca=ca, options=_options(params, nodes, scale))
+                    for p in purposes]
     finally:
         lab.stop()
+
+
+def _scale_note(scale: float) -> str:
+    return (f"time scale {scale:g}: Tomcat restart {REAL.tomcat_restart * scale:g} s, other services "
+            f"{REAL.service_restart * scale:g} s, phones back {REAL.reregister * scale:g}-"
+            f"{REAL.reregister * scale * (1 + REAL.jitter):g} s, RisPort window {REAL.risport_window * scale:g} s, "
+            f"engine poll {REAL.poll_interval * scale:g} s.")
+
+
+def run(*, scales: tuple[float, ...] = (0.05,), subscribers: int = 3, phones: int = 200,
+        purposes: tuple[str, ...] = catalogue.RUNBOOK_ORDER, workdir: Path | None = None) -> BenchResult:
+    root = Path(workdir or tempfile.mkdtemp(prefix="bench-window-"))
+    measured = [(scale, _one_scale(root / f"scale-{scale:g}", scale=scale, subscribers=subscribers, phones=phones,
+                                   purposes=purposes)) for scale in scales]
     own, children = peak_rss_mb()
-    notes = (
-        f"time scale {scale:g}: Tomcat restart {REAL.tomcat_restart * scale:g} s, other services "
-        f"{REAL.service_restart * scale:g} s, phones back {REAL.reregister * scale:g}-"
-        f"{REAL.reregister * scale * (1 + REAL.jitter):g} s, RisPort window {REAL.risport_window * scale:g} s, "
-        f"engine poll {REAL.poll_interval * scale:g} s.",
+    notes = tuple(_scale_note(scale) for scale in scales) + (
         "floor per purpose = sum of the planned restarts' durations (serial by the procedure) + the slowest "
         "phone's re-registration after the reset (CAPF, CallManager, TVS).",
         f"cluster: CUCM publisher, {subscribers} subscribers, IM&P publisher; {phones} phones; lab CA (AD CS).",
-        breakdown(results),
-    )
-    return BenchResult(name="window", title=f"Change window: five purposes end to end (time scale {scale:g})",
-                       rows=tuple(_rows(results)), notes=notes, peak_rss_mb=own, peak_rss_children_mb=children,
-                       params={"scale": scale, "subscribers": subscribers, "phones": phones, "results": results})
+    ) + tuple(f"[scale {scale:g}] {breakdown(results)}" for scale, results in measured)
+    rows = tuple(row for scale, results in measured for row in _rows(results, scale))
+    title = "Change window: five purposes end to end (time scale " + ", ".join(f"{s:g}" for s in scales) + ")"
+    return BenchResult(name="window", title=title, rows=rows, notes=notes, peak_rss_mb=own,
+                       peak_rss_children_mb=children,
+                       params={"scales": list(scales), "subscribers": subscribers, "phones": phones,
+                               "results": {f"{s:g}": r for s, r in measured}})
 
 
 def main(argv: list[str] | None = None) -> BenchResult:
     parser = argparse.ArgumentParser(prog="python -m bench.window", description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", type=float, default=0.05, help="time scale applied to real CUCM durations")
+    parser.add_argument("--scale", type=float, nargs="+", default=[0.05, 0.2],
+                        help="time scale(s) applied to real CUCM durations, one full run each")
     parser.add_argument("--subscribers", type=int, default=3)
     parser.add_argument("--phones", type=int, default=200)
     parser.add_argument("--small", action="store_true", help="tiny size for a smoke test (seconds)")
     parser.add_argument("--json", type=Path, default=None, help="also write the result as JSON here")
     args = parser.parse_args(argv)
     if args.small:
-        args.scale, args.subscribers, args.phones = 0.005, 1, 10
-    result = run(scale=args.scale, subscribers=args.subscribers, phones=args.phones)
+        args.scale, args.subscribers, args.phones = [0.005], 1, 10
+    result = run(scales=tuple(args.scale), subscribers=args.subscribers, phones=args.phones)
     return emit(result, json_out=args.json)
 
 

@@ -186,11 +186,13 @@ def start_fleet_process(root: Path | str, *, clusters: int, nodes: int = 6, late
     ready.unlink(missing_ok=True)
     args = [sys.executable, "-m", "cucmkit.lab.fleet", "serve", "--root", str(root), "--clusters", str(clusters),
             "--nodes", str(nodes), "--latency", str(latency)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = root / "fleet.log"
+    with log.open("wb") as sink:   # a file, not a pipe: a chatty child never blocks on a full pipe
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=sink)
     deadline = time.monotonic() + timeout
     while not ready.exists():
         if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            err = log.read_text(errors="replace")
             raise RuntimeError(f"lab fleet did not start: {err.strip()[-2000:]}")
         if time.monotonic() > deadline:
             proc.kill()

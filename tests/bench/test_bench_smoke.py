@@ -43,7 +43,7 @@ def _metrics(result: BenchResult) -> list[str]:
 
 def test_window_rows(outputs):
     result, stdout = outputs["window"]
-    metrics = _metrics(result)
+    metrics = [m.removeprefix("[scale 0.005] ") for m in _metrics(result)]
     assert [m.split(" (")[0] for m in metrics[:5]] == ["tomcat", "ipsec", "CAPF", "CallManager", "TVS"]
     assert metrics[5:] == ["all five purposes, end to end", "kit overhead beyond the floor"]
     assert result.rows[5].target == "<= 1.05" and result.rows[5].met in ("yes", "no")
