@@ -305,6 +305,7 @@ def _print_status(data: dict[str, Any]) -> None:
         print(f"\n{node['fqdn']}  {node['role']} {node['kind']}  {ports}{faults}")
         for cert in node["certificates"]:
             flag = "  (installed, not active until restart)" if cert["pending_restart"] else ""
+            flag += "  (CSR pending)" if cert.get("csr_pending") else ""
             print(f"    {cert['purpose']:<20} issuer {cert['issuer_cn']:<24} {cert['days_left']:>8.1f} days{flag}")
     phones = data["phones"]
     print(f"\nphones: {phones['registered']}/{phones['total']} registered, {phones['itl_mismatch']} ITL mismatch")

@@ -896,7 +896,7 @@ class LabState:
             return self.phones.summary()
 
     def certificate_summary(self) -> dict[str, list[dict[str, Any]]]:
-        """node -> [{purpose, issuer_cn, subject_cn, days_left, self_signed, active_differs}]."""
+        """node -> [{purpose, subject_cn, issuer_cn, days_left, self_signed, pending_restart, csr_pending}]."""
         now = pki.utcnow()
         out: dict[str, list[dict[str, Any]]] = {}
         for node in self.nodes.values():
@@ -907,7 +907,8 @@ class LabState:
                              "issuer_cn": pki.common_name(cert.issuer),
                              "days_left": round((cert.not_valid_after_utc - now).total_seconds() / 86400, 1),
                              "self_signed": cert.issuer == cert.subject,
-                             "pending_restart": own.pem != own.active_pem})
+                             "pending_restart": own.pem != own.active_pem,
+                             "csr_pending": node.pending_csr(unit) is not None})
             out[node.name] = rows
         return out
 
