@@ -22,6 +22,9 @@ def test_crash_at_step_n_then_rerun(env, n):
     assert crashed.returncode == 137, crashed.stderr[-2000:]
     assert len(finished_steps(env, purpose)) == n
     csr = env.ledger(purpose).get("csrs", "cucm-sub1.lab.example")
+    with env.open(purpose, ticket=f"CHG-N{n}", nodes=nodes) as renewal:
+        status = renewal.status()                  # the ledger's word, nothing touched
+    assert status.status == "failed" and "interrupted" in status.message and len(status.steps) >= n
     rerun = renew_child(env, purpose, f"CHG-N{n}", nodes)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-2000:]
     ledger = env.ledger(purpose).data
