@@ -20,6 +20,7 @@ import json
 import os
 import socket
 import threading
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 OUTCOMES = ("running", "done", "skipped", "waiting", "failed", "blocked")
+_UNREADABLE_GRACE = 5.0  # seconds before an unreadable lock file counts as debris
 LEDGER_VERSION = 1
 
 
@@ -255,10 +257,12 @@ class ClusterLock:
         return cls(path=Path(state_dir) / cluster / "lock", max_age=max_age)
 
     def holder(self) -> LockInfo | None:
-        raw = read_json(self.path)
-        if not raw:
+        """Who holds the lock; None when free (or unreadable: see ``acquire``)."""
+        try:
+            raw = read_json(self.path)
+            return LockInfo(**{**raw, "acquired": _parse(raw["acquired"])}) if raw else None
+        except (ValueError, TypeError, KeyError):
             return None
-        return LockInfo(**{**raw, "acquired": _parse(raw["acquired"])})
 
     def stale_reason(self, info: LockInfo, now: datetime | None = None) -> str | None:
         now = now or utcnow()
@@ -278,6 +282,7 @@ class ClusterLock:
         while not self._create(payload):
             current = self.holder()
             if current is None:
+                self._clear_unreadable()
                 continue
             reason = self.stale_reason(current)
             if reason is None:
@@ -289,6 +294,20 @@ class ClusterLock:
                 )
             self._break(current, reason)
         self.held = True
+
+    def _clear_unreadable(self) -> None:
+        """A lock file nobody can read (a crash between create and write): remove it once it is a few seconds old."""
+        try:
+            age = time.time() - self.path.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if age > _UNREADABLE_GRACE:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+        else:
+            time.sleep(0.1)
 
     def _create(self, payload: bytes) -> bool:
         try:

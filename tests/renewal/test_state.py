@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -85,3 +86,15 @@ def test_phone_gate_open_clear(tmp_path):
     assert list(pending) == ["CallManager"] and pending["CallManager"].reason == "identity installed"
     gate.clear("CallManager", detail="40 registered")
     assert gate.pending() == {}
+
+
+def test_unreadable_lock_file_is_debris_after_a_grace(tmp_path):
+    path = tmp_path / "lab" / "lock"
+    path.parent.mkdir(parents=True)
+    path.write_text("")                                  # a crash between create and write
+    old = path.stat().st_mtime - 60
+    os.utime(path, (old, old))
+    lock = ClusterLock.for_cluster(tmp_path, "lab")
+    lock.acquire(purpose="tomcat", ticket="CHG1")
+    assert lock.holder().ticket == "CHG1"
+    lock.release()
