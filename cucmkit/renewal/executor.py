@@ -138,6 +138,7 @@ class Renewal:
         self.lock = ClusterLock.for_cluster(self.state_dir, self.cluster_name, max_age=options.lock_max_age)
         self._plan: Plan | None = None
         self._forced: set[str] = set()
+        self._previous: dict[str, StepRecord | None] = {}
 
     @classmethod
     def open(cls, cluster: Any, purpose: str, *, state_dir: Path, ticket: str, ca: CaBackend | None = None,
@@ -418,6 +419,7 @@ class Renewal:
         if done is not None and done.finished:
             return done
         started = utcnow()
+        self._previous[step.key] = done        # what the ledger said before this attempt (a crash leaves "running")
         self.ledger.record(StepRecord(step.key, step.name, step.node, step.phase, "running", started,
                                       detail=step.detail, data=(done.data if done else {})))
         try:
@@ -489,13 +491,16 @@ class Renewal:
                 "the CSR submitted to the CA is no longer pending on the node (regenerated elsewhere?)",
                 node=step.node, purpose=self.purpose.name,
                 remedy="re-run with force_csr to generate a new CSR and submit it again")
-        record = self.ledger.step(step.key)
+        record = self._previous.get(step.key)
         if pending and record is not None and record.outcome == "running" and not known:
             pem, how = pending, "adopted the CSR generated before an interruption"
         else:
             size = self.options.key_size if self.purpose.key_type == "rsa" else self.options.ec_key_size
             node.generate_csr(self.purpose.name, key_type=self.purpose.key_type, key_size=size)
             pem, how = node.get_csr(self.purpose.name), "generated and downloaded"
+            if pending:
+                how += ("; WARNING: it replaced a pending CSR this run did not create "
+                        "(a certificate issued from that one will no longer upload)")
         if not pem:
             raise CertificateError("the node reports no pending CSR right after generating one", node=step.node)
         fp = _public_key_fingerprint(pem)

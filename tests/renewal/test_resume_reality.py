@@ -74,3 +74,26 @@ def test_plan_and_renew_commands(env, capsys, monkeypatch):
     code = main(["renew", "ipsec", "-f", str(env.params_file), "--ticket", "CHG8", "--nodes", "cucm-sub1",
                  "--state-dir", str(env.state_dir), "--ca", "lab", "--approve", "--json"])
     assert code == 4 and json.loads(capsys.readouterr().out)["status"] == "blocked"
+
+
+def test_csr_step_interrupted_after_generating_adopts_the_pending_csr(env):
+    """A crash between 'generate' and the ledger write: the CSR on the node is adopted, not replaced."""
+    with env.open("ipsec", nodes=("cucm-sub2",)) as renewal:
+        assert renewal.csr().status == "done"
+        ledger = renewal.ledger
+        generated = ledger.get("csrs", "cucm-sub2.lab.example")["pem"]
+        ledger.data["csrs"].pop("cucm-sub2.lab.example")
+        step = ledger.step("csr:cucm-sub2.lab.example")
+        ledger.record(StepRecord(step.key, step.name, step.node, step.phase, "running", step.started))
+        result = renewal.csr()
+        assert result.status == "done" and "adopted" in result.steps[0].detail
+        assert ledger.get("csrs", "cucm-sub2.lab.example")["pem"] == generated
+        assert env.lab.state.node("cucm-sub2").pending_csr("ipsec").strip() == generated.strip()
+
+
+def test_fresh_run_replaces_a_stray_pending_csr(env):
+    stray = env.lab.state.node("cucm-sub2").generate_csr("ipsec")
+    with env.open("ipsec", nodes=("cucm-sub2",)) as renewal:
+        result = renewal.csr()
+        assert result.status == "done" and "replaced a pending CSR this run did not create" in result.steps[0].detail
+        assert renewal.ledger.get("csrs", "cucm-sub2.lab.example")["pem"].strip() != stray.strip()
