@@ -5,8 +5,10 @@ the connection's thread with the SSLContext of the certificate the node
 serves *now* (its active tomcat certificate): when a Cisco Tomcat restart
 completes, the next connection gets the new certificate. Requests become
 ``LabRequest`` values and are routed by path to handlers that return
-``LabResponse`` values. Faults: ``unreachable`` resets every connection at
-once; ``tls_fail`` answers the ClientHello with a handshake_failure alert.
+``LabResponse`` values. While Cisco Tomcat is not Started (restarting,
+stopped) every connection is reset, as on CUCM. Faults: ``unreachable``
+resets every connection at once; ``tls_fail`` answers the ClientHello with a
+handshake_failure alert.
 Connections close after each response (HTTP/1.0), so runtime faults and
 certificate swaps apply to the very next request.
 """
@@ -230,8 +232,17 @@ class LabHttpServer:
     def _fault(self, name: str) -> bool:
         return bool(self.node and self.state and self.state.faults.active(self.node.name, name))
 
+    def _tomcat_down(self) -> bool:
+        """Every HTTPS door runs inside Cisco Tomcat: while it is not Started, nothing answers."""
+        if self.node is None:
+            return False
+        try:
+            return self.node.service("Cisco Tomcat").status != "Started"
+        except LabRefusal:
+            return False
+
     def serve_connection(self, raw: socket.socket, client_address: Any, server: _Server) -> None:
-        if self._fault("unreachable"):
+        if self._fault("unreachable") or self._tomcat_down():
             _reset(raw)
             return
         if self._fault("tls_fail"):

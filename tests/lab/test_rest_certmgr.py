@@ -7,6 +7,7 @@ import socket
 from typing import Iterator
 
 import pytest
+import requests
 
 from cucmkit.catalogue import MESSAGES
 from cucmkit.lab import LabCluster, Topology, pki
@@ -175,3 +176,17 @@ def test_chunked_body_and_clean_repr(rest_lab: LabCluster) -> None:
     req = LabRequest(method="GET", path="/x", query={}, headers={}, body=b"secret-body",
                      auth=("admin", "pw-123"), node=None, state=None)
     assert "pw-123" not in repr(req) and "secret-body" not in repr(req)
+
+
+def test_https_is_down_while_tomcat_restarts(rest_lab: LabCluster) -> None:
+    node = rest_lab.state.node("cucm-sub2")
+    session, base = https_session(rest_lab, "cucm-sub2", auth=None)
+    rest_lab.state.knobs.set("tomcat_restart_seconds", 50)  # 1 s at speed 0.02
+    try:
+        node.restart("Cisco Tomcat")
+        with pytest.raises(requests.ConnectionError):
+            session.get(base + "/ssosp/ws/public/singleSignOn", timeout=5)
+        wait_until(lambda: node.service("Cisco Tomcat").status == "Started", timeout=10)
+    finally:
+        rest_lab.state.knobs.set("tomcat_restart_seconds", 20)
+    assert session.get(base + "/ssosp/ws/public/singleSignOn", timeout=5).status_code == 200
