@@ -19,6 +19,7 @@ class VerifyReport:
     manifest: tuple[ManifestProblem, ...]
     secrets: tuple[Finding, ...]
     parameter_files: tuple[str, ...]   # the files whose secret values were looked for
+    known_values: int = 0              # how many secret values those references resolved to
 
     @property
     def ok(self) -> bool:
@@ -27,8 +28,8 @@ class VerifyReport:
     def lines(self) -> list[str]:
         head = f"{'OK' if self.ok else 'FAILED'} {self.folder}"
         body = [f"  tampered: {p}" for p in self.manifest] + [f"  secret: {f}" for f in self.secrets]
-        known = ", ".join(self.parameter_files) or "none found (patterns only)"
-        return [head, *body, f"  secret values checked from: {known}"]
+        known = ", ".join(self.parameter_files) or "no parameter file (patterns only)"
+        return [head, *body, f"  secrets looked for: {self.known_values} value(s) from {known}, and patterns"]
 
 
 def _parameter_files(folder: Path, given: Iterable[Path]) -> tuple[Path, ...]:
@@ -45,4 +46,5 @@ def verify(folder: Path, *, parameter_files: Iterable[Path] = ()) -> VerifyRepor
     files = _parameter_files(folder, parameter_files)
     secrets = known_secrets(files)
     return VerifyReport(folder=folder, manifest=tuple(verify_manifest(folder)),
-                        secrets=tuple(scan_dir(folder, secrets)), parameter_files=tuple(map(str, files)))
+                        secrets=tuple(scan_dir(folder, secrets)), parameter_files=tuple(map(str, files)),
+                        known_values=len(secrets))
