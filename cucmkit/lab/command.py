@@ -77,8 +77,8 @@ def register(subparsers: Any) -> None:
     for verb in ("approve", "deny"):
         p = _with_dir(csub.add_parser(verb))
         p.add_argument("req_id", type=int)
-        p.set_defaults(func=lambda a, v=verb: _act(a, f"ca_{v}", {"req_id": a.req_id}, offline=False))
-    _with_dir(csub.add_parser("pending")).set_defaults(func=lambda a: _act(a, "ca_pending", {}, offline=False))
+        p.set_defaults(func=lambda a, v=verb: _act(a, f"ca_{v}", {"req_id": a.req_id}))
+    _with_dir(csub.add_parser("pending")).set_defaults(func=lambda a: _act(a, "ca_pending", {}))
 
     phones = _with_dir(sub.add_parser("phones", help="phone registration summary"))
     phones.add_argument("--delete-itl", action="store_true", help="delete the ITL on every phone that rejects it")
@@ -125,8 +125,11 @@ def _print(obj: Any) -> None:
     print(json.dumps(obj, indent=2))
 
 
-def _act(args: argparse.Namespace, action: str, payload: dict[str, Any], *, offline: bool = True) -> int:
+def _act(args: argparse.Namespace, action: str, payload: dict[str, Any]) -> int:
+    """Ask the running lab; with none running, act on the saved state (applies at the next start)."""
     from cucmkit.lab.control import apply_action, call
+    from cucmkit.lab.pki import LabCA
+    from cucmkit.lab.starting import ensure_cas
     from cucmkit.lab.state import LabRefusal, LabState
 
     state_dir = _dir(args)
@@ -134,11 +137,13 @@ def _act(args: argparse.Namespace, action: str, payload: dict[str, Any], *, offl
         if _running(state_dir):
             _print(call(state_dir, action, payload))
             return 0
-        if not offline or not (state_dir / "state.json").exists():
-            print(f"no running lab in {state_dir}", file=sys.stderr)
+        if not (state_dir / "state.json").exists():
+            print(f"no lab state in {state_dir}", file=sys.stderr)
             return 1
         state = LabState.load(state_dir)
-        _print(apply_action(state, action, payload, running=False))
+        old, current = ensure_cas(state_dir)
+        ca = LabCA(pair=current, old=old, directory=state_dir / "ca", knobs=state.knobs)
+        _print(apply_action(state, action, payload, ca=ca, running=False))
         return 0
     except (RuntimeError, KeyError, ValueError, LabRefusal) as exc:
         print(f"error: {getattr(exc, 'message', None) or exc}", file=sys.stderr)

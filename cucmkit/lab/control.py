@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -50,48 +51,86 @@ def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() in ("1", "true", "yes", "on", "enabled")
 
 
+@dataclass(frozen=True)
+class _Ctx:
+    state: LabState
+    args: dict[str, Any]
+    ca: Any
+    endpoints: list[dict[str, Any]] | None
+    running: bool
+
+
+def _node_key(state: LabState, name: str) -> str:
+    return "*" if name == "*" else state.node(name).name
+
+
+def _fault_set(c: _Ctx) -> Any:
+    value = c.args.get("value")
+    c.state.faults.set(_node_key(c.state, c.args["node"]), c.args["fault"], True if value in (None, "") else value)
+    return c.state.faults.list()
+
+
+def _fault_clear(c: _Ctx) -> Any:
+    c.state.faults.clear(_node_key(c.state, c.args["node"]), c.args.get("fault"))
+    return c.state.faults.list()
+
+
+def _knob_set(c: _Ctx) -> Any:
+    with c.state.lock:
+        value = c.state.knobs.set(c.args["name"], c.args["value"])
+        c.state.changed()
+    return {c.args["name"]: value}
+
+
+def _setting(c: _Ctx) -> Any:
+    name = c.args["name"]
+    if name not in _SETTABLE:
+        raise ValueError(f"unknown setting {name!r}; valid: {', '.join(_SETTABLE)}")
+    value: Any = int(c.args["value"]) if name == "security_mode" else _truthy(c.args["value"])
+    getattr(c.state, _SETTABLE[name])(value)
+    return {name: value}
+
+
+def _ca_decide(c: _Ctx, approve: bool) -> Any:
+    if c.ca is None:
+        raise ValueError("the lab CA is not available")
+    req = c.ca.approve(int(c.args["req_id"])) if approve else c.ca.deny(int(c.args["req_id"]))
+    return {"req_id": req.req_id, "status": req.status}
+
+
+def _phones(c: _Ctx) -> Any:
+    views = c.state.phone_views()
+    return {"summary": c.state.phone_summary(), "by_node": _by_node(c.state),
+            "unregistered": [v.name for v in views if v.status != "Registered"]}
+
+
+def _delete_itl(c: _Ctx) -> Any:
+    names = c.args.get("names") or [v.name for v in c.state.phone_views() if v.reason == 13]
+    return {"deleted": c.state.delete_itl(names)}
+
+
+_ACTIONS: dict[str, Callable[[_Ctx], Any]] = {
+    "status": lambda c: lab_status(c.state, c.endpoints, running=c.running),
+    "fault_set": _fault_set,
+    "fault_clear": _fault_clear,
+    "fault_list": lambda c: c.state.faults.list(),
+    "knob_set": _knob_set,
+    "set": _setting,
+    "ca_approve": lambda c: _ca_decide(c, True),
+    "ca_deny": lambda c: _ca_decide(c, False),
+    "ca_pending": lambda c: [{"req_id": r.req_id, "template": r.template} for r in (c.ca.pending() if c.ca else [])],
+    "phones": _phones,
+    "delete_itl": _delete_itl,
+}
+
+
 def apply_action(state: LabState, action: str, args: dict[str, Any], *, ca: Any = None,
                  endpoints: list[dict[str, Any]] | None = None, running: bool = True) -> Any:
     """One control action on ``state`` (used by the endpoint and, offline, by the command)."""
-    if action == "status":
-        return lab_status(state, endpoints, running=running)
-    if action == "fault_set":
-        node = state.node(args["node"]).name if args["node"] != "*" else "*"
-        value = args.get("value")
-        state.faults.set(node, args["fault"], True if value in (None, "") else value)
-        return state.faults.list()
-    if action == "fault_clear":
-        node = state.node(args["node"]).name if args["node"] != "*" else "*"
-        state.faults.clear(node, args.get("fault"))
-        return state.faults.list()
-    if action == "fault_list":
-        return state.faults.list()
-    if action == "knob_set":
-        with state.lock:
-            value = state.knobs.set(args["name"], args["value"])
-            state.changed()
-        return {args["name"]: value}
-    if action == "set":
-        name = args["name"]
-        if name not in _SETTABLE:
-            raise ValueError(f"unknown setting {name!r}; valid: {', '.join(_SETTABLE)}")
-        value: Any = int(args["value"]) if name == "security_mode" else _truthy(args["value"])
-        getattr(state, _SETTABLE[name])(value)
-        return {name: value}
-    if action in ("ca_approve", "ca_deny"):
-        if ca is None:
-            raise ValueError("the lab CA is not available")
-        req = ca.approve(int(args["req_id"])) if action == "ca_approve" else ca.deny(int(args["req_id"]))
-        return {"req_id": req.req_id, "status": req.status}
-    if action == "ca_pending":
-        return [{"req_id": r.req_id, "template": r.template} for r in (ca.pending() if ca else [])]
-    if action == "phones":
-        return {"summary": state.phone_summary(),
-                "by_node": _by_node(state), "unregistered": [v.name for v in state.phone_views() if v.status != "Registered"]}
-    if action == "delete_itl":
-        names = args.get("names") or [v.name for v in state.phone_views() if v.reason == 13]
-        return {"deleted": state.delete_itl(names)}
-    raise ValueError(f"unknown action {action!r}")
+    handler = _ACTIONS.get(action)
+    if handler is None:
+        raise ValueError(f"unknown action {action!r}")
+    return handler(_Ctx(state, args, ca, endpoints, running))
 
 
 def _by_node(state: LabState) -> dict[str, dict[str, int]]:

@@ -46,6 +46,20 @@ def _session(state_dir: Path, node: dict) -> tuple[requests.Session, str]:
     return session, base
 
 
+def _submit_csr(state_dir: Path, info: dict) -> int:
+    from cucmkit.lab import pki
+
+    session = requests.Session()
+    session.trust_env = False
+    session.mount(info["ca"]["url"], FqdnAdapter(info["ca"]["fqdn"]))
+    session.verify = str(state_dir / "ca-bundle.pem")
+    session.auth = ("causer", (state_dir / "secrets" / "ca_user").read_text().strip())
+    csr = pki.make_csr(key=pki.new_key("ec", 256), cn="cucm-pub.lab.example", sans=("DNS:cucm-pub.lab.example",))
+    page = session.post(info["ca"]["url"] + "certfnsh.asp", data={
+        "Mode": "newreq", "CertRequest": csr, "CertAttrib": "CertificateTemplate:CUCM-tomcat"}).text
+    return int(re.search(r"Your Request Id is (\d+)", page).group(1))
+
+
 def test_start_detach_status_fault_stop(tmp_path: Path) -> None:
     state_dir = tmp_path / "lab"
     d = ["--state-dir", str(state_dir)]
@@ -84,6 +98,8 @@ def test_start_detach_status_fault_stop(tmp_path: Path) -> None:
         phones = json.loads(lab_cmd("phones", *d).stdout)
         assert phones["summary"]["total"] == 8
         assert lab_cmd("ca", "approve", *d, "999").returncode == 1
+        req_id = _submit_csr(state_dir, info)  # pending: ca_approval is manual now
+        assert json.loads(lab_cmd("ca", "pending", *d).stdout) == [{"req_id": req_id, "template": "CUCM-tomcat"}]
     finally:
         stopped = cucmkit("lab", "stop", *d)
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
@@ -97,6 +113,7 @@ def test_start_detach_status_fault_stop(tmp_path: Path) -> None:
     assert json.loads(offline.stdout)["sso_enabled"] is True
     assert lab_cmd("fault", "set", *d, "cucm-sub1", "unreachable").returncode == 0
     assert json.loads((state_dir / "state.json").read_text())["faults"]["cucm-sub1"] == {"unreachable": True}
+    assert json.loads(lab_cmd("ca", "approve", *d, str(req_id)).stdout) == {"req_id": req_id, "status": "issued"}
 
 
 def test_status_without_a_lab(tmp_path: Path) -> None:
