@@ -52,10 +52,16 @@ class NodeEndpoint:
 
 
 class LabCluster:
-    """A running lab: every node's HTTPS (and SSH) listener plus the lab CA's AD CS listener."""
+    """A running lab: every node's HTTPS (and SSH) listener plus the lab CA's AD CS listener.
+
+    ``state_dir`` is loaded if it holds a lab (then ``topology`` is ignored), else
+    created with the realistic starting state. ``speed`` multiplies every delay
+    (None keeps the saved one); ``faults`` are switched on at start
+    (``{"cucm-sub1": {"tls_fail": True}}``); ``ssh=False`` skips the SSH listeners.
+    """
 
     def __init__(self, state_dir: Path | str, *, topology: Topology | None = None, ports: str = "fixed",
-                 speed: float = 1.0, faults: dict[str, dict[str, Any]] | None = None,
+                 speed: float | None = 1.0, faults: dict[str, dict[str, Any]] | None = None,
                  host: str = "127.0.0.1", ssh: bool = True) -> None:
         if ports not in ("fixed", "ephemeral"):
             raise ValueError("ports must be 'fixed' or 'ephemeral'")
