@@ -23,7 +23,7 @@ def test_node_down_mid_restart_then_resume(env):
         if text.startswith(f"restart:{PUB}:Cisco DRF Local: done"):
             env.lab.state.faults.set("cucm-sub1", "unreachable")
 
-    with env.open("ipsec", nodes=("cucm-sub1",), progress=progress, restart_timeout=3.0) as renewal:
+    with env.open("ipsec", nodes=("cucm-sub1",), progress=progress) as renewal:
         result = renewal.run()
         assert result.status == "failed" and "cucm-sub1" in result.message
         outcomes = {s.key: s.outcome for s in result.steps}
