@@ -54,7 +54,7 @@ def _phases(record: dict) -> list[tuple[str, str]]:
 
 def test_timeout_in_activate_claims_only_what_ended(slow_lab: LabCluster, tmp_path: Path) -> None:
     params = write_params(slow_lab, tmp_path / "lab.yaml")
-    run = cucmkit_run(_args("tomcat", params, tmp_path, "--timeout", "20"), env=child_env(slow_lab))
+    run = cucmkit_run(_args("tomcat", params, tmp_path, "--timeout", "12"), env=child_env(slow_lab))
     assert run.returncode == 1, run.stdout + run.stderr
     folder, record = _record(tmp_path)
     assert (record["status"], record["papermill"]["failure"]) == ("failed", "timeout")
