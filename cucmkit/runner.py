@@ -388,7 +388,10 @@ def run_batch(specs: Sequence[RunSpec], *, parallel: int = 1) -> list[RunOutcome
         _STOP.set()
     finally:
         pool.shutdown(wait=True)
-    return [outcome for future in futures if not future.exception() for outcome in future.result()]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors and not _STOP.is_set():
+        raise errors[0]   # the runner itself broke (not a notebook): never hide it behind a clean exit code
+    return [outcome for future in futures if future.exception() is None for outcome in future.result()]
 
 
 def exit_code(outcomes: Sequence[RunOutcome]) -> int:
