@@ -93,9 +93,15 @@ def env(rlab: LabCluster, tmp_path: Path) -> Iterator[Env]:
     name = f"lab-{uuid.uuid4().hex[:8]}"
     params_file = rlab.write_parameters(tmp_path / "parameters" / f"{name}.yaml", cluster=name)
     params = load_parameters(params_file)
-    with Cluster.from_parameters(params) as cluster:
+    cluster = Cluster.from_parameters(params)
+    try:
         yield Env(rlab, params, params_file, cluster, tmp_path / "state", tmp_path)
-    reset_lab(rlab)
+    finally:
+        try:
+            cluster.close()
+        except EOFError:  # paramiko on an SSH session the lab already dropped (AdminCli.close lets it through)
+            pass
+        reset_lab(rlab)
 
 
 class CaPlayer(threading.Thread):
