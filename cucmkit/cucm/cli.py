@@ -228,8 +228,8 @@ class AdminCli:
             if thing is not None:
                 try:
                     thing.close()
-                except (OSError, paramiko.SSHException):
-                    pass
+                except (OSError, EOFError, paramiko.SSHException):
+                    pass  # the session is already gone (paramiko raises EOFError on a dropped one)
 
     # -- session ----------------------------------------------------------------------------
 
