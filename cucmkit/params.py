@@ -9,12 +9,16 @@ credentials:
   os_admin: {username: admin, password: {file: .lab/secrets/os_admin}}
   app_user: {username: ccmadmin, password: {env: CUCM_APP_PASSWORD}}
 tls: {ca_bundle: [.lab/ca-bundle.pem], pins: {}}
+ssh: {known_hosts: .lab/known_hosts, host_key_policy: reject}   # per node: ssh_host_key_sha256
 timeouts: {connect: 5, read: 30, cli_prompt: 30, restart: 600, registration: 1800}
 maintenance_window: {start: "2026-11-26T22:00:00+00:00", end: "2026-11-27T04:00:00+00:00"}
 ca: {backend: lab, url: "https://127.0.0.1:9443/certsrv/", fqdn: ca.lab.example, username: causer,
      password: {file: .lab/secrets/ca_user}, template_prefix: CUCM-}
 registration: {tolerance: 0, baseline: auto}
 expiry_threshold_days: 60
+retries:
+  risport: {attempts: 4, backoff_seconds: 10, max_backoff_seconds: 60}
+  axl: {attempts: 5, backoff_seconds: 2, max_backoff_seconds: 30}
 ```
 
 Passwords are references only (``{env: VAR}``, ``{file: PATH}``,
@@ -27,6 +31,8 @@ be a secret.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import os
 import re
@@ -52,6 +58,11 @@ __all__ = [
     "MaintenanceWindow",
     "CaParams",
     "RegistrationParams",
+    "SshTrust",
+    "Backoff",
+    "Retries",
+    "HOST_KEY_POLICIES",
+    "normalize_ssh_fingerprint",
     "load_parameters",
     "from_notebook",
     "find_root",
@@ -62,6 +73,7 @@ __all__ = [
 ROLES = ("publisher", "subscriber")
 KINDS = ("CUCM", "IM&P")
 CA_BACKENDS = ("lab", "adcs", "manual")
+HOST_KEY_POLICIES = ("reject", "warn")
 _REF_HOW = "reference it as {env: ...} / {file: ...} / {keyring: ...}"
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 _VERSION = re.compile(r"^\d+(\.\d+)*(-\d+)?$")
@@ -119,6 +131,7 @@ class NodeParams:
     https_port: int = 443
     ssh_port: int = 22
     os_admin: Account | None = None   # per-node OS admin (else credentials.os_admin)
+    ssh_host_key_sha256: tuple[str, ...] = ()   # "SHA256:<base64>" pins of the node's SSH host key(s)
 
     @property
     def short(self) -> str:
@@ -136,6 +149,29 @@ class TlsTrust:
 
     def pin_for(self, fqdn: str) -> str | None:
         return self.pins.get(fqdn.lower())
+
+
+@dataclass(frozen=True)
+class SshTrust:
+    """How SSH host keys are checked: a known_hosts file, and what to do with an unknown key."""
+
+    known_hosts: Path | None = None
+    host_key_policy: str = "warn"     # "reject" by default once known_hosts is given
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Retries of one client: tries per request, first delay (doubled each try), delay cap."""
+
+    attempts: int
+    backoff_seconds: float
+    max_backoff_seconds: float
+
+
+@dataclass(frozen=True)
+class Retries:
+    risport: Backoff = Backoff(attempts=4, backoff_seconds=10.0, max_backoff_seconds=60.0)
+    axl: Backoff = Backoff(attempts=5, backoff_seconds=2.0, max_backoff_seconds=30.0)
 
 
 @dataclass(frozen=True)
@@ -186,6 +222,8 @@ class ClusterParams:
     nodes: tuple[NodeParams, ...]
     credentials: Credentials
     tls: TlsTrust = TlsTrust()
+    ssh: SshTrust = SshTrust()
+    retries: Retries = Retries()
     timeouts: Timeouts = Timeouts()
     maintenance_window: MaintenanceWindow | None = None   # None: always
     ca: CaParams = CaParams()
@@ -217,7 +255,7 @@ class ClusterParams:
 
 TOP_LEVEL_KEYS = (
     "cluster", "nodes", "credentials", "tls", "timeouts", "maintenance_window",
-    "ca", "registration", "expiry_threshold_days",
+    "ca", "registration", "expiry_threshold_days", "ssh", "retries",
 )
 
 
@@ -378,7 +416,8 @@ def _credentials(value: Any, root: Path) -> Credentials:
                        app_user=_account(section["app_user"], "credentials.app_user", root), **optional)
 
 
-_NODE_KEYS = ("fqdn", "address", "role", "kind", "version", "https_port", "ssh_port", "os_admin")
+_NODE_KEYS = ("fqdn", "address", "role", "kind", "version", "https_port", "ssh_port", "os_admin",
+              "ssh_host_key_sha256")
 
 
 def _node(value: Any, path: str, root: Path) -> NodeParams:
@@ -401,7 +440,41 @@ def _node(value: Any, path: str, root: Path) -> NodeParams:
         https_port=_int(section.get("https_port", 443), f"{path}.https_port", low=1, high=65535),
         ssh_port=_int(section.get("ssh_port", 22), f"{path}.ssh_port", low=1, high=65535),
         os_admin=_account(section["os_admin"], f"{path}.os_admin", root) if section.get("os_admin") else None,
+        ssh_host_key_sha256=_ssh_pins(section.get("ssh_host_key_sha256"), f"{path}.ssh_host_key_sha256"),
     )
+
+
+def normalize_ssh_fingerprint(value: str) -> str:
+    """``SHA256:<base64>`` (as ssh-keygen -lf shows) or 64 hex characters -> ``SHA256:<base64, no padding>``."""
+    text = value.strip()
+    body = text[7:] if text.upper().startswith("SHA256:") else text
+    hexed = body.replace(":", "").lower()
+    if re.fullmatch(r"[0-9a-f]{64}", hexed):
+        raw = bytes.fromhex(hexed)
+    else:
+        try:
+            raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+        except (ValueError, binascii.Error):
+            raw = b""
+    if len(raw) != 32:
+        raise ValueError("an SSH host key fingerprint is SHA256:<43 base64 characters> or 64 hex characters")
+    return "SHA256:" + base64.b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _ssh_pins(value: Any, path: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Sequence) or not items:
+        raise _fail(path, "must be a fingerprint or a list of them", "write ssh_host_key_sha256: SHA256:....")
+    pins = []
+    for i, item in enumerate(items):
+        where = path if isinstance(value, str) else f"{path}[{i}]"
+        try:
+            pins.append(normalize_ssh_fingerprint(_str(item, where)))
+        except ValueError as exc:
+            raise _fail(where, str(exc), "copy the SSH fingerprint shown by `cucmkit trust fetch -f PARAMS`.") from None
+    return tuple(pins)
 
 
 def _nodes(value: Any, root: Path) -> tuple[NodeParams, ...]:
@@ -441,6 +514,37 @@ def _fingerprint(value: Any, path: str) -> str:
         raise _fail(path, "is not a SHA-256 fingerprint (64 hex characters, colons allowed)",
                     "copy the fingerprint shown by `cucmkit trust fetch -f PARAMS`.")
     return text
+
+
+def _ssh(value: Any, root: Path) -> SshTrust:
+    section = _mapping(value or {}, "ssh")
+    _keys(section, "ssh", ("known_hosts", "host_key_policy"))
+    known = _path(section["known_hosts"], "ssh.known_hosts", root) if section.get("known_hosts") else None
+    default = "reject" if known is not None else "warn"
+    policy = _choice(section.get("host_key_policy") or default, "ssh.host_key_policy", HOST_KEY_POLICIES)
+    return SshTrust(known_hosts=known, host_key_policy=policy)
+
+
+_BACKOFF_KEYS = ("attempts", "backoff_seconds", "max_backoff_seconds")
+
+
+def _backoff(value: Any, path: str, default: Backoff) -> Backoff:
+    section = _mapping(value or {}, path)
+    _keys(section, path, _BACKOFF_KEYS)
+    attempts = _int(section.get("attempts", default.attempts), f"{path}.attempts", low=1, high=100)
+    first = _positive(section.get("backoff_seconds", default.backoff_seconds), f"{path}.backoff_seconds")
+    cap = _positive(section.get("max_backoff_seconds", default.max_backoff_seconds), f"{path}.max_backoff_seconds")
+    if cap < first:
+        raise _fail(f"{path}.max_backoff_seconds", "must not be below backoff_seconds", "raise it or lower backoff_seconds.")
+    return Backoff(attempts=attempts, backoff_seconds=first, max_backoff_seconds=cap)
+
+
+def _retries(value: Any) -> Retries:
+    section = _mapping(value or {}, "retries")
+    _keys(section, "retries", ("risport", "axl"))
+    default = Retries()
+    return Retries(risport=_backoff(section.get("risport"), "retries.risport", default.risport),
+                   axl=_backoff(section.get("axl"), "retries.axl", default.axl))
 
 
 def _timeouts(value: Any) -> Timeouts:
@@ -549,6 +653,8 @@ def _build(data: Mapping[str, Any], root: Path, source: Path | None) -> ClusterP
         nodes=_nodes(data["nodes"], root),
         credentials=_credentials(data["credentials"], root),
         tls=tls,
+        ssh=_ssh(data.get("ssh"), root),
+        retries=_retries(data.get("retries")),
         timeouts=_timeouts(data.get("timeouts")),
         maintenance_window=_window(data.get("maintenance_window")),
         ca=_ca(data.get("ca"), root, tls),

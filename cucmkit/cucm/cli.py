@@ -20,6 +20,8 @@ High-level methods parse the shapes listed in cucm-interfaces.md 2.2 and raise
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import re
 import socket
@@ -35,7 +37,7 @@ import paramiko
 from cucmkit.catalogue import MESSAGES
 from cucmkit.certs.records import CertRecord, record_from_show_cert
 from cucmkit.cucm.models import BackupStatus, ServiceState
-from cucmkit.errors import CliError, ConnectError, CucmKitError, TimeoutError_, TransportError
+from cucmkit.errors import CliError, ConnectError, CucmKitError, TimeoutError_, TlsError, TransportError
 from cucmkit.secrets import Secret
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "parse_sql_table",
     "parse_backup_status",
     "parse_key_values",
+    "host_key_fingerprint",
 ]
 
 log = logging.getLogger(__name__)
@@ -190,6 +193,7 @@ class AdminCli:
         password: Secret,
         host_key_policy: str | paramiko.MissingHostKeyPolicy = "warn",
         known_hosts: Path | None = None,
+        host_key_sha256: Sequence[str] = (),
         prompt_timeout: float = DEFAULT_PROMPT_TIMEOUT,
         command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
@@ -201,7 +205,8 @@ class AdminCli:
         self.port = int(port)
         self.username = username
         self._password = password
-        self._policy = _host_key_policy(host_key_policy)
+        self._pins = tuple(_normal_fingerprint(p) for p in host_key_sha256)
+        self._policy = _host_key_policy(host_key_policy, node=node, pins=self._pins)
         self._known_hosts = known_hosts
         self.prompt_timeout = float(prompt_timeout)
         self.command_timeout = float(command_timeout)
@@ -251,7 +256,13 @@ class AdminCli:
     def _connect(self) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         if self._known_hosts is not None:
-            client.load_host_keys(str(self._known_hosts))
+            try:
+                client.load_host_keys(str(self._known_hosts))
+            except (OSError, paramiko.SSHException) as exc:
+                raise TlsError(f"ssh.known_hosts file {self._known_hosts} cannot be read ({type(exc).__name__})",
+                               **self._where("login"),
+                               remedy="fix ssh.known_hosts in the parameter file (for the lab: run "
+                               "`cucmkit lab start` first).") from None
         client.set_missing_host_key_policy(self._policy)
         try:
             client.connect(hostname=self.address, port=self.port, username=self.username,
@@ -261,16 +272,32 @@ class AdminCli:
         except Exception as exc:  # noqa: BLE001 - every paramiko/socket failure is mapped here, once
             client.close()
             raise self._map_connect_error(exc) from exc
+        self._check_pins(client)
         return client
+
+    def _check_pins(self, client: paramiko.SSHClient) -> None:
+        """With ``host_key_sha256`` pins, the offered key must match one, known_hosts or not."""
+        transport = client.get_transport()
+        if not self._pins or transport is None:
+            return
+        offered = host_key_fingerprint(transport.get_remote_server_key())
+        if offered not in self._pins:
+            client.close()
+            raise TlsError(f"the SSH host key of {self.node} ({offered}) does not match "
+                           f"nodes[].ssh_host_key_sha256 ({', '.join(self._pins)})", **self._where("login"),
+                           remedy=_PIN_REMEDY)
 
     def _map_connect_error(self, exc: BaseException) -> CucmKitError:
         where, target = self._where("login"), f"{self.address}:{self.port}"
+        if isinstance(exc, CucmKitError):   # raised by our host key policy
+            return exc
         if isinstance(exc, paramiko.AuthenticationException):
             return CliError(f"SSH authentication failed for {self.username}", **where,
                             remedy="check the OS admin password referenced in the parameter file")
         if isinstance(exc, paramiko.BadHostKeyException):
-            return TransportError(f"the SSH host key of {target} does not match the known one", **where,
-                                  remedy="verify the node's host key before updating known_hosts")
+            return TlsError(f"the SSH host key of {self.node} at {target} changed: it offers "
+                            f"{exc.key.get_name()} {host_key_fingerprint(exc.key)}, known_hosts holds "
+                            f"{host_key_fingerprint(exc.expected_key)}", **where, remedy=_PIN_REMEDY)
         if isinstance(exc, (socket.timeout, TimeoutError)):
             return TimeoutError_(f"no SSH login on {target} within {self.connect_timeout:g} s", **where)
         if isinstance(exc, paramiko.SSHException) and "known_hosts" in str(exc):
@@ -525,21 +552,62 @@ class AdminCli:
 # --------------------------------------------------------------------------- helpers & parsers
 
 
-def _host_key_policy(policy: str | paramiko.MissingHostKeyPolicy) -> paramiko.MissingHostKeyPolicy:
+_PIN_REMEDY = ("if the node was reinstalled or its host key regenerated on purpose, check the new fingerprint "
+               "out of band (`cucmkit trust fetch -f PARAMS`, or `ssh-keygen -lf` on the node's console), then "
+               "update the node's entry in ssh.known_hosts or nodes[].ssh_host_key_sha256; otherwise treat it as "
+               "an attack and do not connect")
+
+
+def host_key_fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH's ``SHA256:<base64>`` fingerprint of a host key (as ``ssh-keygen -lf`` prints it)."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode("ascii").rstrip("=")
+
+
+def _normal_fingerprint(value: str) -> str:
+    from cucmkit.params import normalize_ssh_fingerprint  # params imports nothing from here
+
+    return normalize_ssh_fingerprint(value)
+
+
+def _host_key_policy(policy: str | paramiko.MissingHostKeyPolicy, *, node: str = "",
+                     pins: tuple[str, ...] = ()) -> paramiko.MissingHostKeyPolicy:
     if isinstance(policy, paramiko.MissingHostKeyPolicy):
         return policy
-    table = {"reject": paramiko.RejectPolicy, "warn": _LogPolicy, "accept": paramiko.AutoAddPolicy}
+    table = {"reject": _RejectPolicy, "warn": _LogPolicy, "accept": _LogPolicy}
     if policy not in table:
         raise ValueError(f"host_key_policy must be one of {sorted(table)} or a paramiko policy")
-    return table[policy]()
+    return table[policy](node=node, pins=pins)
+
+
+class _RejectPolicy(paramiko.MissingHostKeyPolicy):
+    """Refuse a host key that neither known_hosts nor a pin vouches for, naming its fingerprint."""
+
+    def __init__(self, *, node: str, pins: tuple[str, ...]) -> None:
+        self.node, self.pins = node, pins
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        offered = host_key_fingerprint(key)
+        if offered in self.pins:
+            return
+        raise TlsError(f"the SSH host key of {self.node} ({hostname}) is not known: it offers "
+                       f"{key.get_name()} {offered}", node=self.node, interface=INTERFACE, operation="login",
+                       remedy="check that fingerprint out of band (node console: `ssh-keygen -lf`), then add the "
+                       "node's key to ssh.known_hosts or set nodes[].ssh_host_key_sha256: " + offered)
 
 
 class _LogPolicy(paramiko.MissingHostKeyPolicy):
-    """Accept an unknown host key, logging its fingerprint so it can be pinned later."""
+    """Accept an unknown host key, warning with its fingerprint and how to pin it."""
+
+    def __init__(self, *, node: str = "", pins: tuple[str, ...] = ()) -> None:
+        self.node, self.pins = node, pins
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        log.info("SSH host key of %s not known; accepting %s %s", hostname, key.get_name(),
-                 key.fingerprint if hasattr(key, "fingerprint") else key.get_fingerprint().hex())
+        offered = host_key_fingerprint(key)
+        if offered in self.pins:
+            return
+        log.warning("SSH host key of %s (%s) NOT verified; accepting %s %s. To verify it, set ssh.known_hosts "
+                    "in the parameter file (OpenSSH format) or pin it per node: ssh_host_key_sha256: %s",
+                    self.node or hostname, hostname, key.get_name(), offered, offered)
 
 
 def _answer_for(question: str, answers: Mapping[str, str] | Answer | None) -> str | None:

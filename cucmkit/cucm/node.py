@@ -144,6 +144,8 @@ class Node:
             username, password = self._cluster.credentials.get(params.os_admin_for(self.params))
             return AdminCli(node=self.name, address=self.address, port=self.params.ssh_port,
                             username=username, password=password,
+                            known_hosts=params.ssh.known_hosts, host_key_policy=params.ssh.host_key_policy,
+                            host_key_sha256=self.params.ssh_host_key_sha256,
                             prompt_timeout=params.timeouts.cli_prompt, command_timeout=params.timeouts.read,
                             connect_timeout=params.timeouts.connect)
         return self._client("cli", make)
@@ -352,7 +354,9 @@ class Cluster:
 
     def _new_axl(self, schema: str) -> AxlClient:
         transport = self.publisher.transport("axl", self.params.credentials.for_axl())
-        return AxlClient(transport=transport, version=schema)
+        retry = self.params.retries.axl
+        return AxlClient(transport=transport, version=schema, retries=retry.attempts - 1,
+                         backoff=retry.backoff_seconds, backoff_max=retry.max_backoff_seconds)
 
     def _axl_schema(self) -> str:
         configured = self.params.publisher.version
@@ -417,7 +421,9 @@ class Cluster:
         with self._lock:
             if self._risport is None:
                 transport = node.transport("risport", self.params.credentials.for_serviceability())
-                self._risport = RisPortClient(transport=transport, budget=self.budget)
+                retry = self.params.retries.risport
+                self._risport = RisPortClient(transport=transport, budget=self.budget, attempts=retry.attempts,
+                                              backoff=retry.backoff_seconds, backoff_max=retry.max_backoff_seconds)
             return self._risport
 
     def sso_enabled(self) -> bool:
