@@ -40,6 +40,9 @@ __all__ = [
     "Knobs",
     "LabNodeState",
     "LabState",
+    "LabEvent",
+    "EVENT_KINDS",
+    "EVENT_LIMIT",
     "CUCM_UNITS",
     "IMP_UNITS",
     "ACTIVATED_BY",
@@ -53,6 +56,10 @@ OS_ADMIN_USER = "admin"
 APP_USER = "ccmadmin"
 CA_USER = "causer"
 STATE_VERSION = 1
+EVENT_LIMIT = 5000
+EVENT_KINDS = ("restart_requested", "restart_completed", "restart_failed", "service_stopped", "csr_generated",
+               "identity_uploaded", "trust_uploaded", "trust_deleted", "regenerated", "ctl_updated",
+               "devices_reset", "itl_deleted")
 
 CUCM_UNITS = ("tomcat", "tomcat-ECDSA", "ipsec", "CAPF", "CallManager", "CallManager-ECDSA", "TVS", "ITLRecovery")
 IMP_UNITS = ("tomcat", "tomcat-ECDSA", "ipsec", "cup", "cup-ECDSA", "cup-xmpp", "cup-xmpp-ECDSA")
@@ -157,6 +164,62 @@ class CtlFile:
     updated_at: float = 0.0
 
 
+@dataclass(frozen=True)
+class LabEvent:
+    """One change to a node, as the lab's append-only event log keeps it (``LabState.events``)."""
+
+    seq: int
+    time: float               # epoch seconds the change happened (a restart's completion: when it finished)
+    kind: str                 # one of EVENT_KINDS
+    node: str = ""            # FQDN; "" for cluster-wide changes (CTL update, device resets)
+    data: tuple[tuple[str, Any], ...] = ()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return dict(self.data).get(name, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "time": self.time, "kind": self.kind, "node": self.node, **dict(self.data)}
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> "LabEvent":
+        data = {k: v for k, v in row.items() if k not in ("seq", "time", "kind", "node")}
+        return cls(int(row["seq"]), float(row["time"]), str(row["kind"]), str(row.get("node", "")),
+                   tuple(sorted(data.items())))
+
+
+_DOOR = threading.local()
+
+
+def current_door() -> str:
+    """Which door is calling: an explicit ``LabState.door(...)`` block, else inferred from the thread.
+
+    The SSH listener serves each connection in a thread named ``lab-ssh-*`` (the CLI); the HTTPS
+    listeners serve requests in ``process_request_thread`` threads (Control Center and the REST/SOAP
+    doors); anything else is a direct call (``api``, e.g. a test or the control endpoint).
+    """
+    explicit = getattr(_DOOR, "name", None)
+    if explicit:
+        return str(explicit)
+    name = threading.current_thread().name
+    if name.startswith("lab-ssh"):
+        return "cli"
+    if "process_request_thread" in name:
+        return "controlcenter"
+    return "api"
+
+
+class _DoorBlock:
+    def __init__(self, name: str) -> None:
+        self._name, self._saved = name, None
+
+    def __enter__(self) -> None:
+        self._saved = getattr(_DOOR, "name", None)
+        _DOOR.name = self._name
+
+    def __exit__(self, *exc: Any) -> None:
+        _DOOR.name = self._saved
+
+
 @dataclass
 class Knobs:
     """Tunables. Durations are base seconds, multiplied by ``speed``."""
@@ -212,6 +275,8 @@ class _Svc:
     stop_until: float | None = None     # end of the Stopping phase of a pending (re)start
     done_at: float | None = None        # when the pending (re)start completes
     will_fail: bool = False
+    door: str = ""                      # who asked for the pending (re)start (for the event log)
+    action: str = ""                    # "restart" | "start"
     activates: dict[str, list[str]] = field(default_factory=dict)  # purpose -> [pem, key_pem]
 
 
@@ -319,6 +384,8 @@ class LabNodeState:
                                o=ws["orgname"], l=ws["locality"], st=ws["state"], c=ws["country"] or None)
         with self._state.lock:
             self._csr[unit] = {"csr_pem": csr_pem, "key_pem": pki.key_to_pem(key), "distribution": distribution}
+            self._state.record("csr_generated", self.fqdn, purpose=unit, distribution=distribution,
+                               door=current_door())
             self._state.changed()
         return csr_pem
 
@@ -371,6 +438,8 @@ class LabNodeState:
             for node in targets:
                 node._install(unit, pem, entry["key_pem"])
             del self._csr[unit]
+            self._state.record("identity_uploaded", self.fqdn, purpose=unit, fingerprint=pki.fingerprint(pem),
+                               targets=[n.fqdn for n in targets], door=current_door())
             self._state.changed()
         return MESSAGES.import_ok.format(unit=unit)
 
@@ -403,6 +472,8 @@ class LabNodeState:
                 if pki.load_cert(existing).not_valid_before_utc > cert.not_valid_before_utc:
                     return TrustResult(filename, False, MESSAGES.not_replaced_older)
             bucket[filename] = pki.cert_to_pem(cert)
+            self._state.record("trust_uploaded", self.fqdn, store=store, filename=filename,
+                               fingerprint=pki.fingerprint(bucket[filename]), door=current_door())
             self._state.changed()
         return TrustResult(filename, True, "")
 
@@ -413,6 +484,7 @@ class LabNodeState:
             if filename not in bucket:
                 raise LabRefusal(f"Certificate {filename} does not exist in {name}", 404)
             del bucket[filename]
+            self._state.record("trust_deleted", self.fqdn, store=name, filename=filename, door=current_door())
             self._state.changed()
 
     def regenerate(self, purpose: str) -> str:
@@ -425,6 +497,8 @@ class LabNodeState:
         with self._state.lock:
             self._install(unit, pem, pki.key_to_pem(key))
             self._csr.pop(unit, None)
+            self._state.record("regenerated", self.fqdn, purpose=unit, fingerprint=pki.fingerprint(pem),
+                               door=current_door())
             self._state.changed()
         return f"Successfully Regenerated Certificate for {unit}."
 
@@ -492,6 +566,7 @@ class LabNodeState:
             if not svc.running and svc.done_at is None:
                 raise LabRefusal(f"{svc.name} is already stopped", 400, code=RC_ALREADY_STOPPED)
             svc.running, svc.done_at, svc.stop_until, svc.activates = False, None, None, {}
+            self._state.record("service_stopped", self.fqdn, service=svc.name, door=current_door())
             if svc.name == CALLMANAGER:
                 self._state.phones.drop_node(self.name, now=time.time(), until=None, delay=0)
             self._state.changed()
@@ -512,6 +587,9 @@ class LabNodeState:
             svc.done_at = now + duration
             svc.will_fail = self._state.faults.get(self.name, "service_fail") in (svc.name, "*")
             svc.activates = {u: [o.pem, o.key_pem] for u, o in self._own.items() if ACTIVATED_BY.get(u) == svc.name}
+            svc.door, svc.action = current_door(), "restart" if stop_phase else "start"
+            self._state.record("restart_requested", self.fqdn, at=now, service=svc.name, door=svc.door,
+                               action=svc.action)
             if svc.name == CALLMANAGER:
                 self._state.phones.drop_node(self.name, now=now, until=svc.done_at,
                                              delay=self._state.knobs.delay(self._state.knobs.reregister_seconds))
@@ -523,6 +601,8 @@ class LabNodeState:
         for svc in self._svc.values():
             if svc.done_at is None or svc.done_at > now:
                 continue
+            self._state.record("restart_failed" if svc.will_fail else "restart_completed", self.fqdn,
+                               at=svc.done_at, service=svc.name, door=svc.door, action=svc.action)
             if svc.will_fail:
                 svc.running, svc.started_at = False, None
             else:
@@ -532,6 +612,7 @@ class LabNodeState:
                     if own is not None:
                         self._own[unit] = replace(own, active_pem=pem, active_key_pem=key_pem)
             svc.done_at, svc.stop_until, svc.will_fail, svc.activates = None, None, False, {}
+            svc.door, svc.action = "", ""
             changed = True
         return changed
 
@@ -559,7 +640,8 @@ class LabNodeState:
         self._own = {u: OwnCert(u, **o) for u, o in data["own"].items()}
         self._trust = {k: dict(v) for k, v in data["trust"].items()}
         self._csr = {k: dict(v) for k, v in data["csr"].items()}
-        self._svc = {n: _Svc(**s) for n, s in data["services"].items()}
+        known = {f.name for f in fields(_Svc)}
+        self._svc = {n: _Svc(**{k: v for k, v in s.items() if k in known}) for n, s in data["services"].items()}
         self.web_security = dict(data["web_security"])
 
 
@@ -653,6 +735,8 @@ class LabState:
         self._secrets: dict[str, str] = {}
         self._exported: dict[Path, str] = {}
         self._loading = False
+        self._events: list[LabEvent] = []
+        self._event_lines = 0  # lines in events.jsonl (compacted when it doubles the bound)
 
     def __repr__(self) -> str:
         return f"LabState({str(self.state_dir)!r}, nodes={list(self.nodes)})"
@@ -724,6 +808,7 @@ class LabState:
             state.nodes[name].load_dict(node_data)
         state.phones = PhoneFleet.from_list(data["phones"], trust_of=state._trust_of)
         state._read_secrets()
+        state._load_events()
         state._loading = False
         return state
 
@@ -780,6 +865,70 @@ class LabState:
                     path.chmod(0o600)
                 path.write_text(text)
                 self._exported[path] = text
+
+    # ------------------------------------------------------------ event log
+
+    @staticmethod
+    def door(name: str) -> _DoorBlock:
+        """``with LabState.door("cli"): ...`` names the door for the events recorded in the block."""
+        return _DoorBlock(name)
+
+    @property
+    def events_path(self) -> Path:
+        return self.state_dir / "events.jsonl"
+
+    def record(self, kind: str, node: str = "", *, at: float | None = None, **data: Any) -> LabEvent | None:
+        """Append one event (not while the starting state is built or loaded); persisted at once."""
+        if self._loading:
+            return None
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"unknown lab event kind {kind!r}")
+        with self.lock:
+            seq = self._events[-1].seq + 1 if self._events else 1
+            event = LabEvent(seq, float(at if at is not None else time.time()), kind, node,
+                             tuple(sorted(data.items())))
+            self._events.append(event)
+            del self._events[:-EVENT_LIMIT]
+            self._append_event(event)
+            return event
+
+    def _append_event(self, event: LabEvent) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self._event_lines >= 2 * EVENT_LIMIT:
+            tmp = self.events_path.with_name(f"events.jsonl.{threading.get_ident()}.tmp")
+            tmp.write_text("".join(json.dumps(e.to_dict()) + "\n" for e in self._events))
+            tmp.replace(self.events_path)
+            self._event_lines = len(self._events)
+            return
+        with self.events_path.open("a") as fh:
+            fh.write(json.dumps(event.to_dict()) + "\n")
+        self._event_lines += 1
+
+    def _load_events(self) -> None:
+        if not self.events_path.exists():
+            return
+        rows = []
+        for line in self.events_path.read_text().splitlines():
+            try:
+                rows.append(LabEvent.from_dict(json.loads(line)))
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn last line after a crash
+        self._event_lines = len(rows)
+        self._events = rows[-EVENT_LIMIT:]
+
+    def events(self, since: float | str | None = None, kind: str | Iterable[str] | None = None) -> list[LabEvent]:
+        """The event log, oldest first: ``since`` (epoch seconds or ISO time; events at or after it),
+        ``kind`` (one kind or several). Settles first, so finished restarts are in it."""
+        self.settle()
+        if isinstance(since, str):
+            from datetime import datetime, timezone
+
+            parsed = datetime.fromisoformat(since.replace("Z", "+00:00"))
+            since = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+        kinds = {kind} if isinstance(kind, str) else set(kind) if kind is not None else None
+        with self.lock:
+            return [e for e in self._events if (since is None or e.time >= since)
+                    and (kinds is None or e.kind in kinds)]
 
     def settle(self) -> None:
         """Apply everything whose time has come: finished restarts, re-registrations."""
@@ -841,6 +990,7 @@ class LabState:
             pub = self.publisher
             signers = tuple(pub.active_fingerprint(u) for u in ("CallManager", "ITLRecovery", "CAPF"))
             self.ctl = CtlFile(self.ctl.version + 1, signers, time.time())
+            self.record("ctl_updated", pub.fqdn, version=self.ctl.version, door=current_door())
             self.changed()
             return "The CTL File was successfully updated"
 
@@ -857,6 +1007,7 @@ class LabState:
         with self.lock:
             self.settle()
             count = self.phones.drop(self.phones.names(), now=time.time(), delay=self._rereg())
+            self.record("devices_reset", scope="all", count=count, door=current_door())
             self.changed()
             return count
 
@@ -867,6 +1018,7 @@ class LabState:
                 raise LabRefusal(f"Device pool {name} was not found", 404)
             self.settle()
             count = self.phones.drop(names, now=time.time(), delay=self._rereg())
+            self.record("devices_reset", scope=f"pool:{name}", count=count, door=current_door())
             self.changed()
             return count
 
@@ -876,12 +1028,15 @@ class LabState:
                 raise LabRefusal(f"Device {name} was not found", 404)
             self.settle()
             count = self.phones.drop([name], now=time.time(), delay=self._rereg())
+            self.record("devices_reset", scope=f"device:{name}", count=count, door=current_door())
             self.changed()
             return count
 
     def delete_itl(self, names: Iterable[str]) -> int:
         with self.lock:
-            count = self.phones.delete_itl(list(names), now=time.time(), delay=self._rereg())
+            names = list(names)
+            count = self.phones.delete_itl(names, now=time.time(), delay=self._rereg())
+            self.record("itl_deleted", scope=",".join(names[:20]), count=count, door=current_door())
             self.changed()
             return count
 
