@@ -80,6 +80,12 @@ def register(subparsers: Any) -> None:
         p.set_defaults(func=lambda a, v=verb: _act(a, f"ca_{v}", {"req_id": a.req_id}))
     _with_dir(csub.add_parser("pending")).set_defaults(func=lambda a: _act(a, "ca_pending", {}))
 
+    events = _with_dir(sub.add_parser("events", help="the lab's event log: restarts, CSRs, uploads, CTL, resets"))
+    events.add_argument("--json", action="store_true")
+    events.add_argument("--since", metavar="ISO", help="only events at or after this time (e.g. 2026-11-26T20:00:00Z)")
+    events.add_argument("--kind", help="only this kind (restart_requested, csr_generated, identity_uploaded, ...)")
+    events.set_defaults(func=_events)
+
     phones = _with_dir(sub.add_parser("phones", help="phone registration summary"))
     phones.add_argument("--delete-itl", action="store_true", help="delete the ITL on every phone that rejects it")
     phones.set_defaults(func=lambda a: _act(a, "delete_itl" if a.delete_itl else "phones", {}))
@@ -295,6 +301,39 @@ def _status(args: argparse.Namespace) -> int:
     else:
         _print_status(data)
     return 0
+
+
+def _events(args: argparse.Namespace) -> int:
+    from cucmkit.lab.control import apply_action, call
+    from cucmkit.lab.state import LabState
+
+    state_dir = _dir(args)
+    payload = {"since": args.since, "kind": args.kind}
+    try:
+        if _running(state_dir):
+            rows = call(state_dir, "events", payload)
+        elif (state_dir / "state.json").exists():
+            rows = apply_action(LabState.load(state_dir), "events", payload, running=False)
+        else:
+            print(f"no lab state in {state_dir}", file=sys.stderr)
+            return 1
+    except (RuntimeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print(rows)
+        return 0
+    for row in rows:
+        print(_event_line(row))
+    return 0
+
+
+def _event_line(row: dict[str, Any]) -> str:
+    from datetime import datetime, timezone
+
+    when = datetime.fromtimestamp(float(row["time"]), tz=timezone.utc).isoformat(timespec="milliseconds")
+    extra = " ".join(f"{k}={v}" for k, v in row.items() if k not in ("seq", "time", "kind", "node"))
+    return f"{row['seq']:>6} {when} {row['kind']:<18} {row['node'] or '-'}  {extra}"
 
 
 def _print_status(data: dict[str, Any]) -> None:

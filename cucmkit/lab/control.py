@@ -4,7 +4,7 @@
 port and ``<state>/secrets/control_token`` holds the token that every call
 sends in ``X-Lab-Token``. Calls are ``POST /<action>`` with a JSON body;
 answers are JSON. Actions: status, fault_set, fault_clear, fault_list,
-knob_set, set, ca_approve, ca_deny, ca_pending, phones, delete_itl, stop.
+knob_set, set, ca_approve, ca_deny, ca_pending, phones, delete_itl, events, stop.
 """
 
 from __future__ import annotations
@@ -109,6 +109,12 @@ def _delete_itl(c: _Ctx) -> Any:
     return {"deleted": c.state.delete_itl(names)}
 
 
+def _events(c: _Ctx) -> Any:
+    """The lab's event log as dicts, oldest first (args: ``since`` ISO time or epoch, ``kind``)."""
+    since = c.args.get("since") or None
+    return [e.to_dict() for e in c.state.events(since=since, kind=c.args.get("kind") or None)]
+
+
 _ACTIONS: dict[str, Callable[[_Ctx], Any]] = {
     "status": lambda c: lab_status(c.state, c.endpoints, running=c.running),
     "fault_set": _fault_set,
@@ -121,6 +127,7 @@ _ACTIONS: dict[str, Callable[[_Ctx], Any]] = {
     "ca_pending": lambda c: [{"req_id": r.req_id, "template": r.template} for r in (c.ca.pending() if c.ca else [])],
     "phones": _phones,
     "delete_itl": _delete_itl,
+    "events": _events,
 }
 
 
