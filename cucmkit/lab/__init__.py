@@ -111,6 +111,14 @@ class LabCluster:
             self.stop()
             raise
         self._write_lab_json()
+        self._write_known_hosts()
+
+    def _write_known_hosts(self) -> Path | None:
+        if not self._ssh:
+            return None
+        from cucmkit.lab.ssh import write_known_hosts
+
+        return write_known_hosts(self.state_dir, {name: (h.host, int(h.port)) for name, h in self._ssh.items()})
 
     def _start_ssh(self, node: Any, port: int) -> None:
         if not self._ssh_enabled:
@@ -193,6 +201,9 @@ class LabCluster:
         data = parameters_dict(self.endpoints(), state_dir=self.state_dir, ca_url=self.ca_url,
                                ca_fqdn=self.state.topology.ca_fqdn, cluster=cluster or self.state.topology.cluster)
         data["tls"]["pins"] = self.self_signed_pins()
+        known_hosts = self._write_known_hosts()
+        if known_hosts is not None:
+            data["ssh"] = {"known_hosts": str(known_hosts)}
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
 

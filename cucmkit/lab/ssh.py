@@ -30,7 +30,7 @@ import paramiko
 
 from cucmkit.lab.shell import AdminShell, fault_active
 
-__all__ = ["SshHandle", "start_ssh", "host_keys"]
+__all__ = ["SshHandle", "start_ssh", "host_keys", "write_known_hosts"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,24 @@ def host_keys(state_dir: Path | None, node_name: str) -> list[paramiko.PKey]:
         _load_or_create(folder / f"{node_name}_host_rsa.key", paramiko.RSAKey, lambda: paramiko.RSAKey.generate(2048)),
         _load_or_create(folder / f"{node_name}_host_ecdsa.key", paramiko.ECDSAKey, paramiko.ECDSAKey.generate),
     ]
+
+
+def write_known_hosts(state_dir: Path, listeners: dict[str, tuple[str, int]]) -> Path:
+    """Write ``<state_dir>/known_hosts`` (OpenSSH format): every node's host keys at ``[host]:port``.
+
+    ``listeners`` maps node name -> (host, ssh port). Written atomically, so a
+    client never reads half a file.
+    """
+    lines = []
+    for name, (host, port) in sorted(listeners.items()):
+        target = host if port == 22 else f"[{host}]:{port}"
+        for key in host_keys(state_dir, name):
+            lines.append(f"{target} {key.get_name()} {key.get_base64()}")
+    path = Path(state_dir) / "known_hosts"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="ascii")
+    tmp.replace(path)
+    return path
 
 
 def _load_or_create(path: Path, cls: Any, make: Callable[[], paramiko.PKey]) -> paramiko.PKey:
