@@ -30,7 +30,18 @@ from cucmkit.cucm.node import Cluster
 from cucmkit.lab.fleet import start_fleet_process
 from cucmkit.params import ClusterParams, load_parameters
 
-__all__ = ["main", "run", "inventory_serial", "inventory_concurrent"]
+__all__ = ["main", "run", "inventory_serial", "inventory_concurrent", "WHY_NOTE"]
+
+WHY_NOTE = (
+    "why the target is missed: the two halves pull apart. The concurrent run is bound by the kit's own CPU "
+    "(per node a TLS handshake, since the lab closes each connection, and about 17 certificates turned into "
+    "records with a signature check each) and so stays near 5 s whatever the latency; the serial run is bound "
+    "by latency. 10x needs a server that takes well over 100 ms a request, and at such latencies the "
+    "concurrent run also grows: every cluster first waits for its AXL version answer (parameter files say "
+    "version: auto) before reading any node, then 300 node reads reach the lab in one burst. Setting the "
+    "version in the parameter files saves that round; caching parsed records by fingerprint would cut the "
+    "CPU per cluster (many trust certificates are the same CA certificates on every node)."
+)
 
 TARGET_SPEEDUP = 10.0
 TARGET_SECONDS = 5.0
@@ -109,6 +120,7 @@ def run(*, clusters: int = 50, nodes: int = 6, latencies: tuple[float, ...] = (0
         "latency is added by the lab to every HTTPS request (sleeping, so requests overlap); at 0 ms both runs are "
         "CPU-bound on 2 cores (TLS handshakes, certificate parsing) and concurrency can only overlap the "
         "lab's process with the kit's.",
+        WHY_NOTE,
     )
     return BenchResult(name="fleet_inventory", title=f"Fleet inventory: {clusters} clusters x {nodes} nodes",
                        rows=tuple(_rows(results, clusters, nodes)), notes=notes, peak_rss_mb=own,

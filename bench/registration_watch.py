@@ -34,7 +34,17 @@ from cucmkit.lab import LabCluster, Topology, parameters_dict
 from cucmkit.lab.timescale import risport_window
 from cucmkit.params import load_parameters
 
-__all__ = ["main", "run", "rate_floor"]
+__all__ = ["main", "run", "rate_floor", "WHY_NOTE"]
+
+WHY_NOTE = (
+    "why the target is missed: with CUCM's 60 s window the miss is the pages that must wait for the window to "
+    "reopen. The kit budgets 14 requests per window, not 15, so 6 of the 20 pages (not 5) come after it, and "
+    "they are serial (StateInfo), each costing one lab answer plus the kit's parse of 1000 devices (a good part "
+    "of it cucmkit/cucm/soap.py child(), which scans an element's children for every field). One page fewer, "
+    "or a faster parse, brings the ratio under 1.05. With the window time-scaled to 6 s the pages' own cost "
+    "(about 0.5 s each) no longer fits under window/rate = 0.4 s, so the confirmation is CPU-bound, not "
+    "rate-bound: scaling the window does not scale the work."
+)
 
 TARGET_RATIO = 1.05
 REREGISTER_SECONDS = 2.0
@@ -134,6 +144,7 @@ def run(*, phones: int = 20000, cap: int = 1000, rate: int = 15, windows: tuple[
         "window reopens adds one lab answer + one kit parse to the floor; when a page takes longer than "
         "window/rate the rate limit never binds and the time is the pages' own (time-scaling the window does "
         "not scale the cost of building and parsing 1000 devices).",
+        WHY_NOTE,
     )
     rows = [row for window, m in measured for row in _rows(m, phones=phones, cap=cap, rate=rate, window=window)]
     return BenchResult(name="registration_watch", title=f"Registration watch: {phones} phones, cap {cap}, "

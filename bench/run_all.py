@@ -115,11 +115,12 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--small", action="store_true", help="smoke sizes (seconds each)")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results (Markdown)")
+    parser.add_argument("--render-only", action="store_true", help=f"rewrite the Markdown from {STORE}, run nothing")
     args = parser.parse_args(argv)
     store = args.out.parent / STORE
     kept = _load(store) if not args.small else {}
     with tempfile.TemporaryDirectory(prefix="bench-all-") as tmp:
-        for name in args.only:
+        for name in [] if args.render_only else args.only:
             result, seconds, load = run_one(name, small=args.small, folder=Path(tmp))
             kept[name] = {"result": result.to_json(), "seconds": seconds, "load": load}
     results = [BenchResult.from_json(kept[n]["result"]) for n in BENCHMARKS if n in kept]
