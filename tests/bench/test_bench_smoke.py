@@ -107,3 +107,26 @@ def test_shortfall_says_by_how_much():
         "speed-up 7.3x of 10x (2.7x short); 0.50 s over 5 s"
     assert shortfall(Row("t", "3", "0", "", "0", "no")) == "3 instead of 0"
     assert shortfall(Row("ok", "1 s", "", "1.01", "<= 1.05", "yes")) == ""
+
+
+def test_risport_window_scales_and_restores():
+    from cucmkit.lab import risport
+    from cucmkit.lab.timescale import risport_window
+
+    before = risport.DEFAULT_WINDOW
+    with risport_window(3.0) as seconds:
+        assert seconds == 3.0 and risport.DEFAULT_WINDOW == 3.0
+    assert risport.DEFAULT_WINDOW == before
+    with pytest.raises(ValueError):
+        with risport_window(0):
+            pass
+
+
+def test_fleet_topology_shape():
+    from cucmkit.lab.fleet import fleet_topology
+
+    topo = fleet_topology(7, nodes=6)
+    assert [n.name for n in topo.nodes] == ["cucm-pub", "cucm-sub1", "cucm-sub2", "cucm-sub3", "cucm-sub4", "imp-pub"]
+    assert topo.cluster == "fleet007" and topo.publisher.name == "cucm-pub" and topo.phones == 0
+    with pytest.raises(ValueError):
+        fleet_topology(0, nodes=1)
