@@ -7,11 +7,14 @@ Control Center, RisPort, AXL, SSO) with one set of credentials:
   for the node's FQDN (a custom ``HTTPAdapter`` passes ``server_hostname`` and
   ``assert_hostname`` to urllib3), so a node reached by IP is still verified
   by name;
-- it trusts the CA bundle files of the parameter file, or, for a node whose
-  certificate is self-signed, accepts exactly the leaf whose SHA-256
-  fingerprint equals the pin. urllib3 checks the pin right after the handshake
-  and before a byte of the request (so credentials never reach an unpinned
-  server). Verification is never switched off;
+- it trusts the CA bundle files of the parameter file; a node with a pin
+  accepts EITHER a chain that verifies for its FQDN against the bundle (tried
+  first) OR exactly the leaf whose SHA-256 fingerprint equals the pin (tried
+  once after a verification failure), so a pinned self-signed node keeps
+  working after its tomcat certificate is renewed by the CA. urllib3 checks
+  the pin right after the handshake and before a byte of the request (so
+  credentials never reach an unpinned server). Verification is never
+  switched off;
 - it converts requests/urllib3/ssl exceptions into cucmkit's error tree once,
   here, and unexpected HTTP statuses into ``HttpStatusError`` naming node,
   interface, operation and status. No request body, header or password ever
@@ -186,14 +189,17 @@ class HttpTransport:
         self.pin_sha256 = normalize_fingerprint(pin_sha256) if pin_sha256 else None
         self.timeouts = Timeouts(connect=float(connect_timeout), read=float(read_timeout))
         self._password = password
-        self._session = self._new_session(tuple(Path(p) for p in ca_bundle))
+        bundle = tuple(Path(p) for p in ca_bundle)
+        self._session = self._new_session(bundle, None)           # CA verification by FQDN
+        self._pinned = self._new_session(bundle, self.pin_sha256) if self.pin_sha256 else None
+        self._prefer_pin = False   # after the pin succeeded, try it first (saves a failing handshake)
 
-    def _new_session(self, ca_bundle: tuple[Path, ...]) -> requests.Session:
-        context = _ssl_context(ca_bundle, self.pin_sha256, node=self.node)
+    def _new_session(self, ca_bundle: tuple[Path, ...], pin: str | None) -> requests.Session:
+        context = _ssl_context(ca_bundle, pin, node=self.node)
         session = requests.Session()
         session.trust_env = False  # no proxies or .netrc credentials from the environment
         session.headers["User-Agent"] = _USER_AGENT
-        session.mount("https://", _NodeAdapter(fqdn=self.node, context=context, pin=self.pin_sha256))
+        session.mount("https://", _NodeAdapter(fqdn=self.node, context=context, pin=pin))
         return session
 
     @property
@@ -217,6 +223,8 @@ class HttpTransport:
 
     def close(self) -> None:
         self._session.close()
+        if self._pinned is not None:
+            self._pinned.close()
 
     def request(
         self,
@@ -245,19 +253,56 @@ class HttpTransport:
         return response
 
     def _send(self, method: str, path: str, operation: str, *, auth: bool, **kw: Any) -> requests.Response:
+        """Send with CA trust; a pinned node falls back to (or starts with) the pin on a verification failure.
+
+        Both failures happen in the handshake or right after it, before the
+        request is written, so the retry never sends anything twice.
+        """
+        if self._pinned is None:
+            return self._send_with(self._session, method, path, operation, auth=auth, **kw)
+        modes = [(self._pinned, True), (self._session, False)]
+        if not self._prefer_pin:
+            modes.reverse()
+        first: TlsError | None = None
+        for session, pinned in modes:
+            try:
+                response = self._send_with(session, method, path, operation, auth=auth, **kw)
+            except TlsError as exc:
+                if first is not None or not _trust_failure(exc):
+                    raise self._neither(first, exc, operation) if first is not None else exc
+                first = exc
+                continue
+            self._prefer_pin = pinned
+            return response
+        raise AssertionError("unreachable")
+
+    def _neither(self, first: TlsError, second: TlsError, operation: str) -> TlsError:
+        """Both the CA chain and the pin failed: name what the node serves and what to do."""
+        served = _served_fingerprint(first, second)
+        if served is None:
+            return second
+        return TlsError(
+            f"pin mismatch and not trusted: {self.node} serves a certificate with SHA-256 {served}, which "
+            f"neither verifies for {self.node} against tls.ca_bundle nor matches the pin {self.pin_sha256}",
+            remedy="check the served certificate with `cucmkit trust fetch`; if it was renewed on purpose, add "
+            "its issuing CA to tls.ca_bundle (then the pin may go) or update tls.pins with its fingerprint.",
+            **self._where(operation))
+
+    def _send_with(self, session: requests.Session, method: str, path: str, operation: str, *, auth: bool,
+                   **kw: Any) -> requests.Response:
         basic = None
         if auth and self.username is not None and self._password is not None:
             basic = requests.auth.HTTPBasicAuth(self.username, self._password.reveal())
         try:
-            response = self._session.request(
+            response = session.request(
                 method, self.base_url + path, auth=basic, allow_redirects=False,
                 timeout=(self.timeouts.connect, self.timeouts.read), **kw,
             )
         except requests.exceptions.RequestException as exc:
             _forget_credentials(exc.request)
-            raise self._map_exception(exc, operation) from exc
+            raise self._map_exception(exc, operation, pinned=session is self._pinned) from exc
         except (ssl.SSLError, OSError) as exc:  # raised past requests in rare paths
-            raise self._map_exception(exc, operation) from exc
+            raise self._map_exception(exc, operation, pinned=session is self._pinned) from exc
         _forget_credentials(response.request)
         return response
 
@@ -266,11 +311,11 @@ class HttpTransport:
     def _where(self, operation: str) -> dict[str, Any]:
         return {"node": self.node, "interface": self.interface, "operation": operation}
 
-    def _map_exception(self, exc: BaseException, operation: str) -> TransportError:
+    def _map_exception(self, exc: BaseException, operation: str, *, pinned: bool = False) -> TransportError:
         where = self._where(operation)
         target = f"{self.base_url}"
         if isinstance(exc, (requests.exceptions.SSLError, ssl.SSLError)):
-            return self._tls_error(exc, operation)
+            return self._tls_error(exc, operation, pinned=pinned)
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return TimeoutError_(f"no TCP connection to {target} within {self.timeouts.connect:g} s",
                                  remedy="check that the node is up and the address/port and firewall are right.",
@@ -285,10 +330,10 @@ class HttpTransport:
                                 **where)
         return TransportError(f"request to {target} failed: {type(exc).__name__}", **where)
 
-    def _tls_error(self, exc: BaseException, operation: str) -> TlsError:
+    def _tls_error(self, exc: BaseException, operation: str, *, pinned: bool = False) -> TlsError:
         where = self._where(operation)
         reason = _root_reason(exc)
-        if self.pin_sha256 and "Fingerprints did not match" in reason:
+        if pinned and "Fingerprints did not match" in reason:
             got = re.search(r'got "?([0-9a-fA-F:]{32,})"?', reason)
             served = normalize_fingerprint(got.group(1)) if got else "another certificate"
             return TlsError(
@@ -322,6 +367,23 @@ class HttpTransport:
             503: "the node is busy or throttling; retry later.",
         }.get(status)
         return HttpStatusError(text, status=status, remedy=remedy, cucm_message=cucm_message, **where)
+
+
+_PIN_MISMATCH = re.compile(r"serves a certificate with SHA-256 ([0-9a-f]{64})")
+_TRUST_MARKERS = ("not trusted", "pin mismatch")
+
+
+def _trust_failure(exc: TlsError) -> bool:
+    """A verification failure (untrusted chain, wrong name, pin mismatch), not a broken handshake."""
+    return any(marker in exc.message for marker in _TRUST_MARKERS)
+
+
+def _served_fingerprint(*errors: TlsError) -> str | None:
+    for error in errors:
+        found = _PIN_MISMATCH.search(error.message)
+        if found:
+            return found.group(1)
+    return None
 
 
 def _forget_credentials(request: Any) -> None:

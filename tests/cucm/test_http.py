@@ -288,3 +288,46 @@ def test_password_must_be_secret() -> None:
     with pytest.raises(TypeError):
         HttpTransport(node=FQDN, address="127.0.0.1", port=1, interface="x", username="a",
                       password=SENTINEL)  # type: ignore[arg-type]
+
+
+# -- a pin with a CA fallback ----------------------------------------------------------------
+
+
+def test_pinned_node_accepts_ca_signed_chain_after_renewal(pki: Pki, good_port: int) -> None:
+    """The pin names the old self-signed leaf; the node now serves a CA-signed one: accepted by the CA."""
+    with _transport(good_port, ca_bundle=(pki.bundle,), pin_sha256="cd" * 32) as http:
+        assert http.request("GET", "/renewed", operation="snapshot").json()["path"] == "/renewed"
+        assert http.request("GET", "/again", operation="snapshot").status_code == 200
+
+
+def test_pinned_node_accepts_pinned_leaf_when_ca_does_not_verify(pki: Pki,
+                                                                 self_signed: tuple[int, x509.Certificate]) -> None:
+    port, cert = self_signed
+    pin = sha256_fingerprint(cert.public_bytes(serialization.Encoding.DER))
+    with _transport(port, ca_bundle=(pki.bundle,), pin_sha256=pin) as http:
+        assert http.request("GET", "/pinned", operation="snapshot").status_code == 200
+        assert http.request("GET", "/pinned2", operation="snapshot").status_code == 200
+
+
+def test_pinned_node_refused_when_neither_ca_nor_pin(pki: Pki, good_port: int) -> None:
+    """CA-signed by a CA not in the bundle and not the pinned leaf: refused, naming the served fingerprint."""
+    _Handler.seen_auth.clear()
+    served = sha256_fingerprint(fetch_server_certificate("127.0.0.1", good_port, FQDN)[0])
+    with _transport(good_port, ca_bundle=(pki.other_bundle,), pin_sha256="ef" * 32) as http, \
+            pytest.raises(TlsError) as info:
+        http.request("GET", "/x", operation="snapshot")
+    text = str(info.value)
+    assert served in text and "ef" * 32 in text
+    assert "tls.ca_bundle" in info.value.remedy and "tls.pins" in info.value.remedy
+    assert info.value.node == FQDN
+    assert _Handler.seen_auth == []
+
+
+def test_pinned_node_with_wrong_name_ca_chain_falls_back_to_pin_only(pki: Pki, wrong_name_port: int) -> None:
+    """A CA-signed chain for another name does not verify by FQDN; the pin (of that very leaf) still may."""
+    leaf = fetch_server_certificate("127.0.0.1", wrong_name_port, FQDN)[0]
+    with _transport(wrong_name_port, ca_bundle=(pki.bundle,), pin_sha256=sha256_fingerprint(leaf)) as http:
+        assert http.request("GET", "/x", operation="snapshot").status_code == 200
+    with _transport(wrong_name_port, ca_bundle=(pki.bundle,), pin_sha256="01" * 32) as http, \
+            pytest.raises(TlsError, match=sha256_fingerprint(leaf)):
+        http.request("GET", "/x", operation="snapshot")
