@@ -55,6 +55,8 @@ __all__ = [
     "parse_backup_status",
     "parse_key_values",
     "host_key_fingerprint",
+    "fetch_ssh_host_keys",
+    "known_host_fingerprints",
 ]
 
 log = logging.getLogger(__name__)
@@ -561,6 +563,48 @@ _PIN_REMEDY = ("if the node was reinstalled or its host key regenerated on purpo
 def host_key_fingerprint(key: paramiko.PKey) -> str:
     """OpenSSH's ``SHA256:<base64>`` fingerprint of a host key (as ``ssh-keygen -lf`` prints it)."""
     return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode("ascii").rstrip("=")
+
+
+_PROBE_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512")
+_PROBE_LOG = "cucmkit.cucm.cli.hostkey_probe"   # paramiko's chatter about key types a node lacks
+logging.getLogger(_PROBE_LOG).setLevel(logging.CRITICAL)
+
+
+def fetch_ssh_host_keys(address: str, port: int, *, node: str,
+                        timeout: float = DEFAULT_CONNECT_TIMEOUT) -> list[paramiko.PKey]:
+    """The SSH host keys a node offers (one handshake per key type, no login); NOT verified.
+
+    Used by ``cucmkit trust fetch`` to show fingerprints to check out of band.
+    """
+    keys: list[paramiko.PKey] = []
+    where = {"node": node, "interface": INTERFACE, "operation": "fetch host key"}
+    for key_type in _PROBE_KEY_TYPES:
+        try:
+            sock = socket.create_connection((address, port), timeout=timeout)
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to SSH at {address}:{port}: {exc.strerror or exc}", **where) from exc
+        transport = paramiko.Transport(sock)
+        transport.set_log_channel(_PROBE_LOG)
+        try:
+            transport.banner_timeout = timeout
+            transport.get_security_options().key_types = (key_type,)
+            transport.start_client(timeout=timeout)
+            keys.append(transport.get_remote_server_key())
+        except (paramiko.SSHException, EOFError, OSError):
+            continue   # the node does not offer this key type
+        finally:
+            transport.close()
+    return keys
+
+
+def known_host_fingerprints(known_hosts: Path, address: str, port: int) -> list[str]:
+    """Fingerprints a known_hosts file holds for ``[address]:port`` (empty when none or unreadable)."""
+    try:
+        entries = paramiko.HostKeys(str(known_hosts))
+    except (OSError, paramiko.SSHException):
+        return []
+    lookup = entries.lookup(address if port == DEFAULT_SSH_PORT else f"[{address}]:{port}")
+    return [host_key_fingerprint(lookup[k]) for k in lookup.keys()] if lookup else []
 
 
 def _normal_fingerprint(value: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from cucmkit.certs.records import CertRecord, record_from_pem
 from cucmkit.cucm._http import check_trust, fetch_server_certificate
+from cucmkit.cucm.cli import fetch_ssh_host_keys, host_key_fingerprint, known_host_fingerprints
 from cucmkit.errors import CucmKitError
 from cucmkit.params import ClusterParams, load_parameters
 
@@ -38,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     trust = subparsers.add_parser("trust", help="TLS trust helpers")
     trust_sub = trust.add_subparsers(dest="trust_command", metavar="ACTION", required=True)
-    fetch = trust_sub.add_parser("fetch", help="show each node's served certificate chain and fingerprints")
+    fetch = trust_sub.add_parser("fetch", help="show each node's served certificate chain, fingerprints "
+                                 "and SSH host key fingerprints")
     fetch.add_argument("-f", "--parameters", required=True, metavar="PARAMS", help="cluster parameter file (YAML)")
     fetch.set_defaults(func=_trust_fetch)
 
@@ -150,12 +152,39 @@ def _trust_fetch(args: argparse.Namespace) -> int:
         print(f"  trusted by tls.ca_bundle for {node.fqdn}: {'yes' if problem is None else 'NO (' + problem + ')'}\n")
         if leaf is not None and leaf.self_signed:
             pins[node.fqdn] = leaf.fingerprint_sha256
+        _describe_ssh(node, params)   # an SSH probe failure is shown, not fatal (HTTPS trust is the point)
     if pins:
         print("Self-signed nodes. After checking each fingerprint out of band (console, GUI), pin them:")
         print("tls:\n  pins:")
         for fqdn, fingerprint in pins.items():
             print(f"    {fqdn}: {fingerprint}")
     return 1 if failures else 0
+
+
+def _describe_ssh(node: Any, params: ClusterParams) -> int:
+    """Print the node's SSH host key fingerprints and whether known_hosts / pins vouch for them; 1 on failure."""
+    try:
+        keys = fetch_ssh_host_keys(node.address, node.ssh_port, node=node.fqdn, timeout=params.timeouts.connect)
+    except CucmKitError as exc:
+        print(f"  ssh {node.address}:{node.ssh_port}: {exc}\n")
+        return 1
+    known = set(known_host_fingerprints(params.ssh.known_hosts, node.address, node.ssh_port)) \
+        if params.ssh.known_hosts is not None else set()
+    pinned = set(node.ssh_host_key_sha256)
+    print(f"  ssh host keys at {node.address}:{node.ssh_port} (NOT verified; check on the node's console):")
+    for key in keys:
+        fingerprint = host_key_fingerprint(key)
+        verdicts = []
+        if params.ssh.known_hosts is not None:
+            verdicts.append("in known_hosts" if fingerprint in known else
+                            ("NOT in known_hosts (CHANGED?)" if known else "not in known_hosts"))
+        if pinned:
+            verdicts.append("pinned" if fingerprint in pinned else "NOT pinned")
+        print(f"      {key.get_name():<20} {fingerprint}  {', '.join(verdicts)}".rstrip())
+    if not keys:
+        print("      (no host key offered)")
+    print()
+    return 0
 
 
 def _describe_chain(fqdn: str, chain: list[str], params: ClusterParams) -> CertRecord | None:
