@@ -193,9 +193,10 @@ _DOOR = threading.local()
 def current_door() -> str:
     """Which door is calling: an explicit ``LabState.door(...)`` block, else inferred from the thread.
 
-    The SSH listener serves each connection in a thread named ``lab-ssh-*`` (the CLI); the HTTPS
-    listeners serve requests in ``process_request_thread`` threads (Control Center and the REST/SOAP
-    doors); anything else is a direct call (``api``, e.g. a test or the control endpoint).
+    The SSH listener serves each connection in a thread named ``lab-ssh-*`` (``cli``); the HTTPS
+    listeners serve requests in ``process_request_thread`` threads (``https``: REST, AXL, Control
+    Center; a service (re)start over HTTPS can only be Control Center, so restart events say
+    ``controlcenter``); anything else is a direct call (``api``: a test, the control endpoint).
     """
     explicit = getattr(_DOOR, "name", None)
     if explicit:
@@ -204,7 +205,7 @@ def current_door() -> str:
     if name.startswith("lab-ssh"):
         return "cli"
     if "process_request_thread" in name:
-        return "controlcenter"
+        return "https"
     return "api"
 
 
@@ -566,7 +567,9 @@ class LabNodeState:
             if not svc.running and svc.done_at is None:
                 raise LabRefusal(f"{svc.name} is already stopped", 400, code=RC_ALREADY_STOPPED)
             svc.running, svc.done_at, svc.stop_until, svc.activates = False, None, None, {}
-            self._state.record("service_stopped", self.fqdn, service=svc.name, door=current_door())
+            door = current_door()
+            self._state.record("service_stopped", self.fqdn, service=svc.name,
+                               door="controlcenter" if door == "https" else door)
             if svc.name == CALLMANAGER:
                 self._state.phones.drop_node(self.name, now=time.time(), until=None, delay=0)
             self._state.changed()
@@ -587,7 +590,8 @@ class LabNodeState:
             svc.done_at = now + duration
             svc.will_fail = self._state.faults.get(self.name, "service_fail") in (svc.name, "*")
             svc.activates = {u: [o.pem, o.key_pem] for u, o in self._own.items() if ACTIVATED_BY.get(u) == svc.name}
-            svc.door, svc.action = current_door(), "restart" if stop_phase else "start"
+            door = current_door()
+            svc.door, svc.action = "controlcenter" if door == "https" else door, "restart" if stop_phase else "start"
             self._state.record("restart_requested", self.fqdn, at=now, service=svc.name, door=svc.door,
                                action=svc.action)
             if svc.name == CALLMANAGER:
