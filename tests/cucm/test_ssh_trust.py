@@ -1,0 +1,110 @@
+"""SSH host key verification of the admin CLI against the lab's SSH door (real paramiko sessions)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from cucmkit.cucm import command
+from cucmkit.cucm.cli import AdminCli, host_key_fingerprint
+from cucmkit.cucm.node import Cluster
+from cucmkit.errors import TlsError
+from cucmkit.lab import LabCluster
+from cucmkit.lab.ssh import host_keys
+from cucmkit.params import load_parameters
+from cucmkit.secrets import Secret
+
+
+def _cli(lab: LabCluster, name: str = "cucm-pub", **kw: object) -> AdminCli:
+    ep = lab.endpoint(name)
+    return AdminCli(node=ep.fqdn, address=ep.address, port=ep.ssh_port, username="admin",
+                    password=Secret(lab.state.secret("os_admin"), source="test"),
+                    prompt_timeout=10, command_timeout=20, connect_timeout=5, **kw)  # type: ignore[arg-type]
+
+
+def _fingerprints(lab: LabCluster, name: str) -> list[str]:
+    return [host_key_fingerprint(k) for k in host_keys(lab.state_dir, name)]
+
+
+def test_lab_writes_known_hosts_for_every_node(lab: LabCluster) -> None:
+    entries = paramiko.HostKeys(str(lab.state_dir / "known_hosts"))
+    for ep in lab.endpoints():
+        found = entries.lookup(f"[{ep.address}]:{ep.ssh_port}")
+        assert found is not None, ep.name
+        assert sorted(found.keys()) == ["ecdsa-sha2-nistp256", "ssh-rsa"]
+        assert sorted(host_key_fingerprint(found[k]) for k in found.keys()) == sorted(_fingerprints(lab, ep.name))
+
+
+def test_lab_parameters_name_known_hosts_and_default_to_reject(lab: LabCluster, lab_params: Path) -> None:
+    params = load_parameters(lab_params)
+    assert params.ssh.known_hosts == lab.state_dir / "known_hosts"
+    assert params.ssh.host_key_policy == "reject"
+
+
+def test_right_key_accepted_through_the_cluster(lab_params: Path) -> None:
+    with Cluster.from_parameters(load_parameters(lab_params)) as cluster:
+        cli = cluster.publisher.cli
+        assert cli._known_hosts is not None and cli.list_certs("own")
+
+
+def test_changed_host_key_refused_naming_node_fingerprint_and_remedy(lab: LabCluster, tmp_path: Path) -> None:
+    """known_hosts holds sub1's keys for the publisher's port: the publisher's real key is a changed key."""
+    pub, sub1 = lab.endpoint("cucm-pub"), lab.endpoint("cucm-sub1")
+    entries = paramiko.HostKeys(str(lab.state_dir / "known_hosts"))
+    forged = paramiko.HostKeys()
+    for key_type, key in entries.lookup(f"[{sub1.address}]:{sub1.ssh_port}").items():
+        forged.add(f"[{pub.address}]:{pub.ssh_port}", key_type, key)
+    known = tmp_path / "known_hosts"
+    forged.save(str(known))
+    with _cli(lab, known_hosts=known, host_key_policy="warn") as cli, pytest.raises(TlsError) as info:
+        cli.open()
+    error = info.value
+    assert error.node == pub.fqdn and error.interface == "cli" and error.operation == "login"
+    assert any(fp in error.message for fp in _fingerprints(lab, "cucm-pub"))
+    assert "changed" in error.message and "ssh.known_hosts" in (error.remedy or "")
+    assert not cli.connected
+
+
+def test_unknown_key_refused_with_reject(lab: LabCluster, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with _cli(lab, known_hosts=empty, host_key_policy="reject") as cli, pytest.raises(TlsError) as info:
+        cli.open()
+    assert info.value.node == lab.endpoint("cucm-pub").fqdn
+    assert any(fp in info.value.message for fp in _fingerprints(lab, "cucm-pub"))
+    assert "ssh_host_key_sha256" in (info.value.remedy or "")
+
+
+def test_pin_admits_an_unknown_key_and_a_wrong_pin_is_refused(lab: LabCluster, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with _cli(lab, known_hosts=empty, host_key_policy="reject", host_key_sha256=_fingerprints(lab, "cucm-pub")) as cli:
+        assert cli.list_certs("own")
+    wrong = _fingerprints(lab, "cucm-sub1")
+    with _cli(lab, known_hosts=lab.state_dir / "known_hosts", host_key_sha256=wrong) as cli, \
+            pytest.raises(TlsError, match="does not match nodes") as info:
+        cli.open()
+    assert any(fp in info.value.message for fp in _fingerprints(lab, "cucm-pub"))
+
+
+def test_warn_without_known_hosts_logs_in_and_says_how_to_pin(lab: LabCluster,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="cucmkit.cucm.cli")
+    with _cli(lab) as cli:
+        assert cli.list_certs("own")
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "NOT verified" in text and "ssh_host_key_sha256" in text and "ssh.known_hosts" in text
+    assert any(fp in text for fp in _fingerprints(lab, "cucm-pub"))
+
+
+def test_trust_fetch_shows_ssh_fingerprints(lab: LabCluster, lab_params: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert command._trust_fetch(argparse.Namespace(parameters=str(lab_params))) == 0
+    out = capsys.readouterr().out
+    for ep in lab.endpoints():
+        for fingerprint in _fingerprints(lab, ep.name):
+            assert f"{fingerprint}  in known_hosts" in out
