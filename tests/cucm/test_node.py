@@ -235,13 +235,19 @@ def test_unreachable_node_is_connect_error_within_deadline(own_params: ClusterPa
 def test_pinned_node_and_wrong_pin(own_params: ClusterParams) -> None:
     with Cluster.from_parameters(own_params) as cluster:
         served = cluster.node("imp-pub").served_certificate().fingerprint_sha256
+        pub_served = cluster.publisher.served_certificate().fingerprint_sha256
     pinned = dataclasses.replace(own_params, tls=dataclasses.replace(
         own_params.tls, pins={"imp-pub.lab.example": served}))
     with Cluster.from_parameters(pinned) as cluster:
         assert cluster.node("imp-pub").own_certificates()
-    wrong = dataclasses.replace(pinned, tls=dataclasses.replace(pinned.tls, pins={"imp-pub.lab.example": "00" * 32}))
-    with Cluster.from_parameters(wrong) as cluster, pytest.raises(TlsError, match="pin mismatch"):
+    stale = dataclasses.replace(pinned, tls=dataclasses.replace(pinned.tls, pins={"imp-pub.lab.example": "00" * 32}))
+    with Cluster.from_parameters(stale) as cluster:   # a stale pin, but the chain verifies by the CA: accepted
+        assert cluster.node("imp-pub").own_certificates()
+    wrong = dataclasses.replace(stale, tls=dataclasses.replace(stale.tls, ca_bundle=(), pins={  # no CA trust at all
+        "imp-pub.lab.example": "00" * 32, "cucm-pub.lab.example": pub_served}))   # (AXL asks the publisher)
+    with Cluster.from_parameters(wrong) as cluster, pytest.raises(TlsError, match="pin mismatch") as info:
         cluster.node("imp-pub").own_certificates()
+    assert served in info.value.message and "tls.ca_bundle" in (info.value.remedy or "")
 
 
 def test_ctl_update_outside_mixed_mode_is_cli_error(cluster: Cluster, own_lab: LabCluster) -> None:
