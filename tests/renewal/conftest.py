@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -53,6 +53,7 @@ class Env:
     cluster: Cluster
     state_dir: Path
     tmp: Path
+    since: float = field(default_factory=time.time)  # the lab's events from here on are this test's
 
     def options(self, **kw: Any) -> RenewalOptions:
         return RenewalOptions.from_parameters(self.params, **{**FAST, **kw})

@@ -12,6 +12,7 @@ import pytest
 from cucmkit.lab import pki
 
 from .crashkit import finished_steps, renew_child, requests_for
+from .labcheck import assert_no_repeats, assert_restart_order
 
 
 @pytest.mark.parametrize("n", [1, 4, 5, 7])
@@ -33,3 +34,5 @@ def test_crash_at_step_n_then_rerun(env, n):
     own = env.lab.state.node("cucm-sub1").own()["ipsec"]
     assert pki.fingerprint(own.pem) == ledger["certificates"]["cucm-sub1.lab.example"]["after"]
     assert own.active_pem == own.pem
+    assert_no_repeats(env, purpose)            # the lab's log: the crash did not cause a second CSR or upload
+    assert_restart_order(env, purpose)

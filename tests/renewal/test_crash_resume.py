@@ -14,6 +14,7 @@ import pytest
 from cucmkit.lab import pki
 
 from .crashkit import finished_steps, renew_child, requests_for
+from .labcheck import assert_ctl, assert_no_repeats, assert_restart_order
 
 
 def test_crash_after_every_step_then_resume(env):
@@ -46,5 +47,8 @@ def test_crash_after_every_step_then_resume(env):
     own = env.lab.state.node("cucm-pub").own()["CAPF"]
     assert pki.fingerprint(own.pem) == ledger["certificates"][pub]["after"] and own.active_pem == own.pem
     assert env.lab.state.phone_summary()["registered"] == env.lab.state.phone_summary()["total"]
+    assert_no_repeats(env, purpose)            # the lab's log: one CSR, one upload across every crash
+    assert_restart_order(env, purpose)
+    assert_ctl(env, purpose)
     again = renew_child(env, purpose, "CHG-CRASH", nodes)
     assert again.returncode == 0 and json.loads(again.stdout)["status"] == "skipped"

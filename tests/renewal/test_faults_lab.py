@@ -9,14 +9,14 @@ from __future__ import annotations
 from cucmkit.params import Backoff, Retries
 from cucmkit.renewal.state import PhoneGate
 
-from .labcheck import assert_renewed
+from .labcheck import RESTART_KINDS, assert_renewed, engine_events
 
 SUB1 = "cucm-sub1.lab.example"
 PUB = "cucm-pub.lab.example"
 
 
-def _drf_started(env, node):
-    return env.lab.state.node(node).services()["Cisco DRF Local"].started_at
+def _drf_restarts(env, node):
+    return [e.kind for e in engine_events(env, RESTART_KINDS) if e.node == node and e.get("service") == "Cisco DRF Local"]
 
 
 def test_node_down_mid_restart_then_resume(env):
@@ -32,11 +32,12 @@ def test_node_down_mid_restart_then_resume(env):
         assert outcomes[f"restart:{SUB1}:Cisco DRF Local"] == "failed"
         assert f"restart:cucm-sub2.lab.example:Cisco DRF Local" not in outcomes    # stopped, went no further
         assert env.ledger("ipsec").data["status"] == "failed"
-        pub_started = _drf_started(env, PUB)
+        assert _drf_restarts(env, PUB) == ["restart_requested", "restart_completed"]
+        assert _drf_restarts(env, SUB1) == []                      # refused at the door: never reached it
         env.lab.state.faults.clear("cucm-sub1")
         result = renewal.run()
     assert_renewed(env, "ipsec", result)
-    assert _drf_started(env, PUB) == pub_started                 # the publisher was not restarted again
+    assert _drf_restarts(env, PUB) == ["restart_requested", "restart_completed"]   # not restarted again
 
 
 def test_service_that_will_not_start(env):
@@ -47,6 +48,7 @@ def test_service_that_will_not_start(env):
         failed = [s for s in result.steps if s.outcome == "failed"]
         assert [s.key for s in failed] == ["restart:cucm-sub2.lab.example:Cisco DRF Local"]
         assert "Cisco DRF Local" in failed[0].detail
+        assert _drf_restarts(env, "cucm-sub2.lab.example") == ["restart_requested", "restart_failed"]
         env.lab.state.faults.clear("cucm-sub2")
         assert_renewed(env, "ipsec", renewal.run())
 
