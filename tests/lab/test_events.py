@@ -183,3 +183,22 @@ def test_control_action_and_offline_command(small: LabState) -> None:
                            str(small.state_dir), "--since", "2999-01-01T00:00:00Z"], capture_output=True,
                           text=True, timeout=60)
     assert text.returncode == 0 and text.stdout == ""
+
+
+def test_rest_changes_are_the_https_door(lab: LabCluster) -> None:
+    from cucmkit.lab.testing import https_session
+
+    session, base = https_session(lab, "cucm-sub2")
+    node = lab.state.node("cucm-sub2")
+    assert node.pending_csr("ipsec") is None
+    t0 = time.time()
+    try:
+        answer = session.post(f"{base}/platformcom/api/v1/certmgr/config/csr", json={"service": "ipsec"}, timeout=10)
+        assert answer.status_code == 200, answer.text
+    finally:
+        with lab.state.lock:  # leave the session lab as found: no pending CSR (no door removes one)
+            node._csr.pop("ipsec", None)
+            lab.state.changed()
+    [event] = lab.state.events(since=t0, kind="csr_generated")
+    assert event.node == node.fqdn and event.get("door") == "https"
+    assert event.get("purpose") == "ipsec"
