@@ -1,7 +1,9 @@
 """The realistic starting state of a new lab (issue 2 section 5).
 
-A mix of self-signed and old-CA-signed identities, some expiring within 30
-days (publisher tomcat 20 days, CallManager 25 days), the old CA's root and
+A mix of self-signed and old-CA-signed identities, some expiring within the
+60-day threshold of ``parameters/lab.yaml`` (publisher tomcat 20 days,
+CallManager 25 days, TVS 40 days, CAPF 50 days; subscriber CAPF 15 days),
+while ipsec is not due (200+ days), so the demo also shows "nothing due"; the old CA's root and
 intermediate in the trust stores, one expired certificate in tomcat-trust.
 Also creates the old and current lab CAs and ``<state>/ca-bundle.pem``.
 """
@@ -24,8 +26,8 @@ CURRENT_LABEL = "Lab"
 EXPIRED_CN = "Expired Partner CA"
 
 # (unit, signer "old"|"self", days left) per node role
-_PUB = {"tomcat": ("old", 20), "CallManager": ("old", 25), "ipsec": ("old", 200), "CAPF": ("self", 900),
-        "TVS": ("self", 700), "ITLRecovery": ("self", 3000), "tomcat-ECDSA": ("self", 600),
+_PUB = {"tomcat": ("old", 20), "CallManager": ("old", 25), "ipsec": ("old", 200), "CAPF": ("self", 50),
+        "TVS": ("self", 40), "ITLRecovery": ("self", 3000), "tomcat-ECDSA": ("self", 600),
         "CallManager-ECDSA": ("self", 600)}
 _SUB = {"tomcat": ("old", 28), "CallManager": ("old", 25), "ipsec": ("self", 400), "CAPF": ("self", 15),
         "TVS": ("self", 700), "ITLRecovery": ("self", 3000), "tomcat-ECDSA": ("self", 600),
