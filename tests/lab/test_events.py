@@ -202,3 +202,21 @@ def test_rest_changes_are_the_https_door(lab: LabCluster) -> None:
     [event] = lab.state.events(since=t0, kind="csr_generated")
     assert event.node == node.fqdn and event.get("door") == "https"
     assert event.get("purpose") == "ipsec"
+
+
+def test_the_running_labs_control_endpoint_serves_events(lab: LabCluster) -> None:
+    from urllib import request as urlrequest
+
+    from cucmkit.lab.control import ControlServer
+
+    lab.state.record("devices_reset", scope="probe", count=0)
+    server = ControlServer(cluster=lab, on_stop=lambda: None)
+    try:
+        req = urlrequest.Request(f"http://127.0.0.1:{server.port}/events", method="POST",
+                                 data=json.dumps({"kind": "devices_reset"}).encode(),
+                                 headers={"X-Lab-Token": server.token})
+        with urlrequest.build_opener(urlrequest.ProxyHandler({})).open(req, timeout=10) as resp:
+            rows = json.loads(resp.read())["result"]
+    finally:
+        server.close()
+    assert rows[-1]["scope"] == "probe" and {r["kind"] for r in rows} == {"devices_reset"}
