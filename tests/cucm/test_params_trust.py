@@ -108,3 +108,14 @@ def test_cluster_clients_take_the_retries(tmp_path: Path) -> None:
         assert (risport._attempts, risport._backoff, risport._backoff_max) == (3, 0.25, 1.0)
         axl = cluster.axl
         assert (axl._retries, axl._backoff, axl._backoff_max) == (1, 0.5, 2.0)
+
+
+def test_papermill_injected_ssh_and_retries_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``papermill -f params.yaml`` injects every key, the optional sections included."""
+    from cucmkit.params import from_notebook
+
+    monkeypatch.setenv("CUCMKIT_ROOT", str(ROOT))
+    namespace = _data(ssh={"known_hosts": "kh"}, retries={"axl": {"attempts": 2}}, parameters_file=None)
+    params = from_notebook(namespace, check_secrets=False)
+    assert params.ssh.known_hosts == ROOT / "kh" and params.ssh.host_key_policy == "reject"
+    assert params.retries.axl.attempts == 2
