@@ -88,7 +88,7 @@ def render(results: list[BenchResult], durations: dict[str, float], *, small: bo
         + ". Each benchmark runs on its own with `python -m bench.<name>`; the methods, floors and formulas are "
         "in each script's docstring.",
         "",
-        f"- date: {info['date']}",
+        f"- date: {info['date']} (when this file was written; the benchmarks ran in the hour before)",
         f"- machine: {info['nproc']} CPUs (`nproc`), {info['memory']} (`free -g`), CPU {info['cpu']}",
         f"- python {info['python']} on {info['platform']}",
         "- the machine is shared: other test suites may run at the same time. Each benchmark's 1-minute load "

@@ -48,7 +48,7 @@ def test_window_rows(outputs):
     assert metrics[5:] == ["all five purposes, end to end", "kit overhead beyond the floor"]
     assert result.rows[5].target == "<= 1.05" and result.rows[5].met in ("yes", "no")
     assert all(float(r.floor.removesuffix(" s")) > 0 for r in result.rows[:5])
-    assert "| all five purposes, end to end" in stdout and "peak RSS:" in stdout
+    assert "| [scale 0.005] all five purposes, end to end" in stdout and "peak RSS:" in stdout
 
 
 def test_fleet_inventory_rows(outputs):
