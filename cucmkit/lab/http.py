@@ -281,12 +281,18 @@ class LabHttpServer:
             handler = self._router(request)
             if handler is None:
                 return _not_found(request.path)
-            return handler(request)
+            with LabState.door(_door_of(request.path)):
+                return handler(request)
         except LabRefusal as exc:
             return error_response(exc.message, exc.status)
         except Exception:  # noqa: BLE001 - a handler bug is a 500, as on Tomcat
             log.exception("lab handler failed for %s %s", request.method, request.path)
             return error_response("Internal Server Error", 500)
+
+
+def _door_of(path: str) -> str:
+    """The door a request came through, for the lab's event log."""
+    return "controlcenter" if path.startswith("/controlcenterservice2/") else "https"
 
 
 def _not_found(path: str) -> LabResponse:

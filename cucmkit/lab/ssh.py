@@ -29,10 +29,13 @@ from typing import Any
 import paramiko
 
 from cucmkit.lab.shell import AdminShell, fault_active
+from cucmkit.lab.state import LabState
 
 __all__ = ["SshHandle", "start_ssh", "host_keys", "write_known_hosts"]
 
 log = logging.getLogger(__name__)
+_PARAMIKO_LOG = f"{__name__}.paramiko"
+logging.getLogger(_PARAMIKO_LOG).setLevel(logging.CRITICAL)
 
 _ACCEPT_POLL = 0.25       # seconds between checks of the stop flag in the accept loop
 _SHELL_WAIT = 30.0        # how long a client may take to ask for its shell after auth
@@ -227,6 +230,9 @@ class SshHandle:
     def _transport(self, conn: socket.socket) -> paramiko.Transport | None:
         conn.settimeout(None)
         transport = paramiko.Transport(conn)
+        # A client that probes and abandons a handshake is not the lab's error:
+        # keep paramiko's server-side tracebacks out of the lab's console.
+        transport.set_log_channel(_PARAMIKO_LOG)
         transport.local_version = "SSH-2.0-OpenSSH_7.4"
         for key in self._keys:
             transport.add_server_key(key)
@@ -272,6 +278,10 @@ class SshHandle:
                 channel.sendall(text.encode("utf-8"))
 
         shell = AdminShell(state=self._state, node=self._node, write=write, username=server.username or "admin")
+        with LabState.door("cli"):
+            self._converse(channel, shell)
+
+    def _converse(self, channel: paramiko.Channel, shell: AdminShell) -> None:
         shell.start(login_delay=self._login_delay())
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         channel.settimeout(_RECV_POLL)

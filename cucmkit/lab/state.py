@@ -191,22 +191,13 @@ _DOOR = threading.local()
 
 
 def current_door() -> str:
-    """Which door is calling: an explicit ``LabState.door(...)`` block, else inferred from the thread.
+    """Which door is calling, for the event log: the innermost ``LabState.door(...)`` block.
 
-    The SSH listener serves each connection in a thread named ``lab-ssh-*`` (``cli``); the HTTPS
-    listeners serve requests in ``process_request_thread`` threads (``https``: REST, AXL, Control
-    Center; a service (re)start over HTTPS can only be Control Center, so restart events say
-    ``controlcenter``); anything else is a direct call (``api``: a test, the control endpoint).
+    The SSH listener wraps each session in ``door("cli")``, the HTTPS listener each
+    request in ``door("https")`` (``"controlcenter"`` for Control Center); anything
+    else is a direct call (``api``: a test, the control endpoint).
     """
-    explicit = getattr(_DOOR, "name", None)
-    if explicit:
-        return str(explicit)
-    name = threading.current_thread().name
-    if name.startswith("lab-ssh"):
-        return "cli"
-    if "process_request_thread" in name:
-        return "https"
-    return "api"
+    return str(getattr(_DOOR, "name", None) or "api")
 
 
 class _DoorBlock:
