@@ -68,8 +68,6 @@ __all__ = [
     "find_root",
     "load_yaml",
     "TOP_LEVEL_KEYS",
-    "OPTIONAL_KEYS",
-    "ALL_KEYS",
 ]
 
 ROLES = ("publisher", "subscriber")
@@ -255,14 +253,12 @@ class ClusterParams:
         return replace(self, **changes)
 
 
+# What a parameter file may hold at its top level; every runbook's parameters
+# cell has each of these (default None) so papermill `-f` can inject them.
 TOP_LEVEL_KEYS = (
-    "cluster", "nodes", "credentials", "tls", "timeouts", "maintenance_window",
+    "cluster", "nodes", "credentials", "tls", "ssh", "timeouts", "retries", "maintenance_window",
     "ca", "registration", "expiry_threshold_days",
 )
-# Sections added after the notebooks' parameters cell was fixed (CONTRACTS): optional, read from an
-# injected namespace when present. ALL_KEYS is what a parameter file may hold.
-OPTIONAL_KEYS = ("ssh", "retries")
-ALL_KEYS = TOP_LEVEL_KEYS + OPTIONAL_KEYS
 
 
 # ---------------------------------------------------------------------------- YAML
@@ -647,7 +643,7 @@ def load_parameters(
 
 
 def _build(data: Mapping[str, Any], root: Path, source: Path | None) -> ClusterParams:
-    _keys(data, "", ALL_KEYS, ("cluster", "nodes", "credentials"))
+    _keys(data, "", TOP_LEVEL_KEYS, ("cluster", "nodes", "credentials"))
     cluster = _str(data["cluster"], "cluster")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", cluster):
         raise _fail("cluster", f"{cluster!r} must be a simple name (letters, digits, . _ -)",
@@ -691,7 +687,7 @@ def from_notebook(namespace: Mapping[str, Any], *, check_secrets: bool = True) -
     not None overrides the file's value. A string ``ca`` (the notebook's CA
     back-end choice, e.g. ``ca="lab"``) is not a section and is ignored here.
     """
-    injected = {k: namespace.get(k) for k in ALL_KEYS if namespace.get(k) is not None}
+    injected = {k: namespace.get(k) for k in TOP_LEVEL_KEYS if namespace.get(k) is not None}
     if isinstance(injected.get("ca"), str):
         injected.pop("ca")
     if injected.get("cluster") is not None and injected.get("nodes") is not None:
