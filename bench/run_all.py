@@ -93,7 +93,10 @@ def render(results: list[BenchResult], durations: dict[str, float], *, small: bo
         f"- python {info['python']} on {info['platform']}",
         "- the machine is shared: other test suites may run at the same time. Each benchmark's 1-minute load "
         "average before and after it ran is shown with it; on 2 CPUs a load above 2 means the benchmark "
-        "competed for CPU and its timings (the kit's overhead above all) are inflated.",
+        "competed for CPU and its timings (the kit's overhead above all) are inflated. Repeated full runs on "
+        "2026-11-26 spread by about +-0.05 in the window and registration-watch ratios and by up to 30-40% in "
+        "the fleet and notebook seconds (e.g. fleet concurrent at 0 ms: 4.6, 5.4, 7.2 s; notebook overhead: "
+        "2.0, 2.4 s with the machine quiet, 6.7 s under load); read single figures with that in mind.",
         "",
         "## Targets",
         "",
