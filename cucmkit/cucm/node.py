@@ -33,13 +33,13 @@ from cucmkit.errors import CucmError, CucmKitError, SoapFaultError, TimeoutError
 from cucmkit.params import Account, ClusterParams, NodeParams
 from cucmkit.secrets import Secret
 
-__all__ = ["Cluster", "Node", "REST_MIN_MAJOR", "uses_rest"]
+__all__ = ["Cluster", "Node", "REST_MIN_MAJOR", "RESTART_POLL", "uses_rest"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 REST_MIN_MAJOR = 14          # the certificate REST API exists from CUCM 14 on
-_POLL_MIN, _POLL_MAX = 0.1, 2.0
+RESTART_POLL = 0.25          # seconds between Control Center status reads while a service restarts
 _RESTART_GRACE = 3.0         # seconds a restart must be "Started" without a transition seen
 _AXL_SCHEMAS = {"12": "12.5", "14": "14.0", "15": "15.0"}
 
@@ -290,7 +290,7 @@ class Node:
                 raise TimeoutError_(f"{name} not Started within {timeout:g} s (last status {status})",
                                     node=self.name, interface="controlcenter", operation="restart service",
                                     service=name, remedy="check the service on the node; raise timeouts.restart.")
-            time.sleep(min(max(_POLL_MIN, (now - began) / 5), _POLL_MAX, deadline - now))
+            time.sleep(min(RESTART_POLL, deadline - now))
 
     def backup_status(self) -> BackupStatus:
         return self._with_cli(lambda cli: cli.backup_status())
