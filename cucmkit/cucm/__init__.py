@@ -5,7 +5,7 @@
 
     with Cluster.from_parameters(load_parameters("parameters/lab.yaml")) as cluster:
         for record in cluster.inventory():
-            ...
+            print(record.node, record.purpose, record.days_left(now))
 """
 
 from __future__ import annotations
