@@ -14,7 +14,7 @@ timeouts: {connect: 5, read: 30, cli_prompt: 30, restart: 600, registration: 180
 maintenance_window: {start: "2026-11-26T22:00:00+00:00", end: "2026-11-27T04:00:00+00:00"}
 ca: {backend: lab, url: "https://127.0.0.1:9443/certsrv/", fqdn: ca.lab.example, username: causer,
      password: {file: .lab/secrets/ca_user}, template_prefix: CUCM-}
-registration: {tolerance: 0, baseline: auto}
+registration: {tolerance: 0, baseline: auto}   # optional: risport_rate: 15, risport_window: 60
 expiry_threshold_days: 60
 retries:
   risport: {attempts: 4, backoff_seconds: 10, max_backoff_seconds: 60}
@@ -214,6 +214,8 @@ class CaParams:
 class RegistrationParams:
     tolerance: int = 0
     baseline: str | int = "auto"
+    risport_rate: int = 15            # RisPort requests per window, cluster-wide (CUCM's default)
+    risport_window: float = 60.0      # seconds
 
 
 @dataclass(frozen=True)
@@ -610,12 +612,15 @@ def _ca(value: Any, root: Path, tls: TlsTrust) -> CaParams:
 
 def _registration(value: Any) -> RegistrationParams:
     section = _mapping(value or {}, "registration")
-    _keys(section, "registration", ("tolerance", "baseline"))
+    _keys(section, "registration", ("tolerance", "baseline", "risport_rate", "risport_window"))
     baseline = section.get("baseline", "auto")
     if baseline != "auto":
         baseline = _int(baseline, "registration.baseline", low=0)
     return RegistrationParams(tolerance=_int(section.get("tolerance", 0), "registration.tolerance", low=0),
-                              baseline=baseline)
+                              baseline=baseline,
+                              risport_rate=_int(section.get("risport_rate", 15), "registration.risport_rate", low=1),
+                              risport_window=_positive(section.get("risport_window", 60.0),
+                                                       "registration.risport_window"))
 
 
 # ---------------------------------------------------------------------------- entry points

@@ -33,6 +33,7 @@ __all__ = [
     "children",
     "child",
     "child_text",
+    "child_texts",
     "local",
     "is_throttle",
     "texts",
@@ -98,18 +99,46 @@ def parse_xml(content: bytes) -> etree._Element:
 
 
 def local(element: etree._Element) -> str:
-    return etree.QName(element).localname
+    tag = element.tag
+    if not isinstance(tag, str):
+        return ""
+    return tag[tag.rfind("}") + 1:]
+
+
+def _local_tag(tag: object) -> str | None:
+    """Local name of a tag (Clark notation or bare); None for comments and PIs."""
+    if not isinstance(tag, str):
+        return None
+    return tag[tag.rfind("}") + 1:]
 
 
 def children(element: etree._Element | None, name: str) -> Iterator[etree._Element]:
     """Child elements with this local name, whatever their namespace."""
     if element is None:
         return iter(())
-    return (c for c in element if isinstance(c.tag, str) and local(c) == name)
+    return (c for c in element if _local_tag(c.tag) == name)
 
 
 def child(element: etree._Element | None, name: str) -> etree._Element | None:
-    return next(children(element, name), None)
+    if element is None:
+        return None
+    for c in element:
+        if _local_tag(c.tag) == name:
+            return c
+    return None
+
+
+def child_texts(element: etree._Element | None) -> dict[str, str]:
+    """Local name -> stripped text of every child element, in one pass (the first of a name wins)."""
+    found: dict[str, str] = {}
+    if element is None:
+        return found
+    for c in element:
+        name = _local_tag(c.tag)
+        if name is not None and name not in found:
+            text = c.text
+            found[name] = text.strip() if text else ""
+    return found
 
 
 def child_text(element: etree._Element | None, name: str, default: str = "") -> str:

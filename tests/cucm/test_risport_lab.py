@@ -113,7 +113,40 @@ def test_budget_is_one_per_cluster_in_the_process() -> None:
     a = RateBudget.for_cluster("test-cluster-a")
     assert RateBudget.for_cluster("test-cluster-a") is a
     assert RateBudget.for_cluster("test-cluster-b") is not a
-    assert (a.rate, a.window) == (14, 60.0)
+    assert (a.rate, a.window, a.margin) == (15, 60.0, 0.25)   # CUCM's own rate; the margin is in time
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_budget_admits_the_full_rate_and_the_next_one_just_past_the_window() -> None:
+    clock = _Clock()
+    budget = RateBudget(rate=15, window=60.0, clock=clock)
+    for _ in range(15):
+        assert budget.acquire(deadline=clock.now)       # all 15 at once, none held back
+        clock.now += 0.5
+    first = 1000.0
+    assert budget.wait_time() == pytest.approx(first + 60.0 + 0.25 - clock.now)
+    clock.now = first + 60.0                            # the server would admit it now; the kit waits the margin
+    assert budget.wait_time() == pytest.approx(0.25)
+    assert not budget.acquire(deadline=clock.now + 0.2)
+    clock.now = first + 60.25
+    assert budget.acquire(deadline=clock.now)
+    assert budget.wait_time() == pytest.approx(0.5)                  # the second left 0.5 s after the first
+
+
+def test_budget_margin_scales_with_a_short_window() -> None:
+    assert RateBudget(window=6.0).margin == pytest.approx(0.06)
+    assert RateBudget(window=1.0).margin == pytest.approx(0.05)
+    assert RateBudget(window=600.0).margin == pytest.approx(0.25)
+    assert RateBudget(window=6.0, margin=0.0).margin == 0.0
+    with pytest.raises(ValueError):
+        RateBudget(window=6.0, margin=-1.0)
 
 
 def test_forced_throttle_recovers_with_backoff(lab, quiet_window) -> None:
