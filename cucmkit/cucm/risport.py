@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
 from typing import Any, ClassVar
@@ -265,14 +266,25 @@ class RisPortClient:
         return found
 
     def _paged(self, batch: list[str], deadline: float | None) -> Iterator[DeviceRegistration]:
-        state, seen_states = "", set()
-        while True:
-            answer = self._select(batch, state, deadline)
-            devices, state = parse_select(answer)
-            yield from devices
-            if not devices or not state or state in seen_states:
-                return
-            seen_states.add(state)
+        """Pages chained by StateInfo. The next request leaves while this page is parsed, if the budget has room now."""
+        seen_states: set[str] = set()
+        answer = self._select(batch, "", deadline)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="risport-page") as pool:
+            while True:
+                state = select_state(answer)
+                more = bool(state) and state not in seen_states and has_devices(answer)
+                seen_states.add(state)
+                ahead = pool.submit(self._select, batch, state, deadline) if more and self.budget.wait_time() <= 0 \
+                    else None
+                try:
+                    yield from parse_devices(answer)
+                except BaseException:          # the caller stopped: do not send a page nobody reads
+                    if ahead is not None:
+                        ahead.cancel()
+                    raise
+                if not more:
+                    return
+                answer = ahead.result() if ahead is not None else self._select(batch, state, deadline)
 
     def _select(self, batch: list[str], state: str, deadline: float | None) -> etree._Element:
         operation = "selectCmDevice" if any("*" in n for n in batch) else "selectCmDeviceExt"
@@ -326,19 +338,37 @@ def select_request(operation: str, names: Sequence[str], *, state_info: str = ""
 
 
 def parse_select(answer: etree._Element) -> tuple[list[DeviceRegistration], str]:
-    """(device records, StateInfo to send next) from a selectCmDevice(Ext)Response element.
+    """(device records, StateInfo to send next) from a selectCmDevice(Ext)Response element."""
+    return parse_devices(answer), select_state(answer)
+
+
+def _result(answer: etree._Element) -> etree._Element | None:
+    return child(next(iter(answer), None), "SelectCmDeviceResult")
+
+
+def select_state(answer: etree._Element) -> str:
+    """The StateInfo to send with the next page ('' when the answer has none)."""
+    state = child(next(iter(answer), None), "StateInfo")
+    return (state.text or "") if state is not None else ""
+
+
+def has_devices(answer: etree._Element) -> bool:
+    """True when the page holds at least one device (without building the records)."""
+    return any(child(node, "CmDevices") is not None and len(child(node, "CmDevices")) > 0
+               for node in children(child(_result(answer), "CmNodes"), "item"))
+
+
+def parse_devices(answer: etree._Element) -> list[DeviceRegistration]:
+    """The device records of one page.
 
     One pass over each device element (a name -> text map), not one scan of its
     children per field: a 1000-device page is about 25,000 elements.
     """
-    ret = next(iter(answer), None)
-    result = child(ret, "SelectCmDeviceResult")
     devices: list[DeviceRegistration] = []
-    for node in children(child(result, "CmNodes"), "item"):
+    for node in children(child(_result(answer), "CmNodes"), "item"):
         node_name = child_text(node, "Name")
         devices.extend(_device(item, node_name) for item in children(child(node, "CmDevices"), "item"))
-    state = child(ret, "StateInfo")
-    return devices, (state.text or "") if state is not None else ""
+    return devices
 
 
 def _device(item: etree._Element, node: str) -> DeviceRegistration:
