@@ -72,6 +72,16 @@ def test_server_cap_is_paged_with_stateinfo(lab, quiet_window) -> None:
     assert [d.name for d in paged.devices] == [d.name for d in full.devices]
 
 
+def test_pipelined_pages_send_no_request_past_the_last_page(lab, quiet_window) -> None:
+    # The next page is fetched while the current one is parsed; the chain still ends where StateInfo ends.
+    full, _ = _all(lab)
+    with knobs(lab, risport_cap=5):
+        paged, client = _all(lab, cap=5)
+    assert [d.name for d in paged.devices] == [d.name for d in full.devices]
+    assert client.requests_sent <= -(-full.total // 5) + 1     # at most one empty closing page
+    assert client.throttled == 0
+
+
 def test_explicit_names_are_batched_under_the_cap(lab, quiet_window) -> None:
     full, _ = _all(lab)
     wanted = [d.name for d in full.devices][:9] + ["SEPDEADBEEF0000"]
