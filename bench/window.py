@@ -39,7 +39,6 @@ from cucmkit.cucm.node import Cluster
 from cucmkit.cucm.risport import DEFAULT_RATE as CLIENT_RATE
 from cucmkit.cucm.risport import RateBudget
 from cucmkit.lab import LabCluster, NodeSpec, Topology
-from cucmkit.lab.timescale import risport_window
 from cucmkit.params import load_parameters
 from cucmkit.renewal import Renewal, RenewalOptions
 
@@ -89,6 +88,7 @@ def _set_knobs(lab: LabCluster, scale: float) -> None:
     knobs.set("restart_seconds", REAL.service_restart * scale)
     knobs.set("reregister_seconds", REAL.reregister * scale)
     knobs.set("phone_jitter", REAL.jitter)
+    knobs.set("risport_window", REAL.risport_window * scale)
     lab.state.changed()
 
 
@@ -198,7 +198,7 @@ def _one_scale(root: Path, *, scale: float, subscribers: int, phones: int, purpo
         params = load_parameters(lab.write_parameters(root / "parameters" / f"{name}.yaml", cluster=name))
         RateBudget.for_cluster(name, rate=CLIENT_RATE, window=REAL.risport_window * scale)
         nodes = tuple(e.fqdn for e in lab.endpoints())
-        with risport_window(REAL.risport_window * scale), Cluster.from_parameters(params) as cluster:
+        with Cluster.from_parameters(params) as cluster:
             ca = make_backend(params, "lab")
             return [_renew(cluster, lab, p, state_dir=root / "state", ca=ca, options=_options(params, nodes, scale))
                     for p in purposes]

@@ -8,9 +8,13 @@ or DER bytes); ``record_from_show_cert`` parses CUCM's ``show cert own`` /
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from cryptography import x509
@@ -154,6 +158,32 @@ def _is_self_signed(cert: x509.Certificate) -> bool:
         return False
 
 
+_CACHE_SIZE = 4096       # parsed certificates kept, by DER sha256 (trust stores repeat on every node)
+_cache: OrderedDict[str, CertRecord] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _cached(digest: str) -> CertRecord | None:
+    with _cache_lock:
+        record = _cache.get(digest)
+        if record is not None:
+            _cache.move_to_end(digest)
+        return record
+
+
+def _remember(digest: str, record: CertRecord) -> None:
+    with _cache_lock:
+        _cache[digest] = record
+        _cache.move_to_end(digest)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+
+
+def _placed(template: CertRecord, node: str | None, purpose: str | None, store: str,
+            filename: str | None) -> CertRecord:
+    return replace(template, node=node, purpose=purpose, store=store, filename=filename)
+
+
 def record_from_certificate(
     cert: x509.Certificate,
     *,
@@ -162,7 +192,18 @@ def record_from_certificate(
     store: str = "own",
     filename: str | None = None,
 ) -> CertRecord:
-    """The record of an already parsed certificate."""
+    """The record of an already parsed certificate (the parse is cached by DER sha256)."""
+    digest = fingerprint(cert)
+    template = _cached(digest)
+    if template is None:
+        template = _parse(cert, digest)
+        _remember(digest, template)
+    return _placed(template, node, purpose, store, filename)
+
+
+def _parse(cert: x509.Certificate, digest: str) -> CertRecord:
+    """Every field that depends on the certificate alone (the expensive part: extensions, signature)."""
+    node, purpose, store, filename = None, None, "own", None
     key = _public_key(cert)
     key_type, key_size = key_description(key) if key is not None else ("unknown", 0)
     return CertRecord(
@@ -179,7 +220,7 @@ def record_from_certificate(
         not_after=cert.not_valid_after_utc,
         key_type=key_type,
         key_size=key_size,
-        fingerprint_sha256=fingerprint(cert),
+        fingerprint_sha256=digest,
         self_signed=_is_self_signed(cert),
         pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
     )
@@ -225,8 +266,25 @@ def record_from_pem(
     filename: str | None = None,
 ) -> CertRecord:
     """The record of the first certificate in ``pem`` (PEM text with text around it, or DER bytes)."""
-    cert = _checked(_load_one(_as_bytes(pem), last=False))
+    data = _as_bytes(pem)
+    der = _first_der(data)
+    if der is not None:
+        template = _cached(hashlib.sha256(der).hexdigest())
+        if template is not None:   # seen before: no parse at all
+            return _placed(template, node, purpose, store, filename)
+    cert = _checked(_load_one(data, last=False))
     return record_from_certificate(cert, node=node, purpose=purpose, store=store, filename=filename)
+
+
+def _first_der(data: bytes) -> bytes | None:
+    """The DER bytes of the first certificate in ``data`` without parsing it (None: not decodable here)."""
+    block = _PEM_BLOCK.search(data)
+    if block is None:
+        return None if b"-----BEGIN" in data else data
+    try:
+        return base64.b64decode(b"".join(block.group(1).split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def record_from_show_cert(

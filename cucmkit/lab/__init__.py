@@ -220,13 +220,22 @@ class LabCluster:
         return pins
 
 
+def _node_dict(endpoint: NodeEndpoint) -> dict[str, Any]:
+    """One node's entry; ``ssh_port`` only when the lab has an SSH door for it."""
+    e = endpoint
+    out: dict[str, Any] = {"fqdn": e.fqdn, "address": e.address, "role": e.role, "kind": e.kind,
+                           "version": "auto", "https_port": e.https_port}
+    if e.ssh_port is not None:
+        out["ssh_port"] = e.ssh_port
+    return out
+
+
 def parameters_dict(endpoints: list[NodeEndpoint], *, state_dir: Path | str, ca_url: str, ca_fqdn: str,
                     cluster: str = "lab") -> dict[str, Any]:
     state = str(state_dir)
     return {
         "cluster": cluster,
-        "nodes": [{"fqdn": e.fqdn, "address": e.address, "role": e.role, "kind": e.kind, "version": "auto",
-                   "https_port": e.https_port, "ssh_port": e.ssh_port} for e in endpoints],
+        "nodes": [_node_dict(e) for e in endpoints],
         "credentials": {
             "os_admin": {"username": OS_ADMIN_USER, "password": {"file": f"{state}/secrets/os_admin"}},
             "app_user": {"username": APP_USER, "password": {"file": f"{state}/secrets/app_user"}},

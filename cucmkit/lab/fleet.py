@@ -7,16 +7,16 @@ Each member is an ordinary ``LabCluster`` on ephemeral ports without SSH (the
 inventory reads certificates over REST), phones optional. ``latency`` makes
 every HTTPS request of a node answer that many seconds late, as a real CUCM
 does (its Tomcat answers a certmgr snapshot in a fraction of a second, a WAN
-adds its round trips); the delay sleeps in the request's own thread, so
-concurrent requests overlap as they would against real servers.
+adds its round trips): it is each lab's ``http_latency`` knob, slept in the
+request's own thread, so concurrent requests overlap as they would against
+real servers. Parameter files name the lab's version (``LAB_VERSION``), so
+the kit asks no AXL version query per cluster.
 
 ``python -m cucmkit.lab.fleet serve --root DIR --clusters 50`` runs a fleet in
 its own process (so the kit under test does not share a core with the lab),
 writes ``DIR/fleet.json`` (parameter dicts, pid) and serves until SIGTERM;
 writing a number to ``DIR/latency`` changes the latency (acknowledged in
 ``DIR/latency.ack``).
-This module changes nothing in the other lab modules; the latency is applied
-by wrapping each listener's router (``LabHttpServer._router``).
 """
 
 from __future__ import annotations
@@ -29,16 +29,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cucmkit.lab import LabCluster, parameters_dict
+from cucmkit.lab.soap import LAB_VERSION
 from cucmkit.lab.topology import NodeSpec, Topology
 
-__all__ = ["LabFleet", "fleet_topology", "FleetProcess", "start_fleet_process", "NO_SSH_PORT"]
+__all__ = ["LabFleet", "fleet_topology", "FleetProcess", "start_fleet_process"]
 
-NO_SSH_PORT = 22          # placeholder in parameter files: fleet labs have no SSH door
 READY_FILE = "fleet.json"
 LATENCY_FILE, LATENCY_ACK = "latency", "latency.ack"
 
@@ -51,21 +50,6 @@ def fleet_topology(index: int, *, nodes: int = 6, phones: int = 0) -> Topology:
              + tuple(NodeSpec(f"cucm-sub{i}", "subscriber", "CUCM") for i in range(1, nodes - 1))
              + (NodeSpec("imp-pub", "publisher", "IM&P"),))
     return Topology(nodes=specs, phones=phones, cluster=f"fleet{index:03d}", domain=f"c{index:03d}.lab.example")
-
-
-def _delayed(router: Callable[[Any], Any], latency: Callable[[], float]) -> Callable[[Any], Any]:
-    def route(request: Any) -> Any:
-        handler = router(request)
-        if handler is None:
-            return None
-
-        def slow(req: Any) -> Any:
-            delay = latency()
-            if delay > 0:
-                time.sleep(delay)
-            return handler(req)
-        return slow
-    return route
 
 
 class LabFleet:
@@ -108,8 +92,7 @@ class LabFleet:
         lab = LabCluster(self.root / topology.cluster, topology=topology, ports="ephemeral", ssh=False,
                          host=self.host)
         lab.start()
-        for server in lab._https.values():  # noqa: SLF001 - see the module docstring
-            server._router = _delayed(server._router, lambda: self.latency)  # noqa: SLF001
+        lab.state.knobs.set("http_latency", self.latency)
         return lab
 
     def set_latency(self, seconds: float) -> None:
@@ -117,6 +100,8 @@ class LabFleet:
         if seconds < 0:
             raise ValueError("latency must be >= 0")
         self.latency = float(seconds)
+        for lab in self.labs:
+            lab.state.knobs.set("http_latency", self.latency)
 
     def stop(self) -> None:
         for lab in self.labs:
@@ -124,15 +109,20 @@ class LabFleet:
         self.labs.clear()
 
     def parameters(self) -> list[dict[str, Any]]:
-        """One parameter dict per cluster (CONTRACTS section 3), absolute paths, ``version`` auto."""
+        """One parameter dict per cluster (CONTRACTS section 3), absolute paths, every node's version set."""
         out = []
         for lab in self.labs:
             data = parameters_dict(lab.endpoints(), state_dir=lab.state_dir, ca_url=lab.ca_url,
                                    ca_fqdn=lab.state.topology.ca_fqdn, cluster=lab.state.topology.cluster)
             for node in data["nodes"]:
-                node["ssh_port"] = node["ssh_port"] or NO_SSH_PORT
+                node["version"] = _major_minor(LAB_VERSION)
             out.append(data)
         return out
+
+
+def _major_minor(version: str) -> str:
+    """``"14.0.1.13900-155"`` -> ``"14.0"``."""
+    return ".".join(version.split(".")[:2])
 
 
 # ---------------------------------------------------------------- a fleet in its own process

@@ -9,8 +9,13 @@ completes, the next connection gets the new certificate. Requests become
 stopped) every connection is reset, as on CUCM. Faults: ``unreachable``
 resets every connection at once; ``tls_fail`` answers the ClientHello with a
 handshake_failure alert.
-Connections close after each response (HTTP/1.0), so runtime faults and
-certificate swaps apply to the very next request.
+Connections are HTTP/1.1 keep-alive (every response has Content-Length), so
+clients reuse their TLS sessions. Between requests the connection's thread
+watches the node: when Cisco Tomcat stops or ``unreachable`` is set the
+connection is reset, when the served certificate changed it is closed (so the
+next request opens a new connection and sees the new certificate), and after
+``KEEPALIVE_IDLE`` seconds without a request it is closed, as Tomcat does.
+The ``http_latency`` knob makes every request answer that many seconds late.
 """
 
 from __future__ import annotations
@@ -20,11 +25,14 @@ import binascii
 import importlib
 import json
 import logging
+import os
+import select
 import socket
 import ssl
 import struct
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,6 +52,7 @@ __all__ = [
     "serve_node",
     "json_response",
     "error_response",
+    "KEEPALIVE_IDLE",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,6 +60,8 @@ log = logging.getLogger(__name__)
 TlsSource = Callable[[], tuple[str, str, list[str]]]
 # TLS alert: handshake_failure (fatal), TLS 1.2 record
 _HANDSHAKE_FAILURE = b"\x15\x03\x03\x00\x02\x02\x28"
+KEEPALIVE_IDLE = 20.0        # seconds an idle keep-alive connection stays open (Tomcat's default)
+_WATCH_SLICE = 0.1           # seconds between checks of the node while a connection idles
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,8 @@ def _parse_auth(header: str | None) -> tuple[str, str] | None:
 class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
     timeout = 30
+    protocol_version = "HTTP/1.1"
+    served_key: str | None = None       # the certificate this connection's handshake presented
     server_version = ""
     sys_version = ""
 
@@ -120,6 +133,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return "Apache-Coyote/1.1" if self.server.lab.node is not None else "Microsoft-IIS/10.0"
+
+    def handle(self) -> None:
+        """Requests until the client closes, the node changes under us, or the connection idles out."""
+        self.close_connection = True
+        self.handle_one_request()
+        while not self.close_connection and self.server.lab.await_request(self.connection, self.served_key):
+            self.handle_one_request()
 
     def _dispatch(self) -> None:
         lab = self.server.lab
@@ -156,6 +176,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
+
+
+class _KeyedHandler(_Handler):
+    """A handler that knows which certificate its connection's handshake presented."""
+
+    def __init__(self, request: Any, client_address: Any, server: "_Server", served_key: str | None) -> None:
+        self.served_key = served_key
+        super().__init__(request, client_address, server)
 
 
 class _Server(ThreadingHTTPServer):
@@ -261,12 +289,57 @@ class LabHttpServer:
             _close(raw)
             return
         try:
-            _Handler(tls_sock, client_address, server)
+            _KeyedHandler(tls_sock, client_address, server, self._ctx_key_for(tls_sock))
         finally:
             try:
                 tls_sock.close()
             except OSError:
                 pass
+
+    def _ctx_key_for(self, tls_sock: ssl.SSLSocket) -> str | None:
+        with self._ctx_lock:
+            return self._ctx_key
+
+    def await_request(self, sock: ssl.SSLSocket, served_key: str | None) -> bool:
+        """Wait for the next request on a kept-alive connection; False: the connection must end.
+
+        Checked while idle and again when a request arrives, so a request never reaches a node
+        that changed: Tomcat down or ``unreachable`` resets the socket, ``tls_fail`` answers a
+        handshake_failure alert, another certificate served now or ``KEEPALIVE_IDLE`` seconds
+        without a request close it cleanly (the client's next request opens a new connection)."""
+        deadline = time.monotonic() + KEEPALIVE_IDLE
+        while True:
+            if not self._connection_still_valid(sock, served_key):
+                return False
+            if sock.pending():
+                return self._connection_still_valid(sock, served_key)
+            try:
+                poller = select.poll()
+                poller.register(sock.fileno(), select.POLLIN)
+                if poller.poll(_WATCH_SLICE * 1000):   # a request, or the client's close (end of stream)
+                    return self._connection_still_valid(sock, served_key)
+            except (OSError, ValueError):
+                return False
+            if time.monotonic() >= deadline:
+                return False
+
+    def _connection_still_valid(self, sock: ssl.SSLSocket, served_key: str | None) -> bool:
+        if self._fault("unreachable") or self._tomcat_down():
+            _reset(sock)
+            return False
+        if self._fault("tls_fail"):
+            try:
+                os.write(sock.fileno(), _HANDSHAKE_FAILURE)   # raw, outside the TLS session
+            except OSError:
+                pass
+            return False
+        return served_key is None or self._current_cert() == served_key
+
+    def _current_cert(self) -> str | None:
+        try:
+            return self._tls()[0]
+        except Exception:  # noqa: BLE001 - the node's state is being changed: end the connection
+            return None
 
     def context(self) -> ssl.SSLContext:
         cert_pem, key_pem, chain = self._tls()
@@ -277,6 +350,9 @@ class LabHttpServer:
             return self._ctx
 
     def handle(self, request: LabRequest) -> LabResponse:
+        latency = float(getattr(self.state.knobs, "http_latency", 0.0) or 0.0) if self.state else 0.0
+        if latency > 0:
+            time.sleep(latency)   # in the request's own thread: concurrent requests overlap
         try:
             handler = self._router(request)
             if handler is None:

@@ -242,7 +242,8 @@ def _throttle(request: LabRequest) -> None:
     fault = THROTTLE_TEXT.format(rate=rate)
     if state.faults.active(request.node.name, "risport_throttle"):
         raise SoapFault(fault, code="Server.userException")
-    if not _window_for(state).admit(rate, DEFAULT_WINDOW, time.monotonic()):
+    window = float(getattr(state.knobs, "risport_window", DEFAULT_WINDOW) or DEFAULT_WINDOW)
+    if not _window_for(state).admit(rate, window, time.monotonic()):
         raise SoapFault(fault, code="Server.userException")
 
 

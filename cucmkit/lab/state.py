@@ -226,6 +226,8 @@ class Knobs:
     ca_approval: str = "auto"          # "auto" | "manual"
     axl_write_503: bool = False
     ssh_login_delay: float = 0.0
+    http_latency: float = 0.0          # seconds slept per HTTPS request (not scaled by speed)
+    risport_window: float = 60.0       # RisPort's sliding rate window, seconds (not scaled by speed)
 
     def delay(self, base: float) -> float:
         return float(base) * float(self.speed)

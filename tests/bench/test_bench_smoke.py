@@ -109,17 +109,13 @@ def test_shortfall_says_by_how_much():
     assert shortfall(Row("ok", "1 s", "", "1.01", "<= 1.05", "yes")) == ""
 
 
-def test_risport_window_scales_and_restores():
-    from cucmkit.lab import risport
-    from cucmkit.lab.timescale import risport_window
+def test_risport_window_is_a_lab_knob():
+    from cucmkit.lab.state import Knobs
 
-    before = risport.DEFAULT_WINDOW
-    with risport_window(3.0) as seconds:
-        assert seconds == 3.0 and risport.DEFAULT_WINDOW == 3.0
-    assert risport.DEFAULT_WINDOW == before
-    with pytest.raises(ValueError):
-        with risport_window(0):
-            pass
+    knobs = Knobs()
+    assert knobs.risport_window == 60.0 and knobs.http_latency == 0.0
+    assert knobs.set("risport_window", "3") == 3.0 and knobs.risport_window == 3.0
+    assert knobs.set("http_latency", 0.1) == 0.1
 
 
 def test_fleet_topology_shape():
