@@ -25,12 +25,14 @@ if the kernel dies.
 
 from __future__ import annotations
 
+import io
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,7 @@ from cucmkit.errors import CucmKitError, InterlockError, WaitingError
 from cucmkit.evidence.journal import Journal, who
 
 __all__ = ["open_runbook", "open_inventory", "Runbook", "InventoryBook", "RunOptions", "is_interactive",
-           "impact_banner", "cert_frame"]
+           "impact_banner", "cert_frame", "cert_table", "CertTable", "timeline_png"]
 
 RUN_KEYS = ("parameters_file", "purpose", "ticket", "ca", "approve", "dry_run", "state_dir", "journal_file")
 _PROGRESS_EVERY = 5.0  # seconds between progress-bar refreshes under papermill
@@ -95,6 +97,65 @@ def _display(obj: Any) -> None:
     display(obj)
 
 
+def _display_png(figure: Any) -> None:
+    """Show a matplotlib Figure as a PNG output (no pyplot, no inline backend)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    _display_png_bytes(buffer.getvalue())
+
+
+def _display_png_bytes(data: bytes) -> None:
+    try:
+        from IPython.display import Image
+    except ImportError:
+        print(f"[figure: {len(data)} bytes of PNG]")
+        return
+    _display(Image(data=data, format="png"))
+
+
+def timeline_png(points: list[tuple[str, datetime, bool]], *, now: datetime, title: str) -> bytes:
+    """A dot per (label, date, due) on a date axis, due in red, a dashed line at ``now``; PNG bytes.
+
+    Drawn with Pillow (already there for matplotlib) because importing matplotlib costs a fresh
+    runbook kernel about half a second, more than the whole inventory.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    left, right, top, row, bottom = 190, 30, 40, 22, 45
+    width, height = 900, top + row * max(len(points), 1) + bottom
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+    dates = [d for _, d, _ in points] + [now]
+    low, high = min(dates).timestamp(), max(dates).timestamp()
+    pad = max((high - low) * 0.05, 86400.0)
+    low, high = low - pad, high + pad
+
+    def x_of(when: datetime) -> float:
+        return left + (when.timestamp() - low) / (high - low) * (width - left - right)
+
+    draw.text((left, 12), title, fill="black", font=font)
+    axis_y = height - bottom + 8
+    draw.rectangle((left, top - 8, width - right, axis_y), outline="black")
+    for step in range(7):   # date ticks, YYYY-MM
+        tick = datetime.fromtimestamp(low + (high - low) * step / 6, tz=timezone.utc)
+        x = x_of(tick)
+        draw.line((x, axis_y, x, axis_y + 4), fill="black")
+        draw.text((x - 20, axis_y + 8), tick.strftime("%Y-%m"), fill="black", font=font)
+    x_now = x_of(now)
+    for y in range(top - 8, axis_y, 8):
+        draw.line((x_now, y, x_now, min(y + 4, axis_y)), fill="grey")
+    draw.text((x_now + 3, top - 6), "now", fill="grey", font=font)
+    for index, (label, when, due) in enumerate(points):
+        y = top + row * index + row // 2 - 4
+        draw.text((8, y - 6), label[:30], fill="black", font=font)
+        x = x_of(when)
+        draw.ellipse((x - 5, y - 5, x + 5, y + 5), fill="#d62728" if due else "#2ca02c")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
 def _markdown(text: str) -> None:
     try:
         from IPython.display import Markdown
@@ -141,17 +202,55 @@ def cert_entry(record: Any) -> dict[str, Any]:
             "fingerprint_sha256": record.fingerprint_sha256, "self_signed": bool(record.self_signed)}
 
 
-def cert_frame(records: list[Any], now: datetime | None = None) -> Any:
-    """A table of certificates with days left, soonest expiry first."""
-    import pandas as pd
+_CERT_COLUMNS = ("node", "purpose", "store", "common name", "issuer", "expires", "days left", "self-signed", "sha256")
 
+
+def _cert_rows(records: list[Any], now: datetime | None) -> list[dict[str, Any]]:
     now = now or datetime.now(timezone.utc)
     rows = [{"node": r.node, "purpose": r.purpose or "", "store": r.store, "common name": r.common_name,
              "issuer": r.issuer, "expires": _iso(r.not_after), "days left": round(r.days_left(now), 1),
              "self-signed": r.self_signed, "sha256": r.fingerprint_sha256[:16] + "..."} for r in records]
-    frame = pd.DataFrame(rows, columns=["node", "purpose", "store", "common name", "issuer", "expires",
-                                        "days left", "self-signed", "sha256"])
-    return frame.sort_values("days left", kind="stable").reset_index(drop=True) if rows else frame
+    return sorted(rows, key=lambda row: row["days left"])   # stable: soonest expiry first
+
+
+def cert_frame(records: list[Any], now: datetime | None = None) -> Any:
+    """A table of certificates with days left, soonest expiry first (a pandas DataFrame)."""
+    import pandas as pd
+
+    return pd.DataFrame(_cert_rows(records, now), columns=list(_CERT_COLUMNS))
+
+
+@dataclass(frozen=True)
+class CertTable:
+    """The same table as ``cert_frame`` for display only: HTML and text without importing pandas."""
+
+    rows: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def of(cls, records: list[Any], now: datetime | None = None) -> CertTable:
+        return cls(rows=tuple(_cert_rows(records, now)))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{escape(c)}</th>" for c in _CERT_COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td>{escape(str(row[c]))}</td>" for c in _CERT_COLUMNS) + "</tr>"
+                       for row in self.rows)
+        return f'<table class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+    def __str__(self) -> str:
+        lines = ["  ".join(_CERT_COLUMNS)]
+        lines += ["  ".join(str(row[c]) for c in _CERT_COLUMNS) for row in self.rows]
+        return "\n".join(lines) if self.rows else "(no certificates)"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def cert_table(records: list[Any], now: datetime | None = None) -> CertTable:
+    """The certificate table for a notebook output (no pandas import)."""
+    return CertTable.of(records, now)
 
 
 def _steps_json(steps: tuple[Any, ...]) -> list[dict[str, Any]]:
@@ -410,19 +509,21 @@ class Runbook:
 
     def recovery_plot(self) -> None:
         """Registered phones over time since the reset, against the baseline."""
-        import matplotlib.pyplot as plt
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
         with self.registrations.lock:
             points = list(self.registrations.points)
         start = points[0][0]
-        figure, axis = plt.subplots(figsize=(7, 3))
+        figure = Figure(figsize=(7, 3))
+        FigureCanvasAgg(figure)
+        axis = figure.add_subplot()
         axis.step([p[0] - start for p in points], [p[1] for p in points], where="post", label="registered")
         axis.axhline(max(p[2] for p in points), linestyle="--", color="grey", label="devices seen")
         axis.set(xlabel="seconds since the first poll", ylabel="phones", title="Registration recovery")
         axis.legend(loc="lower right")
         figure.tight_layout()
-        _display(figure)
-        plt.close(figure)
+        _display_png(figure)
 
     def summary(self) -> None:
         """The whole run as the engine's ledger has it; the lock is released."""
@@ -501,28 +602,18 @@ class InventoryBook:
         records = self.records()
         own = [r for r in records if r.store == "own"]
         self.journal.write("certs", when="before", certs=[cert_entry(r) for r in own])
-        frame = cert_frame(records)
+        table = cert_table(records)
         _markdown(f"**{len(records)} certificates** on {len(self.cluster.nodes)} nodes ({len(own)} identities)")
-        _display(frame)
+        _display(table)
 
     def timeline(self) -> None:
-        """When each identity certificate expires, per node and purpose."""
-        import matplotlib.dates as mdates
-        import matplotlib.pyplot as plt
-
+        """When each identity certificate expires, per node and purpose (a PNG, drawn with Pillow: no matplotlib)."""
         own = sorted((r for r in self.records() if r.store == "own"), key=lambda r: (r.purpose or "", r.node or ""))
-        figure, axis = plt.subplots(figsize=(8, max(2.5, 0.28 * len(own))))
         now = datetime.now(timezone.utc)
         threshold = self.params.expiry_threshold_days
-        colours = ["tab:red" if r.days_left(now) < threshold else "tab:green" for r in own]
-        axis.scatter([r.not_after for r in own], range(len(own)), c=colours)
-        axis.set_yticks(range(len(own)), [f"{r.purpose} @ {(r.node or '').split('.')[0]}" for r in own], fontsize=7)
-        axis.axvline(now, color="grey", linestyle="--", label="now")
-        axis.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
-        axis.set(title="Identity certificates: expiry (red = due)")
-        figure.tight_layout()
-        _display(figure)
-        plt.close(figure)
+        points = [(f"{r.purpose} @ {(r.node or '').split('.')[0]}", r.not_after, r.days_left(now) < threshold)
+                  for r in own]
+        _display_png_bytes(timeline_png(points, now=now, title="Identity certificates: expiry (red = due)"))
 
     def due(self) -> None:
         now = datetime.now(timezone.utc)
@@ -533,7 +624,7 @@ class InventoryBook:
         self.journal.write("due", purposes=order, count=len(due))
         _markdown("**Due for renewal**, in the safe order: " + (", ".join(order) or "nothing") +
                   ("\n\nRenew with `cucmkit run <purpose> -f <parameters> --ticket <change>`." if order else ""))
-        _display(cert_frame(due))
+        _display(cert_table(due))
         self.journal.write("end", status="done")
 
 

@@ -84,3 +84,42 @@ def test_uploaded_ca_files_land_in_the_inbox(tmp_path: Path) -> None:
     _save_uploads(tmp_path / "inbox" / "req-1", value)
     assert sorted(p.name for p in (tmp_path / "inbox" / "req-1").iterdir()) == ["chain.p7b", "leaf.pem"]
     assert not (tmp_path / "inbox" / "leaf.pem").exists()     # no path escape
+
+
+def _cert(name: str, days: float, issuer: str = "CN=<Lab CA>") -> SimpleNamespace:
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime(2026, 11, 26, tzinfo=timezone.utc)
+    return SimpleNamespace(node=f"{name}.lab", purpose="tomcat", store="own", common_name=name, issuer=issuer,
+                           not_after=now + timedelta(days=days), self_signed=False, fingerprint_sha256="ab" * 32,
+                           days_left=lambda when, d=days: d)
+
+
+def test_cert_table_matches_the_frame_without_pandas_and_escapes_html() -> None:
+    from cucmkit.notebook import cert_frame, cert_table
+
+    records = [_cert("b", 90.0), _cert("a", 10.0), _cert("c", 10.0)]
+    table, frame = cert_table(records), cert_frame(records)
+    assert [row["common name"] for row in table.rows] == list(frame["common name"]) == ["a", "c", "b"]
+    html = table._repr_html_()
+    assert html.count("<tr>") == 4 and "&lt;Lab CA&gt;" in html and "<Lab CA>" not in html
+    assert len(cert_table([])) == 0 and "no certificates" in str(cert_table([]))
+
+
+def test_timeline_png_is_a_png_with_a_row_per_certificate() -> None:
+    from datetime import datetime, timedelta, timezone
+    from io import BytesIO
+
+    from PIL import Image
+
+    from cucmkit.notebook import timeline_png
+
+    now = datetime(2026, 11, 26, tzinfo=timezone.utc)
+    points = [(f"tomcat @ node{i}", now + timedelta(days=30 * i), i < 2) for i in range(6)]
+    data = timeline_png(points, now=now, title="expiry")
+    image = Image.open(BytesIO(data))
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and image.size[0] == 900
+    taller = Image.open(BytesIO(timeline_png(points * 2, now=now, title="expiry")))
+    assert taller.size[1] > image.size[1]
+    colours = {pixel for pixel in image.convert("RGB").getdata()}
+    assert (0xD6, 0x27, 0x28) in colours and (0x2C, 0xA0, 0x2C) in colours   # due red, fine green
