@@ -5,7 +5,7 @@
 A lab cluster (publisher, two subscribers, IM&P) with ``--phones`` phones;
 RisPort answers at most ``--cap`` devices per request and ``--rate`` requests
 per ``--window`` seconds, cluster-wide (CUCM: 1000, 15, 60 s; a shorter
-window time-scales the limit, see ``cucmkit/lab/timescale.py``). All phones
+window time-scales the limit: the lab's ``risport_window`` knob). All phones
 are reset through cucmkit (AXL ``resetEnterpriseParameters``); once the lab
 says they are all back, ``Cluster.registration()`` (the call the engine's
 phones-wait makes) confirms every one of them.
@@ -31,7 +31,6 @@ from cucmkit.cucm.node import Cluster
 from cucmkit.cucm.risport import DEFAULT_RATE as CLIENT_RATE
 from cucmkit.cucm.risport import RateBudget, default_margin
 from cucmkit.lab import LabCluster, Topology, parameters_dict
-from cucmkit.lab.timescale import risport_window
 from cucmkit.params import load_parameters
 
 __all__ = ["main", "run", "rate_floor", "WHY_NOTE"]
@@ -125,10 +124,10 @@ def run(*, phones: int = 20000, cap: int = 1000, rate: int = 15, windows: tuple[
     try:
         lab.state.knobs.set("reregister_seconds", reregister)
         for window in windows:
-            with risport_window(window):
-                time.sleep(window if measured else 0)     # the previous sweep's requests leave the window
-                measured.append((window, _sweep(lab, name=f"{name}-w{window:g}", phones=phones, cap=cap,
-                                                rate=rate, window=window)))
+            lab.state.knobs.set("risport_window", window)
+            time.sleep(window if measured else 0)     # the previous sweep's requests leave the window
+            measured.append((window, _sweep(lab, name=f"{name}-w{window:g}", phones=phones, cap=cap,
+                                            rate=rate, window=window)))
     finally:
         lab.stop()
     own, children = peak_rss_mb()
@@ -139,7 +138,7 @@ def run(*, phones: int = 20000, cap: int = 1000, rate: int = 15, windows: tuple[
         f"margin in time, not in requests (1% of the window, 0.05-0.25 s: "
         f"{', '.join(f'{default_margin(w):g} s at {w:g} s' for w in windows)}). "
         f"A 60 s window is CUCM's own (no time scaling); a shorter one "
-        f"time-scales the limit (lab and kit budget alike, cucmkit/lab/timescale.py).",
+        f"time-scales the limit (lab and kit budget alike: the lab's risport_window knob).",
         f"phones were reset through AXL and came back (lab re-registration {reregister:g} s + jitter) "
         f"in {', '.join(_back(m) for _, m in measured)} s before each "
         f"timed confirmation started.",

@@ -233,7 +233,7 @@ def run(*, scales: tuple[float, ...] = (0.05,), subscribers: int = 3, phones: in
 
 def main(argv: list[str] | None = None) -> BenchResult:
     parser = argparse.ArgumentParser(prog="python -m bench.window", description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", type=float, nargs="+", default=[0.05, 0.2],
+    parser.add_argument("--scale", type=float, nargs="+", default=[0.05, 0.1],
                         help="time scale(s) applied to real CUCM durations, one full run each")
     parser.add_argument("--subscribers", type=int, default=3)
     parser.add_argument("--phones", type=int, default=200)

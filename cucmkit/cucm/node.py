@@ -17,14 +17,13 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cucmkit import catalogue
 from cucmkit.certs.records import CertRecord, record_from_pem
 from cucmkit.cucm._http import HttpTransport, fetch_server_certificate, sha256_fingerprint
 from cucmkit.cucm.axl import AxlClient
 from cucmkit.cucm.certmgr import CertMgrClient, trust_purpose
-from cucmkit.cucm.cli import AdminCli
 from cucmkit.cucm.controlcenter import ControlCenterClient
 from cucmkit.cucm.models import BackupStatus, ProcessNode, ServiceState
 from cucmkit.cucm.risport import RateBudget, RegistrationSummary, RisPortClient
@@ -36,6 +35,10 @@ from cucmkit.secrets import Secret
 __all__ = ["Cluster", "Node", "REST_MIN_MAJOR", "RESTART_POLL", "uses_rest"]
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:  # paramiko is imported only when a node's CLI is first used
+    from cucmkit.cucm.cli import AdminCli
+
 T = TypeVar("T")
 
 REST_MIN_MAJOR = 14          # the certificate REST API exists from CUCM 14 on
@@ -140,6 +143,8 @@ class Node:
     @property
     def cli(self) -> AdminCli:
         def make() -> AdminCli:
+            from cucmkit.cucm.cli import AdminCli
+
             params = self._cluster.params
             username, password = self._cluster.credentials.get(params.os_admin_for(self.params))
             return AdminCli(node=self.name, address=self.address, port=self.params.ssh_port,
@@ -308,7 +313,8 @@ class Cluster:
         self.credentials = _Credentials(params)
         self.nodes = tuple(Node(params=p, cluster=self) for p in params.nodes)
         self.publisher = next(n for n in self.nodes if n.role == "publisher" and n.kind == "CUCM")
-        self.budget = RateBudget.for_cluster(params.cluster)
+        self.budget = RateBudget.for_cluster(params.cluster, rate=params.registration.risport_rate,
+                                             window=params.registration.risport_window)
         self._lock = threading.RLock()
         self._axl: AxlClient | None = None
         self._risport: RisPortClient | None = None
