@@ -1,6 +1,6 @@
 """Change window: renew all five purposes end to end through the engine, against the serial waits.
 
-    python -m bench.window [--scale 0.05 0.2] [--subscribers 3] [--phones 200] [--small]
+    python -m bench.window [--scale 0.05 0.1] [--subscribers 3] [--phones 200] [--small]
 
 A lab cluster with a CUCM publisher, ``--subscribers`` subscribers and an
 IM&P publisher; the lab CA (AD CS web enrolment) signs. The purposes run in
