@@ -11,13 +11,12 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import TypeVar
 
 from lxml import etree
 
 from cucmkit.cucm.models import ProcessNode
-from cucmkit.cucm.soap import SoapEndpoint, Transport, child, child_text, children, local, sub
+from cucmkit.cucm.soap import SoapClient, SoapEndpoint, Transport, child, child_text, children, local, sub
 from cucmkit.errors import CucmError, HttpStatusError, ThrottledError
 
 __all__ = ["AxlClient", "PATH", "ENTERPRISE_WIDE", "SUPPORTED_VERSIONS"]
@@ -36,7 +35,7 @@ DEFAULT_BACKOFF_MAX = 30.0
 T = TypeVar("T")
 
 
-class AxlClient:
+class AxlClient(SoapClient):
     """Version, SQL reads, cluster nodes, security mode and device resets, from the publisher."""
 
     def __init__(self, *, transport: Transport, version: str = "14.0", retries: int = DEFAULT_RETRIES,
@@ -52,15 +51,6 @@ class AxlClient:
         self._backoff = backoff
         self._backoff_max = backoff_max
         self._sleep = sleep
-
-    def __enter__(self) -> "AxlClient":
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._transport.close()
 
     def __repr__(self) -> str:
         return f"AxlClient(node={self._transport.node!r}, version={self.version!r})"

@@ -8,12 +8,11 @@ runs inside Tomcat); restart it with ``AdminCli.service_restart``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
 
 from lxml import etree
 
 from cucmkit.cucm.models import ServiceState
-from cucmkit.cucm.soap import AST_NS, SoapEndpoint, Transport, child, child_text, children, sub, texts
+from cucmkit.cucm.soap import SoapClient, AST_NS, SoapEndpoint, Transport, child, child_text, children, sub, texts
 from cucmkit.errors import CucmError
 
 __all__ = ["ControlCenterClient", "REASON_CODES", "CONTROL_ACTIONS", "PATH"]
@@ -41,7 +40,7 @@ def _q(name: str) -> str:
     return f"{{{AST_NS}}}{name}"
 
 
-class ControlCenterClient:
+class ControlCenterClient(SoapClient):
     """Service status and start/stop/restart of one node's services."""
 
     def __init__(self, *, transport: Transport, node_name: str) -> None:
@@ -50,15 +49,6 @@ class ControlCenterClient:
         self._transport = transport
         self._endpoint = SoapEndpoint(transport=transport, path=PATH, interface=INTERFACE)
         self.node_name = node_name
-
-    def __enter__(self) -> "ControlCenterClient":
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._transport.close()
 
     def __repr__(self) -> str:
         return f"ControlCenterClient(node_name={self.node_name!r})"

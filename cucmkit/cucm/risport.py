@@ -21,12 +21,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from lxml import etree
 
-from cucmkit.cucm.soap import AST_NS, SoapEndpoint, Transport, child, child_text, child_texts, children, sub, texts
+from cucmkit.cucm.soap import SoapClient, AST_NS, SoapEndpoint, Transport, child, child_text, child_texts, children, sub, texts
 from cucmkit.errors import ThrottledError, TimeoutError_
 
 __all__ = [
@@ -217,7 +217,7 @@ def dedupe(devices: Iterable[DeviceRegistration]) -> dict[str, DeviceRegistratio
     return latest
 
 
-class RisPortClient:
+class RisPortClient(SoapClient):
     """Registration state of phones, cluster-wide, from any CUCM node."""
 
     def __init__(self, *, transport: Transport, budget: RateBudget, cap: int = DEFAULT_CAP,
@@ -237,15 +237,6 @@ class RisPortClient:
         self.device_class = device_class
         self.requests_sent = 0
         self.throttled = 0                 # throttle faults met (and retried) by this client
-
-    def __enter__(self) -> "RisPortClient":
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._transport.close()
 
     def __repr__(self) -> str:
         return f"RisPortClient(node={self._transport.node!r}, cap={self.cap}, budget={self.budget!r})"

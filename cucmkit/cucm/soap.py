@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 import requests
 from lxml import etree
@@ -25,6 +26,7 @@ __all__ = [
     "SoapFault",
     "SoapEndpoint",
     "Transport",
+    "SoapClient",
     "envelope",
     "parse_xml",
     "body_child",
@@ -64,6 +66,21 @@ class Transport(Protocol):
     def request(self, method: str, path: str, *, operation: str, **kw: object) -> requests.Response: ...
 
     def close(self) -> None: ...
+
+
+class SoapClient:
+    """What the SOAP clients share: a context manager; closing it closes the transport."""
+
+    _transport: Transport
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._transport.close()
 
 
 @dataclass(frozen=True)
