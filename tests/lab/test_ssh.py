@@ -11,6 +11,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -421,6 +422,33 @@ def test_unreachable_fault_cuts_a_running_session(ssh_lab: LabCluster) -> None:
 # --- OpenSSH's own client ---------------------------------------------------------------------
 
 
+class _Collector:
+    """Reads a pipe in a thread so a test can wait for text with a deadline."""
+
+    def __init__(self, pipe) -> None:
+        self._chunks: list[bytes] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _read(self, pipe) -> None:
+        for chunk in iter(lambda: pipe.read1(4096), b""):
+            with self._lock:
+                self._chunks.append(chunk)
+
+    def text(self) -> str:
+        with self._lock:
+            return b"".join(self._chunks).decode(errors="replace")
+
+    def wait_for(self, needle: str, *, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in self.text():
+                return True
+            time.sleep(0.05)
+        return needle in self.text()
+
+
 def test_openssh_client_gets_the_prompt(lab: LabCluster, tmp_path: Path) -> None:
     ssh = shutil.which("ssh")
     if ssh is None:
@@ -444,12 +472,22 @@ def test_openssh_client_gets_the_prompt(lab: LabCluster, tmp_path: Path) -> None
                f"admin@{ep.address}"]
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, start_new_session=True)
+    out = _Collector(proc.stdout)
     try:
-        out, err = proc.communicate(b"show version active\rexit\r", timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-    text = out.decode(errors="replace")
+        # Type only once the prompt is there, as a person would: stdin closed early
+        # makes OpenSSH tear the session down before the server has answered.
+        assert out.wait_for("admin:", timeout=30), out.text()[-500:]
+        proc.stdin.write(b"show version active\r")
+        proc.stdin.flush()
+        assert out.wait_for("Active Master Version", timeout=30), out.text()[-500:]
+        proc.stdin.write(b"exit\r")
+        proc.stdin.close()
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    text, err = out.text(), proc.stderr.read()
     assert "admin:" in text, (text[-500:], err.decode(errors="replace")[-500:])
     assert "Welcome to the Platform Command Line Interface" in text
     assert "Active Master Version: 14.0.1.13900-155" in text
