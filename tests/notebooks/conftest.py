@@ -109,3 +109,18 @@ def slow_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
         yield lab
     finally:
         lab.stop()
+
+
+def run_plain_papermill(lab: LabCluster, tmp_path: Path, notebook: str, options: tuple[str, ...]) -> None:
+    """`papermill notebooks/<notebook> out -f <lab params> ...` runs every cell and leaks no secret."""
+    import nbformat
+
+    params = write_params(lab, tmp_path / "parameters" / "lab.yaml")
+    out = tmp_path / "out" / notebook
+    out.parent.mkdir()
+    run = papermill(notebook, out, params, "-p", "state_dir", str(tmp_path / "state"), *options,
+                    env=child_env(lab))
+    assert run.returncode == 0, run.stderr[-3000:]
+    nb = nbformat.read(out, as_version=4)
+    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code"), "a cell did not run"
+    assert_nowhere(sentinels(lab), folder=out.parent, texts=(run.stdout, run.stderr))

@@ -15,28 +15,17 @@ import pytest
 
 from cucmkit.lab import LabCluster
 
-from .conftest import assert_nowhere, child_env, papermill, sentinels, write_params
+from .conftest import assert_nowhere, child_env, papermill, run_plain_papermill, sentinels, write_params
 
 pytestmark = pytest.mark.notebook
 
-
-def _ran_every_cell(path: Path) -> bool:
-    nb = nbformat.read(path, as_version=4)
-    return all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
 
 
 @pytest.mark.parametrize("notebook,options", [
     ("ipsec.ipynb", ("-p", "dry_run", "True")),
 ])
 def test_plain_papermill(nb_lab: LabCluster, tmp_path: Path, notebook: str, options: tuple[str, ...]) -> None:
-    params = write_params(nb_lab, tmp_path / "parameters" / "lab.yaml")
-    out = tmp_path / "out" / notebook
-    out.parent.mkdir()
-    run = papermill(notebook, out, params, "-p", "state_dir", str(tmp_path / "state"), *options,
-                    env=child_env(nb_lab))
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert _ran_every_cell(out)
-    assert_nowhere(sentinels(nb_lab), folder=out.parent, texts=(run.stdout, run.stderr))
+    run_plain_papermill(nb_lab, tmp_path, notebook, options)
 
 
 def test_without_approval_stops_before_any_change(nb_lab: LabCluster, tmp_path: Path) -> None:
