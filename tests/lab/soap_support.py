@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import ssl
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,8 @@ from zeep import Client, Settings
 from zeep.transports import Transport
 
 import CollabConnector
+
+from cucmkit.lab.testing import wait_until  # noqa: F401 - re-exported for the SOAP tests
 
 SCHEMA = Path(os.path.dirname(CollabConnector.__file__)) / "CUCM" / "AXL" / "schema"
 AST = "http://schemas.cisco.com/ast/soap"
@@ -57,17 +57,6 @@ def ca_bundle(lab: Any) -> str:
 
 def secret(lab: Any, name: str) -> str:
     return (Path(lab.state_dir) / "secrets" / name).read_text().strip()
-
-
-def wait_until(predicate: Callable[[], object], *, timeout: float = 10.0, interval: float = 0.05) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 def all_registered(lab: Any) -> bool:
