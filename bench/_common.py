@@ -9,7 +9,7 @@ import resource
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ class BenchResult:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "BenchResult":
+    def from_json(cls, data: dict[str, Any]) -> BenchResult:
         rows = tuple(Row(**r) for r in data["rows"])
         return cls(**{**data, "rows": rows, "notes": tuple(data.get("notes", ()))})
 
@@ -65,7 +65,7 @@ def machine() -> dict[str, str]:
         memory = f"{total} GiB total ({used} GiB used at the time)"
     except OSError:
         memory = "unknown"
-    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "nproc": str(os.cpu_count()),
+    return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "nproc": str(os.cpu_count()),
             "memory": memory, "cpu": cpu, "python": platform.python_version(), "platform": platform.platform()}
 
 

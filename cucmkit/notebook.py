@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -138,7 +138,7 @@ def timeline_png(points: list[tuple[str, datetime, bool]], *, now: datetime, tit
     axis_y = height - bottom + 8
     draw.rectangle((left, top - 8, width - right, axis_y), outline="black")
     for step in range(7):   # date ticks, YYYY-MM
-        tick = datetime.fromtimestamp(low + (high - low) * step / 6, tz=timezone.utc)
+        tick = datetime.fromtimestamp(low + (high - low) * step / 6, tz=UTC)
         x = x_of(tick)
         draw.line((x, axis_y, x, axis_y + 4), fill="black")
         draw.text((x - 20, axis_y + 8), tick.strftime("%Y-%m"), fill="black", font=font)
@@ -191,7 +191,7 @@ def impact_banner(purpose: str) -> str:
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return value.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def cert_entry(record: Any) -> dict[str, Any]:
@@ -206,7 +206,7 @@ _CERT_COLUMNS = ("node", "purpose", "store", "common name", "issuer", "expires",
 
 
 def _cert_rows(records: list[Any], now: datetime | None) -> list[dict[str, Any]]:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     rows = [{"node": r.node, "purpose": r.purpose or "", "store": r.store, "common name": r.common_name,
              "issuer": r.issuer, "expires": _iso(r.not_after), "days left": round(r.days_left(now), 1),
              "self-signed": r.self_signed, "sha256": r.fingerprint_sha256[:16] + "..."} for r in records]
@@ -609,14 +609,14 @@ class InventoryBook:
     def timeline(self) -> None:
         """When each identity certificate expires, per node and purpose (a PNG, drawn with Pillow: no matplotlib)."""
         own = sorted((r for r in self.records() if r.store == "own"), key=lambda r: (r.purpose or "", r.node or ""))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         threshold = self.params.expiry_threshold_days
         points = [(f"{r.purpose} @ {(r.node or '').split('.')[0]}", r.not_after, r.days_left(now) < threshold)
                   for r in own]
         _display_png_bytes(timeline_png(points, now=now, title="Identity certificates: expiry (red = due)"))
 
     def due(self) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         due = [r for r in self.records() if r.store == "own" and r.days_left(now) < self.params.expiry_threshold_days]
         purposes = sorted({r.purpose for r in due if r.purpose})
         order = [p for p in catalogue.RUNBOOK_ORDER if p in purposes] + [p for p in purposes

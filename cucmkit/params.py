@@ -570,7 +570,7 @@ def _when(value: Any, path: str) -> dt.datetime:
                         'write it quoted, e.g. "2026-11-26T22:00:00+00:00".') from None
     if moment.tzinfo is None:
         raise _fail(path, "has no time zone", 'add the offset, e.g. "2026-11-26T22:00:00+00:00".')
-    return moment.astimezone(dt.timezone.utc)
+    return moment.astimezone(dt.UTC)
 
 
 def _window(value: Any) -> MaintenanceWindow | None:

@@ -32,7 +32,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -121,7 +121,7 @@ def _safe(text: str) -> str:
 
 
 def _evidence_folder(spec: RunSpec, cluster: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     base = spec.evidence_root / cluster / _safe(spec.ticket)
     folder = base / f"{stamp}-{spec.purpose}"
     counter = 2

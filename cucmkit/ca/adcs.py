@@ -69,7 +69,7 @@ class AdcsCa:
         return f"AdcsCa(url={self.url!r}, username={self.transport.username!r})"
 
     @classmethod
-    def from_parameters(cls, params: Any, **overrides: Any) -> "AdcsCa":
+    def from_parameters(cls, params: Any, **overrides: Any) -> AdcsCa:
         ca = params.ca
         timeouts = getattr(params, "timeouts", None)
         kw: dict[str, Any] = dict(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -80,7 +80,7 @@ def run_check(
     """What ``cucmkit check`` does; returns the exit code."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        report = _report(files, purpose, csr, trust_store, now or datetime.now(timezone.utc), expiry_warning_days)
+        report = _report(files, purpose, csr, trust_store, now or datetime.now(UTC), expiry_warning_days)
     except CertificateError as exc:
         print(f"cucmkit check: {exc}", file=err)
         return EXIT_UNUSABLE

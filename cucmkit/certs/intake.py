@@ -74,13 +74,13 @@ class Material:
     def __len__(self) -> int:
         return len(self.certificates)
 
-    def merged(self, other: "Material") -> "Material":
+    def merged(self, other: Material) -> Material:
         seen = {c.fingerprint for c in self.certificates}
         extra = tuple(c for c in other.certificates if c.fingerprint not in seen)
         return Material(self.certificates + extra, self.sources + other.sources, self.notes + other.notes)
 
     @classmethod
-    def of(cls, certificates: Iterable[x509.Certificate], *, source: str = "<memory>") -> "Material":
+    def of(cls, certificates: Iterable[x509.Certificate], *, source: str = "<memory>") -> Material:
         material = cls(sources=(source,))
         for index, cert in enumerate(certificates, start=1):
             material = material.merged(Material((_loaded(cert, f"{source}#{index}"),)))

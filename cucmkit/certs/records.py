@@ -15,7 +15,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -328,7 +328,7 @@ def _parse_date(value: str) -> datetime:
     plain = " ".join(others)
     for fmt in _DATE_FORMATS:
         try:
-            return datetime.strptime(plain, fmt).replace(tzinfo=timezone.utc)
+            return datetime.strptime(plain, fmt).replace(tzinfo=UTC)
         except ValueError:
             continue
     raise CertificateError(f"cannot read date {value!r} (expected e.g. 'Tue Nov 25 10:00:00 UTC 2025')")

@@ -438,7 +438,7 @@ def fetch_server_certificate(address: str, port: int, fqdn: str, timeout: float 
             raw.settimeout(timeout)
             with context.wrap_socket(raw, server_hostname=fqdn) as tls:
                 return _served_chain(tls)
-    except (socket.timeout, TimeoutError) as exc:
+    except TimeoutError as exc:
         raise TimeoutError_(f"no TLS handshake with {address}:{port} within {timeout:g} s", **where) from exc
     except ssl.SSLError as exc:
         raise TlsError(f"TLS handshake with {address}:{port} failed: {exc.reason or exc}", **where) from exc

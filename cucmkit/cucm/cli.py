@@ -219,7 +219,7 @@ class AdminCli:
     def __repr__(self) -> str:
         return f"AdminCli(node={self.node!r}, address={self.address!r}, port={self.port}, username={self.username!r})"
 
-    def __enter__(self) -> "AdminCli":
+    def __enter__(self) -> AdminCli:
         return self
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
@@ -398,7 +398,7 @@ class AdminCli:
         channel.settimeout(min(_READ_SLICE, remaining))
         try:
             data = channel.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return
         except (OSError, paramiko.SSHException) as exc:
             self.close()

@@ -80,7 +80,7 @@ def _inventory(args: argparse.Namespace) -> int:
     for failure in failures:
         _fail(failure)
     threshold = params.expiry_threshold_days if args.threshold is None else args.threshold
-    rows = inventory_rows(records, now=dt.datetime.now(dt.timezone.utc), threshold=threshold)
+    rows = inventory_rows(records, now=dt.datetime.now(dt.UTC), threshold=threshold)
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         print()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from lxml import etree
 
 from cucmkit.cucm.models import ServiceState
-from cucmkit.cucm.soap import SoapClient, AST_NS, SoapEndpoint, Transport, child, child_text, children, sub, texts
+from cucmkit.cucm.soap import AST_NS, SoapClient, SoapEndpoint, Transport, child, child_text, children, sub, texts
 from cucmkit.errors import CucmError
 
 __all__ = ["ControlCenterClient", "REASON_CODES", "CONTROL_ACTIONS", "PATH"]

@@ -28,7 +28,7 @@ from cucmkit.cucm.controlcenter import ControlCenterClient
 from cucmkit.cucm.models import BackupStatus, ProcessNode, ServiceState
 from cucmkit.cucm.risport import RateBudget, RegistrationSummary, RisPortClient
 from cucmkit.cucm.sso import SsoClient
-from cucmkit.errors import CucmError, CucmKitError, SoapFaultError, TimeoutError_, TransportError, HttpStatusError
+from cucmkit.errors import CucmError, CucmKitError, HttpStatusError, SoapFaultError, TimeoutError_, TransportError
 from cucmkit.params import Account, ClusterParams, NodeParams
 from cucmkit.secrets import Secret
 

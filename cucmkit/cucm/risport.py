@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from lxml import etree
 
-from cucmkit.cucm.soap import SoapClient, AST_NS, SoapEndpoint, Transport, child, child_text, child_texts, children, sub, texts
+from cucmkit.cucm.soap import AST_NS, SoapClient, SoapEndpoint, Transport, child, child_text, child_texts, children, sub, texts
 from cucmkit.errors import ThrottledError, TimeoutError_
 
 __all__ = [
@@ -84,7 +84,7 @@ def reason_text(code: int | None) -> str:
 class RateBudget:
     """A sliding-window request budget shared by everything in this process for one cluster."""
 
-    _registry: ClassVar[dict[str, "RateBudget"]] = {}
+    _registry: ClassVar[dict[str, RateBudget]] = {}
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, *, rate: int = DEFAULT_RATE, window: float = DEFAULT_WINDOW, margin: float | None = None,
@@ -100,7 +100,7 @@ class RateBudget:
         self._cond = threading.Condition()
 
     @classmethod
-    def for_cluster(cls, cluster: str, *, rate: int = DEFAULT_RATE, window: float = DEFAULT_WINDOW) -> "RateBudget":
+    def for_cluster(cls, cluster: str, *, rate: int = DEFAULT_RATE, window: float = DEFAULT_WINDOW) -> RateBudget:
         """The one budget for ``cluster`` in this process (created on first use)."""
         with cls._registry_lock:
             budget = cls._registry.get(cluster)
@@ -183,7 +183,7 @@ class RegistrationSummary:
     devices: tuple[DeviceRegistration, ...] = field(default=(), repr=False)
 
     @classmethod
-    def build(cls, devices: Iterable[DeviceRegistration], expected: Sequence[str] = ()) -> "RegistrationSummary":
+    def build(cls, devices: Iterable[DeviceRegistration], expected: Sequence[str] = ()) -> RegistrationSummary:
         latest = dedupe(devices)
         for name in expected:
             latest.setdefault(name, DeviceRegistration(name=name, node="", status="Unknown", status_reason=None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 __all__ = ["MANIFEST", "sha256_file", "write_manifest", "verify_manifest", "ManifestProblem"]
@@ -37,7 +37,7 @@ def _files(folder: Path) -> list[Path]:
 def write_manifest(folder: Path) -> Path:
     """Write ``manifest.json`` listing every other file of ``folder`` with its SHA-256."""
     entries = {p.relative_to(folder).as_posix(): sha256_file(p) for p in _files(folder)}
-    body = {"algorithm": "sha256", "created": datetime.now(timezone.utc).isoformat(), "files": entries}
+    body = {"algorithm": "sha256", "created": datetime.now(UTC).isoformat(), "files": entries}
     path = folder / MANIFEST
     path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path

@@ -78,7 +78,7 @@ class LabCluster:
         self._ssh: dict[str, Any] = {}
         self._ca_server: Any = None
 
-    def __enter__(self) -> "LabCluster":
+    def __enter__(self) -> LabCluster:
         self.start()
         return self
 
@@ -275,7 +275,7 @@ class LabProcess:
         subprocess.run([sys.executable, "-m", "cucmkit.lab.command", "stop", "--state-dir", str(self.state_dir)],
                        check=False, capture_output=True, timeout=timeout + 5)
 
-    def __enter__(self) -> "LabProcess":
+    def __enter__(self) -> LabProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from lxml import etree
 
 from cucmkit.lab.http import LabRequest, LabResponse
-from cucmkit.lab.state import LabNodeState, LabRefusal, LabState
 from cucmkit.lab.soap import (
     LAB_VERSION,
     HttpAnswer,
@@ -35,6 +34,7 @@ from cucmkit.lab.soap import (
     text_of,
     tomcat_error,
 )
+from cucmkit.lab.state import LabNodeState, LabRefusal, LabState
 
 __all__ = [
     "ROUTES",

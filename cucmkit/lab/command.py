@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -329,9 +330,9 @@ def _events(args: argparse.Namespace) -> int:
 
 
 def _event_line(row: dict[str, Any]) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    when = datetime.fromtimestamp(float(row["time"]), tz=timezone.utc).isoformat(timespec="milliseconds")
+    when = datetime.fromtimestamp(float(row["time"]), tz=UTC).isoformat(timespec="milliseconds")
     extra = " ".join(f"{k}={v}" for k, v in row.items() if k not in ("seq", "time", "kind", "node"))
     return f"{row['seq']:>6} {when} {row['kind']:<18} {row['node'] or '-'}  {extra}"
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 from urllib import request as urlrequest
 
 from cucmkit.lab.state import LabRefusal, LabState
@@ -151,7 +152,7 @@ def _by_node(state: LabState) -> dict[str, dict[str, int]]:
 class ControlServer:
     """Serves ``apply_action`` for a running LabCluster; ``on_stop`` is called by the stop action."""
 
-    def __init__(self, *, cluster: "LabCluster", on_stop: Callable[[], None], host: str = "127.0.0.1",
+    def __init__(self, *, cluster: LabCluster, on_stop: Callable[[], None], host: str = "127.0.0.1",
                  port: int = 0) -> None:
         self.cluster = cluster
         self.on_stop = on_stop

@@ -10,7 +10,7 @@ Center runs inside it). Item ReasonCodes follow CONTRACTS section 1.2.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lxml import etree
 
@@ -93,20 +93,20 @@ def _lookup(services: dict[str, ServiceState], name: str) -> ServiceState | None
 def _started_at(service: ServiceState) -> datetime | None:
     if service.started_at is None:
         return None
-    return datetime.fromtimestamp(float(service.started_at), tz=timezone.utc)
+    return datetime.fromtimestamp(float(service.started_at), tz=UTC)
 
 
 # --------------------------------------------------------------------------- building answers
 
 def _start_time(when: datetime | None) -> str | None:
-    return when.astimezone(timezone.utc).strftime("%a %b %d %H:%M:%S %Y") if when else None
+    return when.astimezone(UTC).strftime("%a %b %d %H:%M:%S %Y") if when else None
 
 
 def _uptime(service: ServiceState) -> int:
     when = _started_at(service)
     if service.status != "Started" or when is None:
         return -1
-    return max(0, int((datetime.now(timezone.utc) - when).total_seconds()))
+    return max(0, int((datetime.now(UTC) - when).total_seconds()))
 
 
 def _item(parent: etree._Element, name: str, service: ServiceState | None, reason: int | None = None) -> None:

@@ -10,7 +10,8 @@ answers with the throttle fault), ``axl_503`` (AXL answers HTTP 503).
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["FAULTS", "Faults"]
 

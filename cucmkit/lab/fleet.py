@@ -69,7 +69,7 @@ class LabFleet:
         self.host = host
         self.labs: list[LabCluster] = []
 
-    def __enter__(self) -> "LabFleet":
+    def __enter__(self) -> LabFleet:
         self.start()
         return self
 
@@ -160,7 +160,7 @@ class FleetProcess:
                 self.proc.kill()
                 self.proc.wait(5)
 
-    def __enter__(self) -> "FleetProcess":
+    def __enter__(self) -> FleetProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

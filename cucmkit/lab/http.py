@@ -33,10 +33,11 @@ import struct
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from requests.structures import CaseInsensitiveDict
@@ -121,7 +122,7 @@ def _parse_auth(header: str | None) -> tuple[str, str] | None:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
     timeout = 30
     protocol_version = "HTTP/1.1"
     served_key: str | None = None       # the certificate this connection's handshake presented
@@ -184,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _KeyedHandler(_Handler):
     """A handler that knows which certificate its connection's handshake presented."""
 
-    def __init__(self, request: Any, client_address: Any, server: "_Server", served_key: str | None) -> None:
+    def __init__(self, request: Any, client_address: Any, server: _Server, served_key: str | None) -> None:
         self.served_key = served_key
         super().__init__(request, client_address, server)
 
@@ -194,7 +195,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, address: tuple[str, int], lab: "LabHttpServer") -> None:
+    def __init__(self, address: tuple[str, int], lab: LabHttpServer) -> None:
         self.lab = lab
         super().__init__(address, _Handler)
 
@@ -249,7 +250,7 @@ class LabHttpServer:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"lab-https-{node.name if node else 'ca'}", daemon=True)
 
-    def start(self) -> "LabHttpServer":
+    def start(self) -> LabHttpServer:
         self._thread.start()
         return self
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import time
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable
 
 __all__ = ["Phone", "PhoneView", "PhoneFleet", "REASON_REGISTERED", "REASON_RESET", "REASON_ITL"]
 
@@ -68,7 +68,7 @@ class PhoneFleet:
         self.jitter = 0.2
 
     @classmethod
-    def build(cls, count: int, nodes: list[str], *, trust_of: TrustOf, now: float) -> "PhoneFleet":
+    def build(cls, count: int, nodes: list[str], *, trust_of: TrustOf, now: float) -> PhoneFleet:
         fleet = cls(trust_of=trust_of)
         for i in range(count):
             node = nodes[i % len(nodes)] if nodes else ""
@@ -195,7 +195,7 @@ class PhoneFleet:
         return rows
 
     @classmethod
-    def from_list(cls, rows: list[dict], *, trust_of: TrustOf) -> "PhoneFleet":
+    def from_list(cls, rows: list[dict], *, trust_of: TrustOf) -> PhoneFleet:
         phones = []
         for row in rows:
             if row.get("return_at") == "never":

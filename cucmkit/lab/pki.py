@@ -61,7 +61,7 @@ _ORG = "Lab Example"
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def new_key(key_type: str = "rsa", size: int = 2048) -> PrivateKey:
@@ -258,7 +258,7 @@ class CaPair:
         (directory / "label").write_text(self.label)
 
     @classmethod
-    def load(cls, directory: Path) -> "CaPair":
+    def load(cls, directory: Path) -> CaPair:
         read = lambda n: (directory / n).read_text()  # noqa: E731
         return cls(label=read("label"), root_pem=read("root.pem"), root_key_pem=read("root_key.pem"),
                    inter_pem=read("inter.pem"), inter_key_pem=read("inter_key.pem"))

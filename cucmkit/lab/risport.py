@@ -32,8 +32,8 @@ from lxml import etree
 
 from cucmkit.lab.http import LabRequest, LabResponse
 from cucmkit.lab.phones import PhoneView
-from cucmkit.lab.state import LabNodeState, LabState
 from cucmkit.lab.soap import SoapCall, SoapFault, child, children, nil, soap_door, sub, text_of
+from cucmkit.lab.state import LabNodeState, LabState
 
 __all__ = [
     "ROUTES",
@@ -224,7 +224,7 @@ class _RateWindow:
             return True
 
 
-_WINDOWS: "weakref.WeakKeyDictionary[LabState, _RateWindow]" = weakref.WeakKeyDictionary()
+_WINDOWS: weakref.WeakKeyDictionary[LabState, _RateWindow] = weakref.WeakKeyDictionary()
 _WINDOWS_LOCK = threading.Lock()
 
 

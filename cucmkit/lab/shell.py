@@ -25,7 +25,7 @@ import shlex
 import time
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
@@ -171,7 +171,7 @@ def _self_signed(cert: x509.Certificate) -> bool:
 
 
 def _java_date(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%a %b %d %H:%M:%S UTC %Y")
+    return dt.astimezone(UTC).strftime("%a %b %d %H:%M:%S UTC %Y")
 
 
 _SIG_NAMES = {
@@ -548,7 +548,7 @@ def _lookup(line: str) -> tuple[Handler | None, str]:
     return None, ""
 
 
-def _invoke(handler: Handler, sh: "AdminShell", rest: str) -> Command:
+def _invoke(handler: Handler, sh: AdminShell, rest: str) -> Command:
     """Run a handler inside the session's generator, so even its first line is guarded."""
     result = handler(sh, rest)
     if result is not None:
@@ -985,7 +985,7 @@ def _ctl_update(sh: AdminShell, rest: str) -> Command:
 
 
 def _drs_lines(sh: AdminShell, running: bool) -> list[str]:
-    stamp = datetime.now(timezone.utc).replace(microsecond=0)
+    stamp = datetime.now(UTC).replace(microsecond=0)
     tar = stamp.strftime("%Y-%m-%d-%H-%M-%S")
     when = _java_date(stamp)
     head = "Status: RUNNING :: Backup in progress" if running else "Status: SUCCESS :: BACKUP completed successfully"

@@ -170,7 +170,7 @@ class SshHandle:
         self._thread = threading.Thread(target=self._accept_loop, name=f"lab-ssh-{_name(node)}", daemon=True)
         self._thread.start()
 
-    def __enter__(self) -> "SshHandle":
+    def __enter__(self) -> SshHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -200,7 +200,7 @@ class SshHandle:
         while not self._stop.is_set():
             try:
                 conn, _addr = self._sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 break
@@ -269,7 +269,7 @@ class SshHandle:
             try:
                 if not channel.recv(4096):
                     return
-            except socket.timeout:
+            except TimeoutError:
                 continue
 
     def _run_shell(self, channel: paramiko.Channel, server: _Server) -> None:
@@ -290,7 +290,7 @@ class SshHandle:
                 return
             try:
                 data = channel.recv(4096)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             if not data:
                 return

@@ -54,13 +54,13 @@ def ensure_cas(state_dir: Path) -> tuple[pki.CaPair, pki.CaPair]:
     return old, current
 
 
-def _units_for(node: "LabNodeState") -> dict[str, tuple[str, int]]:
+def _units_for(node: LabNodeState) -> dict[str, tuple[str, int]]:
     if node.kind == "IM&P":
         return _IMP
     return _PUB if node.role == "publisher" else _SUB
 
 
-def _identity(node: "LabNodeState", unit: str, signer: str, days: int, slot: int,
+def _identity(node: LabNodeState, unit: str, signer: str, days: int, slot: int,
               old: pki.CaPair) -> tuple[str, str]:
     ec = unit.endswith("-ECDSA")
     key = pki.pooled_key("ec" if ec else "rsa", 384 if ec else 2048, slot)
@@ -82,8 +82,8 @@ def _expired_trust() -> str:
                            not_before=pki.utcnow() - dt.timedelta(days=800), is_ca=True)
 
 
-def build_starting_state(state: "LabState") -> None:
-    from cucmkit.lab.state import _Svc, _CUCM_SERVICES, _IMP_SERVICES, trust_filename
+def build_starting_state(state: LabState) -> None:
+    from cucmkit.lab.state import _CUCM_SERVICES, _IMP_SERVICES, _Svc, trust_filename
 
     old, _current = ensure_cas(state.state_dir)
     expired = _expired_trust()

@@ -17,9 +17,11 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -181,7 +183,7 @@ class LabEvent:
         return {"seq": self.seq, "time": self.time, "kind": self.kind, "node": self.node, **dict(self.data)}
 
     @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> "LabEvent":
+    def from_dict(cls, row: dict[str, Any]) -> LabEvent:
         data = {k: v for k, v in row.items() if k not in ("seq", "time", "kind", "node")}
         return cls(int(row["seq"]), float(row["time"]), str(row["kind"]), str(row.get("node", "")),
                    tuple(sorted(data.items())))
@@ -289,7 +291,7 @@ def _status(svc: _Svc, now: float) -> ServiceState:
 class LabNodeState:
     """One node: its identities, trust stores, pending CSRs and services."""
 
-    def __init__(self, *, state: "LabState", spec: NodeSpec, fqdn: str) -> None:
+    def __init__(self, *, state: LabState, spec: NodeSpec, fqdn: str) -> None:
         self._state = state
         self.name = spec.name
         self.fqdn = fqdn
@@ -437,7 +439,7 @@ class LabNodeState:
             self._state.changed()
         return MESSAGES.import_ok.format(unit=unit)
 
-    def _multi_targets(self, unit: str) -> list["LabNodeState"]:
+    def _multi_targets(self, unit: str) -> list[LabNodeState]:
         return [n for n in self._state.nodes.values() if unit in n.units
                 and (unit.startswith("tomcat") or n.kind == self.kind)]
 
@@ -742,7 +744,7 @@ class LabState:
 
     @classmethod
     def open(cls, state_dir: Path, *, topology: Topology | None = None, speed: float | None = None,
-             faults: dict[str, dict[str, Any]] | None = None) -> "LabState":
+             faults: dict[str, dict[str, Any]] | None = None) -> LabState:
         """Load ``<state_dir>/state.json`` if present, else build the realistic starting state."""
         state_dir = Path(state_dir)
         path = state_dir / "state.json"
@@ -757,7 +759,7 @@ class LabState:
         return state
 
     @classmethod
-    def create(cls, state_dir: Path, topology: Topology) -> "LabState":
+    def create(cls, state_dir: Path, topology: Topology) -> LabState:
         from cucmkit.lab.starting import build_starting_state
 
         state = cls(state_dir=state_dir, topology=topology)
@@ -789,7 +791,7 @@ class LabState:
                 self._secrets[name] = path.read_text().strip()
 
     @classmethod
-    def load(cls, state_dir: Path) -> "LabState":
+    def load(cls, state_dir: Path) -> LabState:
         data = json.loads((Path(state_dir) / "state.json").read_text())
         state = cls(state_dir=state_dir, topology=Topology.from_dict(data["topology"]))
         state._loading = True
@@ -918,10 +920,10 @@ class LabState:
         ``kind`` (one kind or several). Settles first, so finished restarts are in it."""
         self.settle()
         if isinstance(since, str):
-            from datetime import datetime, timezone
+            from datetime import datetime
 
             parsed = datetime.fromisoformat(since.replace("Z", "+00:00"))
-            since = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+            since = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
         kinds = {kind} if isinstance(kind, str) else set(kind) if kind is not None else None
         with self.lock:
             return [e for e in self._events if (since is None or e.time >= since)

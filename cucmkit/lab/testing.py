@@ -7,7 +7,8 @@ a unique name: ``from cucmkit.lab.testing import https_session, wait_until``.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter

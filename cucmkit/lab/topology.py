@@ -73,6 +73,6 @@ class Topology:
                 "nodes": [n.__dict__ for n in self.nodes]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Topology":
+    def from_dict(cls, data: dict) -> Topology:
         return cls(nodes=tuple(NodeSpec(**n) for n in data["nodes"]), domain=data["domain"],
                    phones=int(data["phones"]), cluster=data.get("cluster", "lab"))

@@ -13,9 +13,10 @@ CallManager and TVS in flight together).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from cucmkit.catalogue import Purpose
 
@@ -104,7 +105,7 @@ class MaintenanceWindow:
         return f"{self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC" if self.start and self.end else "open-ended"
 
     @classmethod
-    def from_any(cls, value: Any) -> "MaintenanceWindow":
+    def from_any(cls, value: Any) -> MaintenanceWindow:
         if value is None:
             return cls()
         if isinstance(value, cls):

@@ -20,11 +20,12 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -34,8 +35,16 @@ from cucmkit.ca import CaBackend
 from cucmkit.catalogue import Purpose
 from cucmkit.errors import CertificateError, CucmKitError, InterlockError, ThrottledError, WaitingError
 from cucmkit.renewal.checks import (
-    CheckReport, CheckResult, MaintenanceWindow, check_backup, check_conflict, check_lock,
-    check_mixed_mode, check_sso, check_window, validate_overrides,
+    CheckReport,
+    CheckResult,
+    MaintenanceWindow,
+    check_backup,
+    check_conflict,
+    check_lock,
+    check_mixed_mode,
+    check_sso,
+    check_window,
+    validate_overrides,
 )
 from cucmkit.renewal.plan import PHASES, NodeFacts, Plan, PlannedNode, Step, build_plan
 from cucmkit.renewal.results import PhaseResult, RunResult
@@ -79,7 +88,7 @@ class RenewalOptions:
             raise TypeError("nodes must be a sequence of node names")
 
     @classmethod
-    def from_parameters(cls, params: Any, **kw: Any) -> "RenewalOptions":
+    def from_parameters(cls, params: Any, **kw: Any) -> RenewalOptions:
         timeouts = getattr(params, "timeouts", None)
         registration = getattr(params, "registration", None)
         base: dict[str, Any] = {
@@ -142,13 +151,13 @@ class Renewal:
 
     @classmethod
     def open(cls, cluster: Any, purpose: str, *, state_dir: Path, ticket: str, ca: CaBackend | None = None,
-             options: RenewalOptions = RenewalOptions()) -> "Renewal":
+             options: RenewalOptions = RenewalOptions()) -> Renewal:
         if not ticket or not str(ticket).strip():
             raise ValueError("a renewal needs a change ticket")
         return cls(cluster=cluster, purpose=catalogue.get(purpose), state_dir=state_dir, ticket=str(ticket),
                    ca=ca, options=options)
 
-    def __enter__(self) -> "Renewal":
+    def __enter__(self) -> Renewal:
         return self
 
     def __exit__(self, *exc: object) -> None:

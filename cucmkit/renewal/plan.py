@@ -8,9 +8,10 @@ this plan: nothing on the cluster changes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from cucmkit.catalogue import NodeScope, Purpose
 

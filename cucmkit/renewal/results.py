@@ -81,7 +81,7 @@ class RunResult:
                 "steps": [s.to_json() for s in self.steps], "overrides": list(self.overrides),
                 "reminders": list(self.reminders)}
 
-    def raise_for_status(self) -> "RunResult":
+    def raise_for_status(self) -> RunResult:
         """Raise WaitingError / InterlockError / CucmKitError unless the run is done or skipped."""
         if self.status == "waiting":
             raise WaitingError(self.message, purpose=self.purpose)

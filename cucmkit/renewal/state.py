@@ -22,10 +22,11 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from cucmkit.errors import InterlockError
 
@@ -48,7 +49,7 @@ LEDGER_VERSION = 1
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -111,7 +112,7 @@ class StepRecord:
         return out
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> "StepRecord":
+    def from_json(cls, raw: dict[str, Any]) -> StepRecord:
         return cls(**{**raw, "started": _parse(raw.get("started")), "ended": _parse(raw.get("ended"))})
 
     @property
@@ -131,7 +132,7 @@ class Ledger:
         self.saves = 0
 
     @classmethod
-    def open(cls, state_dir: Path, cluster: str, purpose: str) -> "Ledger":
+    def open(cls, state_dir: Path, cluster: str, purpose: str) -> Ledger:
         return cls(path=Path(state_dir) / cluster / f"{purpose}.json", cluster=cluster, purpose=purpose)
 
     def _empty(self) -> dict[str, Any]:
@@ -253,7 +254,7 @@ class ClusterLock:
         self.stale: str | None = None
 
     @classmethod
-    def for_cluster(cls, state_dir: Path, cluster: str, *, max_age: float = 6 * 3600.0) -> "ClusterLock":
+    def for_cluster(cls, state_dir: Path, cluster: str, *, max_age: float = 6 * 3600.0) -> ClusterLock:
         return cls(path=Path(state_dir) / cluster / "lock", max_age=max_age)
 
     def holder(self) -> LockInfo | None:
@@ -348,7 +349,7 @@ class ClusterLock:
                 pass
         self.held = False
 
-    def __enter__(self) -> "ClusterLock":
+    def __enter__(self) -> ClusterLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -373,7 +374,7 @@ class PhoneGate:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_cluster(cls, state_dir: Path, cluster: str) -> "PhoneGate":
+    def for_cluster(cls, state_dir: Path, cluster: str) -> PhoneGate:
         return cls(path=Path(state_dir) / cluster / "phones.json")
 
     def _read(self) -> dict[str, Any]:

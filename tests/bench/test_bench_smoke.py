@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from bench._common import BenchResult
-from bench.run_all import BENCHMARKS, render
 from bench.registration_watch import rate_floor
+from bench.run_all import BENCHMARKS, render
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 240

@@ -11,8 +11,8 @@ import io
 import ipaddress
 import zipfile
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,17 +27,17 @@ __all__ = [
     "p7b_pem", "p7b_der", "zip_of", "crlf", "with_bom", "name", "sha1_resigned", "csr_pem", "sans", "key_usage", "FQDN",
 ]
 
-NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 FQDN = "cucm-pub.lab.example"
 
 
-@lru_cache(maxsize=None)
+@cache
 def rsa_key(bits: int = 2048, slot: int = 0) -> rsa.RSAPrivateKey:
     """Cached keys (slot picks a distinct key of the same size)."""
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
-@lru_cache(maxsize=None)
+@cache
 def ec_key(curve: str = "secp256r1", slot: int = 0) -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key({"secp256r1": ec.SECP256R1(), "secp384r1": ec.SECP384R1()}[curve])
 
@@ -146,7 +146,7 @@ class Bundle:
         items = [self.leaf, *self.intermediates, *([self.root] if self.root is not None else []), *self.extra]
         return items
 
-    def with_(self, **changes) -> "Bundle":
+    def with_(self, **changes) -> Bundle:
         return replace(self, **changes)
 
 

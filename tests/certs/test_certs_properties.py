@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,7 +15,7 @@ SINGLE = ("pem", "pem-crlf", "pem-bom", "der", "p7b-pem", "p7b-der", "zip")
 MANY = ("pem", "pem-crlf", "pem-bom", "p7b-pem", "p7b-der", "zip")
 
 
-@lru_cache(maxsize=None)
+@cache
 def cases() -> dict[str, tuple]:
     """name -> (certificates, csr, trust store or None)."""
     ok = good("tomcat")

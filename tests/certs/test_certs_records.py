@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -44,7 +44,7 @@ def test_record_from_pem_fields(bundle):
     assert record.subject == f"CN={FQDN},O=Lab,C=JP" and record.issuer == "CN=Lab Issuing CA,O=Lab,C=JP"
     assert record.common_name == FQDN and record.serial == bundle.leaf.serial_number
     assert record.sans == (f"DNS:{FQDN}", "IP:10.0.0.10")
-    assert record.not_after == bundle.leaf.not_valid_after_utc and record.not_after.tzinfo == timezone.utc
+    assert record.not_after == bundle.leaf.not_valid_after_utc and record.not_after.tzinfo == UTC
     assert (record.key_type, record.key_size, record.self_signed) == ("RSA", 2048, False)
     assert len(record.fingerprint_sha256) == 64 and record.fingerprint_sha256 == record.fingerprint_sha256.lower()
     assert record.days_left(NOW) == pytest.approx(365.0)

@@ -15,8 +15,24 @@ from cucmkit.catalogue import MESSAGES
 from cucmkit.certs import NO_PENDING_CSR, Material, load_bytes, validate
 from cucmkit.certs.records import fingerprint
 
-from .factory import (FQDN, NOW, Pki, crlf, csr_for, der, ec_key, fresh_rsa_key, good, p7b_der, p7b_pem, pem, rsa_key,
-                      sha1_resigned, with_bom, zip_of)
+from .factory import (
+    FQDN,
+    NOW,
+    Pki,
+    crlf,
+    csr_for,
+    der,
+    ec_key,
+    fresh_rsa_key,
+    good,
+    p7b_der,
+    p7b_pem,
+    pem,
+    rsa_key,
+    sha1_resigned,
+    with_bom,
+    zip_of,
+)
 
 ROOT = "CN=Lab Root CA,O=Lab,C=JP"
 ISSUING = "CN=Lab Issuing CA,O=Lab,C=JP"

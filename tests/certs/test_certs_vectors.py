@@ -7,7 +7,7 @@ import json
 import os
 import time
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cryptography_vectors
@@ -49,7 +49,7 @@ def test_check_never_crashes_on_any_vector():
         warnings.simplefilter("ignore")  # cryptography warns about negative serials and the like
         for path in vector_files():
             out, err = io.StringIO(), io.StringIO()
-            code = run_check([path], purpose="tomcat", now=datetime(2026, 1, 1, tzinfo=timezone.utc),
+            code = run_check([path], purpose="tomcat", now=datetime(2026, 1, 1, tzinfo=UTC),
                              as_json=True, out=out, err=err)
             codes[code] = codes.get(code, 0) + 1
             if code == 2:
@@ -86,6 +86,6 @@ def test_every_vector_csr_loads_cleanly_and_can_drive_the_csr_checks():
 
 @pytest.mark.parametrize("name", ["amazon-roots.p7b", "amazon-roots.der", "isrg.pem"])
 def test_real_pkcs7_bundles_are_unpacked(name):
-    code = run_check([ROOT / "pkcs7" / name], purpose="tomcat", now=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    code = run_check([ROOT / "pkcs7" / name], purpose="tomcat", now=datetime(2026, 1, 1, tzinfo=UTC),
                      out=io.StringIO(), err=io.StringIO())
     assert code == 1  # roots only: no CA-signed leaf for tomcat, but read and reported

@@ -20,7 +20,7 @@ from cucmkit.lab import LabCluster, Topology
 from cucmkit.params import ClusterParams, load_parameters
 from cucmkit.secrets import Secret
 
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 
 
 def _ca_cert(cn: str, *, not_before: dt.datetime, not_after: dt.datetime) -> str:

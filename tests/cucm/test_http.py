@@ -29,7 +29,7 @@ from cucmkit.secrets import Secret
 
 FQDN = "node.test.example"
 SENTINEL = "S3ntinel-Pa55-9f1c"
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 
 
 def _name(cn: str) -> x509.Name:

@@ -41,7 +41,7 @@ def test_json_lists_every_node_own_and_trust(inventory_json: list[dict[str, obje
                       and r["store"] == "own")
     lab_tomcat = record_from_pem(lab.state.node("cucm-pub").own()["tomcat"].pem)
     assert own_tomcat["fingerprint_sha256"] == lab_tomcat.fingerprint_sha256
-    expected_days = lab_tomcat.days_left(dt.datetime.now(dt.timezone.utc))
+    expected_days = lab_tomcat.days_left(dt.datetime.now(dt.UTC))
     assert abs(float(own_tomcat["days_left"]) - expected_days) < 0.2  # type: ignore[arg-type]
     assert expected_days < 60 and own_tomcat["flag"] == "EXPIRING"
 
@@ -109,7 +109,7 @@ def test_trust_fetch_shows_fingerprint_and_trust(lab_params: Path, lab: LabClust
 def test_rows_flags_at_threshold_edges() -> None:
     from cucmkit.certs.records import CertRecord
 
-    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
     def record(days: float) -> CertRecord:
         return CertRecord(node="n.example", purpose="tomcat", store="own", filename="tomcat.pem", subject="CN=n",

@@ -71,7 +71,7 @@ def test_loads_typed_frozen_values(project: Path) -> None:
     assert params.tls.ca_bundle == (project / ".lab" / "ca-bundle.pem",)
     assert params.timeouts.restart == 600.0
     assert params.maintenance_window is not None
-    assert params.maintenance_window.start == dt.datetime(2026, 11, 26, 22, tzinfo=dt.timezone.utc)
+    assert params.maintenance_window.start == dt.datetime(2026, 11, 26, 22, tzinfo=dt.UTC)
     assert params.ca.template_for("tomcat") == "CUCM-tomcat"
     assert params.credentials.os_admin.secret().reveal() == SENTINEL
     with pytest.raises(AttributeError):
@@ -82,15 +82,15 @@ def test_no_date_coercion_and_window(project: Path) -> None:
     params = load_parameters(project / "parameters" / "lab.yaml")
     window = params.maintenance_window
     assert window is not None
-    assert window.contains(dt.datetime(2026, 11, 27, 1, tzinfo=dt.timezone.utc))
-    assert not window.contains(dt.datetime(2026, 11, 27, 4, tzinfo=dt.timezone.utc))
-    assert params.in_window(dt.datetime(2026, 11, 26, 21, 59, 59, tzinfo=dt.timezone.utc)) is False
+    assert window.contains(dt.datetime(2026, 11, 27, 1, tzinfo=dt.UTC))
+    assert not window.contains(dt.datetime(2026, 11, 27, 4, tzinfo=dt.UTC))
+    assert params.in_window(dt.datetime(2026, 11, 26, 21, 59, 59, tzinfo=dt.UTC)) is False
 
 
 def test_window_null_means_always(project: Path) -> None:
     path = _edit(project, 'maintenance_window: {start: 2026-11-26T22:00:00+00:00, end: "2026-11-27T04:00:00+00:00"}',
                  "maintenance_window: null")
-    assert load_parameters(path).in_window(dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))
+    assert load_parameters(path).in_window(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
 
 
 def test_plain_password_refused_with_remedy(project: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
-from functools import lru_cache
+from functools import cache
 
 import pytest
 import requests
@@ -26,7 +26,7 @@ def _schema_dir() -> str:
     return os.path.join(os.path.dirname(collab.__file__), "CUCM", "AXL", "schema")
 
 
-@lru_cache(maxsize=None)
+@cache
 def wsdl_schema(name: str) -> etree.XMLSchema:
     """The <schema> inside a WSDL's <types>, with the WSDL's namespace prefixes in scope."""
     wsdl = etree.parse(os.path.join(_schema_dir(), "12.5", name))
@@ -38,12 +38,12 @@ def wsdl_schema(name: str) -> etree.XMLSchema:
     return etree.XMLSchema(etree.fromstring(etree.tostring(root)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def axl_schema(version: str) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(os.path.join(_schema_dir(), version, "AXLSoap.xsd")))
 
 
-@lru_cache(maxsize=None)
+@cache
 def axl_target_namespace(version: str) -> str:
     """collabconnector's 15.0 folder ships the 12.5 schema (targetNamespace .../12.5); validate against it."""
     return etree.parse(os.path.join(_schema_dir(), version, "AXLSoap.xsd")).getroot().get("targetNamespace")

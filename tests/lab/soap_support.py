@@ -12,12 +12,11 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+import CollabConnector
 import requests
 from requests.adapters import HTTPAdapter
 from zeep import Client, Settings
 from zeep.transports import Transport
-
-import CollabConnector
 
 from cucmkit.lab.testing import wait_until  # noqa: F401 - re-exported for the SOAP tests
 

@@ -10,8 +10,8 @@ import pytest
 from cucmkit.lab.pki import LabCA
 from cucmkit.lab.starting import ensure_cas
 from cucmkit.lab.state import LabRefusal, LabState
-from cucmkit.lab.topology import Topology
 from cucmkit.lab.testing import wait_until
+from cucmkit.lab.topology import Topology
 
 SPEED = 0.01  # restarts 0.1 s
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import ssl
 import socket
-from typing import Iterator
+import ssl
+from collections.abc import Iterator
 
 import pytest
 import requests

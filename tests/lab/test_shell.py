@@ -7,8 +7,8 @@ on this module's own lab (``cli_lab``) so other tests see the starting state.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -328,7 +328,7 @@ def test_trust_import_of_an_older_duplicate_is_not_stored(mterm: Term, cli_lab: 
     csr = _gen(mterm, "ipsec")
     older, _ = cli_lab.ca.issue(csr, "ipsec", common_name=cn,
                                 not_before=stored.not_valid_before_utc - timedelta(days=1),
-                                not_after=datetime.now(timezone.utc) + timedelta(days=365))
+                                not_after=datetime.now(UTC) + timedelta(days=365))
     assert _paste(mterm, "trust", "tomcat-trust", older) == [MESSAGES.not_replaced_older]
     assert node.trust("tomcat-trust")[name] == pem
 

@@ -43,7 +43,7 @@ class Session:
         if wait_prompt:
             self.until(PROMPT)
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: object) -> None:

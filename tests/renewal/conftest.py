@@ -11,17 +11,17 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from cucmkit.ca import make_backend
 from cucmkit.ca.manual import ManualCa
 from cucmkit.cucm.node import Cluster
-from cucmkit.lab import LabCluster, Topology
-from cucmkit.lab import pki
+from cucmkit.lab import LabCluster, Topology, pki
 from cucmkit.params import ClusterParams, load_parameters
 from cucmkit.renewal import Renewal, RenewalOptions
 from cucmkit.renewal.state import Ledger

@@ -7,7 +7,13 @@ import pytest
 from cucmkit import catalogue
 from cucmkit.renewal import RenewalOptions
 from cucmkit.renewal.checks import (
-    CheckReport, MaintenanceWindow, check_backup, check_conflict, check_mixed_mode, check_sso, check_window,
+    CheckReport,
+    MaintenanceWindow,
+    check_backup,
+    check_conflict,
+    check_mixed_mode,
+    check_sso,
+    check_window,
 )
 
 from .certutil import NOW

@@ -30,7 +30,7 @@ def test_node_down_mid_restart_then_resume(env):
         outcomes = {s.key: s.outcome for s in result.steps}
         assert outcomes[f"restart:{PUB}:Cisco DRF Local"] == "done"
         assert outcomes[f"restart:{SUB1}:Cisco DRF Local"] == "failed"
-        assert f"restart:cucm-sub2.lab.example:Cisco DRF Local" not in outcomes    # stopped, went no further
+        assert "restart:cucm-sub2.lab.example:Cisco DRF Local" not in outcomes    # stopped, went no further
         assert env.ledger("ipsec").data["status"] == "failed"
         assert _drf_restarts(env, PUB) == ["restart_requested", "restart_completed"]
         assert _drf_restarts(env, SUB1) == []                      # refused at the door: never reached it
