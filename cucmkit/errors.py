@@ -13,7 +13,8 @@
     │   └── CliError                the admin CLI printed an error
     ├── CertificateError            the certificate material is wrong (intake, chain, checks)
     ├── InterlockError              a safety interlock refused to proceed
-    └── WaitingError                the run is paused on something outside (the CA, an approval)
+    ├── WaitingError                the run is paused on something outside (the CA, an approval)
+    └── StoppedError                the operator or a signal asked the run to stop (at a step boundary)
 
 Every error's ``str()`` is built only from the fields below and the message the
 caller passes; callers never put a password, a request body or a header in them.
@@ -38,6 +39,7 @@ __all__ = [
     "CertificateError",
     "InterlockError",
     "WaitingError",
+    "StoppedError",
 ]
 
 
@@ -135,3 +137,7 @@ class InterlockError(CucmKitError):
 
 class WaitingError(CucmKitError):
     """The run is paused on something outside cucmkit: the CA, or a person's approval."""
+
+
+class StoppedError(CucmKitError):
+    """The run was asked to stop (Ctrl-C, SIGTERM, the parent runner gone) and stopped at a step boundary."""
