@@ -1,0 +1,183 @@
+"""The ACME back-end against real servers: pebble (ACME) resolving DNS-01 through BIND, updated by RFC 2136 + TSIG."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from cucmkit.ca import CaBackend
+from cucmkit.ca.acme import AcmeCa, AcmeConfig, csr_identifiers, new_account_key
+from cucmkit.ca.dns01 import challenge_name
+from cucmkit.errors import CertificateError, ParameterError
+
+from .acme_servers import TSIG_NAME, ZONE, Bind, ChallTestSrv, Pebble
+
+
+@pytest.fixture(scope="module")
+def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind]:
+    server = Bind.start(tmp_path_factory.mktemp("bind"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pebble(tmp_path_factory: pytest.TempPathFactory, bind: Bind) -> Iterator[Pebble]:
+    server = Pebble.start(tmp_path_factory.mktemp("pebble"), dns_port=bind.port)
+    yield server
+    server.stop()
+
+
+def acme_section(tmp: Path, pebble: Pebble, bind: Bind, **overrides: Any) -> dict[str, Any]:
+    """A parameter file's ``ca:`` section for pebble + BIND, secrets in 0600 files under ``tmp``."""
+    secrets = tmp / "secrets"
+    secrets.mkdir(exist_ok=True)
+    for name, value in (("acme_account", new_account_key()), ("tsig", bind.tsig_secret)):
+        path = secrets / name
+        if not path.exists():
+            path.write_text(value + "\n")
+            path.chmod(0o600)
+    section: dict[str, Any] = {
+        "backend": "acme", "directory": pebble.directory, "account_key": {"file": str(secrets / "acme_account")},
+        "contact": "uc-team@lab.example", "ca_bundle": str(pebble.tls_cert), "root_ca": str(pebble.root),
+        "dns": {"provider": "rfc2136", "server": "127.0.0.1", "port": bind.port, "zone": ZONE,
+                "tsig_key_name": TSIG_NAME, "tsig_secret": {"file": str(secrets / "tsig")},
+                "tsig_algorithm": "hmac-sha256", "nameservers": [f"127.0.0.1:{bind.port}"]},
+        "propagation_timeout": 10, "propagation_interval": 0.2, "wait_seconds": 30,
+        "state_dir": str(tmp / "acme-state"),
+    }
+    section.update(overrides)
+    return section
+
+
+def make_ca(tmp: Path, pebble: Pebble, bind: Bind, **overrides: Any) -> AcmeCa:
+    return AcmeCa.from_section(acme_section(tmp, pebble, bind, **overrides))
+
+
+def make_csr(*names: str, cn: str | None = None, key: Any = None) -> str:
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn or names[0])]))
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def certificates(files: list[bytes]) -> list[x509.Certificate]:
+    return [c for blob in files for c in x509.load_pem_x509_certificates(blob)]
+
+
+def assert_issued_for(files: list[bytes] | None, csr_pem: str, pebble: Pebble) -> x509.Certificate:
+    assert files is not None
+    certs = certificates(files)
+    leaf, root = certs[0], certs[-1]
+    csr = x509.load_pem_x509_csr(csr_pem.encode())
+    assert leaf.public_key() == csr.public_key()                     # the CSR's key: it never left the node
+    wanted = set(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName))
+    got = set(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName))
+    assert got == wanted
+    assert root == x509.load_pem_x509_certificate(pebble.root.read_bytes())  # root_ca appended
+    assert len(certs) == 3                                           # leaf, intermediate, root
+    return leaf
+
+
+def no_challenge_records(bind: Bind, *names: str) -> bool:
+    return all(not bind.txt(challenge_name(n)) for n in names)
+
+
+# ---- issuance -----------------------------------------------------------------------------------
+
+
+def test_single_san_csr_is_issued_and_records_removed(tmp_path: Path, pebble: Pebble, bind: Bind) -> None:
+    ca = make_ca(tmp_path, pebble, bind)
+    assert isinstance(ca, CaBackend) and ca.kind == "acme"
+    csr = make_csr("single.lab.example")
+    order_url = ca.submit("single.lab.example", "tomcat", csr)
+    assert order_url.startswith(f"https://127.0.0.1:{pebble.port}/")
+    assert_issued_for(ca.collect(order_url), csr, pebble)
+    assert no_challenge_records(bind, "single.lab.example")
+    assert [e.status for e in ca.book.orders()] == ["issued"]
+    assert ca.collect(order_url) is not None                        # a valid order can be fetched again
+
+
+def test_multi_san_csr_gets_one_authorization_per_name(tmp_path: Path, pebble: Pebble, bind: Bind) -> None:
+    names = ("cucm-pub.lab.example", "cucm-sub1.lab.example", "cucm-sub2.lab.example", "lab.example")
+    csr = make_csr(*names, cn="cucm-pub.lab.example", key=ec.generate_private_key(ec.SECP384R1()))
+    assert csr_identifiers(csr) == names
+    ca = make_ca(tmp_path, pebble, bind)
+    assert_issued_for(ca.collect(ca.submit("cucm-pub", "tomcat-ECDSA", csr)), csr, pebble)
+    assert no_challenge_records(bind, *names)
+
+
+def test_secrets_never_reach_the_state_file_or_repr(tmp_path: Path, pebble: Pebble, bind: Bind) -> None:
+    ca = make_ca(tmp_path, pebble, bind)
+    csr = make_csr("quiet.lab.example")
+    ca.collect(ca.submit("quiet", "tomcat", csr))
+    book = ca.book.path.read_text()
+    account = (tmp_path / "secrets" / "acme_account").read_text().strip()
+    for secret in (bind.tsig_secret, json.loads(account)["d"]):
+        assert secret not in book and secret not in repr(ca) and secret not in repr(ca.config)
+
+
+# ---- parameters ---------------------------------------------------------------------------------
+
+
+def test_plain_secret_values_are_refused_with_the_key_named(tmp_path: Path, pebble: Pebble, bind: Bind) -> None:
+    section = acme_section(tmp_path, pebble, bind, account_key="-----BEGIN EC PRIVATE KEY-----")
+    with pytest.raises(ParameterError, match=r"ca\.account_key: .*secret reference"):
+        AcmeConfig.from_section(section)
+    section = acme_section(tmp_path, pebble, bind)
+    section["dns"] = {**section["dns"], "tsig_secret": "c2VjcmV0"}
+    with pytest.raises(ParameterError, match=r"ca\.dns\.rfc2136\.tsig_secret") as info:
+        AcmeConfig.from_section(section)
+    assert "c2VjcmV0" not in str(info.value)
+
+
+def test_lexicon_section_validates_and_credentials_must_be_references(tmp_path: Path, pebble: Pebble,
+                                                                      bind: Bind) -> None:
+    section = acme_section(tmp_path, pebble, bind, dns={
+        "provider": "lexicon", "lexicon_provider": "cloudflare", "zone": ZONE,
+        "credentials": {"auth_token": {"env": "CLOUDFLARE_API_TOKEN"}}})
+    config = AcmeConfig.from_section(section)
+    assert config.dns.provider == "lexicon"
+    section["dns"]["credentials"] = {"auth_token": "plain-token"}
+    with pytest.raises(ParameterError, match="auth_token: must be a secret reference"):
+        AcmeConfig.from_section(section)
+
+
+@pytest.mark.parametrize(("csr", "message"), [
+    (lambda: make_csr("a.lab.example", cn="other.lab.example"), "CN 'other.lab.example' is not among its SANs"),
+    (lambda: make_csr(cn="nosan.lab.example"), None),
+])
+def test_csr_identifiers(csr: Any, message: str | None) -> None:
+    if message is None:
+        assert csr_identifiers(csr()) == ("nosan.lab.example",)
+        return
+    with pytest.raises(CertificateError, match=message):
+        csr_identifiers(csr())
+
+
+# ---- resumable ----------------------------------------------------------------------------------
+
+
+def test_crash_between_order_and_finalize_resumes_the_same_order(tmp_path: Path, pebble: Pebble,
+                                                                bind: Bind) -> None:
+    csr = make_csr("crash.lab.example")
+    first = make_ca(tmp_path, pebble, bind)
+    order_url = first.submit("crash", "tomcat", csr)
+    del first                                                       # the process dies before the ledger has it
+    again = make_ca(tmp_path, pebble, bind)
+    assert again.submit("crash", "tomcat", csr) == order_url        # same CSR -> same order, none placed
+    assert len(again.book.orders()) == 1
+    assert_issued_for(make_ca(tmp_path, pebble, bind).collect(order_url), csr, pebble)
+    assert len(again.book.orders()) == 1 and again.book.orders()[0].previous == ()
