@@ -292,10 +292,13 @@ class _Network(client.ClientNetwork):
     """acme's ClientNetwork that remembers the last answer's Retry-After (rate limits, polling)."""
 
     retry_after: str | None = None
+    bad_nonces = 0
 
     def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         response = super()._send_request(method, url, *args, **kwargs)
         self.retry_after = response.headers.get("Retry-After")
+        if response.status_code == 400 and "badNonce" in response.text:
+            self.bad_nonces += 1
         return response
 
 
@@ -349,6 +352,11 @@ class AcmeCa:
     def from_section(cls, section: Any, *, base: Path | None = None) -> AcmeCa:
         """From the parameter file's ``ca:`` mapping (``backend: acme``)."""
         return cls(AcmeConfig.from_section(section), base=base)
+
+    @property
+    def bad_nonces(self) -> int:
+        """How many badNonce answers this back-end met (and retried) so far."""
+        return self._net.bad_nonces if self._net is not None else 0
 
     def close(self) -> None:
         if self._net is not None:

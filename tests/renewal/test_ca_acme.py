@@ -181,3 +181,128 @@ def test_crash_between_order_and_finalize_resumes_the_same_order(tmp_path: Path,
     assert len(again.book.orders()) == 1
     assert_issued_for(make_ca(tmp_path, pebble, bind).collect(order_url), csr, pebble)
     assert len(again.book.orders()) == 1 and again.book.orders()[0].previous == ()
+
+
+# ---- failures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChallTestSrv]:
+    """The CA's own view of DNS (split horizon): a server the back-end does not write to."""
+    server = ChallTestSrv.start(tmp_path_factory.mktemp("challtestsrv"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def split_pebble(tmp_path_factory: pytest.TempPathFactory, split: ChallTestSrv) -> Iterator[Pebble]:
+    server = Pebble.start(tmp_path_factory.mktemp("pebble-split"), dns_port=split.port)
+    yield server
+    server.stop()
+
+
+def test_failed_challenge_is_a_clear_error_and_a_rerun_orders_again(
+        tmp_path: Path, split_pebble: Pebble, split: ChallTestSrv, bind: Bind) -> None:
+    name = "split.lab.example"
+    split.set_txt(challenge_name(name), "not-the-key-authorization")     # what the CA sees
+    csr = make_csr(name)
+    ca = make_ca(tmp_path, split_pebble, bind)                           # checks BIND only: it looks fine
+    first = ca.submit("split", "tomcat", csr)
+    with pytest.raises(CertificateError) as info:
+        ca.collect(first)
+    text = str(info.value)
+    assert "is dead" in text and name in text and "unauthorized" in text and "re-run" in text
+    assert no_challenge_records(bind, name)                              # removed on failure too
+    assert [(e.status, e.order_url) for e in ca.book.orders()] == [("dead", first)]
+    assert ca.submit("split", "tomcat", csr) != first                    # known dead: a new order is allowed
+
+    # The engine's ledger still holds the first URL: collect() on it carries on with the CSR's new order.
+    # Now the check also asks the CA's view, which lacks the record: "not yet", and no challenge is answered.
+    section = acme_section(tmp_path, split_pebble, bind, wait_seconds=0.5)
+    section["dns"]["nameservers"] = [f"127.0.0.1:{bind.port}", f"127.0.0.1:{split.port}"]
+    fixed = AcmeCa.from_section(section)
+    assert fixed.collect(first) is None
+    value = bind.txt(challenge_name(name))
+    assert len(value) == 1
+    requests_post_clear(split, challenge_name(name))
+    split.set_txt(challenge_name(name), value.pop())                     # the DNS team fixes the view
+    section["wait_seconds"] = 30
+    assert_issued_for(AcmeCa.from_section(section).collect(first), csr, split_pebble)
+    [entry] = fixed.book.orders()
+    assert entry.status == "issued" and entry.previous == (first,) and entry.order_url != first
+
+
+def requests_post_clear(split: ChallTestSrv, name: str) -> None:
+    import requests
+
+    requests.post(f"http://127.0.0.1:{split.management}/clear-txt", json={"host": name + "."},
+                  timeout=5).raise_for_status()
+
+
+def test_record_never_visible_stops_before_answering(tmp_path: Path, pebble: Pebble, bind: Bind,
+                                                     split: ChallTestSrv) -> None:
+    section = acme_section(tmp_path, pebble, bind, propagation_timeout=1, wait_seconds=5)
+    section["dns"]["nameservers"] = [f"127.0.0.1:{bind.port}", f"127.0.0.1:{split.port}"]
+    ca = AcmeCa.from_section(section)
+    name = "invisible.lab.example"
+    url = ca.submit("invisible", "tomcat", make_csr(name))
+    with pytest.raises(CertificateError, match=r"not served by the authoritative servers after 1s: "
+                                               rf"_acme-challenge\.{name}@127\.0\.0\.1:{split.port}"):
+        ca.collect(url)
+    assert no_challenge_records(bind, name)
+    [entry] = ca.book.orders()
+    assert entry.status == "pending" and entry.records == ()             # the order lives on; a re-run retries
+
+
+def test_expired_order_is_dead_and_replaced_for_the_same_csr(tmp_path: Path, pebble: Pebble, bind: Bind) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    csr = make_csr("late.lab.example")
+    ca = make_ca(tmp_path, pebble, bind)
+    first = ca.submit("late", "tomcat", csr)
+    later = AcmeCa(ca.config, now=lambda: datetime.now(timezone.utc) + timedelta(days=30))
+    with pytest.raises(CertificateError, match="expired at .* before it was finalised"):
+        later.collect(first)
+    assert_issued_for(make_ca(tmp_path, pebble, bind).collect(first), csr, pebble)
+    [entry] = ca.book.orders()
+    assert entry.previous == (first,) and entry.status == "issued"
+
+
+def test_unknown_order_names_the_state_folder(tmp_path: Path, pebble: Pebble, bind: Bind) -> None:
+    ca = make_ca(tmp_path, pebble, bind)
+    with pytest.raises(CertificateError, match="not in the ACME order book .*ca.state_dir"):
+        ca.collect(f"https://127.0.0.1:{pebble.port}/my-order/nothing")
+
+
+# ---- nonces, EAB ----------------------------------------------------------------------------------
+
+
+def test_random_nonce_rejections_are_retried(tmp_path: Path, bind: Bind) -> None:
+    server = Pebble.start(tmp_path / "pebble-nonce", dns_port=bind.port, nonce_reject=30)
+    try:
+        rejected = 0
+        for index in range(3):
+            names = (f"nonce{index}.lab.example", f"nonce{index}b.lab.example")
+            csr = make_csr(*names)
+            ca = make_ca(tmp_path, server, bind)
+            assert_issued_for(ca.collect(ca.submit("n", "tomcat", csr)), csr, server)
+            rejected += ca.bad_nonces
+        assert rejected > 0                          # pebble did reject nonces (30% of ~15 POSTs per order)
+    finally:
+        server.stop()
+
+
+def test_external_account_binding(tmp_path: Path, bind: Bind) -> None:
+    hmac_key = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+    server = Pebble.start(tmp_path / "pebble-eab", dns_port=bind.port, eab={"kid-1": hmac_key})
+    try:
+        (tmp_path / "eab").write_text(hmac_key + "\n")
+        os.chmod(tmp_path / "eab", 0o600)
+        without = make_ca(tmp_path, server, bind)
+        with pytest.raises(ParameterError, match="requires external account binding"):
+            without.submit("e", "tomcat", make_csr("eab.lab.example"))
+        ca = make_ca(tmp_path, server, bind, eab_kid="kid-1", eab_hmac_key={"file": str(tmp_path / "eab")})
+        csr = make_csr("eab.lab.example")
+        assert_issued_for(ca.collect(ca.submit("e", "tomcat", csr)), csr, server)
+    finally:
+        server.stop()
