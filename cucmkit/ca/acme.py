@@ -36,12 +36,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-import josepy as jose
 import requests
 from acme import challenges, client, messages
 from acme import errors as acme_errors
@@ -49,6 +48,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+from josepy import errors as jose_errors
+from josepy import jwa, jwk
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_fixed
 
@@ -73,7 +74,7 @@ _Clock = Callable[[], datetime]
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class AcmeConfig(BaseModel):
@@ -123,33 +124,34 @@ class AcmeConfig(BaseModel):
 def new_account_key() -> str:
     """A fresh EC P-256 account key as one line of JWK JSON (store it in a 0600 file or a keyring entry)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    return jose.JWKEC(key=key).json_dumps()
+    return jwk.JWKEC(key=key).json_dumps()
 
 
-def _load_account_key(secret: Secret) -> jose.JWK:
+def _load_account_key(secret: Secret) -> jwk.JWK:
     text = secret.reveal().strip()
     try:
         if text.startswith("{"):
-            return jose.JWK.json_loads(text)
+            loaded: jwk.JWK = jwk.JWK.json_loads(text)
+            return loaded
         blob = base64.b64decode(text, validate=True)
         key = (serialization.load_pem_private_key(blob, None) if blob.startswith(b"-----")
                else serialization.load_der_private_key(blob, None))
-    except (ValueError, TypeError, jose.errors.Error):
+    except (ValueError, TypeError, jose_errors.Error):
         raise ParameterError(f"ca.account_key ({secret.source}) is not a private key",
                              remedy="store one line: a JWK from cucmkit.ca.acme.new_account_key(), "
                                     "or base64 of a PEM/DER private key") from None
     if isinstance(key, rsa.RSAPrivateKey):
-        return jose.JWKRSA(key=key)
+        return jwk.JWKRSA(key=key)
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        return jose.JWKEC(key=key)
+        return jwk.JWKEC(key=key)
     raise ParameterError(f"ca.account_key ({secret.source}) must be an RSA or EC key")
 
 
-def _algorithm(key: jose.JWK) -> jose.JWASignature:
-    if isinstance(key, jose.JWKEC):
+def _algorithm(key: jwk.JWK) -> jwa.JWASignature:
+    if isinstance(key, jwk.JWKEC):
         size = key.key.curve.key_size
-        return {256: jose.ES256, 384: jose.ES384}.get(size, jose.ES512)
-    return jose.RS256
+        return {256: jwa.ES256, 384: jwa.ES384}.get(size, jwa.ES512)
+    return jwa.RS256
 
 
 def csr_identifiers(csr_pem: str) -> tuple[str, ...]:
@@ -233,7 +235,7 @@ class OrderBook:
 
     def _read(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {"version": self.VERSION, "accounts": {}, "orders": {}}
         except (OSError, ValueError) as exc:
@@ -278,7 +280,8 @@ class OrderBook:
 
     def account(self, directory: str, thumbprint: str) -> str | None:
         with self._lock:
-            return self._read()["accounts"].get(f"{directory} {thumbprint}")
+            url = self._read()["accounts"].get(f"{directory} {thumbprint}")
+        return str(url) if url else None
 
     def set_account(self, directory: str, thumbprint: str, url: str) -> None:
         with self._editing() as data:
@@ -343,7 +346,7 @@ class AcmeCa:
         self.book = OrderBook(state)
         self._client: client.ClientV2 | None = None
         self._net: _Network | None = None
-        self._key: jose.JWK | None = None
+        self._key: jwk.JWK | None = None
 
     def __repr__(self) -> str:
         return f"AcmeCa(directory={self.config.directory!r}, dns={self.config.dns.provider!r})"
@@ -430,7 +433,7 @@ class AcmeCa:
         return _Wait(retry, f"the CA is still {order.status} (Retry-After {retry:g}s)")
 
     def _issued(self, entry: OrderEntry, order: messages.Order) -> list[bytes]:
-        chain = self._get(order.certificate).text
+        chain = self._get(str(order.certificate)).text
         self._cleanup(entry)
         self.book.put(_replace(entry, status="issued", records=(), records_at=None))
         files = [chain.encode()]
@@ -521,7 +524,7 @@ class AcmeCa:
         return self._dns
 
     # ---- account and transport ---------------------------------------------------------------
-    def _account_key(self) -> jose.JWK:
+    def _account_key(self) -> jwk.JWK:
         if self._key is None:
             self._key = _load_account_key(resolve(self.config.account_key, base=self.base, where="ca.account_key"))
         return self._key
@@ -530,8 +533,8 @@ class AcmeCa:
         if self._net is None:
             verify: bool | str = str(self._path(self.config.ca_bundle)) if self.config.ca_bundle else True
             key = self._account_key()
-            self._net = _Network(key, alg=_algorithm(key), verify_ssl=verify, user_agent="cucmkit",
-                                 timeout=HTTP_TIMEOUT)
+            self._net = _Network(key, alg=_algorithm(key), verify_ssl=verify,  # type: ignore[arg-type]
+                                 user_agent="cucmkit", timeout=HTTP_TIMEOUT)  # requests takes a CA path too
         return self._net
 
     def _path(self, path: Path | None) -> Path | None:
@@ -580,7 +583,9 @@ class AcmeCa:
 
     def _post(self, url: str, body: Any, **kw: Any) -> requests.Response:
         acme = self._acme()
-        return _nonce_retry(self._network().post)(url, body, new_nonce_url=acme.directory["newNonce"], **kw)
+        response: requests.Response = _nonce_retry(self._network().post)(
+            url, body, new_nonce_url=acme.directory["newNonce"], **kw)
+        return response
 
     def _get(self, url: str, **kw: Any) -> requests.Response:
         return self._post(url, None, **kw)

@@ -115,7 +115,8 @@ DnsConfig = Annotated[Rfc2136Dns | LexiconDns, Field(discriminator="provider")]
 class DnsProvider(Protocol):
     """Writes and removes the TXT record ``name`` = ``value`` (``name`` absolute, without the final dot)."""
 
-    zone: str | None
+    @property
+    def zone(self) -> str | None: ...
 
     def present(self, name: str, value: str) -> None: ...
 
@@ -161,7 +162,7 @@ class Rfc2136Provider:
         except (ValueError, dns.exception.DNSException):
             raise ParameterError(f"ca.dns.tsig_secret ({self.secret.source}) is not a base64 TSIG key",
                                  remedy="reference the key's base64 secret as shown by tsig-keygen") from None
-        return dns.update.UpdateMessage(self.zone, keyring=keyring, keyname=self.key_name,
+        return dns.update.UpdateMessage(self.zone, keyring=keyring, keyname=dns.name.from_text(self.key_name),
                                         keyalgorithm=dns.name.from_text(self.algorithm))
 
     def _relative(self, name: str) -> dns.name.Name:
@@ -219,7 +220,7 @@ class LexiconProvider:
                                     self.provider: section}
         if self.zone is None:
             settings["resolve_zone_name"] = True
-        return ConfigResolver().with_dict(settings)
+        return ConfigResolver().with_dict(settings)  # type: ignore[no-untyped-call]
 
     def _run(self, action: str, name: str, value: str) -> None:
         from lexicon.client import Client

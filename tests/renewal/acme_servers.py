@@ -22,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,11 @@ import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+
+from cucmkit.ca.acme import AcmeCa, new_account_key
+from cucmkit.ca.dns01 import challenge_name
 
 ZONE = "lab.example"
 TSIG_NAME = "cucmkit-acme"
@@ -168,7 +172,7 @@ class ChallTestSrv(Server):
 def _tls_cert(folder: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pebble test listener")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
             .not_valid_after(now + dt.timedelta(days=2))
@@ -228,3 +232,99 @@ class Pebble(Server):
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+# ---- fixtures (import them into a test module) ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind]:
+    server = Bind.start(tmp_path_factory.mktemp("bind"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pebble(tmp_path_factory: pytest.TempPathFactory, bind: Bind) -> Iterator[Pebble]:
+    server = Pebble.start(tmp_path_factory.mktemp("pebble"), dns_port=bind.port)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChallTestSrv]:
+    """The CA's own view of DNS (split horizon): a server the back-end does not write to."""
+    server = ChallTestSrv.start(tmp_path_factory.mktemp("challtestsrv"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def split_pebble(tmp_path_factory: pytest.TempPathFactory, split: ChallTestSrv) -> Iterator[Pebble]:
+    server = Pebble.start(tmp_path_factory.mktemp("pebble-split"), dns_port=split.port)
+    yield server
+    server.stop()
+
+
+# ---- the back-end, CSRs and what an issued chain must be ----------------------------------------
+
+
+def acme_section(tmp: Path, pebble: Pebble, bind: Bind, **overrides: Any) -> dict[str, Any]:
+    """A parameter file's ``ca:`` section for pebble + BIND, secrets in 0600 files under ``tmp``."""
+    secrets = tmp / "secrets"
+    secrets.mkdir(exist_ok=True)
+    for name, value in (("acme_account", new_account_key()), ("tsig", bind.tsig_secret)):
+        path = secrets / name
+        if not path.exists():
+            path.write_text(value + "\n")
+            path.chmod(0o600)
+    section: dict[str, Any] = {
+        "backend": "acme", "directory": pebble.directory, "account_key": {"file": str(secrets / "acme_account")},
+        "contact": "uc-team@lab.example", "ca_bundle": str(pebble.tls_cert), "root_ca": str(pebble.root),
+        "dns": {"provider": "rfc2136", "server": "127.0.0.1", "port": bind.port, "zone": ZONE,
+                "tsig_key_name": TSIG_NAME, "tsig_secret": {"file": str(secrets / "tsig")},
+                "tsig_algorithm": "hmac-sha256", "nameservers": [f"127.0.0.1:{bind.port}"]},
+        "propagation_timeout": 10, "propagation_interval": 0.2, "wait_seconds": 30,
+        "state_dir": str(tmp / "acme-state"),
+    }
+    section.update(overrides)
+    return section
+
+
+def make_ca(tmp: Path, pebble: Pebble, bind: Bind, **overrides: Any) -> AcmeCa:
+    return AcmeCa.from_section(acme_section(tmp, pebble, bind, **overrides))
+
+
+def make_csr(*names: str, cn: str | None = None, key: Any = None) -> str:
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn or names[0])]))
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def certificates(files: list[bytes]) -> list[x509.Certificate]:
+    return [c for blob in files for c in x509.load_pem_x509_certificates(blob)]
+
+
+def assert_issued_for(files: list[bytes] | None, csr_pem: str, pebble: Pebble) -> x509.Certificate:
+    assert files is not None
+    certs = certificates(files)
+    leaf, root = certs[0], certs[-1]
+    csr = x509.load_pem_x509_csr(csr_pem.encode())
+    assert leaf.public_key() == csr.public_key()                     # the CSR's key: it never left the node
+    wanted = set(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName))
+    got = set(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName))
+    assert got == wanted
+    assert root == x509.load_pem_x509_certificate(pebble.root.read_bytes())  # root_ca appended
+    assert len(certs) == 3                                           # leaf, intermediate, root
+    return leaf
+
+
+def no_challenge_records(bind: Bind, *names: str) -> bool:
+    return all(not bind.txt(challenge_name(n)) for n in names)
+
+

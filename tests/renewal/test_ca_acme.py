@@ -4,96 +4,32 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from cucmkit.ca import CaBackend
-from cucmkit.ca.acme import AcmeCa, AcmeConfig, csr_identifiers, new_account_key
+from cucmkit.ca.acme import AcmeCa, AcmeConfig, csr_identifiers
 from cucmkit.ca.dns01 import challenge_name
 from cucmkit.errors import CertificateError, ParameterError
 
-from .acme_servers import TSIG_NAME, ZONE, Bind, ChallTestSrv, Pebble
+from . import acme_servers
+from .acme_servers import (
+    ZONE,
+    Bind,
+    ChallTestSrv,
+    Pebble,
+    acme_section,
+    assert_issued_for,
+    make_ca,
+    make_csr,
+    no_challenge_records,
+)
 
-
-@pytest.fixture(scope="module")
-def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind]:
-    server = Bind.start(tmp_path_factory.mktemp("bind"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def pebble(tmp_path_factory: pytest.TempPathFactory, bind: Bind) -> Iterator[Pebble]:
-    server = Pebble.start(tmp_path_factory.mktemp("pebble"), dns_port=bind.port)
-    yield server
-    server.stop()
-
-
-def acme_section(tmp: Path, pebble: Pebble, bind: Bind, **overrides: Any) -> dict[str, Any]:
-    """A parameter file's ``ca:`` section for pebble + BIND, secrets in 0600 files under ``tmp``."""
-    secrets = tmp / "secrets"
-    secrets.mkdir(exist_ok=True)
-    for name, value in (("acme_account", new_account_key()), ("tsig", bind.tsig_secret)):
-        path = secrets / name
-        if not path.exists():
-            path.write_text(value + "\n")
-            path.chmod(0o600)
-    section: dict[str, Any] = {
-        "backend": "acme", "directory": pebble.directory, "account_key": {"file": str(secrets / "acme_account")},
-        "contact": "uc-team@lab.example", "ca_bundle": str(pebble.tls_cert), "root_ca": str(pebble.root),
-        "dns": {"provider": "rfc2136", "server": "127.0.0.1", "port": bind.port, "zone": ZONE,
-                "tsig_key_name": TSIG_NAME, "tsig_secret": {"file": str(secrets / "tsig")},
-                "tsig_algorithm": "hmac-sha256", "nameservers": [f"127.0.0.1:{bind.port}"]},
-        "propagation_timeout": 10, "propagation_interval": 0.2, "wait_seconds": 30,
-        "state_dir": str(tmp / "acme-state"),
-    }
-    section.update(overrides)
-    return section
-
-
-def make_ca(tmp: Path, pebble: Pebble, bind: Bind, **overrides: Any) -> AcmeCa:
-    return AcmeCa.from_section(acme_section(tmp, pebble, bind, **overrides))
-
-
-def make_csr(*names: str, cn: str | None = None, key: Any = None) -> str:
-    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    builder = x509.CertificateSigningRequestBuilder().subject_name(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn or names[0])]))
-    if names:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
-    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
-
-
-def certificates(files: list[bytes]) -> list[x509.Certificate]:
-    return [c for blob in files for c in x509.load_pem_x509_certificates(blob)]
-
-
-def assert_issued_for(files: list[bytes] | None, csr_pem: str, pebble: Pebble) -> x509.Certificate:
-    assert files is not None
-    certs = certificates(files)
-    leaf, root = certs[0], certs[-1]
-    csr = x509.load_pem_x509_csr(csr_pem.encode())
-    assert leaf.public_key() == csr.public_key()                     # the CSR's key: it never left the node
-    wanted = set(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
-        x509.DNSName))
-    got = set(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
-        x509.DNSName))
-    assert got == wanted
-    assert root == x509.load_pem_x509_certificate(pebble.root.read_bytes())  # root_ca appended
-    assert len(certs) == 3                                           # leaf, intermediate, root
-    return leaf
-
-
-def no_challenge_records(bind: Bind, *names: str) -> bool:
-    return all(not bind.txt(challenge_name(n)) for n in names)
-
+bind, pebble, split, split_pebble = acme_servers.bind, acme_servers.pebble, acme_servers.split, acme_servers.split_pebble
 
 # ---- issuance -----------------------------------------------------------------------------------
 
@@ -186,21 +122,6 @@ def test_crash_between_order_and_finalize_resumes_the_same_order(tmp_path: Path,
 # ---- failures -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChallTestSrv]:
-    """The CA's own view of DNS (split horizon): a server the back-end does not write to."""
-    server = ChallTestSrv.start(tmp_path_factory.mktemp("challtestsrv"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def split_pebble(tmp_path_factory: pytest.TempPathFactory, split: ChallTestSrv) -> Iterator[Pebble]:
-    server = Pebble.start(tmp_path_factory.mktemp("pebble-split"), dns_port=split.port)
-    yield server
-    server.stop()
-
-
 def test_failed_challenge_is_a_clear_error_and_a_rerun_orders_again(
         tmp_path: Path, split_pebble: Pebble, split: ChallTestSrv, bind: Bind) -> None:
     name = "split.lab.example"
@@ -255,12 +176,12 @@ def test_record_never_visible_stops_before_answering(tmp_path: Path, pebble: Peb
 
 
 def test_expired_order_is_dead_and_replaced_for_the_same_csr(tmp_path: Path, pebble: Pebble, bind: Bind) -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     csr = make_csr("late.lab.example")
     ca = make_ca(tmp_path, pebble, bind)
     first = ca.submit("late", "tomcat", csr)
-    later = AcmeCa(ca.config, now=lambda: datetime.now(timezone.utc) + timedelta(days=30))
+    later = AcmeCa(ca.config, now=lambda: datetime.now(UTC) + timedelta(days=30))
     with pytest.raises(CertificateError, match="expired at .* before it was finalised"):
         later.collect(first)
     assert_issued_for(make_ca(tmp_path, pebble, bind).collect(first), csr, pebble)
