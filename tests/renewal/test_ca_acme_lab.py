@@ -1,0 +1,103 @@
+"""The renewal engine on the lab with the ACME back-end passed directly: pebble issues, BIND serves DNS-01.
+
+Pebble issues like a public ACME CA: Key Usage digitalSignature + keyEncipherment, EKU serverAuth +
+clientAuth. That serves tomcat-ECDSA (digitalSignature), so it renews end to end; tomcat (RSA) and
+CallManager need dataEncipherment (and keyAgreement), so the validator refuses what pebble issues, with
+its reason, before anything is uploaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+
+from cucmkit.ca.acme import AcmeCa
+from cucmkit.cucm.node import Cluster
+from cucmkit.lab import pki
+from cucmkit.params import load_parameters
+from cucmkit.renewal import Renewal
+
+from . import acme_servers
+from .acme_servers import Bind, Pebble, make_ca
+from .conftest import Env
+from .labcheck import assert_renewed, engine_events
+
+bind, pebble = acme_servers.bind, acme_servers.pebble
+
+
+@pytest.fixture
+def acme_env(env: Env, pebble: Pebble) -> Iterator[Env]:
+    """``env`` whose parameter file also trusts pebble's root: the nodes will serve what pebble signed."""
+    data = yaml.safe_load(env.params_file.read_text())
+    data["tls"]["ca_bundle"] = [*data["tls"]["ca_bundle"], str(pebble.root)]
+    env.params_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    params = load_parameters(env.params_file)
+    cluster = Cluster.from_parameters(params)
+    try:
+        yield dataclasses.replace(env, params=params, cluster=cluster)
+    finally:
+        try:
+            cluster.close()
+        except EOFError:
+            pass
+
+
+def open_renewal(env: Env, purpose: str, ca: AcmeCa, **options: Any) -> Renewal:
+    return Renewal.open(env.cluster, purpose, state_dir=env.state_dir, ticket="CHG-ACME", ca=ca,
+                        options=env.options(**options))
+
+
+def every_node(env: Env) -> tuple[str, ...]:
+    return tuple(n.fqdn for n in env.lab.state.nodes.values())
+
+
+def test_tomcat_ecdsa_renewed_end_to_end_through_acme(acme_env: Env, tmp_path: Path, pebble: Pebble,
+                                                      bind: Bind) -> None:
+    env = acme_env
+    # First run: orders placed, challenges answered, the CA not done within wait_seconds=0 -> WAITING.
+    with open_renewal(env, "tomcat-ECDSA", make_ca(tmp_path, pebble, bind, wait_seconds=0),
+                      nodes=every_node(env)) as renewal:
+        first = renewal.run()
+    assert first.status == "waiting", str(first)
+    assert "waiting for the CA" in first.message
+    assert not engine_events(env, ("identity_uploaded", "trust_uploaded"))
+    # Re-run (a new back-end object, as a new process would make): the same orders are finalised.
+    ca = make_ca(tmp_path, pebble, bind)
+    with open_renewal(env, "tomcat-ECDSA", ca, nodes=every_node(env)) as renewal:
+        result = renewal.run()
+    ledger = assert_renewed(env, "tomcat-ECDSA", result)
+    orders = ca.book.orders()
+    assert len(orders) == len(ledger["nodes"]) and {e.status for e in orders} == {"issued"}
+    assert {r["id"] for r in ledger["requests"].values()} == {e.order_url for e in orders}
+    intermediate = x509.load_pem_x509_certificate(pebble.management_get("/intermediates/0").encode())
+    for node in ledger["nodes"]:
+        issued = pki.load_cert(env.lab.state.node(node).own()["tomcat-ECDSA"].pem)
+        assert issued.issuer == intermediate.subject
+    stores = {e.get("store") for e in engine_events(env, "trust_uploaded")}
+    assert stores == {"tomcat-ECDSA-trust"} or stores == {"tomcat-trust"}
+
+
+@pytest.mark.parametrize(("purpose", "lacks"), [
+    ("tomcat", "Key Usage lacks Data Encipherment"),
+    ("CallManager", "Key Usage lacks"),
+])
+def test_certificate_that_cannot_serve_the_purpose_is_refused_before_upload(
+        acme_env: Env, tmp_path: Path, pebble: Pebble, bind: Bind, purpose: str, lacks: str) -> None:
+    env = acme_env
+    before = {n.fqdn: pki.fingerprint(n.own()[purpose].pem) for n in env.lab.state.nodes.values()
+              if purpose in n.own()}
+    with open_renewal(env, purpose, make_ca(tmp_path, pebble, bind)) as renewal:
+        result = renewal.run()
+    assert result.status == "failed"
+    assert "the issued certificate fails validation" in result.message and lacks in result.message
+    assert "Remedy:" in result.message
+    assert not engine_events(env, ("identity_uploaded", "trust_uploaded", "restart_requested", "devices_reset"))
+    after = {n.fqdn: pki.fingerprint(n.own()[purpose].pem) for n in env.lab.state.nodes.values()
+             if purpose in n.own()}
+    assert after == before
