@@ -33,7 +33,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -65,7 +65,8 @@ from cucmkit.errors import (
 )
 from cucmkit.secrets import Secret, is_reference, resolve
 
-__all__ = ["AcmeConfig", "AcmeCa", "OrderBook", "new_account_key", "csr_identifiers", "backend"]
+__all__ = ["AcmeConfig", "AcmeCa", "OrderBook", "OrderEntry", "new_account_key", "csr_identifiers", "backend",
+           "CONFIG_MODEL"]
 
 log = logging.getLogger(__name__)
 HTTP_TIMEOUT = 30
@@ -646,9 +647,13 @@ def _replace(entry: OrderEntry, **changes: Any) -> OrderEntry:
     return OrderEntry(**{**entry.__dict__, **changes})
 
 
-def backend(params: Any) -> AcmeCa:
-    """The registry's factory: an ``AcmeCa`` from a cluster's parameters (their ``ca:`` section)."""
-    section = getattr(params, "ca", params)
-    raw = section if isinstance(section, dict) else getattr(section, "raw", None) or getattr(section, "__dict__", {})
-    root = getattr(params, "root", None)
-    return AcmeCa.from_section(raw, base=Path(root) if root else None)
+def backend(section: Mapping[str, Any], *, root: Path | None = None) -> AcmeCa:
+    """The registry's factory: an ``AcmeCa`` from the parameter file's ``ca:`` mapping.
+
+    ``root`` is the folder relative paths (state_dir, root_ca, ca_bundle, ``{file: ..}``
+    secrets) resolve against: the parameter file's root.
+    """
+    return AcmeCa(AcmeConfig.from_section(section), base=root)
+
+
+CONFIG_MODEL = AcmeConfig

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from cucmkit.ca import CaBackend
 from cucmkit.ca.acme import AcmeCa, AcmeConfig, csr_identifiers
 from cucmkit.ca.dns01 import challenge_name
-from cucmkit.errors import CertificateError, ParameterError
+from cucmkit.errors import CertificateError, CucmKitError, ParameterError
 
 from . import acme_servers
 from .acme_servers import (
@@ -227,3 +228,91 @@ def test_external_account_binding(tmp_path: Path, bind: Bind) -> None:
         assert_issued_for(ca.collect(ca.submit("e", "tomcat", csr)), csr, server)
     finally:
         server.stop()
+
+
+# ---- rate limits, Retry-After, the factory, account keys, lexicon -------------------------------
+
+
+def test_retry_after_in_seconds_or_http_date() -> None:
+    from datetime import datetime
+
+    from cucmkit.ca.acme import _seconds
+
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert _seconds("120", 1.0, now) == 120.0
+    assert _seconds("Thu, 01 Jan 2026 12:05:00 GMT", 1.0, now) == 300.0
+    assert _seconds(None, 1.0, now) == 1.0 and _seconds("soon", 7.0, now) == 7.0
+    assert _seconds("Thu, 01 Jan 2026 11:00:00 GMT", 1.0, now) == 0.0   # in the past: poll now
+
+
+def test_rate_limited_answer_becomes_waiting_with_the_cas_retry_after(tmp_path: Path, pebble: Pebble,
+                                                                       bind: Bind) -> None:
+    from acme import messages
+
+    from cucmkit.errors import WaitingError
+
+    ca = make_ca(tmp_path, pebble, bind)
+    ca.submit("rl", "tomcat", make_csr("rl.lab.example"))      # a real exchange: the network exists
+    ca._network().retry_after = "3600"                          # what the CA's 429 carried
+    error = ca._problem_error(messages.Error(typ="urn:ietf:params:acme:error:rateLimited",
+                                             detail="too many new orders recently"), "submit")
+    assert isinstance(error, WaitingError)
+    assert "too many new orders recently" in str(error) and "re-run after 3600s" in str(error)
+
+
+def test_factory_resolves_relative_paths_against_the_root(tmp_path: Path, pebble: Pebble, bind: Bind) -> None:
+    from cucmkit.ca.acme import CONFIG_MODEL, backend
+
+    section = acme_section(tmp_path, pebble, bind, state_dir="state/acme", root_ca=str(pebble.root))
+    section["account_key"] = {"file": "secrets/acme_account"}
+    ca = backend(section, root=tmp_path)
+    assert CONFIG_MODEL is AcmeConfig and isinstance(ca.config, AcmeConfig)
+    csr = make_csr("factory.lab.example")
+    assert_issued_for(ca.collect(ca.submit("f", "tomcat", csr)), csr, pebble)
+    assert (tmp_path / "state" / "acme" / "orders.json").is_file()
+
+
+def test_account_key_as_base64_pem_and_a_bad_one(tmp_path: Path, pebble: Pebble, bind: Bind) -> None:
+    import base64
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    os.environ["CUCMKIT_TEST_ACME_KEY"] = base64.b64encode(pem).decode()
+    try:
+        ca = make_ca(tmp_path, pebble, bind, account_key={"env": "CUCMKIT_TEST_ACME_KEY"})
+        csr = make_csr("pemkey.lab.example")
+        assert_issued_for(ca.collect(ca.submit("k", "tomcat", csr)), csr, pebble)
+        os.environ["CUCMKIT_TEST_ACME_KEY"] = "bm90IGEga2V5"
+        bad = make_ca(tmp_path, pebble, bind, account_key={"env": "CUCMKIT_TEST_ACME_KEY"})
+        with pytest.raises(ParameterError, match=r"ca.account_key \(env:CUCMKIT_TEST_ACME_KEY\) is not a private key"):
+            bad.submit("k", "tomcat", make_csr("pemkey2.lab.example"))
+    finally:
+        del os.environ["CUCMKIT_TEST_ACME_KEY"]
+
+
+def test_lexicon_provider_failure_is_a_clear_error_without_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cucmkit.ca.dns01 import LexiconDns, make_provider
+
+    monkeypatch.setenv("CUCMKIT_TEST_DNS_TOKEN", "very-secret-token")
+    config = LexiconDns(provider="lexicon", lexicon_provider="no-such-provider", zone=ZONE,
+                        credentials={"auth_token": {"env": "CUCMKIT_TEST_DNS_TOKEN"}})
+    provider = make_provider(config)
+    assert "very-secret-token" not in repr(provider)
+    with pytest.raises(CertificateError, match="dns-lexicon provider 'no-such-provider' could not create") as info:
+        provider.present(f"_acme-challenge.x.{ZONE}", "value")
+    assert "very-secret-token" not in str(info.value)
+
+
+def test_rfc2136_with_a_wrong_tsig_key_is_refused(tmp_path: Path, bind: Bind) -> None:
+    import base64
+
+    from cucmkit.ca.dns01 import Rfc2136Provider
+    from cucmkit.secrets import Secret
+
+    wrong = Secret(base64.b64encode(b"x" * 32).decode(), source="test")
+    provider = Rfc2136Provider(server="127.0.0.1", port=bind.port, zone=ZONE, key_name="cucmkit-acme", secret=wrong)
+    with pytest.raises(CucmKitError, match="TSIG|refused the update|failed") as info:
+        provider.present(f"_acme-challenge.wrong.{ZONE}", "v")
+    assert wrong.reveal() not in str(info.value)
+    assert not bind.txt(f"_acme-challenge.wrong.{ZONE}")
