@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -107,17 +109,44 @@ def test_csr_identifiers(csr: Any, message: str | None) -> None:
 # ---- resumable ----------------------------------------------------------------------------------
 
 
+def account_orders(ca: AcmeCa) -> list[str]:
+    """The orders the ACME server lists for the back-end's account (RFC 8555 §7.1.2.1), all pages."""
+    account = ca._acme().net.account.uri
+    url: str | None = ca._get(account).json()["orders"]
+    found: list[str] = []
+    while url:
+        response = ca._get(url)
+        found += response.json()["orders"]
+        url = response.links.get("next", {}).get("url")
+    return found
+
+
+CRASHING_SUBMIT = """
+import json, os, sys
+from cucmkit.ca.acme import AcmeCa
+section = json.load(open(sys.argv[1]))
+url = AcmeCa.from_section(section).submit("crash", "tomcat", open(sys.argv[2]).read())
+print(url, flush=True)
+os._exit(3)   # dies before the engine could record the request id in its ledger
+"""
+
+
 def test_crash_between_order_and_finalize_resumes_the_same_order(tmp_path: Path, pebble: Pebble,
                                                                 bind: Bind) -> None:
     csr = make_csr("crash.lab.example")
-    first = make_ca(tmp_path, pebble, bind)
-    order_url = first.submit("crash", "tomcat", csr)
-    del first                                                       # the process dies before the ledger has it
-    again = make_ca(tmp_path, pebble, bind)
+    (tmp_path / "csr.pem").write_text(csr)
+    (tmp_path / "section.json").write_text(json.dumps(acme_section(tmp_path, pebble, bind)))
+    child = subprocess.run([sys.executable, "-c", CRASHING_SUBMIT, str(tmp_path / "section.json"),
+                            str(tmp_path / "csr.pem")], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert child.returncode == 3, child.stderr
+    order_url = child.stdout.strip()
+    again = make_ca(tmp_path, pebble, bind)                            # a new process's back-end
     assert again.submit("crash", "tomcat", csr) == order_url        # same CSR -> same order, none placed
-    assert len(again.book.orders()) == 1
+    assert account_orders(again) == [order_url]                     # the CA holds one order for the account
     assert_issued_for(make_ca(tmp_path, pebble, bind).collect(order_url), csr, pebble)
-    assert len(again.book.orders()) == 1 and again.book.orders()[0].previous == ()
+    [entry] = again.book.orders()
+    assert entry.order_url == order_url and entry.previous == () and entry.status == "issued"
 
 
 # ---- failures -----------------------------------------------------------------------------------
