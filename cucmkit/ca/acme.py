@@ -53,7 +53,15 @@ from josepy import jwa, jwk
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_fixed
 
-from cucmkit.ca.dns01 import DnsConfig, DnsProvider, PropagationCheck, challenge_name, make_provider
+from cucmkit.ca.dns01 import (
+    DnsConfig,
+    DnsProvider,
+    PropagationCheck,
+    SecretReference,
+    challenge_name,
+    make_provider,
+    reference_only,
+)
 from cucmkit.errors import (
     CertificateError,
     ConnectError,
@@ -63,7 +71,7 @@ from cucmkit.errors import (
     TlsError,
     WaitingError,
 )
-from cucmkit.secrets import Secret, is_reference, resolve
+from cucmkit.secrets import Secret, resolve
 
 __all__ = ["AcmeConfig", "AcmeCa", "OrderBook", "OrderEntry", "new_account_key", "csr_identifiers", "backend",
            "CONFIG_MODEL"]
@@ -85,10 +93,11 @@ class AcmeConfig(BaseModel):
 
     backend: str = "acme"
     directory: str = Field(description="the ACME directory URL, https://...")
-    account_key: Any = Field(description="secret reference to the account key (one-line JWK, or base64 PEM/DER)")
+    account_key: SecretReference = Field(
+        description="secret reference to the account key (one-line JWK, or base64 PEM/DER)")
     contact: str | None = Field(None, description="contact e-mail for the ACME account")
     eab_kid: str | None = Field(None, description="external account binding key id (from the CA)")
-    eab_hmac_key: Any = Field(None, description="secret reference to the EAB HMAC key (base64url)")
+    eab_hmac_key: SecretReference | None = Field(None, description="secret reference to the EAB HMAC key (base64url)")
     ca_bundle: Path | None = Field(None, description="PEM file to trust the ACME server's TLS (default: system)")
     root_ca: Path | None = Field(None, description="PEM of the root the chain ends in (ACME chains omit it)")
     dns: DnsConfig
@@ -104,12 +113,10 @@ class AcmeConfig(BaseModel):
             raise ValueError("must be an https:// URL (the ACME directory)")
         return value
 
-    @field_validator("account_key", "eab_hmac_key")
+    @field_validator("account_key", "eab_hmac_key", mode="before")
     @classmethod
     def _reference(cls, value: Any) -> Any:
-        if value is not None and not isinstance(value, Secret) and not is_reference(value):
-            raise ValueError("must be a secret reference such as {file: PATH} or {env: VAR}, never the key itself")
-        return value
+        return reference_only(value)
 
     @classmethod
     def from_section(cls, section: Any) -> AcmeConfig:
@@ -340,14 +347,13 @@ class AcmeCa:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
         self.base = base
-        self._dns = dns
-        self._propagation = propagation or PropagationCheck(nameservers=config.dns.nameservers)
-        self._now, self._sleep = now, sleep
-        state = config.state_dir if config.state_dir.is_absolute() else (base or Path.cwd()) / config.state_dir
-        self.book = OrderBook(state)
         self._client: client.ClientV2 | None = None
         self._net: _Network | None = None
         self._key: jwk.JWK | None = None
+        self._dns = dns
+        self._propagation = propagation or PropagationCheck(nameservers=config.dns.nameservers)
+        self._now, self._sleep = now, sleep
+        self.book = OrderBook(self._path(config.state_dir) or config.state_dir)
 
     def __repr__(self) -> str:
         return f"AcmeCa(directory={self.config.directory!r}, dns={self.config.dns.provider!r})"
@@ -446,7 +452,8 @@ class AcmeCa:
     def _root(self) -> bytes | None:
         if self.config.root_ca is None:
             return None
-        path = self.config.root_ca if self.config.root_ca.is_absolute() else (self.base or Path.cwd()) / self.config.root_ca
+        path = self._path(self.config.root_ca)
+        assert path is not None
         try:
             return path.read_bytes()
         except OSError as exc:

@@ -35,7 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from cucmkit.errors import CertificateError, ConnectError, ParameterError
 from cucmkit.secrets import Secret, is_reference, resolve
 
-__all__ = ["DnsProvider", "Rfc2136Dns", "LexiconDns", "DnsConfig", "Rfc2136Provider", "LexiconProvider",
+__all__ = ["SecretReference", "reference_only",
+           "DnsProvider", "Rfc2136Dns", "LexiconDns", "DnsConfig", "Rfc2136Provider", "LexiconProvider",
            "PropagationCheck", "make_provider", "challenge_name"]
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,13 @@ def challenge_name(identifier: str) -> str:
     return "_acme-challenge." + (name[2:] if name.startswith("*.") else name)
 
 
-def _reference(value: Any) -> Any:
-    if value is not None and not isinstance(value, Secret) and not is_reference(value):
+SecretReference = dict[str, str]
+"""A secret reference as the parameter file writes it: ``{env: VAR}``, ``{file: PATH}``, ``{keyring: "s/u"}``."""
+
+
+def reference_only(value: Any) -> Any:
+    """Pydantic ``before`` check: a reference mapping (or None), never a plain value."""
+    if value is not None and not is_reference(value):
         raise ValueError("must be a secret reference such as {env: VAR} or {file: PATH}, never the secret itself")
     return value
 
@@ -72,13 +78,13 @@ class Rfc2136Dns(_DnsBase):
     port: int = Field(53, ge=1, le=65535)
     zone: str = Field(description="the zone the challenge names live in, e.g. example.com")
     tsig_key_name: str
-    tsig_secret: Any = Field(description="secret reference to the base64 TSIG key")
+    tsig_secret: SecretReference = Field(description="secret reference to the base64 TSIG key")
     tsig_algorithm: str = "hmac-sha256"
 
-    @field_validator("tsig_secret")
+    @field_validator("tsig_secret", mode="before")
     @classmethod
     def _secret(cls, value: Any) -> Any:
-        return _reference(value)
+        return reference_only(value)
 
     @field_validator("tsig_algorithm")
     @classmethod
@@ -94,16 +100,16 @@ class LexiconDns(_DnsBase):
     provider: Literal["lexicon"]
     lexicon_provider: str
     zone: str | None = Field(None, description="the zone (default: found from the name)")
-    credentials: dict[str, Any] = Field(default_factory=dict,
+    credentials: dict[str, SecretReference] = Field(default_factory=dict,
                                         description="lexicon options holding secrets, each a secret reference")
     options: dict[str, str | int | bool] = Field(default_factory=dict, description="other lexicon options")
 
-    @field_validator("credentials")
+    @field_validator("credentials", mode="before")
     @classmethod
-    def _secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key, ref in value.items():
+    def _secrets(cls, value: Any) -> Any:
+        for key, ref in (value or {}).items():
             try:
-                _reference(ref)
+                reference_only(ref)
             except ValueError as exc:
                 raise ValueError(f"{key}: {exc}") from None
         return value
