@@ -222,10 +222,10 @@ class LexiconProvider:
         from lexicon.config import ConfigResolver
 
         section = {**self.options, **{k: s.reveal() for k, s in self.credentials.items()}}
+        # The zone comes from DNS (SOA), not lexicon's public-suffix guess: that one needs the internet and
+        # mistakes private zones (corp.local, lab.example) for their last label.
         settings: dict[str, Any] = {"provider_name": self.provider, "domain": self.zone or name, "ttl": self.ttl,
-                                    self.provider: section}
-        if self.zone is None:
-            settings["resolve_zone_name"] = True
+                                    "resolve_zone_name": True, self.provider: section}
         return ConfigResolver().with_dict(settings)  # type: ignore[no-untyped-call]
 
     def _run(self, action: str, name: str, value: str) -> None:

@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -41,6 +42,7 @@ from cucmkit.ca.acme import AcmeCa, new_account_key
 from cucmkit.ca.dns01 import challenge_name
 
 ZONE = "lab.example"
+FILE_ZONE = "files.lab.example"     # a zone BIND reads from its file only (edited by lexicon's localzone)
 TSIG_NAME = "cucmkit-acme"
 
 
@@ -115,6 +117,9 @@ class Bind(Server):
         (folder / f"{ZONE}.zone").write_text(
             f"$TTL 60\n@ IN SOA ns.{ZONE}. hostmaster.{ZONE}. 1 60 60 600 60\n"
             f"@ IN NS ns.{ZONE}.\nns IN A 127.0.0.1\n")
+        (folder / f"{FILE_ZONE}.zone").write_text(
+            f"$ORIGIN {FILE_ZONE}.\n$TTL 60\n@ IN SOA ns.{ZONE}. hostmaster.{ZONE}. 1 60 60 600 60\n"
+            f"@ IN NS ns.{ZONE}.\n")
         conf = folder / "named.conf"
         conf.write_text(
             f'options {{ directory "{folder}"; listen-on port {port} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }};\n'
@@ -123,7 +128,8 @@ class Bind(Server):
             f'controls {{ }};\n'
             f'key "{TSIG_NAME}" {{ algorithm hmac-sha256; secret "{secret}"; }};\n'
             f'zone "{ZONE}" {{ type primary; file "{folder}/{ZONE}.zone";\n'
-            f'  update-policy {{ grant {TSIG_NAME} zonesub TXT; }}; }};\n')
+            f'  update-policy {{ grant {TSIG_NAME} zonesub TXT; }}; }};\n'
+            f'zone "{FILE_ZONE}" {{ type primary; file "{folder}/{FILE_ZONE}.zone"; }};\n')
         log = folder / "named.log"
         proc = subprocess.Popen([named, "-g", "-4", "-c", str(conf)], stdout=log.open("wb"),
                                 stderr=subprocess.STDOUT, cwd=folder)
@@ -134,6 +140,14 @@ class Bind(Server):
             server.stop()
             raise
         return server
+
+    @property
+    def file_zone(self) -> Path:
+        return self.folder / f"{FILE_ZONE}.zone"
+
+    def reload(self) -> None:
+        """Re-read changed zone files (SIGHUP), as a hosted DNS applies an API change on its own."""
+        self.proc.send_signal(signal.SIGHUP)
 
     def txt(self, name: str) -> set[str]:
         answer = dns.query.udp(dns.message.make_query(name, dns.rdatatype.TXT), "127.0.0.1", port=self.port,

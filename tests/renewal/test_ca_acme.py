@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from cucmkit.errors import CertificateError, CucmKitError, ParameterError
 
 from . import acme_servers
 from .acme_servers import (
+    FILE_ZONE,
     ZONE,
     Bind,
     ChallTestSrv,
@@ -345,3 +347,47 @@ def test_rfc2136_with_a_wrong_tsig_key_is_refused(tmp_path: Path, bind: Bind) ->
         provider.present(f"_acme-challenge.wrong.{ZONE}", "v")
     assert wrong.reveal() not in str(info.value)
     assert not bind.txt(f"_acme-challenge.wrong.{ZONE}")
+
+
+class AppliedOnReload:
+    """A lexicon provider whose changes BIND serves after a reload: what a hosted DNS does by itself."""
+
+    def __init__(self, inner: Any, bind: Bind) -> None:
+        self.inner, self.bind = inner, bind
+
+    @property
+    def zone(self) -> str | None:
+        return str(self.inner.zone)
+
+    def present(self, name: str, value: str) -> None:
+        self.inner.present(name, value)
+        self.bind.reload()
+
+    def cleanup(self, name: str, value: str) -> None:
+        self.inner.cleanup(name, value)
+        self.bind.reload()
+
+
+def test_lexicon_provider_issues_end_to_end(tmp_path: Path, pebble: Pebble, bind: Bind,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """dns-lexicon's ``localzone`` provider edits BIND's zone file; pebble validates through BIND."""
+    import dns.resolver
+
+    from cucmkit.ca.dns01 import make_provider
+
+    resolver = dns.resolver.Resolver(configure=False)              # the machine's resolver knows the zone
+    resolver.nameservers, resolver.port = ["127.0.0.1"], bind.port
+    monkeypatch.setattr(dns.resolver, "default_resolver", resolver)
+    section = acme_section(tmp_path, pebble, bind, dns={
+        "provider": "lexicon", "lexicon_provider": "localzone", "zone": FILE_ZONE,
+        "options": {"filename": str(bind.file_zone)}, "nameservers": [f"127.0.0.1:{bind.port}"]})
+    config = AcmeConfig.from_section(section)
+    ca = AcmeCa(config, dns=AppliedOnReload(make_provider(config.dns), bind))
+    names = (f"cucm-pub.{FILE_ZONE}", f"cucm-sub1.{FILE_ZONE}")
+    csr = make_csr(*names)
+    assert_issued_for(ca.collect(ca.submit("lexicon", "tomcat", csr)), csr, pebble)
+    assert "_acme-challenge" not in bind.file_zone.read_text()       # removed again through lexicon
+    deadline = time.monotonic() + 10
+    while not no_challenge_records(bind, *names) and time.monotonic() < deadline:   # BIND reloads async
+        time.sleep(0.1)
+    assert no_challenge_records(bind, *names)
