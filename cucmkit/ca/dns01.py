@@ -2,8 +2,9 @@
 
 Two providers, chosen by the ``dns:`` section of the ACME back-end's parameters:
 
-- ``rfc2136``: a dynamic update signed with TSIG (dnspython) sent to the zone's
-  primary server: BIND, or Windows DNS with a TSIG-enabled zone;
+- ``rfc2136``: a dynamic update signed with an HMAC TSIG key (dnspython) sent to
+  the zone's primary server: BIND or any server taking such keys (Windows DNS
+  signs its secure updates with GSS-TSIG/Kerberos instead, not supported here);
 - ``lexicon``: any provider ``dns-lexicon`` supports (Cloudflare, Route 53, ...);
   its credentials are secret references like every other secret.
 
