@@ -23,10 +23,10 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dns.message
 import dns.query
@@ -42,6 +42,7 @@ from cucmkit.ca.acme import AcmeCa, new_account_key
 from cucmkit.ca.dns01 import challenge_name
 
 ZONE = "lab.example"
+_S = TypeVar("_S")
 FILE_ZONE = "files.lab.example"     # a zone BIND reads from its file only (edited by lexicon's localzone)
 TSIG_NAME = "cucmkit-acme"
 
@@ -88,6 +89,17 @@ def _soa(port: int) -> bool:
     return bool(answer.answer)
 
 
+def _retried(start: Callable[[int], _S], attempts: int = 3) -> _S:
+    """Start a server, again on other ports if another process took a free port meanwhile."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return start(attempt)
+        except RuntimeError as exc:
+            if attempt == attempts or "in use" not in str(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
 @dataclass
 class Server:
     proc: subprocess.Popen[bytes]
@@ -111,6 +123,10 @@ class Bind(Server):
 
     @classmethod
     def start(cls, folder: Path) -> Bind:
+        return _retried(lambda attempt: cls._start_once(folder / f"try{attempt}"))
+
+    @classmethod
+    def _start_once(cls, folder: Path) -> Bind:
         named = need("named", "bind9")
         folder.mkdir(parents=True, exist_ok=True)
         port, secret = free_port(), base64.b64encode(secrets.token_bytes(32)).decode()
@@ -162,6 +178,10 @@ class ChallTestSrv(Server):
 
     @classmethod
     def start(cls, folder: Path) -> ChallTestSrv:
+        return _retried(lambda attempt: cls._start_once(folder / f"try{attempt}"))
+
+    @classmethod
+    def _start_once(cls, folder: Path) -> ChallTestSrv:
         binary = need("pebble-challtestsrv", "pebble")
         folder.mkdir(parents=True, exist_ok=True)
         port, management = free_port(), free_port()
@@ -216,6 +236,11 @@ class Pebble(Server):
     @classmethod
     def start(cls, folder: Path, *, dns_port: int, nonce_reject: int = 0, eab: dict[str, str] | None = None,
               ) -> Pebble:
+        return _retried(lambda attempt: cls._start_once(folder / f"try{attempt}", dns_port=dns_port,
+                                                        nonce_reject=nonce_reject, eab=eab))
+
+    @classmethod
+    def _start_once(cls, folder: Path, *, dns_port: int, nonce_reject: int, eab: dict[str, str] | None) -> Pebble:
         binary = need("pebble", "pebble")
         folder.mkdir(parents=True, exist_ok=True)
         cert, key = _tls_cert(folder)
