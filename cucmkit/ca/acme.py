@@ -499,13 +499,12 @@ class AcmeCa:
         return _Wait(0.5, "challenges answered")
 
     def _provision(self, entry: OrderEntry, records: tuple[tuple[str, str], ...]) -> OrderEntry:
-        new = [r for r in records if r not in entry.records]
-        if not new:
-            return entry
-        for name, value in new:
-            self._provider().present(name, value)
-        log.info("ACME: wrote %d DNS-01 record(s)", len(new))
-        return self.book.put(_replace(entry, records=(*entry.records, *new), records_at=self._now().isoformat()))
+        for record in records:
+            if record not in entry.records:           # booked one by one: a failure half-way still cleans up
+                self._provider().present(*record)
+                entry = self.book.put(_replace(entry, records=(*entry.records, record),
+                                               records_at=self._now().isoformat()))
+        return entry
 
     def _not_yet_visible(self, entry: OrderEntry, missing: list[str]) -> _Wait:
         since = datetime.fromisoformat(entry.records_at) if entry.records_at else self._now()
