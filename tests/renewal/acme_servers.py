@@ -198,6 +198,10 @@ class ChallTestSrv(Server):
             raise
         return server
 
+    def clear_txt(self, name: str) -> None:
+        requests.post(f"http://127.0.0.1:{self.management}/clear-txt", json={"host": name + "."},
+                      timeout=5).raise_for_status()
+
     def set_txt(self, name: str, value: str) -> None:
         requests.post(f"http://127.0.0.1:{self.management}/set-txt", json={"host": name + ".", "value": value},
                       timeout=5).raise_for_status()

@@ -177,19 +177,12 @@ def test_failed_challenge_is_a_clear_error_and_a_rerun_orders_again(
     assert fixed.collect(first) is None
     value = bind.txt(challenge_name(name))
     assert len(value) == 1
-    requests_post_clear(split, challenge_name(name))
+    split.clear_txt(challenge_name(name))
     split.set_txt(challenge_name(name), value.pop())                     # the DNS team fixes the view
     section["wait_seconds"] = 30
     assert_issued_for(AcmeCa.from_section(section).collect(first), csr, split_pebble)
     [entry] = fixed.book.orders()
     assert entry.status == "issued" and entry.previous == (first,) and entry.order_url != first
-
-
-def requests_post_clear(split: ChallTestSrv, name: str) -> None:
-    import requests
-
-    requests.post(f"http://127.0.0.1:{split.management}/clear-txt", json={"host": name + "."},
-                  timeout=5).raise_for_status()
 
 
 def test_record_never_visible_stops_before_answering(tmp_path: Path, pebble: Pebble, bind: Bind,

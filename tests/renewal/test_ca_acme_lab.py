@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +25,15 @@ from cucmkit.params import load_parameters
 from cucmkit.renewal import Renewal
 
 from . import acme_servers
-from .acme_servers import Bind, Pebble, make_ca
+from .acme_servers import Bind, ChallTestSrv, Pebble, acme_section, make_ca
 from .conftest import Env
 from .labcheck import assert_renewed, engine_events
 
-bind, pebble = acme_servers.bind, acme_servers.pebble
+bind, pebble, split, split_pebble = acme_servers.bind, acme_servers.pebble, acme_servers.split, acme_servers.split_pebble
 
 
-@pytest.fixture
-def acme_env(env: Env, pebble: Pebble) -> Iterator[Env]:
+@contextmanager
+def trusting(env: Env, pebble: Pebble) -> Iterator[Env]:
     """``env`` whose parameter file also trusts pebble's root: the nodes will serve what pebble signed."""
     data = yaml.safe_load(env.params_file.read_text())
     data["tls"]["ca_bundle"] = [*data["tls"]["ca_bundle"], str(pebble.root)]
@@ -46,6 +47,12 @@ def acme_env(env: Env, pebble: Pebble) -> Iterator[Env]:
             cluster.close()
         except EOFError:
             pass
+
+
+@pytest.fixture
+def acme_env(env: Env, pebble: Pebble) -> Iterator[Env]:
+    with trusting(env, pebble) as trusted:
+        yield trusted
 
 
 def open_renewal(env: Env, purpose: str, ca: AcmeCa, **options: Any) -> Renewal:
@@ -101,3 +108,47 @@ def test_certificate_that_cannot_serve_the_purpose_is_refused_before_upload(
     after = {n.fqdn: pki.fingerprint(n.own()[purpose].pem) for n in env.lab.state.nodes.values()
              if purpose in n.own()}
     assert after == before
+
+
+class BothViews:
+    """The DNS team's fix for a split horizon: every record also goes to the view the CA resolves through."""
+
+    def __init__(self, inner: Any, split: ChallTestSrv) -> None:
+        self.inner, self.split = inner, split
+
+    @property
+    def zone(self) -> str | None:
+        return str(self.inner.zone)
+
+    def present(self, name: str, value: str) -> None:
+        self.inner.present(name, value)
+        self.split.set_txt(name, value)
+
+    def cleanup(self, name: str, value: str) -> None:
+        self.inner.cleanup(name, value)
+        self.split.clear_txt(name)
+
+
+def test_failed_challenges_fail_the_run_and_a_rerun_after_the_fix_orders_again(
+        env: Env, tmp_path: Path, split_pebble: Pebble, split: ChallTestSrv, bind: Bind) -> None:
+    from cucmkit.ca.acme import AcmeConfig
+    from cucmkit.ca.dns01 import make_provider
+
+    config = AcmeConfig.from_section(acme_section(tmp_path, split_pebble, bind))
+    with trusting(env, split_pebble) as env:
+        # The records go to BIND, but the CA resolves through another view that lacks them.
+        with open_renewal(env, "tomcat-ECDSA", AcmeCa(config), nodes=every_node(env)) as renewal:
+            failed = renewal.run()
+        assert failed.status == "failed"
+        assert "is dead" in failed.message and "re-run: a new order is placed for the same CSR" in failed.message
+        assert not engine_events(env, ("identity_uploaded", "trust_uploaded"))
+        dead = {e.order_url for e in AcmeCa(config).book.orders()}
+        assert {e.status for e in AcmeCa(config).book.orders()} == {"dead"}
+        # Fixed: the re-run keeps the ledger's request ids; the back-end orders again for the same CSRs.
+        fixed = AcmeCa(config, dns=BothViews(make_provider(config.dns), split))
+        with open_renewal(env, "tomcat-ECDSA", fixed, nodes=every_node(env)) as renewal:
+            result = renewal.run()
+        ledger = assert_renewed(env, "tomcat-ECDSA", result)
+        assert {r["id"] for r in ledger["requests"].values()} == dead
+        orders = fixed.book.orders()
+        assert {e.status for e in orders} == {"issued"} and {e.previous for e in orders} == {(u,) for u in dead}
