@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import requests
 from acme import challenges, client, messages
@@ -91,7 +91,7 @@ class AcmeConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-    backend: str = "acme"
+    backend: Literal["acme"] = "acme"
     directory: str = Field(description="the ACME directory URL, https://...")
     account_key: SecretReference = Field(
         description="secret reference to the account key (one-line JWK, or base64 PEM/DER)")
