@@ -15,7 +15,7 @@ import re
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -328,20 +328,19 @@ def _mib(size: int) -> str:
 _MARKER = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 ]{1,64})-----")
 
 
-def _pem_blocks(data: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+def _pem_blocks(data: bytes, limit: int) -> Iterator[tuple[bytes, bytes]]:
     """(label, body) of every complete PEM block, found in one linear pass over the markers."""
-    blocks: list[tuple[bytes, bytes]] = []
-    open_label, open_end = None, 0
+    open_label, open_end, count = None, 0, 0
     for marker in _MARKER.finditer(data):
         kind, label = marker.group(1), marker.group(2)
         if kind == b"BEGIN":
             open_label, open_end = label, marker.end()
         elif open_label == label:
-            blocks.append((label, data[open_end:marker.start()]))
-            open_label = None
-            if len(blocks) > limit:
+            count += 1
+            if count > limit:
                 raise _OverBudget(f"holds more than {limit} PEM blocks")
-    return blocks
+            yield label, data[open_end:marker.start()]
+            open_label = None
 
 
 def _looks_like_private_key(data: bytes) -> bool:

@@ -355,13 +355,15 @@ def corpus() -> list[Case]:  # noqa: C901 - a list of cases, read top to bottom
                  "refused", f"exponent {exponent}", checks=("public_key",)))
     add(Case("unknown-critical-extension", (("crit.pem", pem(_critical_unknown(), *b.intermediates, b.root)),), "refused",
              "1.3.6.1.4.1.99999.1", checks=("critical_extensions",)))
-    add(Case("private-key-in-bundle", (("withkey.pem", _private_key_pem(b.leaf_key) + pem(*chain)),), "ok", "private key",
-             checks=("private_key",)))
+    key_pem = _private_key_pem(b.leaf_key)
+    key_body = {"key_body": key_pem.decode().splitlines()[3]}
+    add(Case("private-key-in-bundle", (("withkey.pem", key_pem + pem(*chain)),), "ok", "PRIVATE KEY",
+             checks=("private_key",), extra=key_body))
     add(Case("private-key-alone-der", (("key.der", b.leaf_key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())),), "unusable",
         "holds a private key"))
-    add(Case("private-key-in-zip", (("ca.zip", zip_of({"leaf.key": _private_key_pem(b.leaf_key), "chain.pem": pem(*chain)})),),
-             "ok", "private key", checks=("private_key",)))
+    add(Case("private-key-in-zip", (("ca.zip", zip_of({"leaf.key": key_pem, "chain.pem": pem(*chain)})),),
+             "ok", "PRIVATE KEY", checks=("private_key",), extra=key_body))
     empty = Pki()._base(x509.Name([]), b.intermediates[0].subject, b.leaf_key.public_key(), 1, 365).add_extension(
         key_usage(*TOMCAT_KU), critical=True).add_extension(
         x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in TOMCAT_EKU]), critical=False).sign(b.int_key, hashes.SHA256())
