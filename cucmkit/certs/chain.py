@@ -203,12 +203,14 @@ def _key_digest(cert: x509.Certificate) -> str:
     return hashlib.sha256(spki).hexdigest()
 
 
-def _key_identifier(cert: x509.Certificate, kind: type) -> bytes | None:
+def _key_identifier(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> bytes | None:
     try:
-        value = cert.extensions.get_extension_for_class(kind).value
+        value: x509.ExtensionType = cert.extensions.get_extension_for_class(kind).value
     except (x509.ExtensionNotFound, ValueError):
         return None
-    return value.digest if isinstance(value, x509.SubjectKeyIdentifier) else value.key_identifier
+    if isinstance(value, x509.SubjectKeyIdentifier):
+        return value.digest
+    return value.key_identifier if isinstance(value, x509.AuthorityKeyIdentifier) else None
 
 
 # --- the pool ------------------------------------------------------------------------------------

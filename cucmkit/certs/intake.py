@@ -108,13 +108,15 @@ PARSE_ERRORS = (
 )
 
 
+def _touch(*parts: object) -> None:
+    """Nothing: its arguments were evaluated, which is the point (lazy parsing fails here, or never)."""
+
+
 def _probe(cert: x509.Certificate, what: str) -> x509.Certificate:
     """Touch every lazily parsed part the checks read, so a broken one fails here, with a name."""
     try:
-        cert.version, cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc
-        cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
-        for extension in cert.extensions:
-            extension.value
+        _touch(cert.version, cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc,
+               cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), *(e.value for e in cert.extensions))
     except PARSE_ERRORS as exc:
         raise _Unreadable(f"{what} cannot be parsed: {_short(exc)}") from exc
     return cert
@@ -122,10 +124,7 @@ def _probe(cert: x509.Certificate, what: str) -> x509.Certificate:
 
 def _probe_csr(csr: x509.CertificateSigningRequest) -> x509.CertificateSigningRequest:
     try:
-        csr.subject.rfc4514_string()
-        for extension in csr.extensions:
-            extension.value
-        csr.public_key()
+        _touch(csr.subject.rfc4514_string(), *(e.value for e in csr.extensions), csr.public_key())
     except PARSE_ERRORS as exc:
         raise _Unreadable(f"is a certificate request that cannot be parsed: {_short(exc)}") from exc
     return csr

@@ -201,7 +201,8 @@ def _check_intake(ctx: _Context) -> list[Check]:
 
 def _check_leaf(ctx: _Context) -> list[Check]:
     leaf = _leaf(ctx)
-    checks = [_check("leaf", PASS, f"leaf certificate: {common_name(leaf.certificate.subject) or _name(leaf.certificate.subject)}", leaf)]
+    label = common_name(leaf.certificate.subject) or _name(leaf.certificate.subject)
+    checks = [_check("leaf", PASS, f"leaf certificate: {shorten(label)}", leaf)]
     if ctx.chain.root is not None and ctx.chain.root.fingerprint == leaf.fingerprint:
         checks.append(_check(
             "leaf_ca_signed", FAIL,
@@ -412,7 +413,8 @@ def _check_key_type(ctx: _Context) -> list[Check]:
     fault = _key_fault(leaf.certificate)
     have = curve_fault or (f"the leaf's {fault}" if fault else f"the leaf has {kind} {size}")
     return [_check(
-        "key_type", FAIL, f"{ctx.purpose.name} needs {_wanted_key(ctx, wanted) if curve_fault else 'an ' + wanted + ' key'}; {have}", leaf,
+        "key_type", FAIL, f"{ctx.purpose.name} needs {_wanted_key(ctx, wanted) if curve_fault else f'an {wanted} key'}; {have}",
+        leaf,
         remedy=f"Generate the CSR for the right purpose ({ctx.purpose.name}) and have the certificate issued from it.",
     )]
 
@@ -577,7 +579,8 @@ def _check_basic_constraints(ctx: _Context) -> list[Check]:
         have = "absent" if bc is None else f"CA:{str(bc.ca).upper()}, pathlen:{bc.path_length}"
         return [_check(
             "basic_constraints", FAIL, f"{p.name} needs Basic Constraints CA:TRUE, pathlen:{p.path_length}; the leaf has {have}",
-            leaf, remedy=f"Have the CA issue {p.name} from a subordinate-CA template (CA:TRUE, pathlen 0, Certificate Sign); otherwise TLS fails.",
+            leaf, remedy=f"Have the CA issue {p.name} from a subordinate-CA template (CA:TRUE, pathlen 0, "
+                         "Certificate Sign); otherwise TLS fails.",
         )]
     if bc is not None and bc.ca:
         return [_check("basic_constraints", WARN, f"the leaf is a CA certificate (CA:TRUE), unusual for {p.name}", leaf,
@@ -795,7 +798,8 @@ def _as_store(store: Any) -> tuple[LoadedCert, ...] | None:
         elif isinstance(item, x509.Certificate):
             certs.append(item)
         elif isinstance(item, (str, bytes)):
-            certs.extend(c.certificate for c in load_bytes(item if isinstance(item, bytes) else item.encode(), name="<trust store>").certificates)
+            data = item if isinstance(item, bytes) else item.encode()
+            certs.extend(c.certificate for c in load_bytes(data, name="<trust store>").certificates)
         else:
             raise TypeError(f"cannot use {type(item).__name__} as a trust store entry")
     return Material.of(certs, source="<trust store>").certificates
