@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 import threading
 from collections import OrderedDict
@@ -24,13 +23,13 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import NameOID
 
 from cucmkit.errors import CertificateError
+from cucmkit.fingerprints import cert_sha256
 
 __all__ = [
     "CertRecord",
     "record_from_pem",
     "record_from_show_cert",
     "record_from_certificate",
-    "fingerprint",
     "key_description",
     "san_strings",
 ]
@@ -77,11 +76,6 @@ class CertRecord:
 def _require_aware(now: datetime) -> None:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 of the DER encoding, hex lowercase without colons."""
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 def key_description(public_key: object) -> tuple[str, int]:
@@ -193,7 +187,7 @@ def record_from_certificate(
     filename: str | None = None,
 ) -> CertRecord:
     """The record of an already parsed certificate (the parse is cached by DER sha256)."""
-    digest = fingerprint(cert)
+    digest = cert_sha256(cert)
     template = _cached(digest)
     if template is None:
         template = _parse(cert, digest)
@@ -269,7 +263,7 @@ def record_from_pem(
     data = _as_bytes(pem)
     der = _first_der(data)
     if der is not None:
-        template = _cached(hashlib.sha256(der).hexdigest())
+        template = _cached(cert_sha256(der))
         if template is not None:   # seen before: no parse at all
             return _placed(template, node, purpose, store, filename)
     cert = _checked(_load_one(data, last=False))

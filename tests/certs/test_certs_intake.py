@@ -23,7 +23,7 @@ def prints(material):
 
 
 def expected(bundle):
-    from cucmkit.certs.records import fingerprint
+    from cucmkit.fingerprints import cert_sha256 as fingerprint
 
     return sorted(fingerprint(c) for c in bundle.certs())
 

@@ -13,7 +13,7 @@ import pytest
 from cucmkit import catalogue
 from cucmkit.catalogue import MESSAGES
 from cucmkit.certs import NO_PENDING_CSR, Material, load_bytes, validate
-from cucmkit.certs.records import fingerprint
+from cucmkit.fingerprints import cert_sha256 as fingerprint
 
 from .factory import (
     FQDN,
