@@ -159,7 +159,12 @@ def issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
 
 
 def verify_signature(child: x509.Certificate, parent: x509.Certificate) -> bool:
-    """The signature check alone, by hand, so legacy algorithms (SHA-1) verify and sane limits apply."""
+    """The signature check alone, by hand, so legacy algorithms (SHA-1) verify and sane limits apply.
+
+    MD2/MD4/MD5 signatures are never verified: they can be forged, so they vouch for nothing.
+    """
+    if not _verifiable(child):
+        return False
     try:
         key, sig, tbs = parent.public_key(), child.signature, child.tbs_certificate_bytes
         if isinstance(key, rsa.RSAPublicKey):
@@ -277,12 +282,12 @@ class _Pool:
             self._parents[child.fingerprint] = good
         return self._parents[child.fingerprint]
 
-    def is_parent_of_any(self, cand: ChainCert) -> bool:
-        return any(
-            other.fingerprint != cand.fingerprint and any(p.fingerprint == cand.fingerprint for p in self.parents(other))
-            for other in self.material
-            if self._issuer_key[other.fingerprint] == name_key(cand.certificate.subject)
-        )
+    def issuers_of_material(self) -> set[str]:
+        """Fingerprints of the certificates that verifiably issue another certificate of the material."""
+        found: set[str] = set()
+        for child in self.material:
+            found.update(p.fingerprint for p in self.parents(child) if p.fingerprint != child.fingerprint)
+        return found
 
 
 # --- the search ----------------------------------------------------------------------------------
@@ -360,7 +365,7 @@ def _verifiable(cert: x509.Certificate) -> bool:
     """The signature algorithm is one the check can verify at all."""
     try:
         algorithm = cert.signature_hash_algorithm
-    except UnsupportedAlgorithm:
+    except (UnsupportedAlgorithm, ValueError):
         return False
     if algorithm is None:
         return cert.signature_algorithm_oid.dotted_string in ("1.3.101.112", "1.3.101.113")  # Ed25519, Ed448
@@ -448,7 +453,8 @@ def build_chain(
     pool = _Pool(material, trust_store, budgets)
     if not pool.material:
         return Chain(leaf=None)
-    candidates = [c for c in pool.material if not pool.is_parent_of_any(c)] or list(pool.material)
+    issuers = pool.issuers_of_material()
+    candidates = [c for c in pool.material if c.fingerprint not in issuers] or list(pool.material)
     cheap = {c.fingerprint: _leaf_rank(pool, c, leaf_key, leaf_usages) for c in candidates}
     top = max(cheap.values())
     searched = {c.fingerprint: _search(pool, c) for c in candidates if cheap[c.fingerprint] == top}
