@@ -29,6 +29,7 @@ class Budgets:
     issuer_candidates: int = 16                 # certificates of one issuer name tried as a certificate's issuer
     signature_checks: int = 20_000              # signature verifications in one chain search
     message_chars: int = 120                    # a value quoted in a message (a name, a member) is shortened to this
+    check_chars: int = 600                      # one check's whole message (a list of SANs, of extensions...)
 
 
 BUDGETS = Budgets()

@@ -105,10 +105,11 @@ class _Context:
 
 
 def _name(name: x509.Name) -> str:
+    """RFC 4514 text of a name, shortened for messages (a CA can put megabytes into a name)."""
     try:
-        return name.rfc4514_string()
+        return shorten(name.rfc4514_string())
     except ValueError:
-        return repr(name)
+        return shorten(repr(name))
 
 
 def _about(cert: ChainCert | LoadedCert) -> dict[str, Any]:
@@ -117,7 +118,8 @@ def _about(cert: ChainCert | LoadedCert) -> dict[str, Any]:
 
 
 def _check(name: str, status: str, message: str, cert: ChainCert | LoadedCert | None = None, **kw: Any) -> Check:
-    return Check(name=name, status=status, message=message, **(_about(cert) if cert else {}), **kw)
+    text = shorten(message, BUDGETS.check_chars)
+    return Check(name=name, status=status, message=text, **(_about(cert) if cert else {}), **kw)
 
 
 def _ext(cert: x509.Certificate | x509.CertificateSigningRequest, cls: type) -> Any:
@@ -224,11 +226,12 @@ def _check_chain(ctx: _Context) -> list[Check]:
     what = {"intermediate": "intermediate CA", "root": "root CA"}.get(chain.missing_kind or "",
                                                                       "issuing CA (intermediate or root)")
     where = "" if ctx.store is not None else f" (no {p.trust_store} contents given to look in)"
-    message = (f"missing {what} {chain.missing_issuer!r}, issuer of {_name(below.certificate.subject)!r}{where}"
+    missing = shorten(chain.missing_issuer or "")
+    message = (f"missing {what} {missing!r}, issuer of {_name(below.certificate.subject)!r}{where}"
                if below else "no chain")
     return [_check(
         "chain_complete", FAIL, message, below, cucm_message=MESSAGES.ca_not_in_trust,
-        remedy=f"Get {chain.missing_issuer!r} from the CA. " + remedy,
+        remedy=f"Get {missing!r} from the CA. " + remedy,
     )]
 
 
@@ -289,7 +292,7 @@ def _algorithm_name(cert: x509.Certificate) -> str:
 def _chain_text(chain: Chain) -> str:
     parts = []
     for c in chain.members():
-        label = common_name(c.certificate.subject) or _name(c.certificate.subject)
+        label = shorten(common_name(c.certificate.subject)) or _name(c.certificate.subject)
         parts.append(label + (" (already in the trust store)" if c.from_trust_store else ""))
     return "chain complete: " + " <- ".join(parts)
 
@@ -685,7 +688,7 @@ def _check_csr_san(ctx: _Context, csr: x509.CertificateSigningRequest) -> list[C
 
 def _check_csr_subject(ctx: _Context, csr: x509.CertificateSigningRequest) -> list[Check]:
     leaf = _leaf(ctx)
-    want, have = common_name(csr.subject), common_name(leaf.certificate.subject)
+    want, have = shorten(common_name(csr.subject)), shorten(common_name(leaf.certificate.subject))
     if want.lower() == have.lower():
         return [_check("csr_subject", PASS, f"subject CN {have!r} as requested", leaf)]
     return [_check(

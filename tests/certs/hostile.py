@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import random
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -380,6 +381,17 @@ def corpus() -> list[Case]:  # noqa: C901 - a list of cases, read top to bottom
         leaf = Pki().leaf(b.intermediates[0], b.int_key, key.public_key(), ku=("digital_signature",), eku=TOMCAT_EKU)
         add(Case(f"ec-{curve.name}", (("ec.pem", pem(leaf, *b.intermediates, b.root)),), "refused", curve.name,
                  purpose="tomcat-ECDSA", checks=("key_type",)))
+
+    # huge values: every message stays short
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # cryptography warns that a CN over 64 characters is invalid
+        huge = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "h" * 50_000, _validate=False)])
+    huge_leaf = Pki()._base(huge, huge, b.leaf_key.public_key(), 1, 365).sign(b.int_key, hashes.SHA256())
+    add(Case("huge-common-name", (("huge.pem", pem(huge_leaf, *b.intermediates, b.root)),), "refused", "characters",
+             checks=("chain_complete",)))
+    wild = _leaf(b.intermediates[0], b.int_key, san=tuple(f"DNS:*.n{i}.example" for i in range(3000)))
+    add(Case("three-thousand-wildcards", (("wild.pem", pem(wild, *b.intermediates, b.root)),), "refused", "characters",
+             checks=("wildcard",)))
 
     # encodings and odd shapes of good material
     good_shapes = {
