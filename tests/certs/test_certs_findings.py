@@ -308,3 +308,13 @@ def test_help_states_the_exit_code_contract(capsys):
 
 def test_der_leaf_alone_still_reads(bundle):
     assert len(load_bytes(der(bundle.leaf), name="leaf.cer")) == 1
+
+
+def test_a_thousand_same_name_roots_in_the_trust_store_are_fast(bundle):
+    """The trust store's budget is larger: the search must stay bounded there too (issuer candidates, key cache)."""
+    pki = Pki()
+    store = [pki.root("Lab Issuing CA", key=rsa_key(2048, 70 + i % 3), days_after=100 + i) for i in range(1000)]
+    started = time.monotonic()
+    report = validate(Material.of([bundle.leaf]), purpose="tomcat", now=NOW, trust_store=store)
+    assert time.monotonic() - started < 5
+    assert only(report, "chain_complete").status == "fail"
