@@ -270,7 +270,8 @@ def _budget_text(ctx: _Context, below: ChainCert) -> tuple[str, str]:
             "Give only the leaf, its issuing CAs and the root.")
 
 
-_NO_ROOT = {"cycle": _cycle_text, "depth": _depth_text, "algorithm": _algorithm_text, "candidates": _candidates_text,
+_NO_ROOT = {"cycle": _cycle_text, "depth": _depth_text, "algorithm": _algorithm_text, "signature": _signature_text,
+            "candidates": _candidates_text,
             "budget": _budget_text}
 
 

@@ -318,3 +318,10 @@ def test_a_thousand_same_name_roots_in_the_trust_store_are_fast(bundle):
     report = validate(Material.of([bundle.leaf]), purpose="tomcat", now=NOW, trust_store=store)
     assert time.monotonic() - started < 5
     assert only(report, "chain_complete").status == "fail"
+
+
+def test_a_present_issuer_whose_key_does_not_verify_is_named_so(bundle):
+    impostor = Pki().intermediate(bundle.root, bundle.root_key, key=rsa_key(2048, 6))  # same name, other key
+    check = only(report_of([bundle.leaf, impostor, bundle.root]), "chain_complete")
+    assert check.message == ("issuer 'CN=Lab Issuing CA,O=Lab,C=JP' of 'CN=cucm-pub.lab.example,O=Lab,C=JP' is present, "
+                             "but its key does not verify the signature (see chain_signatures)")
