@@ -40,10 +40,6 @@ __all__ = [
 ]
 
 _CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der", ".p7b", ".p7c", ".p7", ".spc", ".zip", ".key", ".csr", ".req")
-_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----",
-    re.DOTALL,
-)
 _CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"}
 _P7_LABELS = {b"PKCS7", b"PKCS #7 SIGNED DATA", b"CMS"}
 _CSR_LABELS = {b"CERTIFICATE REQUEST", b"NEW CERTIFICATE REQUEST"}
@@ -530,9 +526,9 @@ def load_csr_bytes(data: bytes, *, name: str = "<csr>") -> x509.CertificateSigni
 def _csr(data: bytes) -> x509.CertificateSigningRequest:
     if not data.strip():
         raise _Unreadable("is empty")
-    blocks = [m for m in _BLOCK.finditer(data) if m.group(1) in _CSR_LABELS]
+    blocks = [body for label, body in _pem_blocks(data, BUDGETS.certificates * 2) if label in _CSR_LABELS]
     if blocks:
-        der = _b64(blocks[0].group(2))
+        der = _b64(blocks[0])
     elif b"-----BEGIN" in data:
         raise _Unreadable("has no CERTIFICATE REQUEST PEM block")
     elif _BASE64_ONLY.match(data) and data.strip()[:2] == b"MI":

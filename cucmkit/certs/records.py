@@ -34,10 +34,20 @@ __all__ = [
     "san_strings",
 ]
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----\s*(.*?)\s*-----END (?:X509 |TRUSTED )?CERTIFICATE-----",
-    re.DOTALL,
-)
+_CERT_MARKER = re.compile(rb"-----(BEGIN|END) (?:X509 |TRUSTED )?CERTIFICATE-----")
+
+
+def _cert_blocks(data: bytes) -> list[bytes]:
+    """The base64 bodies of the certificate PEM blocks, found in one linear pass over the markers."""
+    bodies: list[bytes] = []
+    start: int | None = None
+    for marker in _CERT_MARKER.finditer(data):
+        if marker.group(1) == b"BEGIN":
+            start = marker.end()
+        elif start is not None:
+            bodies.append(data[start:marker.start()].strip())
+            start = None
+    return bodies
 
 
 @dataclass(frozen=True)
@@ -221,11 +231,10 @@ def _parse(cert: x509.Certificate, digest: str) -> CertRecord:
 
 
 def _load_one(data: bytes, *, last: bool) -> x509.Certificate:
-    blocks = list(_PEM_BLOCK.finditer(data))
+    blocks = _cert_blocks(data)
     try:
         if blocks:
-            block = blocks[-1] if last else blocks[0]
-            body = b"".join(block.group(1).split())
+            body = b"".join((blocks[-1] if last else blocks[0]).split())
             text = b"-----BEGIN CERTIFICATE-----\n" + body + b"\n-----END CERTIFICATE-----\n"
             return x509.load_pem_x509_certificate(text)
         if b"-----BEGIN" in data:
@@ -272,11 +281,11 @@ def record_from_pem(
 
 def _first_der(data: bytes) -> bytes | None:
     """The DER bytes of the first certificate in ``data`` without parsing it (None: not decodable here)."""
-    block = _PEM_BLOCK.search(data)
-    if block is None:
+    blocks = _cert_blocks(data)
+    if not blocks:
         return None if b"-----BEGIN" in data else data
     try:
-        return base64.b64decode(b"".join(block.group(1).split()), validate=True)
+        return base64.b64decode(b"".join(blocks[0].split()), validate=True)
     except (binascii.Error, ValueError):
         return None
 
@@ -291,7 +300,7 @@ def record_from_show_cert(
 ) -> CertRecord:
     """The record of CUCM's ``show cert own|trust`` output: the PEM at the end wins, the text is a fallback."""
     data = _as_bytes(text)
-    if _PEM_BLOCK.search(data):
+    if _cert_blocks(data):
         cert = _checked(_load_one(data, last=True))
         return record_from_certificate(cert, node=node, purpose=purpose, store=store, filename=filename)
     return _record_from_text(data.decode("utf-8", "replace"), node=node, purpose=purpose, store=store, filename=filename)

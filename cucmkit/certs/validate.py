@@ -236,7 +236,8 @@ def _check_chain(ctx: _Context) -> list[Check]:
 
 
 def _cycle_text(ctx: _Context, below: ChainCert) -> tuple[str, str]:
-    names = " -> ".join(_short_name(c.certificate.subject) for c in (*ctx.chain.cycle, ctx.chain.cycle[0]))
+    ring = ctx.chain.cycle or (below,)
+    names = " -> ".join(_short_name(c.certificate.subject) for c in (*ring, ring[0]))
     return (f"no root CA: the CA certificates issue each other in a cycle ({names}); none is self-signed",
             "Get the CA's real chain, ending in its self-signed root certificate.")
 

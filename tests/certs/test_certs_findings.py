@@ -325,3 +325,19 @@ def test_a_present_issuer_whose_key_does_not_verify_is_named_so(bundle):
     check = only(report_of([bundle.leaf, impostor, bundle.root]), "chain_complete")
     assert check.message == ("issuer 'CN=Lab Issuing CA,O=Lab,C=JP' of 'CN=cucm-pub.lab.example,O=Lab,C=JP' is present, "
                              "but its key does not verify the signature (see chain_signatures)")
+
+
+def test_begin_floods_are_read_in_linear_time(tmp_path):
+    """A file of BEGIN lines and no END made the old block regex scan to the end from every BEGIN."""
+    from cucmkit.certs import load_csr, record_from_pem, record_from_show_cert
+
+    flood = b"-----BEGIN CERTIFICATE REQUEST-----\n" * 200_000
+    started = time.monotonic()
+    with pytest.raises(CertificateError, match="has no CERTIFICATE REQUEST PEM block"):
+        load_csr(flood)
+    cert_flood = b"-----BEGIN CERTIFICATE-----\n" * 200_000
+    with pytest.raises(CertificateError):
+        record_from_pem(cert_flood)
+    with pytest.raises(CertificateError):
+        record_from_show_cert(cert_flood)
+    assert time.monotonic() - started < 5
