@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import os
 import re
 import warnings
 import zipfile
@@ -424,9 +425,14 @@ def load_bytes(data: bytes, *, name: str = "<input>", budgets: Budgets = BUDGETS
 
 
 def _read(path: Path, limit: int = BUDGETS.input_bytes) -> bytes:
-    """At most ``limit`` bytes, counted as they are read (a device or a pipe reports no true size)."""
+    """At most ``limit`` bytes, counted as they are read (a device or a pipe reports no true size).
+
+    Opened without blocking, so a named pipe nobody writes to reads as empty instead of hanging.
+    """
     try:
-        with path.open("rb") as handle:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as handle:
             data = handle.read(limit + 1)
     except IsADirectoryError:
         raise CertificateError(f"{path}: is a directory, not a file", source=str(path)) from None

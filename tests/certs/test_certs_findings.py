@@ -341,3 +341,18 @@ def test_begin_floods_are_read_in_linear_time(tmp_path):
     with pytest.raises(CertificateError):
         record_from_show_cert(cert_flood)
     assert time.monotonic() - started < 5
+
+
+def test_a_named_pipe_without_a_writer_reads_as_empty(tmp_path):
+    fifo = tmp_path / "answer.pem"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    with pytest.raises(CertificateError) as err:
+        load_files([fifo])
+    assert str(err.value) == f"{fifo}: is empty" and time.monotonic() - started < 5
+
+
+def test_a_directory_given_as_a_file_is_named(tmp_path):
+    with pytest.raises(CertificateError) as err:
+        load_files([tmp_path])
+    assert str(err.value) == f"{tmp_path}: is a directory, not a file"
