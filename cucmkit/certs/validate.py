@@ -841,12 +841,23 @@ def validate(
     loaded, store, the_csr = _as_material(material), _as_store(trust_store), _as_csr(csr)
     if not loaded.certificates:
         raise CertificateError("no certificates to check", purpose=p.name)
+    _within_budgets(loaded, store, p)
     leaf_key = _spki(the_csr) if isinstance(the_csr, x509.CertificateSigningRequest) else None
     chain = build_chain(loaded.certificates, trust_store=store or (), leaf_key=leaf_key, leaf_usages=p.key_usage)
     ctx = _Context(p, now, chain, loaded, store, the_csr, expiry_warning_days)
     checks = tuple(check for step in _CHECKS for check in step(ctx))
     report = Report(purpose=p.name, checks=checks, notes=loaded.notes, chain=_entries(ctx))
     return replace(report, upload_plan=_plan(ctx)) if report.ok else report
+
+
+def _within_budgets(material: Material, store: tuple[LoadedCert, ...] | None, p: Purpose) -> None:
+    """The same budgets as the command line, for material handed in from Python."""
+    if len(material) > BUDGETS.certificates:
+        raise CertificateError(f"{len(material)} certificates to check; at most {BUDGETS.certificates} are checked "
+                               "at once (give only the leaf and its CAs)", purpose=p.name)
+    if store is not None and len(store) > BUDGETS.trust_store_certificates:
+        raise CertificateError(f"a trust store of {len(store)} certificates; at most "
+                               f"{BUDGETS.trust_store_certificates} are read", purpose=p.name)
 
 
 def _entries(ctx: _Context) -> tuple[ChainEntry, ...]:

@@ -356,3 +356,9 @@ def test_a_directory_given_as_a_file_is_named(tmp_path):
     with pytest.raises(CertificateError) as err:
         load_files([tmp_path])
     assert str(err.value) == f"{tmp_path}: is a directory, not a file"
+
+
+def test_validate_from_python_keeps_the_budgets(bundle):
+    roots = [Pki().root(f"B{i}", key=rsa_key(2048, 1)) for i in range(BUDGETS.certificates + 1)]
+    with pytest.raises(CertificateError, match=f"at most {BUDGETS.certificates} are checked at once"):
+        validate(Material.of(roots), purpose="tomcat", now=NOW)
