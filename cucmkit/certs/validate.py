@@ -87,6 +87,7 @@ _REMEDY_SAN = (
     "(drop the default domain; drop -ms from a multi-SAN CN)."
 )
 _REMEDY_NO_CSR = "Generate a CSR for {purpose} on this node and have the certificate issued from it."
+_REMEDY_BAD_KEY = "Have the CA re-issue it from a CSR generated on the node (a sound key)."
 _REMEDY_DUP_CN = "Never upload expired certificates; delete the unwanted one from {trust}, then upload."
 
 
@@ -331,7 +332,8 @@ def _check_strays(ctx: _Context) -> list[Check]:
 
 def _stray(ctx: _Context, stray: ChainCert) -> Check:
     cert = stray.certificate
-    if ctx.chain.missing_kind == "intermediate" and self_issued(cert) and is_ca(cert):
+    chain = ctx.chain
+    if chain.reason == "missing" and chain.missing_kind == "intermediate" and self_issued(cert) and is_ca(cert):
         return _check("strays", WARN, "root CA not connected to the leaf: an intermediate between them is missing",
                       stray, remedy="Add the missing intermediate (see chain_complete).")
     if any(stray.fingerprint == o.fingerprint for o in ctx.chain.other_leaves) and not is_ca(cert):
@@ -420,7 +422,8 @@ def _check_key_type(ctx: _Context) -> list[Check]:
     return [_check(
         "key_type", FAIL, f"{ctx.purpose.name} needs {_wanted_key(ctx, wanted) if curve_fault else f'an {wanted} key'}; {have}",
         leaf,
-        remedy=f"Generate the CSR for the right purpose ({ctx.purpose.name}) and have the certificate issued from it.",
+        remedy=_REMEDY_BAD_KEY if fault else
+        f"Generate the CSR for the right purpose ({ctx.purpose.name}) and have the certificate issued from it.",
     )]
 
 
@@ -448,7 +451,7 @@ def _check_public_keys(ctx: _Context) -> list[Check]:
         fault = _key_fault(c.certificate)
         if fault:
             checks.append(_check("public_key", FAIL, f"{_role(ctx, c)}: {fault}", c,
-                                 remedy="Have the CA re-issue it from a CSR generated on the node (a sound key)."))
+                                 remedy=_REMEDY_BAD_KEY))
     return checks or [_check("public_key", PASS, "every public key in the chain is well formed")]
 
 
