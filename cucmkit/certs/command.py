@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--trust-store", type=Path, help="the node's <purpose>-trust certificates (a directory or file)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--now", type=_moment, help="check at this time (ISO 8601 with zone) instead of now")
-    parser.add_argument("--expiry-warning-days", type=non_negative_days, default=30,
+    parser.add_argument("--expiry-warning-days", type=non_negative_days, default=30, metavar="DAYS",
                         help="warn when the leaf expires sooner (default 30)")
     parser.add_argument("--write-plan", type=Path, metavar="DIR",
                         help="when uploadable, write each upload step as a PEM file into this folder "
