@@ -58,7 +58,7 @@ def answer(tmp_path: Path, bundle) -> Path:
 
 
 @pytest.mark.parametrize("where", ["existing-file", "missing-parent", "unwritable"])
-def test_write_plan_destination_is_refused_before_any_verdict(tmp_path, answer, capsys, where):
+def test_write_plan_destination_is_refused_before_any_verdict(tmp_path, answer, capsys, monkeypatch, where):
     target = {"existing-file": tmp_path / "plan.txt", "missing-parent": tmp_path / "no" / "such" / "plan",
               "unwritable": tmp_path / "locked" / "plan"}[where]
     if where == "existing-file":
@@ -66,9 +66,11 @@ def test_write_plan_destination_is_refused_before_any_verdict(tmp_path, answer, 
     if where == "unwritable":
         target.parent.mkdir()
         target.parent.chmod(0o500)
+        if os.access(target.parent, os.W_OK):  # root writes anywhere: make the folder read-only in the check's eyes
+            real_access = os.access
+            monkeypatch.setattr(os, "access",
+                                lambda path, mode: False if Path(path) == target.parent else real_access(path, mode))
     try:
-        if where == "unwritable" and os.access(target.parent, os.W_OK):
-            pytest.skip("running as a user who can write anywhere")
         code = cli(["--purpose", "tomcat", "--now", NOW_ARG, "--write-plan", str(target), str(answer)])
     finally:
         if where == "unwritable":
@@ -79,6 +81,18 @@ def test_write_plan_destination_is_refused_before_any_verdict(tmp_path, answer, 
     assert "Remedy: Name a folder you can write to" in captured.err
     if where == "existing-file":
         assert target.read_text() == "keep me"
+
+
+def test_a_plan_that_cannot_be_written_after_the_verdict_exits_1(tmp_path, answer, capsys, monkeypatch):
+    def full_disk(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    code = cli(["--purpose", "tomcat", "--now", NOW_ARG, "--write-plan", str(tmp_path / "plan"), str(answer)])
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err
+    plan = tmp_path / "plan"
+    assert captured.err == f"cucmkit check: --write-plan {plan}: the plan was not written (No space left on device)\n"
 
 
 def test_write_plan_into_an_existing_folder_still_works(tmp_path, answer, capsys):
