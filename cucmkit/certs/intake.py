@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import io
+import os
 import re
 import warnings
 import zipfile
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from cucmkit.certs.budgets import BUDGETS, Budgets, shorten
 from cucmkit.errors import CertificateError
+from cucmkit.fingerprints import cert_sha256
 
 __all__ = [
     "LoadedCert",
@@ -37,13 +40,7 @@ __all__ = [
     "load_trust_store",
 ]
 
-_MAX_BYTES = 8 * 1024 * 1024  # one input or one archive member
-_MAX_ZIP_DEPTH = 2
 _CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der", ".p7b", ".p7c", ".p7", ".spc", ".zip", ".key", ".csr", ".req")
-_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----",
-    re.DOTALL,
-)
 _CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"}
 _P7_LABELS = {b"PKCS7", b"PKCS #7 SIGNED DATA", b"CMS"}
 _CSR_LABELS = {b"CERTIFICATE REQUEST", b"NEW CERTIFICATE REQUEST"}
@@ -70,6 +67,7 @@ class Material:
     certificates: tuple[LoadedCert, ...] = ()
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # things worth knowing that are not errors (a p7b unpacked, a key ignored)
+    private_keys: tuple[str, ...] = ()  # where a private key was found (and not read): never its content
 
     def __len__(self) -> int:
         return len(self.certificates)
@@ -77,7 +75,8 @@ class Material:
     def merged(self, other: Material) -> Material:
         seen = {c.fingerprint for c in self.certificates}
         extra = tuple(c for c in other.certificates if c.fingerprint not in seen)
-        return Material(self.certificates + extra, self.sources + other.sources, self.notes + other.notes)
+        return Material(self.certificates + extra, self.sources + other.sources, self.notes + other.notes,
+                        self.private_keys + other.private_keys)
 
     @classmethod
     def of(cls, certificates: Iterable[x509.Certificate], *, source: str = "<memory>") -> Material:
@@ -87,16 +86,16 @@ class Material:
         return material
 
 
-def _fingerprint(cert: x509.Certificate) -> str:
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-
-
 def _loaded(cert: x509.Certificate, source: str) -> LoadedCert:
-    return LoadedCert(certificate=cert, source=source, fingerprint=_fingerprint(cert))
+    return LoadedCert(certificate=cert, source=source, fingerprint=cert_sha256(cert))
 
 
 class _Unreadable(Exception):
     """Internal: what is wrong with one input; turned into CertificateError with its name."""
+
+
+class _OverBudget(_Unreadable):
+    """Internal: the input exceeds one of the budgets (never skipped as an odd archive member)."""
 
 
 # What cryptography raises on a structure it parsed lazily and cannot understand.
@@ -106,13 +105,15 @@ PARSE_ERRORS = (
 )
 
 
+def _touch(*parts: object) -> None:
+    """Nothing: its arguments were evaluated, which is the point (lazy parsing fails here, or never)."""
+
+
 def _probe(cert: x509.Certificate, what: str) -> x509.Certificate:
     """Touch every lazily parsed part the checks read, so a broken one fails here, with a name."""
     try:
-        cert.version, cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc
-        cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
-        for extension in cert.extensions:
-            extension.value
+        _touch(cert.version, cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc,
+               cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), *(e.value for e in cert.extensions))
     except PARSE_ERRORS as exc:
         raise _Unreadable(f"{what} cannot be parsed: {_short(exc)}") from exc
     return cert
@@ -120,10 +121,7 @@ def _probe(cert: x509.Certificate, what: str) -> x509.Certificate:
 
 def _probe_csr(csr: x509.CertificateSigningRequest) -> x509.CertificateSigningRequest:
     try:
-        csr.subject.rfc4514_string()
-        for extension in csr.extensions:
-            extension.value
-        csr.public_key()
+        _touch(csr.subject.rfc4514_string(), *(e.value for e in csr.extensions), csr.public_key())
     except PARSE_ERRORS as exc:
         raise _Unreadable(f"is a certificate request that cannot be parsed: {_short(exc)}") from exc
     return csr
@@ -158,13 +156,14 @@ def _der_certificate(der: bytes, what: str) -> x509.Certificate:
         raise _Unreadable(f"{what} is not a valid X.509 certificate ({_short(exc)})") from exc
 
 
-def _der_pkcs7(der: bytes, what: str) -> list[x509.Certificate]:
+def _der_pkcs7(der: bytes, what: str, limit: int) -> list[x509.Certificate]:
     try:
         certs = _pkcs7_certificates(der)
     except PARSE_ERRORS as exc:
         raise _Unreadable(f"{what} is not a readable PKCS#7 certificate bundle ({_short(exc)})") from exc
     if not certs:
         raise _Unreadable(f"{what} is a PKCS#7 bundle with no certificates in it")
+    _within(certs, limit)
     return [_probe(c, f"{what} certificate {n}") for n, c in enumerate(certs, start=1)]
 
 
@@ -177,7 +176,7 @@ def _pkcs7_certificates(der: bytes) -> list[x509.Certificate]:
 
 def _short(exc: Exception) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
+    return shorten(text, 200)
 
 
 def _trusted_certificate(der: bytes) -> x509.Certificate:
@@ -198,36 +197,164 @@ def _der_length(der: bytes) -> tuple[int, int]:
     return int.from_bytes(der[2 : 2 + count], "big"), 2 + count
 
 
-def _from_pem(data: bytes, notes: list[str], name: str) -> list[x509.Certificate]:
-    certs: list[x509.Certificate] = []
-    labels: list[str] = []
-    for number, match in enumerate(_BLOCK.finditer(data), start=1):
-        label, der = match.group(1), _b64(match.group(2))
-        labels.append(label.decode("ascii"))
-        what = f"PEM block {number} ({label.decode('ascii')})"
-        if label in _CERT_LABELS - {b"TRUSTED CERTIFICATE"}:
-            certs.append(_der_certificate(der, what))
-        elif label == b"TRUSTED CERTIFICATE":
-            certs.append(_trusted_certificate(der))
-        elif label in _P7_LABELS:
-            certs.extend(_der_pkcs7(der, what))
-            notes.append(f"{name}: PKCS#7 bundle unpacked; CUCM takes single PEM/DER certificates, never the .p7b")
-        elif b"PRIVATE KEY" in label:
-            notes.append(f"{name}: a private key block was ignored (keep private keys out of CA bundles)")
-    if not labels:
-        raise _Unreadable("has a '-----BEGIN' line but no complete PEM block (missing END line?)")
-    if not certs:
-        raise _Unreadable(_no_cert_message(labels))
-    return certs
+class _Reader:
+    """One input's decoding under the budgets: counts certificates, ZIP bytes and private keys as it goes."""
+
+    def __init__(self, name: str, budgets: Budgets = BUDGETS) -> None:
+        self.name = name
+        self.budgets = budgets
+        self.notes: list[str] = []
+        self.private_keys: list[str] = []
+        self.certificates = 0
+        self.expanded = 0
+
+    def count(self, certs: list[x509.Certificate]) -> list[x509.Certificate]:
+        self.certificates += len(certs)
+        if self.certificates > self.budgets.certificates:
+            raise _OverBudget(f"holds more than {self.budgets.certificates} certificates; a CA answer holds a few "
+                              "(split the file, or give only the leaf and its CAs)")
+        return certs
+
+    def private_key(self, where: str, what: str) -> None:
+        self.private_keys.append(where)
+        self.notes.append(f"{where}: a {what} was ignored (keep private keys out of CA bundles)")
+
+    def decode(self, data: bytes, name: str, depth: int) -> list[tuple[x509.Certificate, str]]:
+        if len(data) > self.budgets.input_bytes:
+            raise _OverBudget(f"is larger than {_mib(self.budgets.input_bytes)}; not a certificate bundle")
+        if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
+            return self.zip(data, name, depth)
+        data = _strip_bom(data)
+        if not data.strip():
+            raise _Unreadable("is empty")
+        if b"-----BEGIN" in data:
+            return [(c, name) for c in self.pem(data, name)]
+        if _BASE64_ONLY.match(data) and data.strip()[:2] == b"MI":
+            return [(c, name) for c in self.der(_b64(data), name)]
+        if data[:1] == b"0":
+            return [(c, name) for c in self.der(data, name)]
+        raise _Unreadable("is not a certificate (expected PEM, DER, PKCS#7 or ZIP)")
+
+    def pem(self, data: bytes, name: str) -> list[x509.Certificate]:
+        certs: list[x509.Certificate] = []
+        labels: list[str] = []
+        for number, (label, body) in enumerate(_pem_blocks(data, self.budgets.certificates * 2), start=1):
+            labels.append(label.decode("ascii"))
+            what = f"PEM block {number} ({label.decode('ascii')})"
+            if b"PRIVATE KEY" in label:
+                self.private_key(name, "private key block")
+                continue
+            if label not in _CERT_LABELS | _P7_LABELS:
+                continue
+            der = _b64(body)
+            if label == b"TRUSTED CERTIFICATE":
+                certs.extend(self.count([_trusted_certificate(der)]))
+            elif label in _CERT_LABELS:
+                certs.extend(self.count([_der_certificate(der, what)]))
+            else:
+                certs.extend(self.count(_der_pkcs7(der, what, self.budgets.certificates)))
+                self.notes.append(f"{name}: PKCS#7 bundle unpacked; CUCM takes single PEM/DER certificates, never the .p7b")
+        if not labels:
+            raise _Unreadable("has a '-----BEGIN' line but no complete PEM block (missing END line?)")
+        if not certs:
+            raise _Unreadable(_no_cert_message(labels))
+        return certs
+
+    def der(self, data: bytes, name: str) -> list[x509.Certificate]:
+        if _looks_like_private_key(data):
+            self.private_key(name, "private key")
+            raise _Unreadable("holds a private key, not a certificate; it was not read (keep private keys out of "
+                              "CA bundles, and treat this one as exposed)")
+        return self.count(_from_der(data, self.notes, name, self.budgets.certificates))
+
+    def zip(self, data: bytes, name: str, depth: int) -> list[tuple[x509.Certificate, str]]:
+        if depth >= self.budgets.zip_depth:
+            raise _OverBudget(f"holds ZIP archives nested too deep (more than {self.budgets.zip_depth} levels)")
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+            infos = archive.infolist()
+            if len(infos) > self.budgets.zip_members:
+                raise _OverBudget(f"is a ZIP archive of {len(infos)} entries (at most {self.budgets.zip_members})")
+            members = [info for info in infos if not info.is_dir()]
+            return self.zip_members(archive, members, name, depth)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, OSError,
+                ValueError, zlib.error) as exc:
+            raise _Unreadable(f"is a damaged or unsupported ZIP archive ({_short(exc)})") from exc
+
+    def zip_members(self, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], name: str,
+                    depth: int) -> list[tuple[x509.Certificate, str]]:
+        found: list[tuple[x509.Certificate, str]] = []
+        for info in members:
+            member = f"{name}!{shorten(info.filename)}"
+            if info.filename.lower().endswith(_KEY_SUFFIXES):
+                self.private_key(member, "private key or PKCS#12 file")
+                continue
+            try:
+                found.extend(self.decode(self.unpack(archive, info), member, depth + 1))
+            except _Unreadable as exc:
+                if info.filename.lower().endswith(_CERT_SUFFIXES) or isinstance(exc, _OverBudget):
+                    raise type(exc)(f"member {shorten(info.filename)} {exc}") from exc
+                self.notes.append(f"{member}: skipped ({exc})")
+        if not found:
+            raise _Unreadable("is a ZIP archive with no certificate in it")
+        return found
+
+    def unpack(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+        """The member's bytes, counted as they are inflated (the sizes a ZIP declares may lie)."""
+        limit = self.budgets.input_bytes
+        if info.file_size > limit:
+            raise _OverBudget(f"is larger than {_mib(limit)}")
+        with archive.open(info) as handle:
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise _OverBudget(f"is larger than {_mib(limit)}")
+        self.expanded += len(data)
+        if self.expanded > self.budgets.expanded_bytes:
+            raise _OverBudget(f"expands to more than {_mib(self.budgets.expanded_bytes)} in all")
+        return data
+
+
+_KEY_SUFFIXES = (".key", ".pfx", ".p12")
+
+
+def _mib(size: int) -> str:
+    return f"{size // (1024 * 1024)} MiB"
+
+
+_MARKER = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 ]{1,64})-----")
+
+
+def _pem_blocks(data: bytes, limit: int) -> Iterator[tuple[bytes, bytes]]:
+    """(label, body) of every complete PEM block, found in one linear pass over the markers."""
+    open_label, open_end, count = None, 0, 0
+    for marker in _MARKER.finditer(data):
+        kind, label = marker.group(1), marker.group(2)
+        if kind == b"BEGIN":
+            open_label, open_end = label, marker.end()
+        elif open_label == label:
+            count += 1
+            if count > limit:
+                raise _OverBudget(f"holds more than {limit} PEM blocks")
+            yield label, data[open_end:marker.start()]
+            open_label = None
+
+
+def _looks_like_private_key(data: bytes) -> bool:
+    """PKCS#8, PKCS#1 RSA and SEC 1 EC private keys start with a SEQUENCE whose first item is INTEGER 0 or 1."""
+    if len(data) < 8 or data[0] != 0x30:
+        return False
+    first = data[1]
+    start = 2 if first < 0x80 else 2 + (first & 0x7F)
+    return data[start:start + 3] in (b"\x02\x01\x00", b"\x02\x01\x01")
 
 
 def _no_cert_message(labels: list[str]) -> str:
     if any(label.encode() in _CSR_LABELS for label in labels):
         return "holds a certificate request (CSR), not a certificate; pass it as the CSR (--csr)"
-    return f"has no certificate in it (PEM blocks found: {', '.join(sorted(set(labels)))})"
+    return f"has no certificate in it (PEM blocks found: {shorten(', '.join(sorted(set(labels))))})"
 
 
-def _from_der(data: bytes, notes: list[str], name: str) -> list[x509.Certificate]:
+def _from_der(data: bytes, notes: list[str], name: str, limit: int) -> list[x509.Certificate]:
     try:
         cert = x509.load_der_x509_certificate(data)
     except PARSE_ERRORS as cert_exc:
@@ -238,12 +365,18 @@ def _from_der(data: bytes, notes: list[str], name: str) -> list[x509.Certificate
             if _looks_like_pkcs7(data):
                 raise _Unreadable(f"is not a readable PKCS#7 certificate bundle ({_short(p7_exc)})") from None
         if certs:
+            _within(certs, limit)
             notes.append(f"{name}: PKCS#7 bundle unpacked; CUCM takes single PEM/DER certificates, never the .p7b")
             return [_probe(c, f"PKCS#7 certificate {n}") for n, c in enumerate(certs, start=1)]
         if _is_der_csr(data):
             raise _Unreadable("holds a certificate request (CSR), not a certificate; pass it as the CSR (--csr)") from None
         raise _Unreadable(f"is not a certificate (PEM, DER, PKCS#7 or ZIP): {_short(cert_exc)}") from None
     return [_probe(cert, "the certificate")]
+
+
+def _within(certs: list[x509.Certificate], limit: int) -> None:
+    if len(certs) > limit:
+        raise _OverBudget(f"is a PKCS#7 bundle of {len(certs)} certificates (at most {limit})")
 
 
 _PKCS7_OID_PREFIX = bytes.fromhex("06092a864886f70d0107")  # 1.2.840.113549.1.7.*
@@ -261,56 +394,10 @@ def _is_der_csr(data: bytes) -> bool:
     return True
 
 
-def _decode(data: bytes, name: str, notes: list[str], depth: int) -> list[tuple[x509.Certificate, str]]:
-    if len(data) > _MAX_BYTES:
-        raise _Unreadable(f"is larger than {_MAX_BYTES // (1024 * 1024)} MiB; not a certificate bundle")
-    if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
-        return _from_zip(data, name, notes, depth)
-    data = _strip_bom(data)
-    if not data.strip():
-        raise _Unreadable("is empty")
-    if b"-----BEGIN" in data:
-        return [(c, name) for c in _from_pem(data, notes, name)]
-    if _BASE64_ONLY.match(data) and data.strip()[:2] == b"MI":
-        return [(c, name) for c in _from_der(_b64(data), notes, name)]
-    if data[:1] == b"0":
-        return [(c, name) for c in _from_der(data, notes, name)]
-    raise _Unreadable("is not a certificate (expected PEM, DER, PKCS#7 or ZIP)")
-
-
-def _from_zip(data: bytes, name: str, notes: list[str], depth: int) -> list[tuple[x509.Certificate, str]]:
-    if depth >= _MAX_ZIP_DEPTH:
-        raise _Unreadable("holds ZIP archives nested too deep")
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        members = [info for info in archive.infolist() if not info.is_dir()]
-        return _zip_members(archive, members, name, notes, depth)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
-        raise _Unreadable(f"is a damaged or unsupported ZIP archive ({_short(exc)})") from exc
-
-
-def _zip_members(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], name: str,
-                 notes: list[str], depth: int) -> list[tuple[x509.Certificate, str]]:
-    found: list[tuple[x509.Certificate, str]] = []
-    for info in members:
-        member = f"{name}!{info.filename}"
-        if info.file_size > _MAX_BYTES:
-            raise _Unreadable(f"member {info.filename} is larger than {_MAX_BYTES // (1024 * 1024)} MiB")
-        try:
-            found.extend(_decode(archive.read(info), member, notes, depth + 1))
-        except _Unreadable as exc:
-            if info.filename.lower().endswith(_CERT_SUFFIXES):
-                raise _Unreadable(f"member {info.filename} {exc}") from exc
-            notes.append(f"{member}: skipped ({exc})")
-    if not found:
-        raise _Unreadable("is a ZIP archive with no certificate in it")
-    return found
-
-
 # --- public API --------------------------------------------------------------------------------
 
 
-def _material(pairs: list[tuple[x509.Certificate, str]], name: str, notes: list[str]) -> Material:
+def _material(pairs: list[tuple[x509.Certificate, str]], name: str, reader: _Reader) -> Material:
     certs: list[LoadedCert] = []
     seen: set[str] = set()
     counts: dict[str, int] = {}
@@ -320,36 +407,49 @@ def _material(pairs: list[tuple[x509.Certificate, str]], name: str, notes: list[
         if loaded.fingerprint not in seen:
             seen.add(loaded.fingerprint)
             certs.append(loaded)
-    return Material(tuple(certs), (name,), tuple(notes))
+    return Material(tuple(certs), (name,), tuple(reader.notes), tuple(reader.private_keys))
 
 
-def load_bytes(data: bytes, *, name: str = "<input>") -> Material:
+def load_bytes(data: bytes, *, name: str = "<input>", budgets: Budgets = BUDGETS) -> Material:
     """Certificates from one input's bytes; CertificateError names ``name`` and the problem."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected bytes, got {type(data).__name__}")
-    notes: list[str] = []
+    reader = _Reader(name, budgets)
     try:
-        pairs = _decode(bytes(data), name, notes, 0)
+        pairs = reader.decode(bytes(data), name, 0)
     except _Unreadable as exc:
         raise CertificateError(f"{name}: {exc}", source=name) from None
-    return _material(pairs, name, notes)
+    except RecursionError:  # a structure nested deeper than any parser should follow
+        raise CertificateError(f"{name}: is nested too deeply to be a certificate", source=name) from None
+    return _material(pairs, name, reader)
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, limit: int = BUDGETS.input_bytes) -> bytes:
+    """At most ``limit`` bytes, counted as they are read (a device or a pipe reports no true size).
+
+    Opened without blocking, so a named pipe nobody writes to reads as empty instead of hanging.
+    """
     try:
-        if path.stat().st_size > _MAX_BYTES:
-            raise CertificateError(f"{path}: is larger than {_MAX_BYTES // (1024 * 1024)} MiB; not a certificate bundle", source=str(path))
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(limit + 1)
     except IsADirectoryError:
         raise CertificateError(f"{path}: is a directory, not a file", source=str(path)) from None
     except OSError as exc:
         raise CertificateError(f"{path}: cannot be read ({exc.strerror or exc})", source=str(path)) from None
+    if len(data) > limit:
+        raise CertificateError(f"{path}: is larger than {_mib(limit)}; not a certificate bundle", source=str(path))
+    return data
 
 
-def load_files(paths: Sequence[str | Path]) -> Material:
+def load_files(paths: Sequence[str | Path], *, max_certificates: int = BUDGETS.certificates,
+               max_files: int = BUDGETS.files) -> Material:
     """Certificates from many files; every unreadable file is named in one CertificateError."""
     if not paths:
         raise CertificateError("no certificate files given")
+    if len(paths) > max_files:
+        raise CertificateError(f"{len(paths)} files given; at most {max_files} are read at once")
     material = Material()
     problems: list[str] = []
     for raw in paths:
@@ -360,6 +460,9 @@ def load_files(paths: Sequence[str | Path]) -> Material:
             problems.append(exc.message)
     if problems:
         raise _combined(problems)
+    if len(material) > max_certificates:
+        raise CertificateError(f"the files hold {len(material)} different certificates together; at most "
+                               f"{max_certificates} are checked at once (give only the leaf and its CAs)")
     return material
 
 
@@ -396,11 +499,26 @@ def _one(item: object, number: int) -> Material:
 
 def load_trust_store(location: str | Path | Sequence[str | Path]) -> Material:
     """A node's trust store exported to a directory (every file in it) or given as files."""
+    limit = BUDGETS.trust_store_certificates
     if isinstance(location, (str, Path)) and Path(location).is_dir():
-        files = sorted(p for p in Path(location).iterdir() if p.is_file() and not p.name.startswith("."))
-        return load_files(files) if files else Material(sources=(str(location),))
+        files = _directory_files(Path(location), limit)
+        return load_files(files, max_certificates=limit, max_files=limit) if files else Material(sources=(str(location),))
     paths = [location] if isinstance(location, (str, Path)) else list(location)
-    return load_files(paths)
+    return load_files(paths, max_certificates=limit, max_files=limit)
+
+
+def _directory_files(directory: Path, limit: int) -> list[Path]:
+    files: list[Path] = []
+    try:
+        for entry in directory.iterdir():
+            if entry.is_file() and not entry.name.startswith("."):
+                files.append(entry)
+                if len(files) > limit:
+                    raise CertificateError(f"{directory}: holds more than {limit} files; a trust store export holds "
+                                           "one file per certificate", source=str(directory))
+    except OSError as exc:
+        raise CertificateError(f"{directory}: cannot be listed ({exc.strerror or exc})", source=str(directory)) from None
+    return sorted(files)
 
 
 def load_csr_bytes(data: bytes, *, name: str = "<csr>") -> x509.CertificateSigningRequest:
@@ -414,9 +532,9 @@ def load_csr_bytes(data: bytes, *, name: str = "<csr>") -> x509.CertificateSigni
 def _csr(data: bytes) -> x509.CertificateSigningRequest:
     if not data.strip():
         raise _Unreadable("is empty")
-    blocks = [m for m in _BLOCK.finditer(data) if m.group(1) in _CSR_LABELS]
+    blocks = [body for label, body in _pem_blocks(data, BUDGETS.certificates * 2) if label in _CSR_LABELS]
     if blocks:
-        der = _b64(blocks[0].group(2))
+        der = _b64(blocks[0])
     elif b"-----BEGIN" in data:
         raise _Unreadable("has no CERTIFICATE REQUEST PEM block")
     elif _BASE64_ONLY.match(data) and data.strip()[:2] == b"MI":

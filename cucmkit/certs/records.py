@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 import threading
 from collections import OrderedDict
@@ -24,21 +23,31 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import NameOID
 
 from cucmkit.errors import CertificateError
+from cucmkit.fingerprints import cert_sha256
 
 __all__ = [
     "CertRecord",
     "record_from_pem",
     "record_from_show_cert",
     "record_from_certificate",
-    "fingerprint",
     "key_description",
     "san_strings",
 ]
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----\s*(.*?)\s*-----END (?:X509 |TRUSTED )?CERTIFICATE-----",
-    re.DOTALL,
-)
+_CERT_MARKER = re.compile(rb"-----(BEGIN|END) (?:X509 |TRUSTED )?CERTIFICATE-----")
+
+
+def _cert_blocks(data: bytes) -> list[bytes]:
+    """The base64 bodies of the certificate PEM blocks, found in one linear pass over the markers."""
+    bodies: list[bytes] = []
+    start: int | None = None
+    for marker in _CERT_MARKER.finditer(data):
+        if marker.group(1) == b"BEGIN":
+            start = marker.end()
+        elif start is not None:
+            bodies.append(data[start:marker.start()].strip())
+            start = None
+    return bodies
 
 
 @dataclass(frozen=True)
@@ -77,11 +86,6 @@ class CertRecord:
 def _require_aware(now: datetime) -> None:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 of the DER encoding, hex lowercase without colons."""
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 def key_description(public_key: object) -> tuple[str, int]:
@@ -193,7 +197,7 @@ def record_from_certificate(
     filename: str | None = None,
 ) -> CertRecord:
     """The record of an already parsed certificate (the parse is cached by DER sha256)."""
-    digest = fingerprint(cert)
+    digest = cert_sha256(cert)
     template = _cached(digest)
     if template is None:
         template = _parse(cert, digest)
@@ -227,11 +231,10 @@ def _parse(cert: x509.Certificate, digest: str) -> CertRecord:
 
 
 def _load_one(data: bytes, *, last: bool) -> x509.Certificate:
-    blocks = list(_PEM_BLOCK.finditer(data))
+    blocks = _cert_blocks(data)
     try:
         if blocks:
-            block = blocks[-1] if last else blocks[0]
-            body = b"".join(block.group(1).split())
+            body = b"".join((blocks[-1] if last else blocks[0]).split())
             text = b"-----BEGIN CERTIFICATE-----\n" + body + b"\n-----END CERTIFICATE-----\n"
             return x509.load_pem_x509_certificate(text)
         if b"-----BEGIN" in data:
@@ -269,7 +272,7 @@ def record_from_pem(
     data = _as_bytes(pem)
     der = _first_der(data)
     if der is not None:
-        template = _cached(hashlib.sha256(der).hexdigest())
+        template = _cached(cert_sha256(der))
         if template is not None:   # seen before: no parse at all
             return _placed(template, node, purpose, store, filename)
     cert = _checked(_load_one(data, last=False))
@@ -278,11 +281,11 @@ def record_from_pem(
 
 def _first_der(data: bytes) -> bytes | None:
     """The DER bytes of the first certificate in ``data`` without parsing it (None: not decodable here)."""
-    block = _PEM_BLOCK.search(data)
-    if block is None:
+    blocks = _cert_blocks(data)
+    if not blocks:
         return None if b"-----BEGIN" in data else data
     try:
-        return base64.b64decode(b"".join(block.group(1).split()), validate=True)
+        return base64.b64decode(b"".join(blocks[0].split()), validate=True)
     except (binascii.Error, ValueError):
         return None
 
@@ -297,7 +300,7 @@ def record_from_show_cert(
 ) -> CertRecord:
     """The record of CUCM's ``show cert own|trust`` output: the PEM at the end wins, the text is a fallback."""
     data = _as_bytes(text)
-    if _PEM_BLOCK.search(data):
+    if _cert_blocks(data):
         cert = _checked(_load_one(data, last=True))
         return record_from_certificate(cert, node=node, purpose=purpose, store=store, filename=filename)
     return _record_from_text(data.decode("utf-8", "replace"), node=node, purpose=purpose, store=store, filename=filename)

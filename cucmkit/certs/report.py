@@ -217,7 +217,8 @@ def _plan_lines(plan: tuple[UploadStep, ...], ok: bool) -> list[str]:
     lines = ["Upload plan (each step a single PEM, in this order):"]
     for step in plan:
         present = "  [already in the trust store]" if step.already_present else ""
-        lines.append(f"  {step.order}. {step.store:<20} {step.kind:<12} {step.subject}  sha256 {step.fingerprint[:16]}...{present}")
+        lines.append(f"  {step.order}. {step.store:<20} {step.kind:<12} {step.subject}  "
+                     f"sha256 {step.fingerprint[:16]}...{present}")
     return lines
 
 

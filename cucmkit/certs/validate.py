@@ -11,15 +11,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Union
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtensionOID
 
 from cucmkit import catalogue
 from cucmkit.catalogue import MESSAGES, Purpose
-from cucmkit.certs.chain import Chain, ChainCert, build_chain, is_ca, issued_by
+from cucmkit.certs.budgets import BUDGETS, shorten
+from cucmkit.certs.chain import Chain, ChainCert, build_chain, is_ca, issued_by, self_issued
+from cucmkit.certs.der import DerError, rsa_numbers
 from cucmkit.certs.intake import LoadedCert, Material, load_bytes, load_csr, load_material
 from cucmkit.certs.records import CertRecord, common_name, key_description
 from cucmkit.certs.report import FAIL, PASS, SKIPPED, WARN, ChainEntry, Check, Report, UploadStep
@@ -40,7 +44,7 @@ class NoPendingCsr:
 
 NO_PENDING_CSR = NoPendingCsr()
 
-CsrInput = Union[x509.CertificateSigningRequest, str, bytes, NoPendingCsr, None]
+CsrInput = x509.CertificateSigningRequest | str | bytes | NoPendingCsr | None
 
 _KU_NAMES = {
     "digital_signature": "Digital Signature",
@@ -56,9 +60,24 @@ _EKU_NAMES = {
     "1.3.6.1.5.5.7.3.2": "clientAuth",
     catalogue.IPSEC_END_SYSTEM_OID: "IPsec End System",
 }
-_WEAK_HASHES = {"sha1": "SHA-1", "md5": "MD5", "md2": "MD2", "md4": "MD4"}
+_WEAK_HASHES = {"sha1": "SHA-1"}                                  # warned: legacy roots still sign with it
+_REFUSED_HASHES = {"md5": "MD5", "md2": "MD2", "md4": "MD4"}      # refused: signatures that can be forged
+# Extensions a verifier acts on, so they may be critical (OpenSSL's X509_supported_extension list,
+# crypto/x509/v3_purp.c); any other critical extension makes OpenSSL refuse the certificate.
+_SUPPORTED_CRITICAL = frozenset({
+    "2.16.840.1.113730.1.1", ExtensionOID.KEY_USAGE.dotted_string, ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string,
+    ExtensionOID.BASIC_CONSTRAINTS.dotted_string, ExtensionOID.CERTIFICATE_POLICIES.dotted_string,
+    ExtensionOID.CRL_DISTRIBUTION_POINTS.dotted_string, ExtensionOID.EXTENDED_KEY_USAGE.dotted_string,
+    "1.3.6.1.5.5.7.1.7", "1.3.6.1.5.5.7.1.8", ExtensionOID.OCSP_NO_CHECK.dotted_string,
+    ExtensionOID.POLICY_CONSTRAINTS.dotted_string, "1.3.6.1.5.5.7.1.14", ExtensionOID.NAME_CONSTRAINTS.dotted_string,
+    ExtensionOID.POLICY_MAPPINGS.dotted_string, ExtensionOID.INHIBIT_ANY_POLICY.dotted_string,
+})
+# EC curves by key type (derived from the catalogue's key_type; the catalogue could carry them per purpose).
+_EC_CURVES = {"ec": ("secp256r1", "secp384r1")}
+_CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 
-_REMEDY_CHAIN = "Upload the root and intermediate certificates as {trust} first (root, then intermediates), then the leaf as {purpose}."
+_REMEDY_CHAIN = ("Upload the root and intermediate certificates as {trust} first (root, then intermediates), "
+                 "then the leaf as {purpose}.")
 _REMEDY_KEY = (
     "Upload the right certificate (this one may be another node's), or have the CA re-issue it from the "
     "current CSR (a CSR generated after the request replaced the one it was issued from)."
@@ -68,6 +87,7 @@ _REMEDY_SAN = (
     "(drop the default domain; drop -ms from a multi-SAN CN)."
 )
 _REMEDY_NO_CSR = "Generate a CSR for {purpose} on this node and have the certificate issued from it."
+_REMEDY_BAD_KEY = "Have the CA re-issue it from a CSR generated on the node (a sound key)."
 _REMEDY_DUP_CN = "Never upload expired certificates; delete the unwanted one from {trust}, then upload."
 
 
@@ -86,10 +106,11 @@ class _Context:
 
 
 def _name(name: x509.Name) -> str:
+    """RFC 4514 text of a name, shortened for messages (a CA can put megabytes into a name)."""
     try:
-        return name.rfc4514_string()
+        return shorten(name.rfc4514_string())
     except ValueError:
-        return repr(name)
+        return shorten(repr(name))
 
 
 def _about(cert: ChainCert | LoadedCert) -> dict[str, Any]:
@@ -98,7 +119,8 @@ def _about(cert: ChainCert | LoadedCert) -> dict[str, Any]:
 
 
 def _check(name: str, status: str, message: str, cert: ChainCert | LoadedCert | None = None, **kw: Any) -> Check:
-    return Check(name=name, status=status, message=message, **(_about(cert) if cert else {}), **kw)
+    text = shorten(message, BUDGETS.check_chars)
+    return Check(name=name, status=status, message=text, **(_about(cert) if cert else {}), **kw)
 
 
 def _ext(cert: x509.Certificate | x509.CertificateSigningRequest, cls: type) -> Any:
@@ -122,6 +144,34 @@ def _key(cert: x509.Certificate) -> tuple[str, int]:
         return key_description(cert.public_key())
     except (ValueError, UnsupportedAlgorithm):
         return "unknown", 0
+
+
+def _key_fault(cert: x509.Certificate) -> str | None:
+    """What is wrong with a public key itself (None when it is sound); the RSA numbers read by hand if needed."""
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        return _unloadable_key(cert, exc)
+    if isinstance(key, rsa.RSAPublicKey):
+        return _exponent_fault(key.public_numbers().e)
+    return None
+
+
+def _unloadable_key(cert: x509.Certificate, exc: Exception) -> str:
+    try:
+        numbers = rsa_numbers(cert.tbs_certificate_bytes)
+    except (DerError, IndexError, ValueError):
+        numbers = None
+    if numbers is not None:
+        return _exponent_fault(numbers[1]) or f"RSA {numbers[0]}-bit key cannot be used ({shorten(exc)})"
+    return f"public key cannot be read ({shorten(exc)})"
+
+
+def _exponent_fault(e: int) -> str | None:
+    if e >= 3 and e % 2 == 1:
+        return None
+    shown = str(e) if e.bit_length() <= 64 else f"a {e.bit_length()}-bit number"
+    return f"RSA public exponent {shown} is not allowed (it must be odd and at least 3; 65537 is usual)"
 
 
 def _when(moment: datetime) -> str:
@@ -154,7 +204,8 @@ def _check_intake(ctx: _Context) -> list[Check]:
 
 def _check_leaf(ctx: _Context) -> list[Check]:
     leaf = _leaf(ctx)
-    checks = [_check("leaf", PASS, f"leaf certificate: {common_name(leaf.certificate.subject) or _name(leaf.certificate.subject)}", leaf)]
+    label = common_name(leaf.certificate.subject) or _name(leaf.certificate.subject)
+    checks = [_check("leaf", PASS, f"leaf certificate: {shorten(label)}", leaf)]
     if ctx.chain.root is not None and ctx.chain.root.fingerprint == leaf.fingerprint:
         checks.append(_check(
             "leaf_ca_signed", FAIL,
@@ -170,24 +221,94 @@ def _check_chain(ctx: _Context) -> list[Check]:
     if chain.complete:
         return [_check("chain_complete", PASS, _chain_text(chain), chain.root)]
     below = chain.missing_below
-    what = {"intermediate": "intermediate CA", "root": "root CA"}.get(chain.missing_kind or "", "issuing CA (intermediate or root)")
+    if below is not None and chain.reason in _NO_ROOT:
+        message, why = _NO_ROOT[chain.reason](ctx, below)
+        return [_check("chain_complete", FAIL, message, below, cucm_message=MESSAGES.ca_not_in_trust, remedy=why)]
+    what = {"intermediate": "intermediate CA", "root": "root CA"}.get(chain.missing_kind or "",
+                                                                      "issuing CA (intermediate or root)")
     where = "" if ctx.store is not None else f" (no {p.trust_store} contents given to look in)"
-    message = f"missing {what} {chain.missing_issuer!r}, issuer of {_name(below.certificate.subject)!r}{where}" if below else "no chain"
+    missing = shorten(chain.missing_issuer or "")
+    message = (f"missing {what} {missing!r}, issuer of {_name(below.certificate.subject)!r}{where}"
+               if below else "no chain")
     return [_check(
         "chain_complete", FAIL, message, below, cucm_message=MESSAGES.ca_not_in_trust,
-        remedy=f"Get {chain.missing_issuer!r} from the CA. " + remedy,
+        remedy=f"Get {missing!r} from the CA. " + remedy,
     )]
+
+
+def _cycle_text(ctx: _Context, below: ChainCert) -> tuple[str, str]:
+    ring = ctx.chain.cycle or (below,)
+    names = " -> ".join(_short_name(c.certificate.subject) for c in (*ring, ring[0]))
+    return (f"no root CA: the CA certificates issue each other in a cycle ({names}); none is self-signed",
+            "Get the CA's real chain, ending in its self-signed root certificate.")
+
+
+def _depth_text(ctx: _Context, below: ChainCert) -> tuple[str, str]:
+    return (f"no root CA within {BUDGETS.chain_depth} certificates: the chain is longer than "
+            f"{BUDGETS.chain_depth} (or loops through CAs of the same name)",
+            "Give only the leaf, its issuing CAs and the root; a real chain is two to four certificates long.")
+
+
+def _algorithm_text(ctx: _Context, below: ChainCert) -> tuple[str, str]:
+    return (f"the signature of {_short_name(below.certificate.subject)!r} uses {_algorithm_name(below.certificate)}, "
+            f"which is refused: its issuer {_short_name(below.certificate.issuer)!r} cannot vouch for it",
+            "Have the CA re-issue the certificate with SHA-256 (or stronger) signatures.")
+
+
+def _signature_text(ctx: _Context, below: ChainCert) -> tuple[str, str]:
+    return (f"issuer {_short_name(below.certificate.issuer)!r} of {_short_name(below.certificate.subject)!r} is present, "
+            "but its key does not verify the signature (see chain_signatures)",
+            "Get the CA certificate that actually issued it (the CA may have renewed its key).")
+
+
+def _candidates_text(ctx: _Context, below: ChainCert) -> tuple[str, str]:
+    return (f"more than {BUDGETS.issuer_candidates} certificates are named {_short_name(below.certificate.issuer)!r}; "
+            f"the first {BUDGETS.issuer_candidates} do not verify {_short_name(below.certificate.subject)!r}",
+            "Remove the duplicate CA certificates; give one copy of each CA.")
+
+
+def _budget_text(ctx: _Context, below: ChainCert) -> tuple[str, str]:
+    return (f"the chain search stopped after {BUDGETS.signature_checks} signature checks without reaching a root",
+            "Give only the leaf, its issuing CAs and the root.")
+
+
+_NO_ROOT = {"cycle": _cycle_text, "depth": _depth_text, "algorithm": _algorithm_text, "signature": _signature_text,
+            "candidates": _candidates_text,
+            "budget": _budget_text}
+
+
+def _short_name(name: x509.Name) -> str:
+    return shorten(_name(name))
+
+
+def _algorithm_name(cert: x509.Certificate) -> str:
+    name = _hash_name(cert)
+    if name in _REFUSED_HASHES:
+        return _REFUSED_HASHES[name]
+    try:
+        dotted = cert.signature_algorithm_oid.dotted_string
+    except ValueError:
+        return "an unreadable signature algorithm"
+    return f"an unknown signature algorithm (OID {dotted})" if name == "unknown" else f"signature algorithm {dotted}"
 
 
 def _chain_text(chain: Chain) -> str:
     parts = []
     for c in chain.members():
-        label = common_name(c.certificate.subject) or _name(c.certificate.subject)
+        label = shorten(common_name(c.certificate.subject)) or _name(c.certificate.subject)
         parts.append(label + (" (already in the trust store)" if c.from_trust_store else ""))
     return "chain complete: " + " <- ".join(parts)
 
 
 def _check_signatures(ctx: _Context) -> list[Check]:
+    if ctx.chain.reason == "algorithm" and ctx.chain.missing_below is not None:
+        below = ctx.chain.missing_below
+        return [_check(
+            "chain_signatures", FAIL,
+            f"the signature of {_short_name(below.certificate.subject)!r} uses {_algorithm_name(below.certificate)}: "
+            "not verified, because that algorithm is refused", below, cucm_message=MESSAGES.ca_not_in_trust,
+            remedy="Have the CA re-issue the certificate with SHA-256 (or stronger) signatures.",
+        )]
     if not ctx.chain.bad_signatures:
         return [_check("chain_signatures", PASS, "every signature in the chain verifies with its issuer's key")]
     return [
@@ -211,7 +332,8 @@ def _check_strays(ctx: _Context) -> list[Check]:
 
 def _stray(ctx: _Context, stray: ChainCert) -> Check:
     cert = stray.certificate
-    if ctx.chain.missing_kind == "intermediate" and cert.subject == cert.issuer and is_ca(cert):
+    chain = ctx.chain
+    if chain.reason == "missing" and chain.missing_kind == "intermediate" and self_issued(cert) and is_ca(cert):
         return _check("strays", WARN, "root CA not connected to the leaf: an intermediate between them is missing",
                       stray, remedy="Add the missing intermediate (see chain_complete).")
     if any(stray.fingerprint == o.fingerprint for o in ctx.chain.other_leaves) and not is_ca(cert):
@@ -292,11 +414,90 @@ def _check_key_type(ctx: _Context) -> list[Check]:
     leaf = _leaf(ctx)
     kind, size = _key(leaf.certificate)
     wanted = {"rsa": "RSA", "ec": "EC"}.get(ctx.purpose.key_type, ctx.purpose.key_type.upper())
-    if kind == wanted:
+    curve_fault = _curve_fault(ctx, leaf.certificate) if kind == wanted else None
+    if kind == wanted and curve_fault is None:
         return [_check("key_type", PASS, f"{kind} {size}-bit key, as {ctx.purpose.name} requires", leaf)]
+    fault = _key_fault(leaf.certificate)
+    have = curve_fault or (f"the leaf's {fault}" if fault else f"the leaf has {kind} {size}")
     return [_check(
-        "key_type", FAIL, f"{ctx.purpose.name} needs an {wanted} key; the leaf has {kind} {size}", leaf,
-        remedy=f"Generate the CSR for the right purpose ({ctx.purpose.name}) and have the certificate issued from it.",
+        "key_type", FAIL, f"{ctx.purpose.name} needs {_wanted_key(ctx, wanted) if curve_fault else f'an {wanted} key'}; {have}",
+        leaf,
+        remedy=_REMEDY_BAD_KEY if fault else
+        f"Generate the CSR for the right purpose ({ctx.purpose.name}) and have the certificate issued from it.",
+    )]
+
+
+def _wanted_key(ctx: _Context, wanted: str) -> str:
+    curves = _EC_CURVES.get(ctx.purpose.key_type)
+    if curves:
+        return f"an {wanted} key on {' or '.join(_CURVE_NAMES.get(c, c) for c in curves)}"
+    return f"an {wanted} key"
+
+
+def _curve_fault(ctx: _Context, cert: x509.Certificate) -> str | None:
+    allowed = _EC_CURVES.get(ctx.purpose.key_type)
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+    if not allowed or not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name in allowed:
+        return None
+    return f"the leaf's key is on curve {key.curve.name} ({_CURVE_NAMES.get(key.curve.name, 'not a NIST curve CUCM offers')})"
+
+
+def _check_public_keys(ctx: _Context) -> list[Check]:
+    checks = []
+    for c in ctx.chain.members():
+        fault = _key_fault(c.certificate)
+        if fault:
+            checks.append(_check("public_key", FAIL, f"{_role(ctx, c)}: {fault}", c,
+                                 remedy=_REMEDY_BAD_KEY))
+    return checks or [_check("public_key", PASS, "every public key in the chain is well formed")]
+
+
+def _check_critical_extensions(ctx: _Context) -> list[Check]:
+    checks = []
+    for c in ctx.chain.members():
+        unknown = _unknown_critical(c.certificate)
+        if unknown:
+            checks.append(_check(
+                "critical_extensions", FAIL,
+                f"{_role(ctx, c)} has critical extension(s) no verifier handles: {shorten(', '.join(unknown))}", c,
+                remedy="Have the CA issue without these extensions, or mark them non-critical; "
+                       "TLS clients and CUCM refuse certificates with unknown critical extensions.",
+            ))
+    return checks or [_check("critical_extensions", PASS, "no unknown critical extension")]
+
+
+def _unknown_critical(cert: x509.Certificate) -> list[str]:
+    try:
+        return sorted(e.oid.dotted_string for e in cert.extensions
+                      if e.critical and e.oid.dotted_string not in _SUPPORTED_CRITICAL)
+    except ValueError:  # undecodable extensions: intake's probe names them for files; objects given directly
+        return ["(extensions that cannot be decoded)"]
+
+
+def _check_leaf_names(ctx: _Context) -> list[Check]:
+    leaf = _leaf(ctx)
+    if len(leaf.certificate.subject) or _dns_names(leaf.certificate) or _ext(leaf.certificate, x509.SubjectAlternativeName):
+        return [_check("leaf_names", PASS, "the leaf names its host (subject or SAN)", leaf)]
+    return [_check(
+        "leaf_names", FAIL, "the leaf has no name: an empty subject and no Subject Alternative Name", leaf,
+        remedy="Have the CA issue from the node's CSR, keeping its subject and SANs.",
+    )]
+
+
+def _check_private_keys(ctx: _Context) -> list[Check]:
+    where = ctx.material.private_keys
+    if not where:
+        return [_check("private_key", PASS, "no private key in the material")]
+    places = shorten(", ".join(dict.fromkeys(where)))
+    return [_check(
+        "private_key", WARN,
+        f"PRIVATE KEY found in {places}: ignored, never read, checked or copied into the plan; "
+        "whoever has these files has the key, so treat it as exposed",
+        remedy="Delete the files holding the key and ask who put it there; CUCM's key never leaves the node "
+               "(the CSR carries only the public key).",
     )]
 
 
@@ -319,7 +520,12 @@ def _check_signature_algorithms(ctx: _Context) -> list[Check]:
     checks = []
     for c in ctx.chain.members():
         name = _hash_name(c.certificate)
-        if name in _WEAK_HASHES:
+        if name in _REFUSED_HASHES or name == "unknown":
+            checks.append(_check(
+                "signature_algorithm", FAIL, f"signed with {_algorithm_name(c.certificate)} ({_role(ctx, c)}): refused", c,
+                remedy="Have the CA sign with SHA-256 or stronger (RSA PKCS#1 v1.5, RSA-PSS or ECDSA).",
+            ))
+        elif name in _WEAK_HASHES:
             checks.append(_check(
                 "signature_algorithm", WARN, f"signed with {_WEAK_HASHES[name]} ({_role(ctx, c)})", c,
                 remedy="Ask the CA for SHA-256 signatures; SHA-1 is being retired from trust stores and clients.",
@@ -388,7 +594,8 @@ def _check_basic_constraints(ctx: _Context) -> list[Check]:
         have = "absent" if bc is None else f"CA:{str(bc.ca).upper()}, pathlen:{bc.path_length}"
         return [_check(
             "basic_constraints", FAIL, f"{p.name} needs Basic Constraints CA:TRUE, pathlen:{p.path_length}; the leaf has {have}",
-            leaf, remedy=f"Have the CA issue {p.name} from a subordinate-CA template (CA:TRUE, pathlen 0, Certificate Sign); otherwise TLS fails.",
+            leaf, remedy=f"Have the CA issue {p.name} from a subordinate-CA template (CA:TRUE, pathlen 0, "
+                         "Certificate Sign); otherwise TLS fails.",
         )]
     if bc is not None and bc.ca:
         return [_check("basic_constraints", WARN, f"the leaf is a CA certificate (CA:TRUE), unusual for {p.name}", leaf,
@@ -400,7 +607,8 @@ def _check_ca_constraints(ctx: _Context) -> list[Check]:
     checks: list[Check] = []
     issuers = ctx.chain.issuers()
     for depth, c in enumerate(issuers):
-        checks.extend(_ca_problems(ctx, c, depth))
+        below = sum(not self_issued(x.certificate) for x in issuers[:depth])  # RFC 5280 6.1.4 (l)
+        checks.extend(_ca_problems(ctx, c, below))
     return checks or [_check("ca_constraints", PASS if issuers else SKIPPED,
                              "every CA has CA:TRUE and room in its path length" if issuers else "no CA certificate to check")]
 
@@ -492,7 +700,7 @@ def _check_csr_san(ctx: _Context, csr: x509.CertificateSigningRequest) -> list[C
 
 def _check_csr_subject(ctx: _Context, csr: x509.CertificateSigningRequest) -> list[Check]:
     leaf = _leaf(ctx)
-    want, have = common_name(csr.subject), common_name(leaf.certificate.subject)
+    want, have = shorten(common_name(csr.subject)), shorten(common_name(leaf.certificate.subject))
     if want.lower() == have.lower():
         return [_check("csr_subject", PASS, f"subject CN {have!r} as requested", leaf)]
     return [_check(
@@ -569,9 +777,10 @@ def _plan(ctx: _Context) -> tuple[UploadStep, ...]:
 
 
 _CHECKS = (
-    _check_intake, _check_leaf, _check_chain, _check_signatures, _check_strays, _check_validity, _check_leaf_expiry,
-    _check_wildcard, _check_key_type, _check_key_size, _check_signature_algorithms, _check_key_usage, _check_eku,
-    _check_basic_constraints, _check_ca_constraints, _csr_checks, _trust_checks,
+    _check_intake, _check_private_keys, _check_leaf, _check_leaf_names, _check_chain, _check_signatures, _check_strays,
+    _check_validity, _check_leaf_expiry, _check_wildcard, _check_key_type, _check_public_keys, _check_key_size,
+    _check_signature_algorithms, _check_critical_extensions, _check_key_usage, _check_eku, _check_basic_constraints,
+    _check_ca_constraints, _csr_checks, _trust_checks,
 )
 
 
@@ -604,7 +813,8 @@ def _as_store(store: Any) -> tuple[LoadedCert, ...] | None:
         elif isinstance(item, x509.Certificate):
             certs.append(item)
         elif isinstance(item, (str, bytes)):
-            certs.extend(c.certificate for c in load_bytes(item if isinstance(item, bytes) else item.encode(), name="<trust store>").certificates)
+            data = item if isinstance(item, bytes) else item.encode()
+            certs.extend(c.certificate for c in load_bytes(data, name="<trust store>").certificates)
         else:
             raise TypeError(f"cannot use {type(item).__name__} as a trust store entry")
     return Material.of(certs, source="<trust store>").certificates
@@ -634,12 +844,23 @@ def validate(
     loaded, store, the_csr = _as_material(material), _as_store(trust_store), _as_csr(csr)
     if not loaded.certificates:
         raise CertificateError("no certificates to check", purpose=p.name)
+    _within_budgets(loaded, store, p)
     leaf_key = _spki(the_csr) if isinstance(the_csr, x509.CertificateSigningRequest) else None
-    chain = build_chain(loaded.certificates, trust_store=store or (), leaf_key=leaf_key)
+    chain = build_chain(loaded.certificates, trust_store=store or (), leaf_key=leaf_key, leaf_usages=p.key_usage)
     ctx = _Context(p, now, chain, loaded, store, the_csr, expiry_warning_days)
     checks = tuple(check for step in _CHECKS for check in step(ctx))
     report = Report(purpose=p.name, checks=checks, notes=loaded.notes, chain=_entries(ctx))
     return replace(report, upload_plan=_plan(ctx)) if report.ok else report
+
+
+def _within_budgets(material: Material, store: tuple[LoadedCert, ...] | None, p: Purpose) -> None:
+    """The same budgets as the command line, for material handed in from Python."""
+    if len(material) > BUDGETS.certificates:
+        raise CertificateError(f"{len(material)} certificates to check; at most {BUDGETS.certificates} are checked "
+                               "at once (give only the leaf and its CAs)", purpose=p.name)
+    if store is not None and len(store) > BUDGETS.trust_store_certificates:
+        raise CertificateError(f"a trust store of {len(store)} certificates; at most "
+                               f"{BUDGETS.trust_store_certificates} are read", purpose=p.name)
 
 
 def _entries(ctx: _Context) -> tuple[ChainEntry, ...]:

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import serialization
 
 from cucmkit.certs.chain import build_chain
 from cucmkit.certs.intake import Material
-from cucmkit.certs.records import fingerprint
+from cucmkit.fingerprints import cert_sha256 as fingerprint
 
 from .factory import Pki, good, rsa_key
 

@@ -23,7 +23,7 @@ def prints(material):
 
 
 def expected(bundle):
-    from cucmkit.certs.records import fingerprint
+    from cucmkit.fingerprints import cert_sha256 as fingerprint
 
     return sorted(fingerprint(c) for c in bundle.certs())
 
@@ -90,7 +90,8 @@ def test_zip_skips_readme_but_not_a_broken_certificate_member(bundle):
         (b"", "answer.cer: is empty"),
         (b"   \r\n", "answer.cer: is empty"),
         (b"hello, this is not a certificate", "answer.cer: is not a certificate (expected PEM, DER, PKCS#7 or ZIP)"),
-        (b"-----BEGIN CERTIFICATE-----\nMIIB\n", "answer.cer: has a '-----BEGIN' line but no complete PEM block (missing END line?)"),
+        (b"-----BEGIN CERTIFICATE-----\nMIIB\n",
+         "answer.cer: has a '-----BEGIN' line but no complete PEM block (missing END line?)"),
         (b"-----BEGIN CERTIFICATE-----\nM!!B\n-----END CERTIFICATE-----\n", "answer.cer: bad base64 inside the PEM block"),
         (b"-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
          "answer.cer: has no certificate in it (PEM blocks found: PUBLIC KEY)"),

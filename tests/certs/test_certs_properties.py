@@ -43,7 +43,8 @@ def encode(group: list, fmt: str, members: list[str]) -> bytes:
         return p7b_pem(*group)
     if fmt == "p7b-der":
         return p7b_der(*group)
-    return zip_of({f"{i}.{kind}": (der(c) if kind == "der" else pem(c)) for i, (c, kind) in enumerate(zip(group, members))})
+    pairs = enumerate(zip(group, members, strict=True))
+    return zip_of({f"{i}.{kind}": (der(c) if kind == "der" else pem(c)) for i, (c, kind) in pairs})
 
 
 @st.composite
@@ -52,7 +53,7 @@ def shaped(draw, certs: tuple) -> list[bytes]:
     cuts = sorted(draw(st.sets(st.integers(1, len(order) - 1)))) if len(order) > 1 else []
     bounds = [0, *cuts, len(order)]
     files = []
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in zip(bounds, bounds[1:], strict=False):
         group = order[start:end]
         fmt = draw(st.sampled_from(SINGLE if len(group) == 1 else MANY))
         members = draw(st.lists(st.sampled_from(["pem", "der"]), min_size=len(group), max_size=len(group)))

@@ -13,7 +13,7 @@ import pytest
 from cucmkit import catalogue
 from cucmkit.catalogue import MESSAGES
 from cucmkit.certs import NO_PENDING_CSR, Material, load_bytes, validate
-from cucmkit.certs.records import fingerprint
+from cucmkit.fingerprints import cert_sha256 as fingerprint
 
 from .factory import (
     FQDN,
@@ -239,7 +239,8 @@ def test_every_encoding_gives_the_same_verdict_and_plan(tomcat, encode, unpacked
     assert only(report, "intake").cucm_message == (MESSAGES.bad_format if unpacked else None)
 
 
-@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 2, 0), (2, 0, 1)], ids=["leaf-first", "root-first", "shuffled", "shuffled2"])
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 2, 0), (2, 0, 1)],
+                         ids=["leaf-first", "root-first", "shuffled", "shuffled2"])
 def test_order_of_the_chain_does_not_matter(tomcat, order):
     certs = [tomcat.leaf, tomcat.intermediates[0], tomcat.root]
     report = run(tomcat, [certs[i] for i in order])
