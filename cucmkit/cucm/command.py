@@ -115,9 +115,9 @@ def _write_table(rows: list[dict[str, Any]], threshold: int, out: TextIO) -> Non
     shown = ("node", "store", "filename", "common_name", "not_after", "days_left", "flag")
     cells = [[_cell(row, k) for k in shown] for row in rows]
     widths = [max([len(k)] + [len(c[i]) for c in cells]) for i, k in enumerate(shown)]
-    print("  ".join(k.upper().ljust(w) for k, w in zip(shown, widths)).rstrip(), file=out)
+    print("  ".join(k.upper().ljust(w) for k, w in zip(shown, widths, strict=True)).rstrip(), file=out)
     for line in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip(), file=out)
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip(), file=out)
     flagged = sum(1 for r in rows if r["flag"])
     print(f"\n{len(rows)} certificates; {flagged} expired or expiring within {threshold} days.", file=out)
 

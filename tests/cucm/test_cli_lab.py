@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -16,7 +17,8 @@ from cucmkit.secrets import Secret
 def _cli(lab, name: str = "cucm-pub", *, password: str | None = None, **kw) -> AdminCli:
     ep = lab.endpoint(name)
     secret = password if password is not None else lab.state.secret("os_admin")
-    options = dict(prompt_timeout=10, command_timeout=20, connect_timeout=5)
+    options: dict[str, Any] = dict(prompt_timeout=10, command_timeout=20, connect_timeout=5,
+                                   known_hosts=lab.state_dir / "known_hosts")   # the lab writes it for its keys
     options.update(kw)
     return AdminCli(node=ep.fqdn, address=ep.address, port=ep.ssh_port, username="admin",
                     password=Secret(secret, source="test"), **options)
@@ -81,7 +83,8 @@ def test_service_list_and_restart_streams_until_started(lab, pub_cli) -> None:
     state = pub_cli.service_restart("Cisco Tomcat", on_line=lines.append, timeout=20)
     assert state.started and state.name == "Cisco Tomcat"
     assert any("[STOPPING]" in line for line in lines)
-    assert lines.index(next(l for l in lines if "[STARTING]" in l)) < lines.index(next(l for l in lines if "[STARTED]" in l))
+    starting = next(line for line in lines if "[STARTING]" in line)
+    assert lines.index(starting) < lines.index(next(line for line in lines if "[STARTED]" in line))
 
 
 def test_slow_restart_is_waited_on(lab) -> None:

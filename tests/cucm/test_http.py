@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from cucmkit.cucm._http import HttpTransport, fetch_server_certificate, sha256_fingerprint
+from cucmkit.cucm._http import HttpTransport, fetch_server_certificate
 from cucmkit.errors import ConnectError, HttpStatusError, TimeoutError_, TlsError
+from cucmkit.fingerprints import cert_sha256
 from cucmkit.secrets import Secret
 
 FQDN = "node.test.example"
@@ -186,7 +187,7 @@ def test_name_mismatch_is_tls_error(pki: Pki, wrong_name_port: int) -> None:
 
 def test_pin_accepted(self_signed: tuple[int, x509.Certificate]) -> None:
     port, cert = self_signed
-    pin = sha256_fingerprint(cert.public_bytes(serialization.Encoding.DER))
+    pin = cert_sha256(cert.public_bytes(serialization.Encoding.DER))
     colon_pin = ":".join(pin[i:i + 2] for i in range(0, 64, 2)).upper()
     with _transport(port, pin_sha256=colon_pin) as http:
         assert http.request("GET", "/pinned", operation="snapshot").status_code == 200
@@ -197,7 +198,7 @@ def test_wrong_pin_refused_before_credentials_sent(self_signed: tuple[int, x509.
     _Handler.seen_auth.clear()
     with _transport(port, pin_sha256="ab" * 32) as http, pytest.raises(TlsError) as info:
         http.request("GET", "/pinned", operation="snapshot")
-    served = sha256_fingerprint(cert.public_bytes(serialization.Encoding.DER))
+    served = cert_sha256(cert.public_bytes(serialization.Encoding.DER))
     assert "pin mismatch" in str(info.value) and served in str(info.value)
     assert _Handler.seen_auth == []
 
@@ -303,7 +304,7 @@ def test_pinned_node_accepts_ca_signed_chain_after_renewal(pki: Pki, good_port: 
 def test_pinned_node_accepts_pinned_leaf_when_ca_does_not_verify(pki: Pki,
                                                                  self_signed: tuple[int, x509.Certificate]) -> None:
     port, cert = self_signed
-    pin = sha256_fingerprint(cert.public_bytes(serialization.Encoding.DER))
+    pin = cert_sha256(cert.public_bytes(serialization.Encoding.DER))
     with _transport(port, ca_bundle=(pki.bundle,), pin_sha256=pin) as http:
         assert http.request("GET", "/pinned", operation="snapshot").status_code == 200
         assert http.request("GET", "/pinned2", operation="snapshot").status_code == 200
@@ -312,7 +313,7 @@ def test_pinned_node_accepts_pinned_leaf_when_ca_does_not_verify(pki: Pki,
 def test_pinned_node_refused_when_neither_ca_nor_pin(pki: Pki, good_port: int) -> None:
     """CA-signed by a CA not in the bundle and not the pinned leaf: refused, naming the served fingerprint."""
     _Handler.seen_auth.clear()
-    served = sha256_fingerprint(fetch_server_certificate("127.0.0.1", good_port, FQDN)[0])
+    served = cert_sha256(fetch_server_certificate("127.0.0.1", good_port, FQDN)[0])
     with _transport(good_port, ca_bundle=(pki.other_bundle,), pin_sha256="ef" * 32) as http, \
             pytest.raises(TlsError) as info:
         http.request("GET", "/x", operation="snapshot")
@@ -326,8 +327,8 @@ def test_pinned_node_refused_when_neither_ca_nor_pin(pki: Pki, good_port: int) -
 def test_pinned_node_with_wrong_name_ca_chain_falls_back_to_pin_only(pki: Pki, wrong_name_port: int) -> None:
     """A CA-signed chain for another name does not verify by FQDN; the pin (of that very leaf) still may."""
     leaf = fetch_server_certificate("127.0.0.1", wrong_name_port, FQDN)[0]
-    with _transport(wrong_name_port, ca_bundle=(pki.bundle,), pin_sha256=sha256_fingerprint(leaf)) as http:
+    with _transport(wrong_name_port, ca_bundle=(pki.bundle,), pin_sha256=cert_sha256(leaf)) as http:
         assert http.request("GET", "/x", operation="snapshot").status_code == 200
     with _transport(wrong_name_port, ca_bundle=(pki.bundle,), pin_sha256="01" * 32) as http, \
-            pytest.raises(TlsError, match=sha256_fingerprint(leaf)):
+            pytest.raises(TlsError, match=cert_sha256(leaf)):
         http.request("GET", "/x", operation="snapshot")

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from cucmkit.cucm import Cluster
-from cucmkit.cucm._http import sha256_fingerprint
 from cucmkit.errors import (
     CliError,
     ConnectError,
@@ -26,6 +25,7 @@ from cucmkit.errors import (
     TimeoutError_,
     TlsError,
 )
+from cucmkit.fingerprints import cert_sha256
 from cucmkit.lab import LabCluster, Topology
 from cucmkit.params import ClusterParams, load_parameters
 
@@ -120,7 +120,7 @@ def test_tomcat_renewal_roundtrip_rest(cluster: Cluster, own_lab: LabCluster) ->
     for ca_pem in chain:
         node.upload_trust("tomcat", ca_pem, description="lab CA")
     node.upload_identity("tomcat", leaf)
-    wanted = sha256_fingerprint(leaf)
+    wanted = cert_sha256(leaf)
     assert {r.purpose: r.fingerprint_sha256 for r in node.own_certificates()}["tomcat"] == wanted
     assert node.served_certificate().fingerprint_sha256 != wanted       # installed, not active yet
     state = node.restart_service("Cisco Tomcat", timeout=20)
@@ -140,7 +140,7 @@ def test_csr_and_upload_via_cli(own_params: ClusterParams, own_lab: LabCluster) 
             node.upload_trust("tomcat", ca_pem)
         node.upload_identity("tomcat", leaf)
         own = {r.purpose: r for r in node.own_certificates()}
-        assert own["tomcat"].fingerprint_sha256 == sha256_fingerprint(leaf)
+        assert own["tomcat"].fingerprint_sha256 == cert_sha256(leaf)
         with pytest.raises(CucmError):
             node.generate_csr("tomcat", distribution="multi-server")
 

@@ -98,9 +98,11 @@ SERVICE_STATUS = """<ns:soapGetServiceStatusResponse><ns:soapGetServiceStatusRet
 <ns:ReturnCode>0</ns:ReturnCode><ns:ReasonCode>-1</ns:ReasonCode><ns:ReasonString/>
 <ns:ServiceInfoList>
  <ns:item><ns:ServiceName>Cisco TFTP</ns:ServiceName><ns:ServiceStatus>Started</ns:ServiceStatus>
-  <ns:ReasonCode>-1</ns:ReasonCode><ns:ReasonCodeString> </ns:ReasonCodeString><ns:StartTime>x</ns:StartTime><ns:UpTime>5</ns:UpTime></ns:item>
+  <ns:ReasonCode>-1</ns:ReasonCode><ns:ReasonCodeString> </ns:ReasonCodeString>
+  <ns:StartTime>x</ns:StartTime><ns:UpTime>5</ns:UpTime></ns:item>
  <ns:item><ns:ServiceName>Cisco CAR Web Service</ns:ServiceName><ns:ServiceStatus>Stopped</ns:ServiceStatus>
-  <ns:ReasonCode>-1068</ns:ReasonCode><ns:ReasonCodeString>Service Not Activated</ns:ReasonCodeString><ns:StartTime/><ns:UpTime>-1</ns:UpTime></ns:item>
+  <ns:ReasonCode>-1068</ns:ReasonCode><ns:ReasonCodeString>Service Not Activated</ns:ReasonCodeString>
+  <ns:StartTime/><ns:UpTime>-1</ns:UpTime></ns:item>
 </ns:ServiceInfoList></ns:soapGetServiceStatusReturn></ns:soapGetServiceStatusResponse>"""
 
 
@@ -256,9 +258,12 @@ def test_axl_getccmversion_and_listprocessnode_validate() -> None:
     version = _answer("<ns:getCCMVersionResponse><return><componentVersion><version>14.0.1.13900-155</version>"
                       "</componentVersion></return></ns:getCCMVersionResponse>", ns=ns)
     nodes = _answer("<ns:listProcessNodeResponse><return>"
-                    "<processNode><name>EnterpriseWideData</name><nodeUsage>Publisher</nodeUsage><processNodeRole>CUCM Voice/Video</processNodeRole></processNode>"
-                    "<processNode><name>cucm-pub.lab.example</name><description>pub</description><nodeUsage>Publisher</nodeUsage><processNodeRole>CUCM Voice/Video</processNodeRole></processNode>"
-                    "<processNode><name>imp-pub.lab.example</name><nodeUsage>Publisher</nodeUsage><processNodeRole>CUCM IM and Presence</processNodeRole></processNode>"
+                    "<processNode><name>EnterpriseWideData</name><nodeUsage>Publisher</nodeUsage>"
+                    "<processNodeRole>CUCM Voice/Video</processNodeRole></processNode>"
+                    "<processNode><name>cucm-pub.lab.example</name><description>pub</description>"
+                    "<nodeUsage>Publisher</nodeUsage><processNodeRole>CUCM Voice/Video</processNodeRole></processNode>"
+                    "<processNode><name>imp-pub.lab.example</name><nodeUsage>Publisher</nodeUsage>"
+                    "<processNodeRole>CUCM IM and Presence</processNodeRole></processNode>"
                     "</return></ns:listProcessNodeResponse>", ns=ns)
     transport = RecordingTransport([(200, version), (200, nodes)])
     client = AxlClient(transport=transport)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 import paramiko
@@ -91,14 +90,20 @@ def test_pin_admits_an_unknown_key_and_a_wrong_pin_is_refused(lab: LabCluster, t
     assert any(fp in info.value.message for fp in _fingerprints(lab, "cucm-pub"))
 
 
-def test_warn_without_known_hosts_logs_in_and_says_how_to_pin(lab: LabCluster,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="cucmkit.cucm.cli")
-    with _cli(lab) as cli:
-        assert cli.list_certs("own")
-    text = "\n".join(r.getMessage() for r in caplog.records)
-    assert "NOT verified" in text and "ssh_host_key_sha256" in text and "ssh.known_hosts" in text
-    assert any(fp in text for fp in _fingerprints(lab, "cucm-pub"))
+@pytest.mark.parametrize("policy", ["warn", "reject"])
+def test_no_known_hosts_and_no_pin_refuses_before_login_and_says_how_to_trust(lab: LabCluster, policy: str) -> None:
+    """Issue 11 item 4: "warn" used to log in to any key; now no policy logs in to an unverified host."""
+    with _cli(lab, host_key_policy=policy) as cli, pytest.raises(TlsError) as info:
+        cli.open()
+    error = info.value
+    assert "did not log in" in error.message and any(fp in error.message for fp in _fingerprints(lab, "cucm-pub"))
+    assert "cucmkit trust accept -f PARAMS" in (error.remedy or "") and "ssh_host_key_sha256" in (error.remedy or "")
+    assert not cli.connected
+
+
+def test_a_paramiko_policy_object_is_refused(lab: LabCluster) -> None:
+    with pytest.raises(ValueError, match="never logs in"):
+        _cli(lab, host_key_policy=paramiko.AutoAddPolicy())
 
 
 def test_trust_fetch_shows_ssh_fingerprints(lab: LabCluster, lab_params: Path,
