@@ -306,6 +306,10 @@ class HttpTransport:
             return TimeoutError_(f"no TCP connection to {target} within {self.timeouts.connect:g} s",
                                  remedy="check that the node is up and the address/port and firewall are right.",
                                  **where)
+        if isinstance(exc, (requests.exceptions.ReadTimeout, socket.timeout)) and "handshake" in _root_reason(exc):
+            return TimeoutError_(f"no TLS handshake with {target} within {self.timeouts.connect:g} s",
+                                 remedy="check that the port serves HTTPS (a node whose Tomcat is starting accepts "
+                                 "TCP but does not answer yet); raise timeouts.connect for a slow node.", **where)
         if isinstance(exc, (requests.exceptions.ReadTimeout, socket.timeout)):
             return TimeoutError_(f"no answer from {target} within {self.timeouts.read:g} s",
                                  remedy="the node may be overloaded or hung; retry later or raise timeouts.read.",

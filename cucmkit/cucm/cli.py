@@ -268,11 +268,18 @@ class AdminCli:
             client.connect(hostname=self.address, port=self.port, username=self.username,
                            password=self._password.reveal(), timeout=self.connect_timeout,
                            banner_timeout=self.connect_timeout, auth_timeout=self.connect_timeout,
-                           channel_timeout=self.connect_timeout, look_for_keys=False, allow_agent=False)
+                           channel_timeout=self.connect_timeout, look_for_keys=False, allow_agent=False,
+                           transport_factory=self._transport)
         except Exception as exc:  # noqa: BLE001 - every paramiko/socket failure is mapped here, once
             client.close()
             raise self._map_connect_error(exc) from exc
         return client
+
+    def _transport(self, sock: Any, **kw: Any) -> paramiko.Transport:
+        """paramiko's Transport with the key exchange bounded by timeouts.connect (not its fixed 15 s)."""
+        transport = paramiko.Transport(sock, **kw)
+        transport.handshake_timeout = self.connect_timeout
+        return transport
 
     def _map_connect_error(self, exc: BaseException) -> CucmKitError:
         where, target = self._where("login"), f"{self.address}:{self.port}"
@@ -680,6 +687,8 @@ class _HostKeyCheck(paramiko.MissingHostKeyPolicy):
 
 def _reason(exc: BaseException) -> str:
     """Short text for a socket/paramiko failure (paramiko's messages carry no credentials)."""
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
+        exc = next(iter(exc.errors.values()))     # one OSError per address tried: the first says why
     text = getattr(exc, "strerror", None) or str(exc).strip()
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 

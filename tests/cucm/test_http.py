@@ -14,6 +14,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -269,6 +270,20 @@ def test_handshake_hang_is_timeout() -> None:
         with _transport(listener.getsockname()[1], read_timeout=0.5) as http:
             with pytest.raises((TimeoutError_, TlsError)):
                 http.request("GET", "/x", operation="snapshot")
+
+
+def test_handshake_hang_is_bounded_by_the_connect_timeout_and_says_so() -> None:
+    """Issue 11 item 7: the TLS handshake waits timeouts.connect (here 0.4 s), not a fixed or read timeout."""
+    with socket.socket() as listener:  # accepts TCP, never speaks TLS
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        with _transport(listener.getsockname()[1], connect_timeout=0.4, read_timeout=30) as http:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError_) as info:
+                http.request("GET", "/x", operation="snapshot")
+    assert time.monotonic() - started < 3
+    assert "no TLS handshake" in info.value.message and "0.4 s" in info.value.message
+    assert "HTTPS" in (info.value.remedy or "") and "timeouts.connect" in (info.value.remedy or "")
 
 
 def test_fetch_server_certificate_returns_chain(pki: Pki, good_port: int) -> None:

@@ -10,6 +10,7 @@ Tomcat restarts, backups, regeneration and CTL still use the CLI).
 
 from __future__ import annotations
 
+import functools
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -217,8 +218,8 @@ def test_rest_node_cli_paths_never_authenticate(lab: LabCluster, lab_params: Pat
         with Cluster.from_parameters(params) as cluster:
             node = cluster.node("cucm-sub2")
             assert node.own_certificates()                       # REST: the real node answers
-            for call in (node.backup_status, lambda: node.regenerate_self_signed("tomcat"),
-                         lambda: node.restart_service("Cisco Tomcat", timeout=5), cluster.ctl_update):
+            for call in (node.backup_status, functools.partial(node.regenerate_self_signed, "tomcat"),
+                         functools.partial(node.restart_service, "Cisco Tomcat", timeout=5), cluster.ctl_update):
                 _refused(call, impostor)
 
 
