@@ -539,10 +539,12 @@ class AdminCli:
 # --------------------------------------------------------------------------- helpers & parsers
 
 
+_OUT_OF_BAND = ("through a channel you trust (the platform team that built the node, the hypervisor console, "
+                "an older known_hosts): the admin CLI offers no ssh-keygen")
 _PIN_REMEDY = ("if the node was reinstalled or its host key regenerated on purpose, check the new fingerprint "
-               "out of band (`cucmkit trust fetch -f PARAMS`, or `ssh-keygen -lf` on the node's console), then "
-               "update the node's entry in ssh.known_hosts or nodes[].ssh_host_key_sha256; otherwise treat it as "
-               "an attack and do not connect")
+               f"(`cucmkit trust fetch -f PARAMS` shows it) {_OUT_OF_BAND}, then remove the node's old entry from "
+               "ssh.known_hosts (`ssh-keygen -R '[address]:port' -f FILE`) and run `cucmkit trust accept`, or update "
+               "nodes[].ssh_host_key_sha256; otherwise treat it as an attack and do not connect")
 HOST_KEY_POLICIES = ("reject", "warn")   # both refuse an unknown key; "warn" is read from old parameter files
 
 
@@ -675,8 +677,8 @@ class _HostKeyCheck(paramiko.MissingHostKeyPolicy):
                            remedy=_PIN_REMEDY)
         raise TlsError(f"the SSH host key of {self.node} ({hostname}) is not known, so cucmkit did not log in: "
                        f"it offers {key.get_name()} {offered}" + self._policy_note(), **where,
-                       remedy="check that fingerprint out of band (node console: `ssh-keygen -lf`), then trust it "
-                       "with `cucmkit trust accept -f PARAMS` (writes ssh.known_hosts) or pin it per node: "
+                       remedy=f"check that fingerprint {_OUT_OF_BAND}, then trust it with "
+                       "`cucmkit trust accept -f PARAMS` (writes ssh.known_hosts) or pin it per node: "
                        f"nodes[].ssh_host_key_sha256: {offered}")
 
     def _policy_note(self) -> str:

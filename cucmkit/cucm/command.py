@@ -191,7 +191,7 @@ def _describe_ssh(node: NodeParams, params: ClusterParams) -> int:
     known = set(known_host_fingerprints(params.ssh.known_hosts, node.address, node.ssh_port)) \
         if params.ssh.known_hosts is not None else set()
     pinned = set(node.ssh_host_key_sha256)
-    print(f"  ssh host keys at {node.address}:{node.ssh_port} (NOT verified; check on the node's console):")
+    print(f"  ssh host keys at {node.address}:{node.ssh_port} (NOT verified; check them out of band):")
     for key in keys:
         fingerprint = host_key_fingerprint(key)
         verdicts = []
@@ -285,8 +285,8 @@ def _offered_keys(nodes: Sequence[NodeParams], params: ClusterParams,
             failures += 1
             continue
         known = set(known_host_fingerprints(target, node.address, node.ssh_port)) if target.exists() else set()
-        print(f"{node.fqdn}  ssh {node.address}:{node.ssh_port} offers (NOT verified; compare with "
-              "`ssh-keygen -lf` on the node's console):")
+        print(f"{node.fqdn}  ssh {node.address}:{node.ssh_port} offers (NOT verified; compare each through a "
+              "channel you trust: the platform team, the hypervisor console, an older known_hosts):")
         for key in keys:
             fingerprint = host_key_fingerprint(key)
             verdict = f"already in {target}" if fingerprint in known else "NEW"
@@ -304,7 +304,7 @@ def _confirmed(yes: bool, count: int, target: Path) -> bool:
         print(f"error: not confirmed. Check the {count} fingerprint(s) above out of band, then re-run with --yes "
               "(or run it in a terminal to answer).", file=sys.stderr)
         return False
-    answer = input(f"Write these {count} host key(s) to {target}? Only if each matches the node's console. "
+    answer = input(f"Write these {count} host key(s) to {target}? Only if each matches what you checked out of band. "
                    "Type yes: ")
     return answer.strip().lower() == "yes"
 
