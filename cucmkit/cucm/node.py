@@ -176,11 +176,12 @@ class Node:
     @property
     def store(self) -> CertStore:
         """This node's certificate store, chosen once from its version (REST from 14 on, else the CLI)."""
-        with self._lock:
-            if self._store is None:
-                self._store = store_for(self.version, node=self.name, certmgr=lambda: self.certmgr,
-                                        cli=self._with_cli)
-            return self._store
+        if self._store is None:
+            chosen = store_for(self.version, node=self.name, certmgr=lambda: self.certmgr, cli=self._with_cli)
+            with self._lock:   # the version may come from AXL: read it outside the lock
+                if self._store is None:
+                    self._store = chosen
+        return self._store
 
     def own_certificates(self) -> list[CertRecord]:
         return self.store.own_certificates()

@@ -299,7 +299,10 @@ class RisPortClient(SoapClient):
     def _take_slot(self, operation: str, deadline: float | None) -> None:
         if not self.budget.acquire(deadline=deadline):
             raise TimeoutError_("the RisPort rate budget leaves no room before the deadline",
-                                node=self._transport.node, interface=INTERFACE, operation=operation)
+                                node=self._transport.node, interface=INTERFACE, operation=operation,
+                                remedy="RisPort answers a limited number of requests per minute for the whole "
+                                "cluster (registration.risport_rate per risport_window); wait for the window "
+                                "to pass, or stop other tools polling RisPort on this cluster")
 
 
 def _batches(names: list[str], size: int) -> Iterator[list[str]]:

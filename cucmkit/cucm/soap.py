@@ -248,6 +248,8 @@ def _remedy_for(message: str) -> str | None:
         return "narrow the query (fewer columns, a WHERE clause) or page it with SKIP/FIRST"
     if "Exceeded allowed rate" in message:
         return "wait for the RisPort rate window to pass; cucmkit budgets requests per cluster"
+    if "Maximum AXL Memory Allocation" in message:
+        return "AXL's memory limit for recent requests was reached: wait a few minutes, then retry smaller requests"
     return None
 
 
