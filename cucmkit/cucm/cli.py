@@ -12,7 +12,10 @@ The CLI is a terminal program, not an API, so this module reads a screen:
 - certificate text is pasted when CUCM asks for it;
 - ``utils service restart`` lines are streamed to a callback as they arrive;
 - every wait has a deadline: a node that never shows its prompt again ends in
-  ``TimeoutError_`` naming node and command, and the session is dropped.
+  ``TimeoutError_`` naming node and command, and the session is dropped;
+- the password is sent only after the node's host key passed ``_HostKeyCheck``
+  (a pin, else ssh.known_hosts); an unknown or changed key is refused with its
+  fingerprint, whatever ``host_key_policy`` says.
 
 High-level methods parse the shapes listed in cucm-interfaces.md 2.2 and raise
 ``CliError`` carrying CUCM's own message when a command fails.
