@@ -14,5 +14,6 @@ from cucmkit.certs.records import CertRecord
 from cucmkit.cucm.models import BackupStatus, ProcessNode, ServiceState
 from cucmkit.cucm.node import Cluster, Node
 from cucmkit.cucm.risport import RegistrationSummary
+from cucmkit.cucm.store import CertStore
 
-__all__ = ["Cluster", "Node", "CertRecord", "ServiceState", "ProcessNode", "BackupStatus", "RegistrationSummary"]
+__all__ = ["Cluster", "Node", "CertStore", "CertRecord", "ServiceState", "ProcessNode", "BackupStatus", "RegistrationSummary"]

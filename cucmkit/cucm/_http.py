@@ -26,7 +26,6 @@ verification, for ``cucmkit trust fetch`` and served-certificate checks.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import socket
@@ -51,6 +50,7 @@ from cucmkit.errors import (
     TlsError,
     TransportError,
 )
+from cucmkit.fingerprints import normalize_sha256
 from cucmkit.secrets import Secret
 
 __all__ = [
@@ -62,8 +62,6 @@ __all__ = [
     "DEFAULT_HTTPS_PORT",
     "fetch_server_certificate",
     "check_trust",
-    "sha256_fingerprint",
-    "normalize_fingerprint",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,20 +86,6 @@ _TRUST_REMEDY = (
     "add the CA that issued the node's certificate to tls.ca_bundle in the parameter file, or, "
     "for a self-signed node, pin its SHA-256 fingerprint under tls.pins (see `cucmkit trust fetch`)"
 )
-
-
-def normalize_fingerprint(value: str) -> str:
-    """``AB:CD:..`` or ``abcd..`` -> 64 lowercase hex characters; ValueError otherwise."""
-    text = value.replace(":", "").replace(" ", "").strip().lower()
-    if not re.fullmatch(r"[0-9a-f]{64}", text):
-        raise ValueError("a SHA-256 fingerprint is 64 hex characters (colons allowed)")
-    return text
-
-
-def sha256_fingerprint(cert: bytes | str) -> str:
-    """SHA-256 over the DER form of a certificate given as DER bytes or PEM text."""
-    der = ssl.PEM_cert_to_DER_cert(cert) if isinstance(cert, str) else cert
-    return hashlib.sha256(der).hexdigest()
 
 
 def _ssl_context(ca_bundle: tuple[Path, ...], pin: str | None, *, node: str) -> ssl.SSLContext:
@@ -151,7 +135,7 @@ class _NodeAdapter(requests.adapters.HTTPAdapter):
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: Any, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ) -> tuple[Any, Any]:
         host_params, _ = super().build_connection_pool_key_attributes(request, True, None)
         return host_params, dict(self._tls)
 
@@ -186,7 +170,7 @@ class HttpTransport:
         self.port = int(port)
         self.interface = interface
         self.username = username
-        self.pin_sha256 = normalize_fingerprint(pin_sha256) if pin_sha256 else None
+        self.pin_sha256 = normalize_sha256(pin_sha256) if pin_sha256 else None
         self.timeouts = Timeouts(connect=float(connect_timeout), read=float(read_timeout))
         self._password = password
         bundle = tuple(Path(p) for p in ca_bundle)
@@ -268,8 +252,10 @@ class HttpTransport:
             try:
                 response = self._send_with(session, method, path, operation, auth=auth, **kw)
             except TlsError as exc:
-                if first is not None or not _trust_failure(exc):
-                    raise self._neither(first, exc, operation) if first is not None else exc
+                if first is not None:
+                    raise self._neither(first, exc, operation) from exc
+                if not _trust_failure(exc):
+                    raise
                 first = exc
                 continue
             self._prefer_pin = pinned
@@ -320,6 +306,10 @@ class HttpTransport:
             return TimeoutError_(f"no TCP connection to {target} within {self.timeouts.connect:g} s",
                                  remedy="check that the node is up and the address/port and firewall are right.",
                                  **where)
+        if isinstance(exc, (requests.exceptions.ReadTimeout, socket.timeout)) and "handshake" in _root_reason(exc):
+            return TimeoutError_(f"no TLS handshake with {target} within {self.timeouts.connect:g} s",
+                                 remedy="check that the port serves HTTPS (a node whose Tomcat is starting accepts "
+                                 "TCP but does not answer yet); raise timeouts.connect for a slow node.", **where)
         if isinstance(exc, (requests.exceptions.ReadTimeout, socket.timeout)):
             return TimeoutError_(f"no answer from {target} within {self.timeouts.read:g} s",
                                  remedy="the node may be overloaded or hung; retry later or raise timeouts.read.",
@@ -335,7 +325,7 @@ class HttpTransport:
         reason = _root_reason(exc)
         if pinned and "Fingerprints did not match" in reason:
             got = re.search(r'got "?([0-9a-fA-F:]{32,})"?', reason)
-            served = normalize_fingerprint(got.group(1)) if got else "another certificate"
+            served = normalize_sha256(got.group(1)) if got else "another certificate"
             return TlsError(
                 f"pin mismatch: {self.node} serves a certificate with SHA-256 {served}, "
                 f"the parameter file pins {self.pin_sha256}",
@@ -477,4 +467,4 @@ def _served_chain(tls: ssl.SSLSocket) -> list[str]:
 def _as_pem(cert: Any) -> str:
     if isinstance(cert, bytes):
         return ssl.DER_cert_to_PEM_cert(cert)
-    return cert.public_bytes(1)  # _ssl.ENCODING_PEM
+    return str(cert.public_bytes(1))  # _ssl.ENCODING_PEM

@@ -1,14 +1,14 @@
 """AXL SOAP client (`/axl/`, publisher only).
 
 AXL answers writes with HTTP 503 while the database is busy: those calls are
-retried with backoff a bounded number of times, then ``ThrottledError``. A read
+retried with backoff a bounded number of times (``cucmkit.cucm.retrying``, from
+``retries.axl`` in the parameter file), then ``ThrottledError``. A read
 that is too large comes back as the fault ``Query request too large ...``,
 raised as ``SoapFaultError`` with that message and a remedy.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -16,6 +16,7 @@ from typing import TypeVar
 from lxml import etree
 
 from cucmkit.cucm.models import ProcessNode
+from cucmkit.cucm.retrying import retrying
 from cucmkit.cucm.soap import SoapClient, SoapEndpoint, Transport, child, child_text, children, local, sub
 from cucmkit.errors import CucmError, HttpStatusError, ThrottledError
 
@@ -62,7 +63,7 @@ class AxlClient(SoapClient):
         version = next((e.text for e in answer.iter() if isinstance(e.tag, str) and local(e) == "version"), None)
         if not version:
             raise self._error("getCCMVersion", "the answer carries no version")
-        return version.strip()
+        return str(version).strip()
 
     def sql(self, query: str) -> list[dict[str, str]]:
         """``executeSQLQuery``: every row as a dict of column name -> text ('' for NULL)."""
@@ -128,26 +129,25 @@ class AxlClient(SoapClient):
         return self._with_retry(operation, lambda: self._endpoint.call(operation, request, soap_action=action))
 
     def _with_retry(self, operation: str, attempt: Callable[[], T]) -> T:
-        for number in range(self._retries + 1):
-            try:
-                return attempt()
-            except HttpStatusError as exc:
-                if exc.status != 503:
-                    raise
-                if number == self._retries:
-                    raise ThrottledError(
-                        f"AXL answered HTTP 503 (busy) {number + 1} times", node=self._transport.node,
-                        interface=INTERFACE, operation=operation,
-                        remedy="the database change queue is backed up; retry later") from exc
-                self._sleep(self._delay(number))
-        raise AssertionError("unreachable")
-
-    def _delay(self, number: int) -> float:
-        delay: float = min(self._backoff * (2 ** number), self._backoff_max)
-        return delay * random.uniform(0.5, 1.0)
+        policy = retrying(attempts=self._retries + 1, first=self._backoff, cap=self._backoff_max,
+                          retry_on=_busy, sleep=self._sleep)
+        try:
+            return policy(attempt)
+        except HttpStatusError as exc:
+            if not _busy(exc):
+                raise
+            raise ThrottledError(
+                f"AXL answered HTTP 503 (busy) {self._retries + 1} times", node=self._transport.node,
+                interface=INTERFACE, operation=operation,
+                remedy="the publisher's database is busy (its change queue is backed up): retry later, "
+                "or raise retries.axl in the parameter file") from exc
 
     def _error(self, operation: str, message: str) -> CucmError:
         return CucmError(message, node=self._transport.node, interface=INTERFACE, operation=operation)
+
+
+def _busy(exc: BaseException) -> bool:
+    return isinstance(exc, HttpStatusError) and exc.status == 503
 
 
 def _required(value: str, what: str) -> str:

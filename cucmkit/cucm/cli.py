@@ -12,7 +12,10 @@ The CLI is a terminal program, not an API, so this module reads a screen:
 - certificate text is pasted when CUCM asks for it;
 - ``utils service restart`` lines are streamed to a callback as they arrive;
 - every wait has a deadline: a node that never shows its prompt again ends in
-  ``TimeoutError_`` naming node and command, and the session is dropped.
+  ``TimeoutError_`` naming node and command, and the session is dropped;
+- the password is sent only after the node's host key passed ``_HostKeyCheck``
+  (a pin, else ssh.known_hosts); an unknown or changed key is refused with its
+  fingerprint, whatever ``host_key_policy`` says.
 
 High-level methods parse the shapes listed in cucm-interfaces.md 2.2 and raise
 ``CliError`` carrying CUCM's own message when a command fails.
@@ -20,8 +23,6 @@ High-level methods parse the shapes listed in cucm-interfaces.md 2.2 and raise
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import re
 import socket
@@ -37,7 +38,8 @@ import paramiko
 from cucmkit.catalogue import MESSAGES
 from cucmkit.certs.records import CertRecord, record_from_show_cert
 from cucmkit.cucm.models import BackupStatus, ServiceState
-from cucmkit.errors import CliError, ConnectError, CucmKitError, TimeoutError_, TlsError, TransportError
+from cucmkit.errors import CliError, ConnectError, CucmKitError, TimeoutError_, TlsError
+from cucmkit.fingerprints import normalize_ssh_sha256, ssh_sha256
 from cucmkit.secrets import Secret
 
 __all__ = [
@@ -57,6 +59,9 @@ __all__ = [
     "host_key_fingerprint",
     "fetch_ssh_host_keys",
     "known_host_fingerprints",
+    "known_hosts_name",
+    "add_known_hosts",
+    "HOST_KEY_POLICIES",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,6 +93,7 @@ _SERVICE_LINE = re.compile(r"^(?P<name>\S.*?)\s*\[\s*(?P<state>[A-Z][A-Z ]*?)\s*
 _STATE_TEXT = {"STARTED": "Started", "STOPPED": "Stopped", "STARTING": "Starting", "STOPPING": "Stopping"}
 
 Answer = Callable[[str], str | None]
+_UNREACHABLE_REMEDY = "check that the node is up and that its address and ssh_port in the parameter file are right"
 
 
 @dataclass(frozen=True)
@@ -193,7 +199,7 @@ class AdminCli:
         port: int = DEFAULT_SSH_PORT,
         username: str,
         password: Secret,
-        host_key_policy: str | paramiko.MissingHostKeyPolicy = "warn",
+        host_key_policy: str = "reject",
         known_hosts: Path | None = None,
         host_key_sha256: Sequence[str] = (),
         prompt_timeout: float = DEFAULT_PROMPT_TIMEOUT,
@@ -207,9 +213,9 @@ class AdminCli:
         self.port = int(port)
         self.username = username
         self._password = password
-        self._pins = tuple(_normal_fingerprint(p) for p in host_key_sha256)
-        self._policy = _host_key_policy(host_key_policy, node=node, pins=self._pins)
+        self._pins = tuple(normalize_ssh_sha256(p) for p in host_key_sha256)
         self._known_hosts = known_hosts
+        self._policy = _checked_policy(host_key_policy)
         self.prompt_timeout = float(prompt_timeout)
         self.command_timeout = float(command_timeout)
         self.connect_timeout = float(connect_timeout)
@@ -248,66 +254,48 @@ class AdminCli:
         self._client = self._connect()
         try:
             self._channel = self._client.invoke_shell(term="vt100", width=250, height=50)
-        except (paramiko.SSHException, OSError) as exc:
+        except (paramiko.SSHException, EOFError, OSError) as exc:
             self.close()
-            raise ConnectError(f"no shell on {self.address}:{self.port}: {type(exc).__name__}",
+            raise ConnectError(f"no shell on {self.address}:{self.port}: {_reason(exc)}",
                                **self._where("login")) from exc
         self._interact("", operation="login", timeout=self.prompt_timeout, send=False)
         self._interact("set cli pagination off", operation="set cli pagination off", timeout=self.prompt_timeout)
 
     def _connect(self) -> paramiko.SSHClient:
-        client = paramiko.SSHClient()
-        if self._known_hosts is not None:
-            try:
-                client.load_host_keys(str(self._known_hosts))
-            except (OSError, paramiko.SSHException) as exc:
-                raise TlsError(f"ssh.known_hosts file {self._known_hosts} cannot be read ({type(exc).__name__})",
-                               **self._where("login"),
-                               remedy="fix ssh.known_hosts in the parameter file (for the lab: run "
-                               "`cucmkit lab start` first).") from None
-        client.set_missing_host_key_policy(self._policy)
+        """TCP, key exchange, host key check (``_HostKeyCheck``), and only then the password."""
+        known = _read_known_hosts(self._known_hosts, node=self.node) if self._known_hosts is not None else None
+        client = paramiko.SSHClient()   # it holds no host keys of its own: every key goes through the check
+        client.set_missing_host_key_policy(_HostKeyCheck(node=self.node, pins=self._pins, known=known,
+                                                         policy=self._policy))
         try:
             client.connect(hostname=self.address, port=self.port, username=self.username,
                            password=self._password.reveal(), timeout=self.connect_timeout,
                            banner_timeout=self.connect_timeout, auth_timeout=self.connect_timeout,
-                           look_for_keys=False, allow_agent=False)
+                           channel_timeout=self.connect_timeout, look_for_keys=False, allow_agent=False,
+                           transport_factory=self._transport)
         except Exception as exc:  # noqa: BLE001 - every paramiko/socket failure is mapped here, once
             client.close()
             raise self._map_connect_error(exc) from exc
-        self._check_pins(client)
         return client
 
-    def _check_pins(self, client: paramiko.SSHClient) -> None:
-        """With ``host_key_sha256`` pins, the offered key must match one, known_hosts or not."""
-        transport = client.get_transport()
-        if not self._pins or transport is None:
-            return
-        offered = host_key_fingerprint(transport.get_remote_server_key())
-        if offered not in self._pins:
-            client.close()
-            raise TlsError(f"the SSH host key of {self.node} ({offered}) does not match "
-                           f"nodes[].ssh_host_key_sha256 ({', '.join(self._pins)})", **self._where("login"),
-                           remedy=_PIN_REMEDY)
+    def _transport(self, sock: Any, **kw: Any) -> paramiko.Transport:
+        """paramiko's Transport with the key exchange bounded by timeouts.connect (not its fixed 15 s)."""
+        transport = paramiko.Transport(sock, **kw)
+        transport.handshake_timeout = self.connect_timeout
+        return transport
 
     def _map_connect_error(self, exc: BaseException) -> CucmKitError:
         where, target = self._where("login"), f"{self.address}:{self.port}"
-        if isinstance(exc, CucmKitError):   # raised by our host key policy
+        if isinstance(exc, CucmKitError):   # raised by the host key check
             return exc
         if isinstance(exc, paramiko.AuthenticationException):
             return CliError(f"SSH authentication failed for {self.username}", **where,
-                            remedy="check the OS admin password referenced in the parameter file")
-        if isinstance(exc, paramiko.BadHostKeyException):
-            return TlsError(f"the SSH host key of {self.node} at {target} changed: it offers "
-                            f"{exc.key.get_name()} {host_key_fingerprint(exc.key)}, known_hosts holds "
-                            f"{host_key_fingerprint(exc.expected_key)}", **where, remedy=_PIN_REMEDY)
+                            remedy="check the OS admin password referenced in the parameter file, and that the "
+                            "account is not locked")
         if isinstance(exc, (socket.timeout, TimeoutError)):
-            return TimeoutError_(f"no SSH login on {target} within {self.connect_timeout:g} s", **where)
-        if isinstance(exc, paramiko.SSHException) and "known_hosts" in str(exc):
-            return TransportError(f"the SSH host key of {target} is unknown", **where,
-                                  remedy="add it to known_hosts or choose another host_key_policy")
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
-        return ConnectError(f"cannot open SSH to {target}: {reason}", **where,
-                            remedy="check that the node is up and the address and ssh_port are right")
+            return TimeoutError_(f"no SSH login on {target} within {self.connect_timeout:g} s", **where,
+                                 remedy=_UNREACHABLE_REMEDY + "; raise timeouts.connect for a slow node")
+        return ConnectError(f"cannot open SSH to {target}: {_reason(exc)}", **where, remedy=_UNREACHABLE_REMEDY)
 
     def _where(self, operation: str) -> dict[str, Any]:
         return {"node": self.node, "interface": INTERFACE, "operation": operation}
@@ -333,7 +321,7 @@ class AdminCli:
         channel = self._channel
         assert channel is not None
         deadline = time.monotonic() + timeout
-        screen, questions = _Screen(), []
+        screen, questions = _Screen(), list[str]()
         if send:
             self._drain(channel)
             self._send(channel, command + ENTER, operation)
@@ -400,7 +388,7 @@ class AdminCli:
             data = channel.recv(65536)
         except TimeoutError:
             return
-        except (OSError, paramiko.SSHException) as exc:
+        except (OSError, EOFError, paramiko.SSHException) as exc:
             self.close()
             raise ConnectError(f"the SSH session broke: {type(exc).__name__}", **self._where(operation)) from exc
         if not data:
@@ -412,7 +400,7 @@ class AdminCli:
     def _send(self, channel: paramiko.Channel, text: str, operation: str) -> None:
         try:
             channel.sendall(text.encode("utf-8"))
-        except (OSError, paramiko.SSHException) as exc:
+        except (OSError, EOFError, paramiko.SSHException) as exc:
             self.close()
             raise ConnectError(f"the SSH session broke: {type(exc).__name__}", **self._where(operation)) from exc
 
@@ -554,15 +542,18 @@ class AdminCli:
 # --------------------------------------------------------------------------- helpers & parsers
 
 
+_OUT_OF_BAND = ("through a channel you trust (the platform team that built the node, the hypervisor console, "
+                "an older known_hosts): the admin CLI offers no ssh-keygen")
 _PIN_REMEDY = ("if the node was reinstalled or its host key regenerated on purpose, check the new fingerprint "
-               "out of band (`cucmkit trust fetch -f PARAMS`, or `ssh-keygen -lf` on the node's console), then "
-               "update the node's entry in ssh.known_hosts or nodes[].ssh_host_key_sha256; otherwise treat it as "
-               "an attack and do not connect")
+               f"(`cucmkit trust fetch -f PARAMS` shows it) {_OUT_OF_BAND}, then remove the node's old entry from "
+               "ssh.known_hosts (`ssh-keygen -R '[address]:port' -f FILE`) and run `cucmkit trust accept`, or update "
+               "nodes[].ssh_host_key_sha256; otherwise treat it as an attack and do not connect")
+HOST_KEY_POLICIES = ("reject", "warn")   # both refuse an unknown key; "warn" is read from old parameter files
 
 
 def host_key_fingerprint(key: paramiko.PKey) -> str:
-    """OpenSSH's ``SHA256:<base64>`` fingerprint of a host key (as ``ssh-keygen -lf`` prints it)."""
-    return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode("ascii").rstrip("=")
+    """OpenSSH's ``SHA256:<base64>`` fingerprint of a host key (``cucmkit.fingerprints.ssh_sha256``)."""
+    return ssh_sha256(key.asbytes())
 
 
 _PROBE_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512")
@@ -572,21 +563,26 @@ logging.getLogger(_PROBE_LOG).setLevel(logging.CRITICAL)
 
 def fetch_ssh_host_keys(address: str, port: int, *, node: str,
                         timeout: float = DEFAULT_CONNECT_TIMEOUT) -> list[paramiko.PKey]:
-    """The SSH host keys a node offers (one handshake per key type, no login); NOT verified.
+    """The SSH host keys a node offers (one handshake per key type, never a login); NOT verified.
 
-    Used by ``cucmkit trust fetch`` to show fingerprints to check out of band.
+    Used by ``cucmkit trust fetch`` / ``trust accept`` to show fingerprints to check out of band.
     """
     keys: list[paramiko.PKey] = []
     where = {"node": node, "interface": INTERFACE, "operation": "fetch host key"}
     for key_type in _PROBE_KEY_TYPES:
         try:
             sock = socket.create_connection((address, port), timeout=timeout)
+        except TimeoutError as exc:
+            raise TimeoutError_(f"no TCP connection to SSH at {address}:{port} within {timeout:g} s", **where,
+                                remedy=_UNREACHABLE_REMEDY) from exc
         except OSError as exc:
-            raise ConnectError(f"cannot connect to SSH at {address}:{port}: {exc.strerror or exc}", **where) from exc
+            raise ConnectError(f"cannot connect to SSH at {address}:{port}: {exc.strerror or exc}", **where,
+                               remedy=_UNREACHABLE_REMEDY) from exc
         transport = paramiko.Transport(sock)
         transport.set_log_channel(_PROBE_LOG)
         try:
             transport.banner_timeout = timeout
+            transport.handshake_timeout = timeout
             transport.get_security_options().key_types = (key_type,)
             transport.start_client(timeout=timeout)
             keys.append(transport.get_remote_server_key())
@@ -597,61 +593,109 @@ def fetch_ssh_host_keys(address: str, port: int, *, node: str,
     return keys
 
 
+def known_hosts_name(address: str, port: int) -> str:
+    """The host name known_hosts files use for ``address:port`` (``[address]:port`` off port 22)."""
+    return address if port == DEFAULT_SSH_PORT else f"[{address}]:{port}"
+
+
+def _read_known_hosts(known_hosts: Path, *, node: str = "") -> paramiko.HostKeys:
+    try:
+        return paramiko.HostKeys(str(known_hosts))
+    except (OSError, paramiko.SSHException, ValueError) as exc:
+        raise TlsError(f"ssh.known_hosts file {known_hosts} cannot be read ({type(exc).__name__})",
+                       node=node or None, interface=INTERFACE, operation="login",
+                       remedy="fix ssh.known_hosts in the parameter file, or write it with "
+                       "`cucmkit trust accept -f PARAMS` (for the lab: run `cucmkit lab start` first).") from None
+
+
 def known_host_fingerprints(known_hosts: Path, address: str, port: int) -> list[str]:
     """Fingerprints a known_hosts file holds for ``[address]:port`` (empty when none or unreadable)."""
     try:
-        entries = paramiko.HostKeys(str(known_hosts))
-    except (OSError, paramiko.SSHException):
+        entries = _read_known_hosts(known_hosts)
+    except TlsError:
         return []
-    lookup = entries.lookup(address if port == DEFAULT_SSH_PORT else f"[{address}]:{port}")
+    lookup = entries.lookup(known_hosts_name(address, port))
     return [host_key_fingerprint(lookup[k]) for k in lookup.keys()] if lookup else []
 
 
-def _normal_fingerprint(value: str) -> str:
-    from cucmkit.params import normalize_ssh_fingerprint  # params imports nothing from here
+def add_known_hosts(known_hosts: Path, address: str, port: int, keys: Sequence[paramiko.PKey]) -> list[str]:
+    """Append ``keys`` for ``address:port`` to ``known_hosts`` (created if missing); returns the fingerprints added.
 
-    return normalize_ssh_fingerprint(value)
+    A key already there is skipped; a DIFFERENT key of the same type already there is refused
+    (``TlsError``): a changed host key is never overwritten by a command.
+    """
+    name = known_hosts_name(address, port)
+    existing = _read_known_hosts(known_hosts).lookup(name) if known_hosts.exists() else None
+    lines, added = [], []
+    for key in keys:
+        held = existing.get(key.get_name()) if existing is not None else None
+        if held is not None and held.asbytes() != key.asbytes():
+            raise TlsError(f"{known_hosts} already holds another {key.get_name()} key for {name} "
+                           f"({host_key_fingerprint(held)}); the node now offers {host_key_fingerprint(key)}",
+                           interface=INTERFACE, operation="trust accept", remedy=_PIN_REMEDY)
+        if held is None:
+            lines.append(f"{name} {key.get_name()} {key.get_base64()}\n")
+            added.append(host_key_fingerprint(key))
+    if lines:
+        known_hosts.parent.mkdir(parents=True, exist_ok=True)
+        with known_hosts.open("a", encoding="ascii") as out:
+            out.writelines(lines)
+    return added
 
 
-def _host_key_policy(policy: str | paramiko.MissingHostKeyPolicy, *, node: str = "",
-                     pins: tuple[str, ...] = ()) -> paramiko.MissingHostKeyPolicy:
-    if isinstance(policy, paramiko.MissingHostKeyPolicy):
-        return policy
-    table = {"reject": _RejectPolicy, "warn": _LogPolicy, "accept": _LogPolicy}
-    if policy not in table:
-        raise ValueError(f"host_key_policy must be one of {sorted(table)} or a paramiko policy")
-    return table[policy](node=node, pins=pins)
+def _checked_policy(policy: object) -> str:
+    if not isinstance(policy, str) or policy not in HOST_KEY_POLICIES:
+        raise ValueError(f"host_key_policy must be one of {list(HOST_KEY_POLICIES)}; cucmkit never logs in to "
+                         "an SSH host key that neither ssh.known_hosts nor a pin vouches for")
+    return policy
 
 
-class _RejectPolicy(paramiko.MissingHostKeyPolicy):
-    """Refuse a host key that neither known_hosts nor a pin vouches for, naming its fingerprint."""
+class _HostKeyCheck(paramiko.MissingHostKeyPolicy):
+    """The one host key check, run after the key exchange and BEFORE any authentication.
 
-    def __init__(self, *, node: str, pins: tuple[str, ...]) -> None:
-        self.node, self.pins = node, pins
+    paramiko's client is given no host keys of its own, so it asks this policy about
+    every key: a pinned node must offer a pinned key; otherwise the key must be the
+    one ssh.known_hosts holds for ``[address]:port``. Anything else is refused, naming
+    the offered fingerprint and how to trust it knowingly.
+    """
+
+    def __init__(self, *, node: str, pins: tuple[str, ...], known: paramiko.HostKeys | None, policy: str) -> None:
+        self.node, self.pins, self.known, self.policy = node, pins, known, policy
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         offered = host_key_fingerprint(key)
-        if offered in self.pins:
+        where = {"node": self.node, "interface": INTERFACE, "operation": "login"}
+        if self.pins:
+            if offered in self.pins:
+                return
+            raise TlsError(f"the SSH host key of {self.node} ({offered}) does not match "
+                           f"nodes[].ssh_host_key_sha256 ({', '.join(self.pins)})", **where, remedy=_PIN_REMEDY)
+        entries = self.known.lookup(hostname) if self.known is not None else None
+        held = entries.get(key.get_name()) if entries is not None else None
+        if held is not None and held.asbytes() == key.asbytes():
             return
-        raise TlsError(f"the SSH host key of {self.node} ({hostname}) is not known: it offers "
-                       f"{key.get_name()} {offered}", node=self.node, interface=INTERFACE, operation="login",
-                       remedy="check that fingerprint out of band (node console: `ssh-keygen -lf`), then add the "
-                       "node's key to ssh.known_hosts or set nodes[].ssh_host_key_sha256: " + offered)
+        if held is not None:
+            raise TlsError(f"the SSH host key of {self.node} at {hostname} changed: it offers {key.get_name()} "
+                           f"{offered}, ssh.known_hosts holds {host_key_fingerprint(held)}", **where,
+                           remedy=_PIN_REMEDY)
+        raise TlsError(f"the SSH host key of {self.node} ({hostname}) is not known, so cucmkit did not log in: "
+                       f"it offers {key.get_name()} {offered}" + self._policy_note(), **where,
+                       remedy=f"check that fingerprint {_OUT_OF_BAND}, then trust it with "
+                       "`cucmkit trust accept -f PARAMS` (writes ssh.known_hosts) or pin it per node: "
+                       f"nodes[].ssh_host_key_sha256: {offered}")
+
+    def _policy_note(self) -> str:
+        if self.policy == "warn":
+            return " (ssh.host_key_policy 'warn' no longer logs in to an unverified host)"
+        return ""
 
 
-class _LogPolicy(paramiko.MissingHostKeyPolicy):
-    """Accept an unknown host key, warning with its fingerprint and how to pin it."""
-
-    def __init__(self, *, node: str = "", pins: tuple[str, ...] = ()) -> None:
-        self.node, self.pins = node, pins
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        offered = host_key_fingerprint(key)
-        if offered in self.pins:
-            return
-        log.warning("SSH host key of %s (%s) NOT verified; accepting %s %s. To verify it, set ssh.known_hosts "
-                    "in the parameter file (OpenSSH format) or pin it per node: ssh_host_key_sha256: %s",
-                    self.node or hostname, hostname, key.get_name(), offered, offered)
+def _reason(exc: BaseException) -> str:
+    """Short text for a socket/paramiko failure (paramiko's messages carry no credentials)."""
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
+        exc = next(iter(exc.errors.values()))     # one OSError per address tried: the first says why
+    text = getattr(exc, "strerror", None) or str(exc).strip()
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 def _answer_for(question: str, answers: Mapping[str, str] | Answer | None) -> str | None:
@@ -743,13 +787,13 @@ def parse_sql_table(output: str) -> list[dict[str, str]]:
     for line in lines[rule_at + 1:]:
         if not line.strip() or _PROMPT_LINE.match(line):
             continue
-        rows.append(dict(zip(header, _cells(line, spans))))
+        rows.append(dict(zip(header, _cells(line, spans), strict=False)))
     return rows
 
 
 def _cells(line: str, spans: Sequence[tuple[int, int]]) -> list[str]:
     cells = []
-    for index, (start, end) in enumerate(spans):
+    for index, (start, _end) in enumerate(spans):
         stop = spans[index + 1][0] if index + 1 < len(spans) else len(line)
         cells.append(line[start:stop].strip())
     return [("" if cell == "NULL" else cell) for cell in cells]

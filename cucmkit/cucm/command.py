@@ -1,7 +1,14 @@
-"""``cucmkit inventory`` and ``cucmkit trust fetch``.
+"""``cucmkit inventory``, ``cucmkit trust fetch`` and ``cucmkit trust accept``.
 
     cucmkit inventory -f parameters/lab.yaml [--json | --csv] [--threshold DAYS]
     cucmkit trust fetch -f parameters/lab.yaml
+    cucmkit trust accept -f parameters/lab.yaml [--node NAME ...] [--yes]
+
+``trust fetch`` shows what each node serves (TLS chain, SSH host keys) and
+never logs in. ``trust accept`` shows the SSH host key fingerprints again and,
+once the engineer confirms them (checked out of band), appends them to the
+parameter file's ``ssh.known_hosts`` file (creating it); it never edits the
+YAML file and never replaces a key that is already there with another one.
 """
 
 from __future__ import annotations
@@ -13,13 +20,16 @@ import json
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TextIO
+
+import paramiko
 
 from cucmkit.certs.records import CertRecord, record_from_pem
 from cucmkit.cucm._http import check_trust, fetch_server_certificate
-from cucmkit.cucm.cli import fetch_ssh_host_keys, host_key_fingerprint, known_host_fingerprints
-from cucmkit.errors import CucmKitError
-from cucmkit.params import ClusterParams, load_parameters
+from cucmkit.cucm.cli import add_known_hosts, fetch_ssh_host_keys, host_key_fingerprint, known_host_fingerprints
+from cucmkit.errors import CucmKitError, ParameterError
+from cucmkit.params import ClusterParams, NodeParams, load_parameters
 
 __all__ = ["register", "inventory_rows", "COLUMNS"]
 
@@ -43,6 +53,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                                  "and SSH host key fingerprints")
     fetch.add_argument("-f", "--parameters", required=True, metavar="PARAMS", help="cluster parameter file (YAML)")
     fetch.set_defaults(func=_trust_fetch)
+    accept = trust_sub.add_parser("accept", help="after you checked them out of band, write the nodes' SSH host "
+                                  "keys to the parameter file's ssh.known_hosts file")
+    accept.add_argument("-f", "--parameters", required=True, metavar="PARAMS", help="cluster parameter file (YAML)")
+    accept.add_argument("--node", action="append", default=[], metavar="NAME",
+                        help="only this node (FQDN or short name; repeatable); default: every node")
+    accept.add_argument("--yes", action="store_true",
+                        help="do not ask: the fingerprints shown were checked out of band")
+    accept.set_defaults(func=_trust_accept)
 
 
 def _fail(exc: CucmKitError) -> int:
@@ -115,9 +133,9 @@ def _write_table(rows: list[dict[str, Any]], threshold: int, out: TextIO) -> Non
     shown = ("node", "store", "filename", "common_name", "not_after", "days_left", "flag")
     cells = [[_cell(row, k) for k in shown] for row in rows]
     widths = [max([len(k)] + [len(c[i]) for c in cells]) for i, k in enumerate(shown)]
-    print("  ".join(k.upper().ljust(w) for k, w in zip(shown, widths)).rstrip(), file=out)
+    print("  ".join(k.upper().ljust(w) for k, w in zip(shown, widths, strict=True)).rstrip(), file=out)
     for line in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip(), file=out)
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip(), file=out)
     flagged = sum(1 for r in rows if r["flag"])
     print(f"\n{len(rows)} certificates; {flagged} expired or expiring within {threshold} days.", file=out)
 
@@ -158,10 +176,12 @@ def _trust_fetch(args: argparse.Namespace) -> int:
         print("tls:\n  pins:")
         for fqdn, fingerprint in pins.items():
             print(f"    {fqdn}: {fingerprint}")
+    print("SSH: cucmkit logs in only to a host key that ssh.known_hosts or nodes[].ssh_host_key_sha256 vouches "
+          f"for. After checking the fingerprints above out of band: cucmkit trust accept -f {args.parameters}")
     return 1 if failures else 0
 
 
-def _describe_ssh(node: Any, params: ClusterParams) -> int:
+def _describe_ssh(node: NodeParams, params: ClusterParams) -> int:
     """Print the node's SSH host key fingerprints and whether known_hosts / pins vouch for them; 1 on failure."""
     try:
         keys = fetch_ssh_host_keys(node.address, node.ssh_port, node=node.fqdn, timeout=params.timeouts.connect)
@@ -171,7 +191,7 @@ def _describe_ssh(node: Any, params: ClusterParams) -> int:
     known = set(known_host_fingerprints(params.ssh.known_hosts, node.address, node.ssh_port)) \
         if params.ssh.known_hosts is not None else set()
     pinned = set(node.ssh_host_key_sha256)
-    print(f"  ssh host keys at {node.address}:{node.ssh_port} (NOT verified; check on the node's console):")
+    print(f"  ssh host keys at {node.address}:{node.ssh_port} (NOT verified; check them out of band):")
     for key in keys:
         fingerprint = host_key_fingerprint(key)
         verdicts = []
@@ -203,3 +223,97 @@ def _describe_chain(fqdn: str, chain: list[str], params: ClusterParams) -> CertR
 
 def _colons(hexdigest: str) -> str:
     return ":".join(hexdigest[i:i + 2] for i in range(0, len(hexdigest), 2)).upper()
+
+
+# -- trust accept ---------------------------------------------------------------------------
+
+
+def _trust_accept(args: argparse.Namespace) -> int:
+    try:
+        params = load_parameters(args.parameters, check_secrets=False)
+        nodes = _chosen_nodes(params, args.node)
+    except CucmKitError as exc:
+        return _fail(exc)
+    target = params.ssh.known_hosts or _default_known_hosts(params)
+    offered, failures = _offered_keys(nodes, params, target)
+    if not any(keys for _, keys in offered):
+        print(f"Nothing to add: {target} already holds every key offered." if not failures else "No key to add.")
+        return 1 if failures else 0
+    if not _confirmed(args.yes, sum(len(keys) for _, keys in offered), target):
+        print("Nothing written.", file=sys.stderr)
+        return 1
+    try:
+        for node, keys in offered:
+            for fingerprint in add_known_hosts(target, node.address, node.ssh_port, keys):
+                print(f"added {node.fqdn} {fingerprint}")
+    except CucmKitError as exc:
+        return _fail(exc)
+    _say_where(params, target)
+    return 1 if failures else 0
+
+
+def _chosen_nodes(params: ClusterParams, names: Sequence[str]) -> list[NodeParams]:
+    if not names:
+        return list(params.nodes)
+    chosen = []
+    for name in names:
+        found = [n for n in params.nodes if name.lower() in (n.fqdn.lower(), n.short.lower())]
+        if not found:
+            raise ParameterError(f"--node {name}: no such node in {params.cluster}",
+                                 remedy="name a node as in the parameter file: "
+                                 + ", ".join(n.short for n in params.nodes))
+        chosen += [n for n in found if n not in chosen]
+    return chosen
+
+
+def _default_known_hosts(params: ClusterParams) -> Path:
+    """Where ``trust accept`` writes when ssh.known_hosts is not set: next to the parameter file."""
+    folder = params.source.resolve().parent if params.source is not None else params.root
+    return folder / "known_hosts"
+
+
+def _offered_keys(nodes: Sequence[NodeParams], params: ClusterParams,
+                  target: Path) -> tuple[list[tuple[NodeParams, list[paramiko.PKey]]], int]:
+    """Each node's offered keys not yet in ``target`` (shown as they are read); failures counted."""
+    offered: list[tuple[NodeParams, list[paramiko.PKey]]] = []
+    failures = 0
+    for node in nodes:
+        try:
+            keys = fetch_ssh_host_keys(node.address, node.ssh_port, node=node.fqdn, timeout=params.timeouts.connect)
+        except CucmKitError as exc:
+            print(f"{node.fqdn}: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        known = set(known_host_fingerprints(target, node.address, node.ssh_port)) if target.exists() else set()
+        print(f"{node.fqdn}  ssh {node.address}:{node.ssh_port} offers (NOT verified; compare each through a "
+              "channel you trust: the platform team, the hypervisor console, an older known_hosts):")
+        for key in keys:
+            fingerprint = host_key_fingerprint(key)
+            verdict = f"already in {target}" if fingerprint in known else "NEW"
+            print(f"    {key.get_name():<20} {fingerprint}  {verdict}")
+        offered.append((node, [k for k in keys if host_key_fingerprint(k) not in known]))
+        if not keys:
+            print("    (no host key offered)")
+    return offered, failures
+
+
+def _confirmed(yes: bool, count: int, target: Path) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        print(f"error: not confirmed. Check the {count} fingerprint(s) above out of band, then re-run with --yes "
+              "(or run it in a terminal to answer).", file=sys.stderr)
+        return False
+    answer = input(f"Write these {count} host key(s) to {target}? Only if each matches what you checked out of band. "
+                   "Type yes: ")
+    return answer.strip().lower() == "yes"
+
+
+def _say_where(params: ClusterParams, target: Path) -> None:
+    if params.ssh.known_hosts is not None:
+        print(f"ssh.known_hosts ({target}) now vouches for these keys.")
+        return
+    shown = target.relative_to(params.root) if target.is_relative_to(params.root) else target
+    source = params.source or "the parameter file"
+    print(f"ssh.known_hosts is not set in {source}: cucmkit will not use {target} until you add, "
+          f"in that file:\nssh:\n  known_hosts: {shown}")

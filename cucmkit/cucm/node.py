@@ -1,7 +1,8 @@
 """The Node / Cluster facade (CONTRACTS §4): one object per cluster, built from its parameter file.
 
-It holds the per-interface clients and picks the right one for each job:
-certificates over the REST API on CUCM 14 and later, over the admin CLI
+It holds the per-interface clients and picks the right one for each job.
+Certificates go through the node's one ``CertStore`` (cucm/store.py), chosen
+once from its version: the REST API on CUCM 14 and later, the admin CLI
 otherwise (a node's ``version: "12.5"`` forces the CLI); both give equal
 ``CertRecord`` values. Cisco Tomcat restarts go through the CLI (Control
 Center runs inside Tomcat), every other service through Control Center.
@@ -11,23 +12,23 @@ Clients open lazily, once, and are closed with the cluster.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cucmkit import catalogue
 from cucmkit.certs.records import CertRecord, record_from_pem
-from cucmkit.cucm._http import HttpTransport, fetch_server_certificate, sha256_fingerprint
+from cucmkit.cucm._http import HttpTransport, fetch_server_certificate
 from cucmkit.cucm.axl import AxlClient
-from cucmkit.cucm.certmgr import CertMgrClient, trust_purpose
+from cucmkit.cucm.certmgr import CertMgrClient
 from cucmkit.cucm.controlcenter import ControlCenterClient
 from cucmkit.cucm.models import BackupStatus, ProcessNode, ServiceState
 from cucmkit.cucm.risport import RateBudget, RegistrationSummary, RisPortClient
 from cucmkit.cucm.sso import SsoClient
+from cucmkit.cucm.store import REST_MIN_MAJOR, CertStore, store_for, uses_rest
 from cucmkit.errors import CucmError, CucmKitError, HttpStatusError, SoapFaultError, TimeoutError_, TransportError
 from cucmkit.params import Account, ClusterParams, NodeParams
 from cucmkit.secrets import Secret
@@ -41,16 +42,9 @@ if TYPE_CHECKING:  # paramiko is imported only when a node's CLI is first used
 
 T = TypeVar("T")
 
-REST_MIN_MAJOR = 14          # the certificate REST API exists from CUCM 14 on
 RESTART_POLL = 0.25          # seconds between Control Center status reads while a service restarts
 _RESTART_GRACE = 3.0         # seconds a restart must be "Started" without a transition seen
 _AXL_SCHEMAS = {"12": "12.5", "14": "14.0", "15": "15.0"}
-
-
-def uses_rest(version: str) -> bool:
-    """True when the node's version has the certificate REST API (14+)."""
-    match = re.match(r"\s*(\d+)", version or "")
-    return bool(match) and int(match.group(1)) >= REST_MIN_MAJOR
 
 
 def _via_cli(service: str) -> bool:
@@ -90,6 +84,7 @@ class Node:
         self._lock = threading.RLock()
         self._cli_lock = threading.Lock()
         self._clients: dict[str, Any] = {}
+        self._store: CertStore | None = None
 
     def __repr__(self) -> str:
         return f"Node({self.name!r}, role={self.role!r}, kind={self.kind!r})"
@@ -104,7 +99,7 @@ class Node:
 
     @property
     def uses_rest(self) -> bool:
-        return uses_rest(self.version)
+        return self.store.interface == "certmgr"
 
     # -- clients (lazy, one each) --------------------------------------------------------
 
@@ -112,7 +107,7 @@ class Node:
         with self._lock:
             if key not in self._clients:
                 self._clients[key] = make()
-            return self._clients[key]
+            return cast(T, self._clients[key])
 
     def transport(self, interface: str, account: Account | None) -> HttpTransport:
         """A new HTTPS transport to this node for ``interface`` (``account`` None: no auth)."""
@@ -176,78 +171,49 @@ class Node:
                 if client is not None:
                     client.close()
 
-    # -- certificates -------------------------------------------------------------------
+    # -- certificates (delegated to the node's one store) ----------------------------------
+
+    @property
+    def store(self) -> CertStore:
+        """This node's certificate store, chosen once from its version (REST from 14 on, else the CLI)."""
+        if self._store is None:
+            chosen = store_for(self.version, node=self.name, certmgr=lambda: self.certmgr, cli=self._with_cli)
+            with self._lock:   # the version may come from AXL: read it outside the lock
+                if self._store is None:
+                    self._store = chosen
+        return self._store
 
     def own_certificates(self) -> list[CertRecord]:
-        if self.uses_rest:
-            return _sorted(self.certmgr.own_certificates())
-        return _sorted(self._with_cli(lambda cli: [cli.show_cert("own", item.path) for item in cli.list_certs("own")]))
+        return self.store.own_certificates()
 
     def trust_certificates(self, store: str | None = None) -> list[CertRecord]:
-        if self.uses_rest:
-            return _sorted(self.certmgr.trust_certificates(store))
-
-        def read(cli: AdminCli) -> list[CertRecord]:
-            listing = [i for i in cli.list_certs("trust") if store is None or i.unit == store]
-            return [cli.show_cert("trust", item.path) for item in listing]
-        return _sorted(self._with_cli(read))
+        return self.store.trust_certificates(store)
 
     def all_certificates(self) -> list[CertRecord]:
         """Own then trust certificates (one snapshot on the REST path)."""
-        if self.uses_rest:
-            snapshot = self.certmgr.snapshot()
-            return _sorted(snapshot.identities) + _sorted(snapshot.trusts)
-        return self.own_certificates() + self.trust_certificates()
+        return self.store.all_certificates()
 
     def generate_csr(self, purpose: str, *, common_name: str | None = None, alt_names: Sequence[str] = (),
                      key_type: str = "rsa", key_size: int = 2048, distribution: str = "this-server") -> str:
-        if self.uses_rest:
-            return self.certmgr.generate_csr(purpose, common_name=common_name, alt_names=alt_names,
-                                             key_type=key_type, key_size=key_size, distribution=distribution)
-        if distribution != "this-server" or alt_names or common_name:
-            raise CucmError("the CLI path (CUCM before 14) makes only this-server CSRs with the node's own name",
-                            node=self.name, interface="cli", operation="set csr gen", purpose=purpose,
-                            remedy="generate multi-server or custom-SAN CSRs in the OS Administration GUI.")
-        return self._with_cli(lambda cli: _csr_via_cli(cli, purpose))
+        return self.store.generate_csr(purpose, common_name=common_name, alt_names=alt_names,
+                                       key_type=key_type, key_size=key_size, distribution=distribution)
 
     def get_csr(self, purpose: str) -> str | None:
-        if self.uses_rest:
-            return self.certmgr.get_csr(purpose)
-        return self._with_cli(lambda cli: cli.show_csr(purpose))
+        return self.store.get_csr(purpose)
 
     def upload_trust(self, purpose: str, pem: str, *, description: str = "cucmkit") -> None:
         """Upload one CA certificate to ``<purpose>-trust`` and verify it is stored, by fingerprint."""
-        wanted = sha256_fingerprint(_first_pem(pem))
-        reason = ""
-        if self.uses_rest:
-            results = self.certmgr.upload_trust(purpose, [pem], description=description)
-            reason = "; ".join(r.reason for r in results if not r.stored and r.reason)
-            stored = {r.fingerprint_sha256 for r in self.certmgr.trust_store(purpose)}
-        else:
-            output = self._with_cli(lambda cli: cli.import_cert("trust", f"{purpose}-trust", pem))
-            reason = "" if "Successfully" in output else output.strip()
-            stored = {r.fingerprint_sha256 for r in self.trust_certificates(f"{purpose}-trust")}
-        if wanted not in stored:
-            raise CucmError(f"the certificate was not stored in {purpose}-trust"
-                            + (f": {reason}" if reason else " (CUCM answered success but kept another one)"),
-                            node=self.name, interface="certmgr" if self.uses_rest else "cli",
-                            operation="upload trust", purpose=purpose,
-                            remedy="delete the older certificate with the same name from the trust store, then retry.")
+        self.store.upload_trust(purpose, pem, description=description)
 
     def upload_identity(self, purpose: str, pem: str) -> None:
-        if self.uses_rest:
-            self.certmgr.upload_identity(purpose, [pem])
-        else:
-            self._with_cli(lambda cli: cli.import_cert("own", purpose, pem))
+        self.store.upload_identity(purpose, pem)
 
     def regenerate_self_signed(self, purpose: str) -> None:
+        """``set cert regen`` (the CLI on every release: the REST API has no regeneration)."""
         self._with_cli(lambda cli: cli.regen(purpose))
 
     def delete_trust(self, store: str, filename: str) -> None:
-        if self.uses_rest:
-            self.certmgr.delete_trust(trust_purpose(store), filename)
-        else:
-            self._with_cli(lambda cli: cli.delete_trust(store, filename))
+        self.store.delete_trust(store, filename)
 
     def served_certificate(self) -> CertRecord:
         """The certificate this node's HTTPS port serves right now (not verified: a probe)."""
@@ -447,27 +413,3 @@ class Cluster:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chosen)))) as pool:
             results = list(pool.map(Node.all_certificates, chosen))
         return [record for records in results for record in records]
-
-
-# -- helpers ------------------------------------------------------------------------------
-
-
-def _csr_via_cli(cli: AdminCli, purpose: str) -> str:
-    cli.csr_gen(purpose)
-    csr = cli.show_csr(purpose)
-    if not csr:
-        raise CucmError("the CSR was generated but cannot be read back", node=cli.node, interface="cli",
-                        operation="show csr own", purpose=purpose)
-    return csr
-
-
-def _first_pem(text: str) -> str:
-    match = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", text, re.DOTALL)
-    if not match:
-        raise ValueError("pem must hold a PEM certificate")
-    return match.group(0) + "\n"
-
-
-def _sorted(records: Iterable[CertRecord]) -> list[CertRecord]:
-    return sorted(records, key=lambda r: (r.store != "own", r.store, r.purpose or "", r.filename or "",
-                                          r.fingerprint_sha256))

@@ -7,14 +7,15 @@ request goes out only once the oldest of the last 15 left the window by a
 small margin (1% of the window, 0.05 to 0.25 s), so normal use never trips
 the throttle yet the 16th request leaves as soon as the server admits it; when the fault
 comes anyway (another tool is polling too) the call backs off with jitter and
-retries. Answers are capped per request: the client pages with StateInfo and
-sends explicit name lists in batches under the cap. A device seen under
+retries (``cucmkit.cucm.retrying``, from ``retries.risport``; the wait blocks
+the shared budget, so every RisPort caller in the process holds back).
+Answers are capped per request: the client pages with StateInfo and sends
+explicit name lists in batches under the cap. A device seen under
 several nodes is counted once (the latest TimeStamp wins).
 """
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections import Counter, deque
@@ -26,6 +27,7 @@ from typing import Any, ClassVar
 
 from lxml import etree
 
+from cucmkit.cucm.retrying import retrying
 from cucmkit.cucm.soap import AST_NS, SoapClient, SoapEndpoint, Transport, child, child_text, child_texts, children, sub, texts
 from cucmkit.errors import ThrottledError, TimeoutError_
 
@@ -280,26 +282,27 @@ class RisPortClient(SoapClient):
     def _select(self, batch: list[str], state: str, deadline: float | None) -> etree._Element:
         operation = "selectCmDevice" if any("*" in n for n in batch) else "selectCmDeviceExt"
         body = select_request(operation, batch, state_info=state, cap=self.cap, device_class=self.device_class)
-        for attempt in range(self._attempts):
+
+        def send() -> etree._Element:
             self._take_slot(operation, deadline)
+            self.requests_sent += 1
             try:
-                self.requests_sent += 1
                 return self._endpoint.call(operation, body, soap_action=operation)
             except ThrottledError:
                 self.throttled += 1
-                if attempt == self._attempts - 1:
-                    raise
-                self.budget.block(self._delay(attempt))
-        raise AssertionError("unreachable")
+                raise
+
+        policy = retrying(attempts=self._attempts, first=self._backoff, cap=self._backoff_max,
+                          retry_on=lambda exc: isinstance(exc, ThrottledError), sleep=self.budget.block)
+        return policy(send)
 
     def _take_slot(self, operation: str, deadline: float | None) -> None:
         if not self.budget.acquire(deadline=deadline):
             raise TimeoutError_("the RisPort rate budget leaves no room before the deadline",
-                                node=self._transport.node, interface=INTERFACE, operation=operation)
-
-    def _delay(self, attempt: int) -> float:
-        delay: float = min(self._backoff * (2 ** attempt), self._backoff_max)
-        return delay * random.uniform(0.75, 1.25)
+                                node=self._transport.node, interface=INTERFACE, operation=operation,
+                                remedy="RisPort answers a limited number of requests per minute for the whole "
+                                "cluster (registration.risport_rate per risport_window); wait for the window "
+                                "to pass, or stop other tools polling RisPort on this cluster")
 
 
 def _batches(names: list[str], size: int) -> Iterator[list[str]]:
@@ -345,8 +348,8 @@ def select_state(answer: etree._Element) -> str:
 
 def has_devices(answer: etree._Element) -> bool:
     """True when the page holds at least one device (without building the records)."""
-    return any(child(node, "CmDevices") is not None and len(child(node, "CmDevices")) > 0
-               for node in children(child(_result(answer), "CmNodes"), "item"))
+    return any(len(devices) > 0 for node in children(child(_result(answer), "CmNodes"), "item")
+               if (devices := child(node, "CmDevices")) is not None)
 
 
 def parse_devices(answer: etree._Element) -> list[DeviceRegistration]:

@@ -10,7 +10,7 @@ that element is ignored on purpose.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
@@ -63,7 +63,8 @@ class Transport(Protocol):
 
     node: str
 
-    def request(self, method: str, path: str, *, operation: str, **kw: object) -> requests.Response: ...
+    def request(self, method: str, path: str, *, operation: str, data: bytes | None = None,
+                headers: Mapping[str, str] | None = None, expect: Iterable[int] = (200,)) -> requests.Response: ...
 
     def close(self) -> None: ...
 
@@ -96,7 +97,7 @@ def envelope(body: etree._Element, *, nsmap: dict[str | None, str] | None = None
     env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap=namespaces)
     etree.SubElement(env, f"{{{SOAP_ENV}}}Header")
     etree.SubElement(env, f"{{{SOAP_ENV}}}Body").append(body)
-    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+    return bytes(etree.tostring(env, xml_declaration=True, encoding="UTF-8"))
 
 
 def sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
@@ -162,7 +163,7 @@ def child_text(element: etree._Element | None, name: str, default: str = "") -> 
     found = child(element, name)
     if found is None or found.text is None:
         return default
-    return found.text.strip()
+    return str(found.text).strip()
 
 
 def body_child(root: etree._Element) -> etree._Element | None:
@@ -247,6 +248,8 @@ def _remedy_for(message: str) -> str | None:
         return "narrow the query (fewer columns, a WHERE clause) or page it with SKIP/FIRST"
     if "Exceeded allowed rate" in message:
         return "wait for the RisPort rate window to pass; cucmkit budgets requests per cluster"
+    if "Maximum AXL Memory Allocation" in message:
+        return "AXL's memory limit for recent requests was reached: wait a few minutes, then retry smaller requests"
     return None
 
 

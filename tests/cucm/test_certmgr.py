@@ -13,9 +13,10 @@ from cryptography.x509.oid import NameOID
 
 from cucmkit.catalogue import MESSAGES
 from cucmkit.cucm import Cluster
-from cucmkit.cucm._http import HttpTransport, sha256_fingerprint
+from cucmkit.cucm._http import HttpTransport
 from cucmkit.cucm.certmgr import CertMgrClient
 from cucmkit.errors import CucmError, HttpStatusError
+from cucmkit.fingerprints import cert_sha256
 from cucmkit.lab import LabCluster, Topology
 from cucmkit.params import ClusterParams, load_parameters
 from cucmkit.secrets import Secret
@@ -71,9 +72,9 @@ def test_snapshot_records(own_lab: LabCluster) -> None:
     assert {"tomcat", "CallManager", "ipsec", "CAPF", "TVS"} <= purposes
     assert all(r.store == "own" and r.node == "cucm-pub.lab.example" for r in snap.identities)
     tomcat = next(r for r in snap.identities if r.purpose == "tomcat")
-    assert tomcat.filename == "tomcat.pem" and tomcat.fingerprint_sha256 == sha256_fingerprint(tomcat.pem)
+    assert tomcat.filename == "tomcat.pem" and tomcat.fingerprint_sha256 == cert_sha256(tomcat.pem)
     lab_pem = own_lab.state.node("cucm-pub").own()["tomcat"].pem
-    assert tomcat.fingerprint_sha256 == sha256_fingerprint(lab_pem)
+    assert tomcat.fingerprint_sha256 == cert_sha256(lab_pem)
     assert all(r.store.endswith("-trust") and r.purpose == r.store[:-6] for r in snap.trusts)
 
 
@@ -124,9 +125,9 @@ def test_trust_upload_and_delete(own_lab: LabCluster) -> None:
     with _client(own_lab) as client:
         results = client.upload_trust("tomcat", [pem], description="test")
         assert [(r.filename, r.stored) for r in results] == [("cucmkit_test_CA_one.pem", True)]
-        assert sha256_fingerprint(pem) in {r.fingerprint_sha256 for r in client.trust_store("tomcat")}
+        assert cert_sha256(pem) in {r.fingerprint_sha256 for r in client.trust_store("tomcat")}
         client.delete_trust("tomcat", "cucmkit_test_CA_one.pem")
-        assert sha256_fingerprint(pem) not in {r.fingerprint_sha256 for r in client.trust_store("tomcat")}
+        assert cert_sha256(pem) not in {r.fingerprint_sha256 for r in client.trust_store("tomcat")}
         with pytest.raises(HttpStatusError) as info:
             client.delete_trust("tomcat", "cucmkit_test_CA_one.pem")
     assert info.value.status == 404

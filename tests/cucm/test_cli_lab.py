@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import socket
 import time
+from typing import Any
 
 import pytest
+import yaml
 from cryptography import x509
 
 from cucmkit.certs.records import record_from_pem
 from cucmkit.cucm.cli import AdminCli
-from cucmkit.errors import CliError, TimeoutError_, TransportError
+from cucmkit.errors import CliError, ConnectError, TimeoutError_, TransportError
 from cucmkit.secrets import Secret
 
 
 def _cli(lab, name: str = "cucm-pub", *, password: str | None = None, **kw) -> AdminCli:
     ep = lab.endpoint(name)
     secret = password if password is not None else lab.state.secret("os_admin")
-    options = dict(prompt_timeout=10, command_timeout=20, connect_timeout=5)
+    options: dict[str, Any] = dict(prompt_timeout=10, command_timeout=20, connect_timeout=5,
+                                   known_hosts=lab.state_dir / "known_hosts")   # the lab writes it for its keys
     options.update(kw)
     return AdminCli(node=ep.fqdn, address=ep.address, port=ep.ssh_port, username="admin",
                     password=Secret(secret, source="test"), **options)
@@ -81,7 +85,8 @@ def test_service_list_and_restart_streams_until_started(lab, pub_cli) -> None:
     state = pub_cli.service_restart("Cisco Tomcat", on_line=lines.append, timeout=20)
     assert state.started and state.name == "Cisco Tomcat"
     assert any("[STOPPING]" in line for line in lines)
-    assert lines.index(next(l for l in lines if "[STARTING]" in l)) < lines.index(next(l for l in lines if "[STARTED]" in l))
+    starting = next(line for line in lines if "[STARTING]" in line)
+    assert lines.index(starting) < lines.index(next(line for line in lines if "[STARTED]" in line))
 
 
 def test_slow_restart_is_waited_on(lab) -> None:
@@ -219,3 +224,61 @@ def test_ctl_update_and_web_security_change(fresh_lab) -> None:
         shown = cli.show_web_security()
     assert shown["OrgUnit"] == "Voice Team" and shown["OrgName"] == "Example Corp" and shown["Country"] == "JP"
     assert fresh_lab.state.node("cucm-pub").own()["tomcat"].pem != before
+
+
+def test_unreachable_node_names_node_and_fits_the_remedy(lab) -> None:
+    """Issue 11 item 7: paramiko/socket failures become ConnectError / TimeoutError_ naming the node."""
+    lab.state.faults.set("cucm-sub2", "unreachable")
+    try:
+        with pytest.raises(ConnectError) as caught:
+            _cli(lab, "cucm-sub2", connect_timeout=2).list_certs("own")
+    finally:
+        lab.state.faults.clear("cucm-sub2", "unreachable")
+    error = caught.value
+    assert error.node == lab.endpoint("cucm-sub2").fqdn and error.operation == "login"
+    assert "cannot open SSH" in error.message and "ssh_port" in (error.remedy or "")
+
+
+def test_closed_port_is_connect_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cli = AdminCli(node="gone.example", address="127.0.0.1", port=port, username="admin",
+                   password=Secret("x", source="test"), connect_timeout=2)
+    with pytest.raises(ConnectError) as caught:
+        cli.open()
+    assert caught.value.node == "gone.example" and "refused" in caught.value.message.lower()
+
+
+def test_silent_ssh_port_times_out_within_timeouts_connect() -> None:
+    with socket.socket() as listener:   # accepts TCP, never sends an SSH banner
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        cli = AdminCli(node="silent.example", address="127.0.0.1", port=listener.getsockname()[1],
+                       username="admin", password=Secret("x", source="test"), connect_timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises((TimeoutError_, ConnectError)) as caught:
+            cli.open()
+    assert time.monotonic() - started < 3
+    assert caught.value.node == "silent.example" and caught.value.operation == "login"
+
+
+def test_inventory_of_an_unreachable_cli_only_node_is_one_line_not_a_traceback(lab, lab_params, tmp_path,
+                                                                              capsys) -> None:
+    from cucmkit.cli import main
+
+    data = yaml.safe_load(lab_params.read_text())
+    for node in data["nodes"]:
+        node["version"] = "12.5"
+    data["timeouts"]["connect"] = 2
+    path = tmp_path / "cli-only.yaml"
+    path.write_text(yaml.safe_dump(data))
+    lab.state.faults.set("imp-pub", "unreachable")
+    try:
+        code = main(["inventory", "-f", str(path)])
+    finally:
+        lab.state.faults.clear("imp-pub", "unreachable")
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert "error: [imp-pub.lab.example cli login] cannot open SSH" in err
+    assert "cucm-pub" in out

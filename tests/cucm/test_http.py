@@ -14,6 +14,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,8 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from cucmkit.cucm._http import HttpTransport, fetch_server_certificate, sha256_fingerprint
+from cucmkit.cucm._http import HttpTransport, fetch_server_certificate
 from cucmkit.errors import ConnectError, HttpStatusError, TimeoutError_, TlsError
+from cucmkit.fingerprints import cert_sha256
 from cucmkit.secrets import Secret
 
 FQDN = "node.test.example"
@@ -186,7 +188,7 @@ def test_name_mismatch_is_tls_error(pki: Pki, wrong_name_port: int) -> None:
 
 def test_pin_accepted(self_signed: tuple[int, x509.Certificate]) -> None:
     port, cert = self_signed
-    pin = sha256_fingerprint(cert.public_bytes(serialization.Encoding.DER))
+    pin = cert_sha256(cert.public_bytes(serialization.Encoding.DER))
     colon_pin = ":".join(pin[i:i + 2] for i in range(0, 64, 2)).upper()
     with _transport(port, pin_sha256=colon_pin) as http:
         assert http.request("GET", "/pinned", operation="snapshot").status_code == 200
@@ -197,7 +199,7 @@ def test_wrong_pin_refused_before_credentials_sent(self_signed: tuple[int, x509.
     _Handler.seen_auth.clear()
     with _transport(port, pin_sha256="ab" * 32) as http, pytest.raises(TlsError) as info:
         http.request("GET", "/pinned", operation="snapshot")
-    served = sha256_fingerprint(cert.public_bytes(serialization.Encoding.DER))
+    served = cert_sha256(cert.public_bytes(serialization.Encoding.DER))
     assert "pin mismatch" in str(info.value) and served in str(info.value)
     assert _Handler.seen_auth == []
 
@@ -270,6 +272,20 @@ def test_handshake_hang_is_timeout() -> None:
                 http.request("GET", "/x", operation="snapshot")
 
 
+def test_handshake_hang_is_bounded_by_the_connect_timeout_and_says_so() -> None:
+    """Issue 11 item 7: the TLS handshake waits timeouts.connect (here 0.4 s), not a fixed or read timeout."""
+    with socket.socket() as listener:  # accepts TCP, never speaks TLS
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        with _transport(listener.getsockname()[1], connect_timeout=0.4, read_timeout=30) as http:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError_) as info:
+                http.request("GET", "/x", operation="snapshot")
+    assert time.monotonic() - started < 3
+    assert "no TLS handshake" in info.value.message and "0.4 s" in info.value.message
+    assert "HTTPS" in (info.value.remedy or "") and "timeouts.connect" in (info.value.remedy or "")
+
+
 def test_fetch_server_certificate_returns_chain(pki: Pki, good_port: int) -> None:
     chain = fetch_server_certificate("127.0.0.1", good_port, FQDN, timeout=2)
     subjects = [x509.load_pem_x509_certificate(p.encode()).subject.rfc4514_string() for p in chain]
@@ -303,7 +319,7 @@ def test_pinned_node_accepts_ca_signed_chain_after_renewal(pki: Pki, good_port: 
 def test_pinned_node_accepts_pinned_leaf_when_ca_does_not_verify(pki: Pki,
                                                                  self_signed: tuple[int, x509.Certificate]) -> None:
     port, cert = self_signed
-    pin = sha256_fingerprint(cert.public_bytes(serialization.Encoding.DER))
+    pin = cert_sha256(cert.public_bytes(serialization.Encoding.DER))
     with _transport(port, ca_bundle=(pki.bundle,), pin_sha256=pin) as http:
         assert http.request("GET", "/pinned", operation="snapshot").status_code == 200
         assert http.request("GET", "/pinned2", operation="snapshot").status_code == 200
@@ -312,7 +328,7 @@ def test_pinned_node_accepts_pinned_leaf_when_ca_does_not_verify(pki: Pki,
 def test_pinned_node_refused_when_neither_ca_nor_pin(pki: Pki, good_port: int) -> None:
     """CA-signed by a CA not in the bundle and not the pinned leaf: refused, naming the served fingerprint."""
     _Handler.seen_auth.clear()
-    served = sha256_fingerprint(fetch_server_certificate("127.0.0.1", good_port, FQDN)[0])
+    served = cert_sha256(fetch_server_certificate("127.0.0.1", good_port, FQDN)[0])
     with _transport(good_port, ca_bundle=(pki.other_bundle,), pin_sha256="ef" * 32) as http, \
             pytest.raises(TlsError) as info:
         http.request("GET", "/x", operation="snapshot")
@@ -326,8 +342,8 @@ def test_pinned_node_refused_when_neither_ca_nor_pin(pki: Pki, good_port: int) -
 def test_pinned_node_with_wrong_name_ca_chain_falls_back_to_pin_only(pki: Pki, wrong_name_port: int) -> None:
     """A CA-signed chain for another name does not verify by FQDN; the pin (of that very leaf) still may."""
     leaf = fetch_server_certificate("127.0.0.1", wrong_name_port, FQDN)[0]
-    with _transport(wrong_name_port, ca_bundle=(pki.bundle,), pin_sha256=sha256_fingerprint(leaf)) as http:
+    with _transport(wrong_name_port, ca_bundle=(pki.bundle,), pin_sha256=cert_sha256(leaf)) as http:
         assert http.request("GET", "/x", operation="snapshot").status_code == 200
     with _transport(wrong_name_port, ca_bundle=(pki.bundle,), pin_sha256="01" * 32) as http, \
-            pytest.raises(TlsError, match=sha256_fingerprint(leaf)):
+            pytest.raises(TlsError, match=cert_sha256(leaf)):
         http.request("GET", "/x", operation="snapshot")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cucmkit.cucm import Cluster
-from cucmkit.cucm._http import sha256_fingerprint
+from cucmkit.cucm.store import CliCertStore, RestCertStore, uses_rest
 from cucmkit.errors import (
     CliError,
     ConnectError,
@@ -26,6 +26,7 @@ from cucmkit.errors import (
     TimeoutError_,
     TlsError,
 )
+from cucmkit.fingerprints import cert_sha256
 from cucmkit.lab import LabCluster, Topology
 from cucmkit.params import ClusterParams, load_parameters
 
@@ -109,6 +110,51 @@ def test_service_status_and_backup(lab_params: Path) -> None:
         assert cluster.publisher.backup_status().in_progress is False
 
 
+def test_store_is_chosen_once_from_the_version(lab_params: Path) -> None:
+    params = load_parameters(lab_params)
+    with Cluster.from_parameters(params) as rest, Cluster.from_parameters(_cli_only(params)) as cli:
+        assert isinstance(rest.node("cucm-sub1").store, RestCertStore)      # version auto: 14 from AXL
+        assert isinstance(cli.node("cucm-sub1").store, CliCertStore)        # version 12.5: the CLI
+        assert rest.node("cucm-sub1").store is rest.node("cucm-sub1").store
+        assert uses_rest("14.0.1") and uses_rest("15") and not uses_rest("12.5.1") and not uses_rest("")
+
+
+class _RecordingStore:
+    """A CertStore that records what the Node hands it (the seam, without a wire)."""
+
+    interface = "fake"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[object, ...], dict[str, object]]] = []
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        def call(*args: object, **kw: object) -> list[object]:
+            self.calls.append((name, args, kw))
+            return []
+        return call
+
+
+def test_node_delegates_every_certificate_method_to_its_store(lab_params: Path) -> None:
+    with Cluster.from_parameters(load_parameters(lab_params)) as cluster:
+        node = cluster.node("cucm-sub2")
+        fake = _RecordingStore()
+        node._store = fake  # type: ignore[assignment]
+        node.own_certificates()
+        node.trust_certificates("tomcat-trust")
+        node.all_certificates()
+        node.generate_csr("tomcat", alt_names=["a.example"])
+        node.get_csr("tomcat")
+        node.upload_trust("tomcat", "PEM", description="d")
+        node.upload_identity("tomcat", "PEM")
+        node.delete_trust("tomcat-trust", "x.pem")
+    assert [c[0] for c in fake.calls] == ["own_certificates", "trust_certificates", "all_certificates",
+                                          "generate_csr", "get_csr", "upload_trust", "upload_identity",
+                                          "delete_trust"]
+    assert fake.calls[3][2] == {"common_name": None, "alt_names": ["a.example"], "key_type": "rsa", "key_size": 2048,
+                                "distribution": "this-server"}
+    assert fake.calls[5] == ("upload_trust", ("tomcat", "PEM"), {"description": "d"})
+
+
 # -- mutating, on this module's lab -------------------------------------------------------
 
 
@@ -120,7 +166,7 @@ def test_tomcat_renewal_roundtrip_rest(cluster: Cluster, own_lab: LabCluster) ->
     for ca_pem in chain:
         node.upload_trust("tomcat", ca_pem, description="lab CA")
     node.upload_identity("tomcat", leaf)
-    wanted = sha256_fingerprint(leaf)
+    wanted = cert_sha256(leaf)
     assert {r.purpose: r.fingerprint_sha256 for r in node.own_certificates()}["tomcat"] == wanted
     assert node.served_certificate().fingerprint_sha256 != wanted       # installed, not active yet
     state = node.restart_service("Cisco Tomcat", timeout=20)
@@ -140,7 +186,7 @@ def test_csr_and_upload_via_cli(own_params: ClusterParams, own_lab: LabCluster) 
             node.upload_trust("tomcat", ca_pem)
         node.upload_identity("tomcat", leaf)
         own = {r.purpose: r for r in node.own_certificates()}
-        assert own["tomcat"].fingerprint_sha256 == sha256_fingerprint(leaf)
+        assert own["tomcat"].fingerprint_sha256 == cert_sha256(leaf)
         with pytest.raises(CucmError):
             node.generate_csr("tomcat", distribution="multi-server")
 

@@ -85,7 +85,7 @@ def test_pipelined_pages_send_no_request_past_the_last_page(lab, quiet_window) -
 def test_explicit_names_are_batched_under_the_cap(lab, quiet_window) -> None:
     full, _ = _all(lab)
     wanted = [d.name for d in full.devices][:9] + ["SEPDEADBEEF0000"]
-    summary, client = _all(lab, cap=4)
+    summary, _ = _all(lab, cap=4)
     assert summary.total == full.total
     with _risport(lab, RateBudget(rate=100, window=1.0), cap=4) as client:
         named = client.registration(wanted)

@@ -98,9 +98,11 @@ SERVICE_STATUS = """<ns:soapGetServiceStatusResponse><ns:soapGetServiceStatusRet
 <ns:ReturnCode>0</ns:ReturnCode><ns:ReasonCode>-1</ns:ReasonCode><ns:ReasonString/>
 <ns:ServiceInfoList>
  <ns:item><ns:ServiceName>Cisco TFTP</ns:ServiceName><ns:ServiceStatus>Started</ns:ServiceStatus>
-  <ns:ReasonCode>-1</ns:ReasonCode><ns:ReasonCodeString> </ns:ReasonCodeString><ns:StartTime>x</ns:StartTime><ns:UpTime>5</ns:UpTime></ns:item>
+  <ns:ReasonCode>-1</ns:ReasonCode><ns:ReasonCodeString> </ns:ReasonCodeString>
+  <ns:StartTime>x</ns:StartTime><ns:UpTime>5</ns:UpTime></ns:item>
  <ns:item><ns:ServiceName>Cisco CAR Web Service</ns:ServiceName><ns:ServiceStatus>Stopped</ns:ServiceStatus>
-  <ns:ReasonCode>-1068</ns:ReasonCode><ns:ReasonCodeString>Service Not Activated</ns:ReasonCodeString><ns:StartTime/><ns:UpTime>-1</ns:UpTime></ns:item>
+  <ns:ReasonCode>-1068</ns:ReasonCode><ns:ReasonCodeString>Service Not Activated</ns:ReasonCodeString>
+  <ns:StartTime/><ns:UpTime>-1</ns:UpTime></ns:item>
 </ns:ServiceInfoList></ns:soapGetServiceStatusReturn></ns:soapGetServiceStatusResponse>"""
 
 
@@ -256,9 +258,12 @@ def test_axl_getccmversion_and_listprocessnode_validate() -> None:
     version = _answer("<ns:getCCMVersionResponse><return><componentVersion><version>14.0.1.13900-155</version>"
                       "</componentVersion></return></ns:getCCMVersionResponse>", ns=ns)
     nodes = _answer("<ns:listProcessNodeResponse><return>"
-                    "<processNode><name>EnterpriseWideData</name><nodeUsage>Publisher</nodeUsage><processNodeRole>CUCM Voice/Video</processNodeRole></processNode>"
-                    "<processNode><name>cucm-pub.lab.example</name><description>pub</description><nodeUsage>Publisher</nodeUsage><processNodeRole>CUCM Voice/Video</processNodeRole></processNode>"
-                    "<processNode><name>imp-pub.lab.example</name><nodeUsage>Publisher</nodeUsage><processNodeRole>CUCM IM and Presence</processNodeRole></processNode>"
+                    "<processNode><name>EnterpriseWideData</name><nodeUsage>Publisher</nodeUsage>"
+                    "<processNodeRole>CUCM Voice/Video</processNodeRole></processNode>"
+                    "<processNode><name>cucm-pub.lab.example</name><description>pub</description>"
+                    "<nodeUsage>Publisher</nodeUsage><processNodeRole>CUCM Voice/Video</processNodeRole></processNode>"
+                    "<processNode><name>imp-pub.lab.example</name><nodeUsage>Publisher</nodeUsage>"
+                    "<processNodeRole>CUCM IM and Presence</processNodeRole></processNode>"
                     "</return></ns:listProcessNodeResponse>", ns=ns)
     transport = RecordingTransport([(200, version), (200, nodes)])
     client = AxlClient(transport=transport)
@@ -337,3 +342,58 @@ def test_html_500_page_becomes_http_status_error() -> None:
     with pytest.raises(HttpStatusError) as caught:
         ControlCenterClient(transport=transport, node_name=NODE).service_status()
     assert caught.value.status == 500 and caught.value.interface == "controlcenter"
+
+
+def test_axl_backoff_follows_the_retries_parameters() -> None:
+    """retries.axl: attempts, backoff_seconds doubled per try, capped at max_backoff_seconds; jitter in [0.5, 1]."""
+    transport = RecordingTransport([(503, b"busy")] * 5)
+    slept: list[float] = []
+    client = AxlClient(transport=transport, retries=4, backoff=1.0, backoff_max=3.0, sleep=slept.append)
+    with pytest.raises(ThrottledError, match="5 times"):
+        client.reset_all_devices()
+    assert len(transport.sent) == 5 and len(slept) == 4
+    for step, delay in zip((1.0, 2.0, 3.0, 3.0), slept, strict=True):
+        assert step * 0.5 <= delay <= step
+
+
+def test_retry_policy_bounds() -> None:
+    from cucmkit.cucm.retrying import retrying
+
+    slept: list[float] = []
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ThrottledError("busy")
+        return "ok"
+
+    policy = retrying(attempts=3, first=0.2, cap=0.3, retry_on=lambda e: isinstance(e, ThrottledError),
+                      sleep=slept.append)
+    assert policy(flaky) == "ok" and len(calls) == 3
+    assert 0.1 <= slept[0] <= 0.2 and 0.15 <= slept[1] <= 0.3
+    with pytest.raises(ValueError):
+        retrying(attempts=0, first=1, cap=1, retry_on=lambda e: True)
+    never = retrying(attempts=5, first=0, cap=0, retry_on=lambda e: False, sleep=slept.append)
+    with pytest.raises(KeyError):
+        never(lambda: {}["x"])            # not retried: raised as it is, at once
+    assert len(slept) == 2
+
+
+def test_risport_backoff_blocks_the_shared_budget() -> None:
+    """RisPort's retry wait is a block on the cluster budget: every caller in the process holds back."""
+    text = "AxisFault: Exceeded allowed rate for Reatime information."
+    ok = _ris_answer({"cucm-pub": [("SEP000000000001", "Registered", 0, 1)]})
+    budget = RateBudget(rate=10, window=60)
+    blocked: list[float] = []
+    original = budget.block
+
+    def block(seconds: float) -> None:
+        blocked.append(seconds)
+        original(seconds)
+
+    budget.block = block  # type: ignore[method-assign]
+    client = RisPortClient(transport=RecordingTransport([(500, _fault(text)), (200, ok)]), budget=budget,
+                           backoff=0.2, backoff_max=0.2)
+    assert client.registration().registered == 1
+    assert len(blocked) == 1 and 0.1 <= blocked[0] <= 0.2 and client.throttled == 1

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 import paramiko
 import pytest
+import yaml
 
 from cucmkit.cucm import command
 from cucmkit.cucm.cli import AdminCli, host_key_fingerprint
@@ -91,14 +91,20 @@ def test_pin_admits_an_unknown_key_and_a_wrong_pin_is_refused(lab: LabCluster, t
     assert any(fp in info.value.message for fp in _fingerprints(lab, "cucm-pub"))
 
 
-def test_warn_without_known_hosts_logs_in_and_says_how_to_pin(lab: LabCluster,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="cucmkit.cucm.cli")
-    with _cli(lab) as cli:
-        assert cli.list_certs("own")
-    text = "\n".join(r.getMessage() for r in caplog.records)
-    assert "NOT verified" in text and "ssh_host_key_sha256" in text and "ssh.known_hosts" in text
-    assert any(fp in text for fp in _fingerprints(lab, "cucm-pub"))
+@pytest.mark.parametrize("policy", ["warn", "reject"])
+def test_no_known_hosts_and_no_pin_refuses_before_login_and_says_how_to_trust(lab: LabCluster, policy: str) -> None:
+    """Issue 11 item 4: "warn" used to log in to any key; now no policy logs in to an unverified host."""
+    with _cli(lab, host_key_policy=policy) as cli, pytest.raises(TlsError) as info:
+        cli.open()
+    error = info.value
+    assert "did not log in" in error.message and any(fp in error.message for fp in _fingerprints(lab, "cucm-pub"))
+    assert "cucmkit trust accept -f PARAMS" in (error.remedy or "") and "ssh_host_key_sha256" in (error.remedy or "")
+    assert not cli.connected
+
+
+def test_a_paramiko_policy_object_is_refused(lab: LabCluster) -> None:
+    with pytest.raises(ValueError, match="never logs in"):
+        _cli(lab, host_key_policy=paramiko.AutoAddPolicy())
 
 
 def test_trust_fetch_shows_ssh_fingerprints(lab: LabCluster, lab_params: Path,
@@ -108,3 +114,71 @@ def test_trust_fetch_shows_ssh_fingerprints(lab: LabCluster, lab_params: Path,
     for ep in lab.endpoints():
         for fingerprint in _fingerprints(lab, ep.name):
             assert f"{fingerprint}  in known_hosts" in out
+
+
+def _without_ssh(lab_params: Path, tmp_path: Path, **ssh: str) -> Path:
+    data = yaml.safe_load(lab_params.read_text())
+    data.pop("ssh", None)
+    if ssh:
+        data["ssh"] = ssh
+    folder = tmp_path / "parameters"
+    folder.mkdir(exist_ok=True)
+    path = folder / "cluster.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_trust_accept_writes_known_hosts_and_says_how_to_use_it(lab: LabCluster, lab_params: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from cucmkit.cli import main
+
+    path = _without_ssh(lab_params, tmp_path)
+    written = path.parent / "known_hosts"
+    assert main(["trust", "accept", "-f", str(path), "--node", "cucm-pub", "--node", "cucm-sub1", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "ssh.known_hosts is not set" in out and "known_hosts:" in out
+    entries = paramiko.HostKeys(str(written))
+    for name in ("cucm-pub", "cucm-sub1"):
+        ep = lab.endpoint(name)
+        found = entries.lookup(f"[{ep.address}]:{ep.ssh_port}")
+        assert found is not None
+        assert sorted(host_key_fingerprint(found[k]) for k in found.keys()) == sorted(_fingerprints(lab, name))
+        assert all(f"added {ep.fqdn} {fp}" in out for fp in _fingerprints(lab, name))
+    sub2 = lab.endpoint("cucm-sub2")
+    assert entries.lookup(f"[{sub2.address}]:{sub2.ssh_port}") is None          # --node chose two nodes
+    assert main(["trust", "accept", "-f", str(path), "--node", "cucm-pub", "--yes"]) == 0
+    assert "Nothing to add" in capsys.readouterr().out                           # idempotent
+    trusted = load_parameters(_without_ssh(lab_params, tmp_path, known_hosts=str(written)))
+    with Cluster.from_parameters(trusted) as cluster:
+        assert cluster.publisher.cli.list_certs("own")
+
+
+def test_trust_accept_never_replaces_a_known_key(lab: LabCluster, lab_params: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """known_hosts holds sub1's keys for the publisher: accept refuses; the file is not touched."""
+    from cucmkit.cli import main
+
+    pub, sub1 = lab.endpoint("cucm-pub"), lab.endpoint("cucm-sub1")
+    entries = paramiko.HostKeys(str(lab.state_dir / "known_hosts"))
+    forged = paramiko.HostKeys()
+    for key_type, key in entries.lookup(f"[{sub1.address}]:{sub1.ssh_port}").items():
+        forged.add(f"[{pub.address}]:{pub.ssh_port}", key_type, key)
+    known = tmp_path / "known_hosts"
+    forged.save(str(known))
+    before = known.read_text()
+    path = _without_ssh(lab_params, tmp_path, known_hosts=str(known))
+    assert main(["trust", "accept", "-f", str(path), "--node", "cucm-pub", "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert "already holds another" in err and "Traceback" not in err
+    assert known.read_text() == before
+
+
+def test_trust_accept_refuses_without_confirmation_and_unknown_nodes(lab_params: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from cucmkit.cli import main
+
+    path = _without_ssh(lab_params, tmp_path)
+    assert main(["trust", "accept", "-f", str(path), "--node", "cucm-pub"]) == 1      # stdin is not a terminal
+    assert "--yes" in capsys.readouterr().err and not (path.parent / "known_hosts").exists()
+    assert main(["trust", "accept", "-f", str(path), "--node", "nope", "--yes"]) == 1
+    assert "no such node" in capsys.readouterr().err
