@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from cucmkit.catalogue import NodeScope, Purpose
+from cucmkit.catalogue import TVS_SERVICE, NodeRank, NodeScope, Purpose, Verify
 
 __all__ = ["NodeFacts", "PlannedNode", "Step", "Plan", "build_plan", "in_scope", "PHASES", "TVS_SERVICE"]
 
 PHASES = ("csr", "ca", "install", "activate", "phones")
-TVS_SERVICE = "Cisco Trust Verification Service"
+_VERIFY_DETAIL = {Verify.TLS: "confirm over TLS that the node serves the new certificate"}
 
 
 class _Cert(Protocol):
@@ -135,18 +135,16 @@ class Plan:
 
 
 def in_scope(scope: NodeScope, node: NodeFacts) -> bool:
-    if scope is NodeScope.ALL:
-        return True
-    if scope is NodeScope.CUCM:
-        return node.kind == "CUCM"
-    if scope is NodeScope.TVS:
-        return node.kind == "CUCM" and TVS_SERVICE in node.services
-    return node.is_cucm_publisher
+    """The catalogue's rule for ``scope`` applied to ``node``."""
+    return scope.covers(kind=node.kind, role=node.role, services=node.services)
 
 
-def _ordered(nodes: Sequence[NodeFacts]) -> list[NodeFacts]:
-    """CUCM publisher first, then the others one at a time in cluster order."""
-    return sorted(nodes, key=lambda n: 0 if n.is_cucm_publisher else 1)
+def _ordered(nodes: Sequence[NodeFacts], ranks: Sequence[NodeRank]) -> list[NodeFacts]:
+    """Nodes matching the first rank first, then the second, ..., then the rest; cluster order within each."""
+    def rank(node: NodeFacts) -> int:
+        return next((i for i, r in enumerate(ranks) if r.matches(kind=node.kind, role=node.role)), len(ranks))
+
+    return sorted(nodes, key=rank)
 
 
 def _assess(purpose: Purpose, node: NodeFacts, cert: _Cert | None, *, now: datetime,
@@ -201,14 +199,14 @@ def _activate_steps(purpose: Purpose, nodes: Sequence[NodeFacts], planned: Seque
     if purpose.ctl_update_in_mixed_mode and security_mode == 1:
         pub = next((n.name for n in nodes if n.is_cucm_publisher), None)
         steps.append(Step("ctl-update", "activate", "ctl-update", pub, detail="mixed mode: utils ctl update CTLFile before restarts"))
-    for node in _ordered(nodes):
+    for node in _ordered(nodes, purpose.restart_order):
         for restart in purpose.restarts:
             if in_scope(restart.where, node) and restart.service in node.services:
                 steps.append(Step(f"restart:{node.name}:{restart.service}", "activate", "restart", node.name,
                                   restart.service, detail=f"via {restart.via}, wait until started"))
-        if purpose.name == "tomcat" and node.name in changed:  # ECDSA: served only to EC-only clients
-            steps.append(Step(f"verify-tls:{node.name}", "activate", "verify-tls", node.name,
-                              detail="confirm over TLS that the node serves the new certificate"))
+        if node.name in changed:
+            steps += [Step(f"{check.value}:{node.name}", "activate", check.value, node.name,
+                           detail=_VERIFY_DETAIL[check]) for check in purpose.verify]
     return steps
 
 
@@ -217,10 +215,8 @@ def _closing_steps(purpose: Purpose) -> list[Step]:
     if purpose.resets_phones:
         steps.append(Step("phones-reset", "phones", "phones-reset", detail="reset all devices (AXL resetEnterpriseParameters)"))
         steps.append(Step("phones-wait", "phones", "phones-wait", detail="wait until registration is back to the baseline"))
-    if "sso_disabled" in purpose.prechecks:
-        steps.append(Step("reminder:sso", "phones", "reminder", detail="re-enable SAML SSO cluster-wide now that the renewal is done"))
-    if "no_backup" in purpose.prechecks:
-        steps.append(Step("reminder:backup", "phones", "reminder", detail="take a fresh DRS backup"))
+    steps += [Step(f"reminder:{check.reminder_key}", "phones", "reminder", detail=check.reminder)
+              for check in purpose.prechecks_facts()]
     return steps
 
 
