@@ -481,7 +481,8 @@ PURPOSES: dict[str, Purpose] = {
             risk=Risk.HIGH,
             window="after hours",
             impact=("Signs the ITL since 12.0: a botched regeneration breaks ITL and config authentication on phones.",),
-            notes=("Normally self-signed; kept for completeness (utils ctl reset localkey, reset phones, CTL update, reset again).",),
+            notes=("Normally self-signed; kept for completeness "
+                   "(utils ctl reset localkey, reset phones, CTL update, reset again).",),
         ),
         _cup("cup", "rsa"),
         _cup("cup-ECDSA", "ec"),

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cucmkit.catalogue import TVS_SERVICE, NodeRank, NodeScope, Purpose, Verify
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["NodeFacts", "PlannedNode", "Step", "Plan", "build_plan", "in_scope", "PHASES", "TVS_SERVICE"]
 
@@ -94,14 +97,14 @@ class Plan:
     def phase_steps(self, phase: str) -> tuple[Step, ...]:
         return tuple(s for s in self.steps if s.phase == phase)
 
-    def to_frame(self):  # -> pandas.DataFrame
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         rows = [{"#": i, "phase": s.phase, "step": s.name, "node": s.node or "", "service": s.service or "",
                  "detail": s.detail} for i, s in enumerate(self.steps, 1)]
         return pd.DataFrame(rows, columns=["#", "phase", "step", "node", "service", "detail"])
 
-    def nodes_frame(self):  # -> pandas.DataFrame
+    def nodes_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         rows = [{"node": n.name, "role": n.role, "kind": n.kind, "action": n.action, "days left":
@@ -150,25 +153,28 @@ def _ordered(nodes: Sequence[NodeFacts], ranks: Sequence[NodeRank]) -> list[Node
 def _assess(purpose: Purpose, node: NodeFacts, cert: _Cert | None, *, now: datetime,
             threshold: float, explicit: set[str], locked: set[str] | None) -> PlannedNode:
     days = cert.days_left(now) if cert is not None else None
-    base = dict(name=node.name, short=node.short, role=node.role, kind=node.kind, days_left=days,
-                not_after=getattr(cert, "not_after", None), fingerprint=getattr(cert, "fingerprint_sha256", None))
+
+    def planned(action: str, reason: str) -> PlannedNode:
+        return PlannedNode(node.name, node.short, node.role, node.kind, action, reason, days_left=days,
+                           not_after=cert.not_after if cert is not None else None,
+                           fingerprint=cert.fingerprint_sha256 if cert is not None else None)
+
     if in_scope(purpose.scope, node):
         action = "renew"
     elif purpose.self_signed_elsewhere is not None and in_scope(purpose.self_signed_elsewhere, node):
         action = "self-signed"
     else:
-        return PlannedNode(action="out of scope", reason=f"{purpose.name} is not used on this node", **base)
+        return planned("out of scope", f"{purpose.name} is not used on this node")
     if locked is not None:
-        if node.name in locked:
-            return PlannedNode(action=action, reason="in the run being resumed", **base)
-        return PlannedNode(action="ok", reason="not part of the run being resumed", **base)
+        return planned(action, "in the run being resumed") if node.name in locked else \
+            planned("ok", "not part of the run being resumed")
     if node.name in explicit or node.short in explicit:
-        return PlannedNode(action=action, reason="listed explicitly", **base)
-    if cert is None:
-        return PlannedNode(action=action, reason="no certificate found", **base)
-    if days is not None and days < threshold:
-        return PlannedNode(action=action, reason=f"expires in {days:.0f} days (< {threshold:g})", **base)
-    return PlannedNode(action="ok", reason=f"{days:.0f} days left", **base)
+        return planned(action, "listed explicitly")
+    if days is None:
+        return planned(action, "no certificate found")
+    if days < threshold:
+        return planned(action, f"expires in {days:.0f} days (< {threshold:g})")
+    return planned("ok", f"{days:.0f} days left")
 
 
 def _cert_steps(purpose: Purpose, planned: Sequence[PlannedNode]) -> list[Step]:
@@ -181,8 +187,10 @@ def _cert_steps(purpose: Purpose, planned: Sequence[PlannedNode]) -> list[Step]:
     for n in renew:
         steps.append(Step(f"ca-collect:{n.name}", "ca", "ca-collect", n.name, detail="collect the signed certificate"))
     for n in renew:
-        steps.append(Step(f"trust:{n.name}", "install", "trust", n.name, detail=f"upload root and intermediates to {purpose.trust_store}"))
-        steps.append(Step(f"identity:{n.name}", "install", "identity", n.name, detail=f"upload the {purpose.name} identity, confirm by fingerprint"))
+        steps.append(Step(f"trust:{n.name}", "install", "trust", n.name,
+                          detail=f"upload root and intermediates to {purpose.trust_store}"))
+        steps.append(Step(f"identity:{n.name}", "install", "identity", n.name,
+                          detail=f"upload the {purpose.name} identity, confirm by fingerprint"))
     for n in planned:
         if n.action == "self-signed":
             steps.append(Step(f"self-signed:{n.name}", "install", "self-signed", n.name,
@@ -195,10 +203,12 @@ def _activate_steps(purpose: Purpose, nodes: Sequence[NodeFacts], planned: Seque
     steps: list[Step] = []
     changed = {n.name for n in planned if n.action in ("renew", "self-signed")}
     if purpose.resets_phones:
-        steps.append(Step("phones-baseline", "activate", "phones-baseline", detail="registration baseline (RisPort) before restarts"))
+        steps.append(Step("phones-baseline", "activate", "phones-baseline",
+                          detail="registration baseline (RisPort) before restarts"))
     if purpose.ctl_update_in_mixed_mode and security_mode == 1:
         pub = next((n.name for n in nodes if n.is_cucm_publisher), None)
-        steps.append(Step("ctl-update", "activate", "ctl-update", pub, detail="mixed mode: utils ctl update CTLFile before restarts"))
+        steps.append(Step("ctl-update", "activate", "ctl-update", pub,
+                          detail="mixed mode: utils ctl update CTLFile before restarts"))
     for node in _ordered(nodes, purpose.restart_order):
         for restart in purpose.restarts:
             if in_scope(restart.where, node) and restart.service in node.services:
