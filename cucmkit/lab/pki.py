@@ -154,7 +154,7 @@ def unit_usages(unit: str, key_type: str = "rsa") -> tuple[frozenset[str], froze
     """(key usages, extended key usages, is CA) the catalogue requires for ``unit``.
 
     The CA signs with what the catalogue says, so a purpose added there is signed right here too.
-    ``key_type`` is kept for callers: the catalogue has one entry per key type (``tomcat-ECDSA``).
+    ``key_type`` is kept for callers: the catalogue has one entry per key type (the -ECDSA purposes).
     ValueError (AD CS's wording) for a unit the catalogue does not know.
     """
     try:
