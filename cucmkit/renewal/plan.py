@@ -107,9 +107,14 @@ class Plan:
     def nodes_frame(self) -> pd.DataFrame:
         import pandas as pd
 
-        rows = [{"node": n.name, "role": n.role, "kind": n.kind, "action": n.action, "days left":
-                 None if n.days_left is None else round(n.days_left, 1), "reason": n.reason} for n in self.nodes]
-        return pd.DataFrame(rows, columns=["node", "role", "kind", "action", "days left", "reason"])
+        from cucmkit.tables import whole_days
+
+        rows = [{"node": n.name, "role": n.role, "kind": n.kind, "action": n.action, "expires": n.not_after,
+                 "days left": whole_days(n.days_left), "reason": n.reason} for n in self.nodes]
+        frame = pd.DataFrame(rows, columns=["node", "role", "kind", "action", "expires", "days left", "reason"])
+        frame["expires"] = pd.to_datetime(frame["expires"], utc=True)
+        frame["days left"] = frame["days left"].astype("Int64")
+        return frame
 
     def describe(self) -> str:
         p = self.purpose
@@ -123,10 +128,12 @@ class Plan:
     def _repr_html_(self) -> str:
         import html
 
+        from cucmkit.tables import styled
+
         head = "<br>".join(html.escape(line) for line in self.describe().splitlines())
-        body = self.nodes_frame().to_html(index=False)
+        body = styled(self.nodes_frame(), dates=("expires",), days="days left", threshold=self.threshold_days).to_html()
         if self.due:
-            body += self.to_frame().to_html(index=False)
+            body += styled(self.to_frame()).to_html()
         return f"<div><p>{head}</p>{body}</div>"
 
     def __str__(self) -> str:

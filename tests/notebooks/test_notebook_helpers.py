@@ -95,15 +95,43 @@ def _cert(name: str, days: float, issuer: str = "CN=<Lab CA>") -> SimpleNamespac
                            days_left=lambda when, d=days: d)
 
 
-def test_cert_table_matches_the_frame_without_pandas_and_escapes_html() -> None:
-    from cucmkit.notebook import cert_frame, cert_table
+def test_cert_frame_has_dates_whole_days_and_soonest_first() -> None:
+    from cucmkit.notebook import cert_frame
 
-    records = [_cert("b", 90.0), _cert("a", 10.0), _cert("c", 10.0)]
-    table, frame = cert_table(records), cert_frame(records)
-    assert [row["common name"] for row in table.rows] == list(frame["common name"]) == ["a", "c", "b"]
-    html = table._repr_html_()
+    frame = cert_frame([_cert("b", 90.0), _cert("a", 10.6), _cert("c", 10.2), _cert("x", -0.5)])
+    assert list(frame["common name"]) == ["x", "a", "c", "b"]
+    assert list(frame["days left"]) == [-1, 10, 10, 90] and str(frame["days left"].dtype) == "Int64"
+    assert str(frame["expires"].dtype).startswith("datetime64") and frame["expires"].dt.tz is not None
+    assert list(frame.index) == [0, 1, 2, 3]
+
+
+def test_cert_table_is_a_styler_without_index_escaped_and_due_rows_highlighted() -> None:
+    from cucmkit.notebook import cert_frame, cert_table
+    from cucmkit.tables import DUE_STYLE, EXPIRED_STYLE
+
+    records = [_cert("b", 90.0), _cert("a", 10.0), _cert("c", -3.0)]
+    table = cert_table(records, threshold_days=30)
+    assert table.data.equals(cert_frame(records))
+    html = table.to_html()
     assert html.count("<tr>") == 4 and "&lt;Lab CA&gt;" in html and "<Lab CA>" not in html
-    assert len(cert_table([])) == 0 and "no certificates" in str(cert_table([]))
+    assert "row_heading" not in html                                  # no index column
+    assert "2026-12-06" in html and "2026-12-06 00:00" not in html    # expiry shown as a date
+    styles = table._compute().ctx                                     # (row, col) -> [(property, value)]
+    colour = {row: dict(props).get("background-color") for (row, _), props in styles.items()}
+    assert colour == {0: EXPIRED_STYLE.split(": ")[1], 1: DUE_STYLE.split(": ")[1]}   # b (90 days) plain
+    empty = cert_table([])
+    assert empty.data.empty and "no certificates" in empty.to_html()
+
+
+def test_plan_tables_are_styled_without_index() -> None:
+    from cucmkit import catalogue
+    from cucmkit.renewal.plan import NodeFacts, build_plan
+
+    node = NodeFacts("cucm-pub.lab.example", "cucm-pub", "publisher", "CUCM", frozenset({"Cisco DRF Local"}))
+    plan = build_plan(cluster="lab", purpose=catalogue.get("ipsec"), nodes=[node], certificates={},
+                      now=_cert("a", 0).not_after, threshold_days=60)
+    html = plan._repr_html_()
+    assert html.count("<table") == 2 and "row_heading" not in html and "no certificate found" in html
 
 
 def test_timeline_png_is_a_png_with_a_row_per_certificate() -> None:
