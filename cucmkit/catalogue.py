@@ -368,7 +368,7 @@ def _cup_xmpp(name: str, key_type: str) -> Purpose:
         multi_server=True,
         restarts=(Restart("Cisco XCP Connection Manager", NodeScope.IMP),
                   Restart("Cisco XCP Web Connection Manager", NodeScope.IMP),
-                  Restart("Cisco XCP Directory Service", NodeScope.IMP),
+                  Restart("Cisco XCP Directory Service", NodeScope.IMP),   # [INF] exact name
                   Restart("Cisco XCP Router", NodeScope.IMP)),
         restart_order=IMP_PUBLISHER_FIRST,
         activated_by="Cisco XCP Router",
