@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,7 +11,7 @@ import pytest
 
 from cucmkit.errors import WaitingError
 from cucmkit.evidence.journal import Journal, read_journal
-from cucmkit.notebook import RunOptions, Runbook, impact_banner, is_interactive
+from cucmkit.notebook import Runbook, RunOptions, impact_banner, is_interactive
 
 
 def test_run_options_from_namespace() -> None:
@@ -87,9 +88,9 @@ def test_uploaded_ca_files_land_in_the_inbox(tmp_path: Path) -> None:
 
 
 def _cert(name: str, days: float, issuer: str = "CN=<Lab CA>") -> SimpleNamespace:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    now = datetime(2026, 11, 26, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 26, tzinfo=UTC)
     return SimpleNamespace(node=f"{name}.lab", purpose="tomcat", store="own", common_name=name, issuer=issuer,
                            not_after=now + timedelta(days=days), self_signed=False, fingerprint_sha256="ab" * 32,
                            days_left=lambda when, d=days: d)
@@ -135,14 +136,14 @@ def test_plan_tables_are_styled_without_index() -> None:
 
 
 def test_timeline_png_is_a_png_with_a_row_per_certificate() -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
     from io import BytesIO
 
     from PIL import Image
 
     from cucmkit.notebook import timeline_png
 
-    now = datetime(2026, 11, 26, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 26, tzinfo=UTC)
     points = [(f"tomcat @ node{i}", now + timedelta(days=30 * i), i < 2) for i in range(6)]
     data = timeline_png(points, now=now, title="expiry")
     image = Image.open(BytesIO(data))
