@@ -482,14 +482,10 @@ class Runbook:
 
     def recovery_plot(self) -> None:
         """Registered phones over time since the reset, against the baseline."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
         with self.registrations.lock:
             points = list(self.registrations.points)
         start = points[0][0]
-        figure = Figure(figsize=(7, 3))
-        FigureCanvasAgg(figure)
+        figure = _figure(7, 3)
         axis = figure.add_subplot()
         axis.step([p[0] - start for p in points], [p[1] for p in points], where="post", label="registered")
         axis.axhline(max(p[2] for p in points), linestyle="--", color="grey", label="devices seen")

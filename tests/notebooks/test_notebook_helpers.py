@@ -152,3 +152,19 @@ def test_timeline_png_is_a_png_with_a_row_per_certificate() -> None:
     assert taller.size[1] > image.size[1]
     colours = {pixel for pixel in image.convert("RGB").getdata()}
     assert (0xD6, 0x27, 0x28) in colours and (0x2C, 0xA0, 0x2C) in colours   # due red, fine green
+
+
+def test_recovery_plot_is_a_matplotlib_png(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    import cucmkit.notebook as helpers
+
+    shown: list[bytes] = []
+    monkeypatch.setattr(helpers, "_display_png_bytes", shown.append)    # the IPython output door only
+    book, _ = _book(tmp_path)
+    book.registrations.points = [(100.0, 10, 20), (105.0, 15, 20), (109.0, 20, 20)]
+    book.recovery_plot()
+    (png,) = shown
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and Image.open(BytesIO(png)).size == (700, 300)
