@@ -51,19 +51,20 @@ approve = False                # True approves the steps that change the cluster
 dry_run = False                # True: plan and pre-check only, change nothing
 state_dir = ".cucmkit-state"   # the renewal engine's ledger, lock and phone gate
 journal_file = None            # set by `cucmkit run` (the evidence journal)'''
-    cell = nbformat.v4.new_code_cell(source)
+    cell: nbformat.NotebookNode = nbformat.v4.new_code_cell(source)  # type: ignore[no-untyped-call]
     cell.metadata["tags"] = ["parameters"]
     return cell
 
 
 def _step(name: str, source: str) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_code_cell(source)
+    cell: nbformat.NotebookNode = nbformat.v4.new_code_cell(source)  # type: ignore[no-untyped-call]
     cell.metadata["tags"] = [f"step-{name}"]
     return cell
 
 
 def _md(text: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_markdown_cell(text.strip())
+    cell: nbformat.NotebookNode = nbformat.v4.new_markdown_cell(text.strip())  # type: ignore[no-untyped-call]
+    return cell
 
 
 def _conflicts() -> str:
@@ -193,7 +194,7 @@ def _inventory_cells() -> list[nbformat.NotebookNode]:
 
 
 def _notebook(cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
+    nb: nbformat.NotebookNode = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
     nb.cells = cells
     nb.metadata["kernelspec"] = KERNELSPEC
     nb.metadata["language_info"] = {"name": "python"}
@@ -220,7 +221,7 @@ def build() -> dict[str, str]:
     books = {"inventory.ipynb": inventory_notebook()}
     for purpose in catalogue.runbooks():
         books[f"{catalogue.runbook_for(purpose.name)}.ipynb"] = runbook_notebook(purpose)
-    return {name: nbformat.writes(nb) + "\n" for name, nb in books.items()}
+    return {name: str(nbformat.writes(nb)) + "\n" for name, nb in books.items()}  # type: ignore[no-untyped-call]
 
 
 def main(argv: list[str] | None = None) -> int:

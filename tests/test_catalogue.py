@@ -131,7 +131,7 @@ def test_a_registered_purpose_gets_a_notebook(widget: Purpose) -> None:
     make = _make_notebooks()
     books = make.build()
     assert "widget.ipynb" in books
-    nb = nbformat.reads(books["widget.ipynb"], as_version=4)
+    nb = nbformat.reads(books["widget.ipynb"], as_version=4)  # type: ignore[no-untyped-call]
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1 and 'purpose = "lab-widget"' in params[0].source
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
