@@ -340,42 +340,37 @@ def _callmanager(name: str, key_type: str) -> Purpose:
 
 # IM&P (cucm-14-15-facts.md "IM&P", cucm-interfaces.md 8.2/8.3): cup -> SIP Proxy and Presence Engine,
 # cup-xmpp -> the XCP services; restart-per-type beyond that mapping, risk and window are [INF].
-def _cup(name: str, key_type: str) -> Purpose:
+def _imp(name: str, key_type: str, *, eku: frozenset[str], restarts: tuple[str, ...], activated_by: str,
+         impact: str, multi_server: bool = False) -> Purpose:
     return Purpose(
         name=name,
         trust_store=f"{name}-trust",
         scope=NodeScope.IMP,
         key_usage=frozenset({_DS, _KE, _DE, _KA}) if key_type == "rsa" else frozenset({_DS, _KA}),  # EC: [INF]
-        extended_key_usage=frozenset({_SERVER, _CLIENT, IPSEC_END_SYSTEM_OID}),
+        extended_key_usage=eku,
         key_type=key_type,
-        restarts=(Restart("Cisco SIP Proxy", NodeScope.IMP), Restart("Cisco Presence Engine", NodeScope.IMP)),
+        multi_server=multi_server,
+        restarts=tuple(Restart(service, NodeScope.IMP) for service in restarts),
         restart_order=IMP_PUBLISHER_FIRST,
-        activated_by="Cisco SIP Proxy",
+        activated_by=activated_by,
         risk=Risk.MEDIUM,
-        impact=("SIP federation and presence over TLS (SIP Proxy, Presence Engine) fail [INF].",),
+        impact=(impact,),
         notes=("No runbook yet: plan it with `cucmkit plan`.",),
     )
+
+
+def _cup(name: str, key_type: str) -> Purpose:
+    return _imp(name, key_type, eku=frozenset({_SERVER, _CLIENT, IPSEC_END_SYSTEM_OID}),
+                restarts=("Cisco SIP Proxy", "Cisco Presence Engine"), activated_by="Cisco SIP Proxy",
+                impact="SIP federation and presence over TLS (SIP Proxy, Presence Engine) fail [INF].")
 
 
 def _cup_xmpp(name: str, key_type: str) -> Purpose:
-    return Purpose(
-        name=name,
-        trust_store=f"{name}-trust",
-        scope=NodeScope.IMP,
-        key_usage=frozenset({_DS, _KE, _DE, _KA}) if key_type == "rsa" else frozenset({_DS, _KA}),  # EC: [INF]
-        extended_key_usage=frozenset({_SERVER, _CLIENT}),
-        key_type=key_type,
-        multi_server=True,
-        restarts=(Restart("Cisco XCP Connection Manager", NodeScope.IMP),
-                  Restart("Cisco XCP Web Connection Manager", NodeScope.IMP),
-                  Restart("Cisco XCP Directory Service", NodeScope.IMP),   # [INF] exact name
-                  Restart("Cisco XCP Router", NodeScope.IMP)),
-        restart_order=IMP_PUBLISHER_FIRST,
-        activated_by="Cisco XCP Router",
-        risk=Risk.MEDIUM,
-        impact=("Jabber and MRA clients cannot log in to IM&P (XMPP over TLS).",),
-        notes=("No runbook yet: plan it with `cucmkit plan`.",),
-    )
+    return _imp(name, key_type, eku=frozenset({_SERVER, _CLIENT}), multi_server=True,
+                restarts=("Cisco XCP Connection Manager", "Cisco XCP Web Connection Manager",
+                          "Cisco XCP Directory Service",          # [INF] exact name
+                          "Cisco XCP Router"), activated_by="Cisco XCP Router",
+                impact="Jabber and MRA clients cannot log in to IM&P (XMPP over TLS).")
 
 
 PURPOSES: dict[str, Purpose] = {
