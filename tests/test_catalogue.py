@@ -148,7 +148,12 @@ def test_the_generator_forgets_it_afterwards() -> None:
     assert "widget.ipynb" not in _make_notebooks().build()
 
 
-def test_a_purpose_without_runbook_is_refused_cleanly() -> None:
+def test_a_purpose_without_runbook_is_refused_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
+    from cucmkit.cli import main
+
+    assert main(["run", "itlrecovery", "-f", "parameters/lab.yaml", "--ticket", "CHG-1"]) == 2
+    err = capsys.readouterr().err
+    assert "no runbook for ITLRecovery" in err and "Traceback" not in err
     with pytest.raises(ValueError, match="no runbook for ITLRecovery"):
         runner.purpose_name("ITLRecovery")
     with pytest.raises(ValueError, match="no runbook for ITLRecovery"):
