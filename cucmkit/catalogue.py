@@ -1,42 +1,168 @@
 """The certificate purposes of a CUCM cluster, as data.
 
-Everything in cucmkit that depends on the purpose (validation, planning, the
-lab cluster, the notebooks) reads it from here. Adding a purpose is adding a
-``Purpose`` value to ``PURPOSES``; nothing else should need to change.
+Everything in cucmkit that depends on the purpose reads it from here: the
+planner (node scope, restart order, verify steps, reminders), the notebook
+generator (runbook, variants, scope text, warnings, runbook order), the
+validator (key usages), the runner (which notebook) and the lab cluster (which
+node kinds carry the unit, key usages its CA signs with, the service that
+activates it). None of them names a purpose. Adding a purpose is adding a
+``Purpose`` value to ``PURPOSES`` (or ``register``-ing one); nothing else
+changes.
 
 Sources: PROCEDURE.md (the renewal procedure), Cisco TAC 217138, the CUCM
-security guide's CSR key-usage table (cucm-interfaces.md section 8).
+security guide's CSR key-usage table (cucm-interfaces.md section 8), the IM&P
+configuration guide's certificate chapter (cucm-14-15-facts.md "IM&P").
 Items marked [INF] in that reference are kept here so one edit corrects them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 
 __all__ = [
     "NodeScope",
+    "ScopeRule",
+    "NodeRank",
+    "CUCM_PUBLISHER_FIRST",
+    "IMP_PUBLISHER_FIRST",
+    "Verify",
+    "Precheck",
+    "PRECHECKS",
+    "RunbookFacts",
     "Risk",
     "Restart",
     "Purpose",
     "PURPOSES",
+    "RUNBOOK_ORDER",
     "get",
     "names",
+    "register",
+    "registered",
+    "runbooks",
+    "runbook_order",
+    "runbook_for",
+    "variants",
+    "units_for",
+    "activated_by",
+    "conflict_pairs",
     "UploadMessages",
     "MESSAGES",
     "IPSEC_END_SYSTEM_OID",
+    "TVS_SERVICE",
 ]
 
 IPSEC_END_SYSTEM_OID = "1.3.6.1.5.5.7.3.5"
+TVS_SERVICE = "Cisco Trust Verification Service"
+CUCM, IMP = "CUCM", "IM&P"          # node kinds (NodeFacts.kind, the lab's NodeSpec.kind)
+
+
+@dataclass(frozen=True)
+class ScopeRule:
+    """Which nodes a scope covers: node kinds, optionally the publisher only or a running service."""
+
+    text: str                            # how a runbook says it ("every CallManager node")
+    kinds: frozenset[str]
+    publisher_only: bool = False
+    service: str | None = None           # only nodes where this service is activated and running
+
+    def covers(self, *, kind: str, role: str, services: frozenset[str] = frozenset()) -> bool:
+        if kind not in self.kinds:
+            return False
+        if self.publisher_only and role != "publisher":
+            return False
+        return self.service is None or self.service in services
 
 
 class NodeScope(str, Enum):
-    """Which nodes of a cluster hold a purpose's certificate."""
+    """Which nodes of a cluster hold a purpose's certificate (the rule is ``SCOPES[scope]``)."""
 
     ALL = "all"                # every node: CUCM and IM&P
     CUCM = "cucm"              # CallManager nodes only
     TVS = "tvs"                # CallManager nodes that run Cisco Trust Verification Service
     PUBLISHER = "publisher"    # the CUCM publisher only
+    IMP = "imp"                # IM&P nodes only
+
+    @property
+    def rule(self) -> ScopeRule:
+        return _SCOPES[self]
+
+    @property
+    def text(self) -> str:
+        return _SCOPES[self].text
+
+    def covers(self, *, kind: str, role: str, services: frozenset[str] = frozenset()) -> bool:
+        return _SCOPES[self].covers(kind=kind, role=role, services=services)
+
+
+_SCOPES: dict[NodeScope, ScopeRule] = {
+    NodeScope.ALL: ScopeRule("every node (CallManager and IM&P)", frozenset({CUCM, IMP})),
+    NodeScope.CUCM: ScopeRule("every CallManager node", frozenset({CUCM})),
+    NodeScope.TVS: ScopeRule("every node running Cisco Trust Verification Service", frozenset({CUCM}),
+                             service=TVS_SERVICE),
+    NodeScope.PUBLISHER: ScopeRule("the CUCM publisher only", frozenset({CUCM}), publisher_only=True),
+    NodeScope.IMP: ScopeRule("every IM&P node", frozenset({IMP})),
+}
+
+
+@dataclass(frozen=True)
+class NodeRank:
+    """Nodes that match (kind and/or role; None matches any) go before the nodes that do not."""
+
+    kind: str | None = None
+    role: str | None = None
+
+    def matches(self, *, kind: str, role: str) -> bool:
+        return self.kind in (None, kind) and self.role in (None, role)
+
+
+# Restart order: nodes matching the first rank first, then the second, ..., then the rest in cluster order;
+# one node at a time (PROCEDURE.md: "publisher first, then each subscriber one at a time").
+CUCM_PUBLISHER_FIRST: tuple[NodeRank, ...] = (NodeRank(CUCM, "publisher"),)
+# IM&P: the IM&P database publisher first, then the other IM&P nodes (cucm-14-15-facts.md "IM&P") [INF order].
+IMP_PUBLISHER_FIRST: tuple[NodeRank, ...] = (NodeRank(IMP, "publisher"), NodeRank(IMP))
+
+
+class Verify(str, Enum):
+    """A check that follows activation on every changed node (the value is the plan's step name)."""
+
+    TLS = "verify-tls"          # the node serves the new certificate over TLS
+
+
+@dataclass(frozen=True)
+class Precheck:
+    """A pre-check a purpose needs: the runbook's bullet and the reminder that closes the run."""
+
+    name: str                   # the engine's check name (renewal/checks.py)
+    runbook_text: str
+    reminder_key: str           # plan step key "reminder:<key>"
+    reminder: str
+
+
+PRECHECKS: dict[str, Precheck] = {
+    p.name: p
+    for p in (
+        Precheck("sso_disabled",
+                 "**SAML SSO must be disabled cluster-wide** (CM Administration > System > SAML Single Sign-On) "
+                 "before the regeneration; re-enable it when the whole process is done.",
+                 "sso", "re-enable SAML SSO cluster-wide now that the renewal is done"),
+        Precheck("no_backup", "**No DRS backup or restore may be running** during the regeneration.",
+                 "backup", "take a fresh DRS backup"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class RunbookFacts:
+    """Which notebook renews a purpose and what its runbook says beyond the purpose's own facts."""
+
+    notebook: str                       # file stem in notebooks/, e.g. "tomcat"
+    order: int                          # place in the safe order of runbooks (lower first)
+    variant: bool = False               # runs from another purpose's notebook (purpose = "<name>")
+    activate_warnings: tuple[str, ...] = ()   # bullets of the activate step's markdown
+    phones_warnings: tuple[str, ...] = ()     # bullets of the phones step's markdown
 
 
 class Risk(str, Enum):
@@ -65,19 +191,22 @@ class Purpose:
     name: str                          # CUCM's unit / service name, e.g. "tomcat"
     trust_store: str                   # e.g. "tomcat-trust"
     scope: NodeScope                   # nodes that need a CA-signed certificate
-    key_usage: frozenset[str]          # cryptography KeyUsage attribute names required
-    extended_key_usage: frozenset[str] # dotted OIDs required
+    key_usage: frozenset[str]          # cryptography KeyUsage attribute names required (the lab CA sets them)
+    extended_key_usage: frozenset[str] # dotted OIDs required (the lab CA sets them)
     key_type: str = "rsa"              # "rsa" or "ec"
     ca_required: bool = False          # leaf must be CA:TRUE (CAPF)
     path_length: int | None = None     # required pathlen when ca_required
     multi_server: bool = False         # multi-SAN CSR allowed
     restarts: tuple[Restart, ...] = ()
+    restart_order: tuple[NodeRank, ...] = CUCM_PUBLISHER_FIRST
     activated_by: str = ""             # service whose restart makes a new certificate live
+    verify: tuple[Verify, ...] = ()    # checks after activation on each changed node
     ctl_update_in_mixed_mode: bool = False
     resets_phones: bool = False
     conflicts_with: tuple[str, ...] = ()   # purposes that must not be in flight together
-    prechecks: tuple[str, ...] = ()        # names of renewal pre-checks ("sso_disabled", "no_backup")
+    prechecks: tuple[str, ...] = ()        # keys of PRECHECKS ("sso_disabled", "no_backup")
     self_signed_elsewhere: NodeScope | None = None  # nodes offered self-signed regeneration instead
+    runbook: RunbookFacts | None = None    # None: no runbook renews it (cucmkit run refuses it)
     risk: Risk = Risk.MEDIUM
     window: str = "after hours"
     impact: tuple[str, ...] = ()
@@ -99,8 +228,19 @@ class Purpose:
         unit = self.name.lower()
         return f"/usr/local/platform/.security/{unit}/keys/{unit}.csr"
 
+    @property
+    def node_kinds(self) -> frozenset[str]:
+        """Node kinds that carry this unit at all (CA-signed or self-signed)."""
+        kinds = self.scope.rule.kinds
+        if self.self_signed_elsewhere is not None:
+            kinds = kinds | self.self_signed_elsewhere.rule.kinds
+        return kinds
+
     def restart_services(self) -> tuple[str, ...]:
         return tuple(r.service for r in self.restarts)
+
+    def prechecks_facts(self) -> tuple[Precheck, ...]:
+        return tuple(PRECHECKS[name] for name in self.prechecks)
 
 
 _SERVER = "1.3.6.1.5.5.7.3.1"
@@ -139,9 +279,19 @@ _CM_TVS_CAUTION = (
     "no longer match and would have to be deleted from each phone by hand. Finish one, "
     "wait until all phones have re-registered, then start the other.",
 )
+_CM_TVS_PHONES = (
+    "⚠️ **Never regenerate CallManager and TVS at the same time**: the ITL on every phone would no longer "
+    "match and would have to be deleted on each phone by hand. The phone gate holds the other purpose until "
+    "this step passes.",
+)
+_TOMCAT_ACTIVATE = (
+    "⚠️ `utils service restart Cisco Tomcat`: **publisher first, then each subscriber one at a time**; each "
+    "node's web pages drop while it restarts. The kit then checks the certificate each node now serves over TLS.",
+)
 
 
 def _tomcat(name: str, key_type: str) -> Purpose:
+    rsa = key_type == "rsa"
     return Purpose(
         name=name,
         trust_store=f"{name}-trust",
@@ -152,7 +302,9 @@ def _tomcat(name: str, key_type: str) -> Purpose:
         multi_server=True,
         restarts=_TOMCAT_RESTARTS,
         activated_by="Cisco Tomcat",
+        verify=(Verify.TLS,) if rsa else (),    # ECDSA: served only to EC-only clients
         prechecks=("sso_disabled",),
+        runbook=RunbookFacts("tomcat", 10, variant=not rsa, activate_warnings=_TOMCAT_ACTIVATE),
         risk=Risk.MEDIUM,
         window="after hours",
         impact=_TOMCAT_IMPACT,
@@ -164,6 +316,7 @@ def _tomcat(name: str, key_type: str) -> Purpose:
 
 
 def _callmanager(name: str, key_type: str) -> Purpose:
+    rsa = key_type == "rsa"
     return Purpose(
         name=name,
         trust_store=f"{name}-trust",
@@ -177,11 +330,47 @@ def _callmanager(name: str, key_type: str) -> Purpose:
         ctl_update_in_mixed_mode=True,
         resets_phones=True,
         conflicts_with=("TVS",),
+        runbook=RunbookFacts("callmanager", 40, variant=not rsa, phones_warnings=_CM_TVS_PHONES),
         risk=Risk.HIGH,
         window="after hours",
         impact=_CM_IMPACT,
         notes=_CM_TVS_CAUTION,
     )
+
+
+# IM&P (cucm-14-15-facts.md "IM&P", cucm-interfaces.md 8.2/8.3): cup -> SIP Proxy and Presence Engine,
+# cup-xmpp -> the XCP services; restart-per-type beyond that mapping, risk and window are [INF].
+def _imp(name: str, key_type: str, *, eku: frozenset[str], restarts: tuple[str, ...], activated_by: str,
+         impact: str, multi_server: bool = False) -> Purpose:
+    return Purpose(
+        name=name,
+        trust_store=f"{name}-trust",
+        scope=NodeScope.IMP,
+        key_usage=frozenset({_DS, _KE, _DE, _KA}) if key_type == "rsa" else frozenset({_DS, _KA}),  # EC: [INF]
+        extended_key_usage=eku,
+        key_type=key_type,
+        multi_server=multi_server,
+        restarts=tuple(Restart(service, NodeScope.IMP) for service in restarts),
+        restart_order=IMP_PUBLISHER_FIRST,
+        activated_by=activated_by,
+        risk=Risk.MEDIUM,
+        impact=(impact,),
+        notes=("No runbook yet: plan it with `cucmkit plan`.",),
+    )
+
+
+def _cup(name: str, key_type: str) -> Purpose:
+    return _imp(name, key_type, eku=frozenset({_SERVER, _CLIENT, IPSEC_END_SYSTEM_OID}),
+                restarts=("Cisco SIP Proxy", "Cisco Presence Engine"), activated_by="Cisco SIP Proxy",
+                impact="SIP federation and presence over TLS (SIP Proxy, Presence Engine) fail [INF].")
+
+
+def _cup_xmpp(name: str, key_type: str) -> Purpose:
+    return _imp(name, key_type, eku=frozenset({_SERVER, _CLIENT}), multi_server=True,
+                restarts=("Cisco XCP Connection Manager", "Cisco XCP Web Connection Manager",
+                          "Cisco XCP Directory Service",          # [INF] exact name
+                          "Cisco XCP Router"), activated_by="Cisco XCP Router",
+                impact="Jabber and MRA clients cannot log in to IM&P (XMPP over TLS).")
 
 
 PURPOSES: dict[str, Purpose] = {
@@ -201,6 +390,7 @@ PURPOSES: dict[str, Purpose] = {
             ),
             activated_by="Cisco DRF Local",
             prechecks=("no_backup",),
+            runbook=RunbookFacts("ipsec", 20),
             risk=Risk.LOW,
             window="business hours, outside any backup schedule",
             impact=(
@@ -230,6 +420,7 @@ PURPOSES: dict[str, Purpose] = {
             ctl_update_in_mixed_mode=True,
             resets_phones=True,
             self_signed_elsewhere=NodeScope.CUCM,
+            runbook=RunbookFacts("capf", 30),
             risk=Risk.HIGH,
             window="after hours",
             impact=(
@@ -259,6 +450,7 @@ PURPOSES: dict[str, Purpose] = {
             activated_by="Cisco Trust Verification Service",
             resets_phones=True,
             conflicts_with=("CallManager", "CallManager-ECDSA"),
+            runbook=RunbookFacts("tvs", 50, phones_warnings=_CM_TVS_PHONES),
             risk=Risk.HIGH,
             window="after hours",
             impact=(
@@ -284,15 +476,15 @@ PURPOSES: dict[str, Purpose] = {
             risk=Risk.HIGH,
             window="after hours",
             impact=("Signs the ITL since 12.0: a botched regeneration breaks ITL and config authentication on phones.",),
-            notes=("Normally self-signed; kept for completeness (utils ctl reset localkey, reset phones, CTL update, reset again).",),
+            notes=("Normally self-signed; kept for completeness "
+                   "(utils ctl reset localkey, reset phones, CTL update, reset again).",),
         ),
+        _cup("cup", "rsa"),
+        _cup("cup-ECDSA", "ec"),
+        _cup_xmpp("cup-xmpp", "rsa"),
+        _cup_xmpp("cup-xmpp-ECDSA", "ec"),
     )
 }
-
-# The purposes the runbooks renew, in the safe order (CallManager and TVS apart,
-# each behind a phone re-registration gate).
-RUNBOOK_ORDER: tuple[str, ...] = ("tomcat", "ipsec", "CAPF", "CallManager", "TVS")
-__all__.append("RUNBOOK_ORDER")
 
 
 def get(name: str) -> Purpose:
@@ -305,6 +497,85 @@ def get(name: str) -> Purpose:
 
 def names() -> tuple[str, ...]:
     return tuple(PURPOSES)
+
+
+def register(purpose: Purpose) -> None:
+    """Add a purpose to the catalogue; ValueError if its name (any case) is taken."""
+    if any(key.lower() == purpose.name.lower() for key in PURPOSES):
+        raise ValueError(f"certificate purpose {purpose.name!r} is already in the catalogue")
+    PURPOSES[purpose.name] = purpose
+
+
+@contextmanager
+def registered(*purposes: Purpose) -> Iterator[tuple[Purpose, ...]]:
+    """The catalogue with ``purposes`` added for the duration of the block (tests, trials)."""
+    added: list[str] = []
+    try:
+        for purpose in purposes:
+            register(purpose)
+            added.append(purpose.name)
+        yield purposes
+    finally:
+        for name in added:
+            PURPOSES.pop(name, None)
+
+
+def runbooks() -> tuple[Purpose, ...]:
+    """The purposes that have their own runbook notebook (variants excluded), in the safe order."""
+    own = [p for p in PURPOSES.values() if p.runbook is not None and not p.runbook.variant]
+    return tuple(sorted(own, key=lambda p: p.runbook.order if p.runbook else 0))
+
+
+def runbook_order() -> tuple[str, ...]:
+    """The names of ``runbooks()``: renew one at a time in this order."""
+    return tuple(p.name for p in runbooks())
+
+
+def variants(purpose: Purpose) -> tuple[Purpose, ...]:
+    """Purposes that run from ``purpose``'s notebook by setting ``purpose = "<name>"`` (the ECDSA ones)."""
+    if purpose.runbook is None:
+        return ()
+    notebook = purpose.runbook.notebook
+    return tuple(p for p in PURPOSES.values() if p.runbook is not None and p.runbook.variant
+                 and p.runbook.notebook == notebook)
+
+
+def runbook_for(name: str) -> str:
+    """The notebook stem that renews purpose ``name``; ValueError when it has none (e.g. ITLRecovery)."""
+    purpose = get(name)
+    if purpose.runbook is None:
+        have = ", ".join(p.name for p in PURPOSES.values() if p.runbook is not None)
+        raise ValueError(f"no runbook for {purpose.name}: no notebook renews it; purposes with a runbook: {have}")
+    return purpose.runbook.notebook
+
+
+def units_for(kind: str) -> tuple[str, ...]:
+    """The purposes (CUCM units) a node of ``kind`` ("CUCM" or "IM&P") carries, in catalogue order."""
+    return tuple(p.name for p in PURPOSES.values() if kind in p.node_kinds)
+
+
+def activated_by(name: str) -> str:
+    """The service whose restart makes a new certificate of purpose ``name`` live ("" if unknown)."""
+    try:
+        return get(name).activated_by
+    except ValueError:
+        return ""
+
+
+def conflict_pairs() -> tuple[tuple[str, str], ...]:
+    """Runbook purposes that must never be in flight together, each pair once in runbook order."""
+    order = runbook_order()
+    pairs = []
+    for index, name in enumerate(order):
+        for other in order[index + 1:]:
+            if other in get(name).conflicts_with or name in get(other).conflicts_with:
+                pairs.append((name, other))
+    return tuple(pairs)
+
+
+# The purposes the runbooks renew, in the safe order (CallManager and TVS apart, each behind a phone
+# re-registration gate), as built in; ``runbook_order()`` also sees purposes registered later.
+RUNBOOK_ORDER: tuple[str, ...] = runbook_order()
 
 
 @dataclass(frozen=True)

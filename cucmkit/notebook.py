@@ -32,16 +32,20 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cucmkit import catalogue
 from cucmkit.errors import CucmKitError, InterlockError, WaitingError
 from cucmkit.evidence.journal import Journal, who
+from cucmkit.tables import styled, whole_days
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pandas.io.formats.style import Styler
 
 __all__ = ["open_runbook", "open_inventory", "Runbook", "InventoryBook", "RunOptions", "is_interactive",
-           "impact_banner", "cert_frame", "cert_table", "CertTable", "timeline_png"]
+           "impact_banner", "cert_frame", "cert_table", "timeline_png"]
 
 RUN_KEYS = ("parameters_file", "purpose", "ticket", "ca", "approve", "dry_run", "state_dir", "journal_file")
 _PROGRESS_EVERY = 5.0  # seconds between progress-bar refreshes under papermill
@@ -94,14 +98,19 @@ def _display(obj: Any) -> None:
     except ImportError:
         print(obj)
         return
-    display(obj)
+    display(obj)  # type: ignore[no-untyped-call]
+
+
+def _png(figure: Any) -> bytes:
+    """A matplotlib Figure as PNG bytes (Agg canvas: no pyplot, no inline backend)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 def _display_png(figure: Any) -> None:
-    """Show a matplotlib Figure as a PNG output (no pyplot, no inline backend)."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    _display_png_bytes(buffer.getvalue())
+    """Show a matplotlib Figure as a PNG output."""
+    _display_png_bytes(_png(figure))
 
 
 def _display_png_bytes(data: bytes) -> None:
@@ -110,50 +119,41 @@ def _display_png_bytes(data: bytes) -> None:
     except ImportError:
         print(f"[figure: {len(data)} bytes of PNG]")
         return
-    _display(Image(data=data, format="png"))
+    _display(Image(data=data, format="png"))  # type: ignore[no-untyped-call]
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+DUE_COLOUR, OK_COLOUR = "#d62728", "#2ca02c"
 
 
 def timeline_png(points: list[tuple[str, datetime, bool]], *, now: datetime, title: str) -> bytes:
-    """A dot per (label, date, due) on a date axis, due in red, a dashed line at ``now``; PNG bytes.
+    """A dot per (label, date, due) on a date axis, due in red, a dashed line at ``now``; PNG bytes (matplotlib)."""
+    from matplotlib.dates import DateFormatter
 
-    Drawn with Pillow (already there for matplotlib) because importing matplotlib costs a fresh
-    runbook kernel about half a second, more than the whole inventory.
-    """
-    from PIL import Image, ImageDraw, ImageFont
-
-    left, right, top, row, bottom = 190, 30, 40, 22, 45
-    width, height = 900, top + row * max(len(points), 1) + bottom
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
-    dates = [d for _, d, _ in points] + [now]
-    low, high = min(dates).timestamp(), max(dates).timestamp()
-    pad = max((high - low) * 0.05, 86400.0)
-    low, high = low - pad, high + pad
-
-    def x_of(when: datetime) -> float:
-        return left + (when.timestamp() - low) / (high - low) * (width - left - right)
-
-    draw.text((left, 12), title, fill="black", font=font)
-    axis_y = height - bottom + 8
-    draw.rectangle((left, top - 8, width - right, axis_y), outline="black")
-    for step in range(7):   # date ticks, YYYY-MM
-        tick = datetime.fromtimestamp(low + (high - low) * step / 6, tz=UTC)
-        x = x_of(tick)
-        draw.line((x, axis_y, x, axis_y + 4), fill="black")
-        draw.text((x - 20, axis_y + 8), tick.strftime("%Y-%m"), fill="black", font=font)
-    x_now = x_of(now)
-    for y in range(top - 8, axis_y, 8):
-        draw.line((x_now, y, x_now, min(y + 4, axis_y)), fill="grey")
-    draw.text((x_now + 3, top - 6), "now", fill="grey", font=font)
-    for index, (label, when, due) in enumerate(points):
-        y = top + row * index + row // 2 - 4
-        draw.text((8, y - 6), label[:30], fill="black", font=font)
-        x = x_of(when)
-        draw.ellipse((x - 5, y - 5, x + 5, y + 5), fill="#d62728" if due else "#2ca02c")
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()
+    figure = _figure(9, 1.4 + 0.25 * max(len(points), 1))
+    axis = figure.add_subplot()
+    rows = list(range(len(points)))
+    axis.scatter([when for _, when, _ in points], rows, s=64, zorder=3,
+                 c=[DUE_COLOUR if due else OK_COLOUR for _, _, due in points])
+    axis.axvline(now, linestyle="--", color="grey")
+    axis.annotate("now", xy=(now, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                  textcoords="offset points", color="grey")
+    axis.set_yticks(rows, labels=[label[:30] for label, _, _ in points])
+    axis.set_ylim(max(len(points), 1) - 0.5, -0.5)    # first point on top
+    axis.xaxis.set_major_formatter(DateFormatter("%Y-%m"))  # type: ignore[no-untyped-call]
+    axis.grid(axis="x", alpha=0.3)
+    axis.margins(x=0.05)
+    axis.set_title(title)
+    figure.tight_layout()
+    return _png(figure)
 
 
 def _markdown(text: str) -> None:
@@ -162,7 +162,7 @@ def _markdown(text: str) -> None:
     except ImportError:
         print(text)
         return
-    _display(Markdown(text))
+    _display(Markdown(text))  # type: ignore[no-untyped-call]
 
 
 def _quiet_tracebacks() -> None:
@@ -205,52 +205,25 @@ def cert_entry(record: Any) -> dict[str, Any]:
 _CERT_COLUMNS = ("node", "purpose", "store", "common name", "issuer", "expires", "days left", "self-signed", "sha256")
 
 
-def _cert_rows(records: list[Any], now: datetime | None) -> list[dict[str, Any]]:
-    now = now or datetime.now(UTC)
-    rows = [{"node": r.node, "purpose": r.purpose or "", "store": r.store, "common name": r.common_name,
-             "issuer": r.issuer, "expires": _iso(r.not_after), "days left": round(r.days_left(now), 1),
-             "self-signed": r.self_signed, "sha256": r.fingerprint_sha256[:16] + "..."} for r in records]
-    return sorted(rows, key=lambda row: row["days left"])   # stable: soonest expiry first
-
-
-def cert_frame(records: list[Any], now: datetime | None = None) -> Any:
-    """A table of certificates with days left, soonest expiry first (a pandas DataFrame)."""
+def cert_frame(records: list[Any], now: datetime | None = None) -> pd.DataFrame:
+    """A table of certificates, soonest expiry first: ``expires`` a date, ``days left`` whole days."""
     import pandas as pd
 
-    return pd.DataFrame(_cert_rows(records, now), columns=list(_CERT_COLUMNS))
+    when = now or datetime.now(UTC)
+    rows = [{"node": r.node, "purpose": r.purpose or "", "store": r.store, "common name": r.common_name,
+             "issuer": r.issuer, "expires": r.not_after, "days left": whole_days(r.days_left(when)),
+             "self-signed": bool(r.self_signed), "sha256": r.fingerprint_sha256[:16] + "..."} for r in records]
+    frame = pd.DataFrame(rows, columns=list(_CERT_COLUMNS))
+    frame["expires"] = pd.to_datetime(frame["expires"], utc=True)
+    frame["days left"] = frame["days left"].astype("Int64")
+    return frame.sort_values("days left", kind="stable").reset_index(drop=True)
 
 
-@dataclass(frozen=True)
-class CertTable:
-    """The same table as ``cert_frame`` for display only: HTML and text without importing pandas."""
-
-    rows: tuple[dict[str, Any], ...]
-
-    @classmethod
-    def of(cls, records: list[Any], now: datetime | None = None) -> CertTable:
-        return cls(rows=tuple(_cert_rows(records, now)))
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def _repr_html_(self) -> str:
-        head = "".join(f"<th>{escape(c)}</th>" for c in _CERT_COLUMNS)
-        body = "".join("<tr>" + "".join(f"<td>{escape(str(row[c]))}</td>" for c in _CERT_COLUMNS) + "</tr>"
-                       for row in self.rows)
-        return f'<table class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-    def __str__(self) -> str:
-        lines = ["  ".join(_CERT_COLUMNS)]
-        lines += ["  ".join(str(row[c]) for c in _CERT_COLUMNS) for row in self.rows]
-        return "\n".join(lines) if self.rows else "(no certificates)"
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def cert_table(records: list[Any], now: datetime | None = None) -> CertTable:
-    """The certificate table for a notebook output (no pandas import)."""
-    return CertTable.of(records, now)
+def cert_table(records: list[Any], now: datetime | None = None, *, threshold_days: float | None = None) -> Styler:
+    """``cert_frame`` for display (pandas Styler): no index, due rows amber, expired rows red."""
+    frame = cert_frame(records, now)
+    return styled(frame, dates=("expires",), days="days left", threshold=threshold_days,
+                  caption=None if len(frame) else "(no certificates)")
 
 
 def _steps_json(steps: tuple[Any, ...]) -> list[dict[str, Any]]:
@@ -403,7 +376,7 @@ class Runbook:
         self.journal.write("certs", when=when, certs=[cert_entry(r) for r in records])
         frame = cert_frame(records)
         _markdown(f"**{self.purpose.name} certificates {when} the renewal** ({len(records)} nodes)")
-        _display(frame)
+        _display(cert_table(records, threshold_days=self.params.expiry_threshold_days))
         self.results[f"inventory-{when}"] = frame
 
     def plan(self) -> None:
@@ -509,14 +482,10 @@ class Runbook:
 
     def recovery_plot(self) -> None:
         """Registered phones over time since the reset, against the baseline."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
         with self.registrations.lock:
             points = list(self.registrations.points)
         start = points[0][0]
-        figure = Figure(figsize=(7, 3))
-        FigureCanvasAgg(figure)
+        figure = _figure(7, 3)
         axis = figure.add_subplot()
         axis.step([p[0] - start for p in points], [p[1] for p in points], where="post", label="registered")
         axis.axhline(max(p[2] for p in points), linestyle="--", color="grey", label="devices seen")
@@ -602,12 +571,12 @@ class InventoryBook:
         records = self.records()
         own = [r for r in records if r.store == "own"]
         self.journal.write("certs", when="before", certs=[cert_entry(r) for r in own])
-        table = cert_table(records)
+        table = cert_table(records, threshold_days=self.params.expiry_threshold_days)
         _markdown(f"**{len(records)} certificates** on {len(self.cluster.nodes)} nodes ({len(own)} identities)")
         _display(table)
 
     def timeline(self) -> None:
-        """When each identity certificate expires, per node and purpose (a PNG, drawn with Pillow: no matplotlib)."""
+        """When each identity certificate expires, per node and purpose (a matplotlib PNG)."""
         own = sorted((r for r in self.records() if r.store == "own"), key=lambda r: (r.purpose or "", r.node or ""))
         now = datetime.now(UTC)
         threshold = self.params.expiry_threshold_days
@@ -619,12 +588,12 @@ class InventoryBook:
         now = datetime.now(UTC)
         due = [r for r in self.records() if r.store == "own" and r.days_left(now) < self.params.expiry_threshold_days]
         purposes = sorted({r.purpose for r in due if r.purpose})
-        order = [p for p in catalogue.RUNBOOK_ORDER if p in purposes] + [p for p in purposes
-                                                                          if p not in catalogue.RUNBOOK_ORDER]
+        safe = catalogue.runbook_order()
+        order = [p for p in safe if p in purposes] + [p for p in purposes if p not in safe]
         self.journal.write("due", purposes=order, count=len(due))
         _markdown("**Due for renewal**, in the safe order: " + (", ".join(order) or "nothing") +
                   ("\n\nRenew with `cucmkit run <purpose> -f <parameters> --ticket <change>`." if order else ""))
-        _display(cert_table(due))
+        _display(cert_table(due, now, threshold_days=self.params.expiry_threshold_days))
         self.journal.write("end", status="done")
 
 

@@ -90,14 +90,20 @@ class RunOutcome:
 
 
 def purpose_name(purpose: str) -> str:
-    """The catalogue spelling of ``purpose`` (``capf`` -> ``CAPF``), or ``inventory``."""
-    return "inventory" if purpose.lower() == "inventory" else catalogue.get(purpose).name
+    """The catalogue spelling of ``purpose`` (``capf`` -> ``CAPF``), or ``inventory``.
+
+    ValueError for an unknown purpose or one no runbook renews (``no runbook for ITLRecovery``).
+    """
+    if purpose.lower() == "inventory":
+        return "inventory"
+    catalogue.runbook_for(purpose)
+    return catalogue.get(purpose).name
 
 
 def notebook_for(purpose: str, notebooks_dir: Path | None = None) -> Path:
-    """``notebooks/<purpose without -ECDSA, lower case>.ipynb``."""
+    """``notebooks/<the catalogue's runbook notebook>.ipynb`` (tomcat-ECDSA -> tomcat.ipynb)."""
     folder = notebooks_dir or _default_notebooks()
-    name = "inventory" if purpose.lower() == "inventory" else catalogue.get(purpose).base.lower()
+    name = "inventory" if purpose.lower() == "inventory" else catalogue.runbook_for(purpose)
     return folder / f"{name}.ipynb"
 
 

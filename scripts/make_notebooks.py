@@ -6,6 +6,8 @@
 Every notebook: markdown that explains the purpose's impact, risk and each
 step's warning (PROCEDURE.md), exactly one cell tagged ``parameters`` whose
 defaults point at the lab, and step cells that each make one cucmkit call.
+Which notebooks exist, their variants, scope text, warnings and order all come
+from the catalogue (``catalogue.runbooks()``): this script names no purpose.
 ``--check`` exits 1 when a committed notebook differs from what this writes.
 """
 
@@ -18,20 +20,13 @@ from pathlib import Path
 import nbformat
 
 from cucmkit import catalogue
-from cucmkit.catalogue import NodeScope, Purpose
+from cucmkit.catalogue import Purpose
+
+__all__ = ["build", "runbook_notebook", "inventory_notebook", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-RUNBOOKS = {"tomcat": "tomcat", "ipsec": "ipsec", "capf": "CAPF", "callmanager": "CallManager", "tvs": "TVS"}
-VARIANTS = {"tomcat": "tomcat-ECDSA", "callmanager": "CallManager-ECDSA"}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-
-SCOPE_TEXT = {
-    NodeScope.ALL: "every node (CallManager and IM&P)",
-    NodeScope.CUCM: "every CallManager node",
-    NodeScope.TVS: "every node running Cisco Trust Verification Service",
-    NodeScope.PUBLISHER: "the CUCM publisher only",
-}
 
 
 def _parameters_cell(purpose: str) -> nbformat.NotebookNode:
@@ -56,30 +51,36 @@ approve = False                # True approves the steps that change the cluster
 dry_run = False                # True: plan and pre-check only, change nothing
 state_dir = ".cucmkit-state"   # the renewal engine's ledger, lock and phone gate
 journal_file = None            # set by `cucmkit run` (the evidence journal)'''
-    cell = nbformat.v4.new_code_cell(source)
+    cell: nbformat.NotebookNode = nbformat.v4.new_code_cell(source)  # type: ignore[no-untyped-call]
     cell.metadata["tags"] = ["parameters"]
     return cell
 
 
 def _step(name: str, source: str) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_code_cell(source)
+    cell: nbformat.NotebookNode = nbformat.v4.new_code_cell(source)  # type: ignore[no-untyped-call]
     cell.metadata["tags"] = [f"step-{name}"]
     return cell
 
 
 def _md(text: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_markdown_cell(text.strip())
+    cell: nbformat.NotebookNode = nbformat.v4.new_markdown_cell(text.strip())  # type: ignore[no-untyped-call]
+    return cell
 
 
-def _intro(p: Purpose, variant: str | None) -> str:
+def _conflicts() -> str:
+    """The pairs of runbook purposes that must never be in flight together, as text ("A and B; C and D")."""
+    return "; ".join(f"{a} and {b}" for a, b in catalogue.conflict_pairs()) or "conflicting purposes"
+
+
+def _intro(p: Purpose) -> str:
     lines = [f"# Renew the CA-signed `{p.name}` certificate",
              "",
-             f"Holders: {SCOPE_TEXT[p.scope]}. Trust store: `{p.trust_store}`. "
+             f"Holders: {p.scope.text}. Trust store: `{p.trust_store}`. "
              f"Risk: **{p.risk.value.upper()}**. Window: **{p.window}**.",
              ""]
-    if variant:
-        lines += [f"The ECDSA variant runs from this same notebook: set `purpose = \"{variant}\"` "
-                  f"(`cucmkit run {variant} ...`).", ""]
+    for variant in catalogue.variants(p):
+        lines += [f"The ECDSA variant runs from this same notebook: set `purpose = \"{variant.name}\"` "
+                  f"(`cucmkit run {variant.name} ...`).", ""]
     lines += ["## Business impact if it expires or the renewal goes wrong", *[f"- {i}" for i in p.impact], ""]
     if p.notes:
         lines += ["## Read before you start", *[f"- {n}" for n in p.notes], ""]
@@ -94,13 +95,9 @@ def _intro(p: Purpose, variant: str | None) -> str:
 
 def _prechecks_text(p: Purpose) -> str:
     lines = ["## Pre-checks and interlocks",
-             "One run per cluster (a lock), the maintenance window, CallManager and TVS never in flight "
+             f"One run per cluster (a lock), the maintenance window, {_conflicts()} never in flight "
              "together (the phone gate)."]
-    if "sso_disabled" in p.prechecks:
-        lines.append("- **SAML SSO must be disabled cluster-wide** (CM Administration > System > SAML Single "
-                     "Sign-On) before the regeneration; re-enable it when the whole process is done.")
-    if "no_backup" in p.prechecks:
-        lines.append("- **No DRS backup or restore may be running** during the regeneration.")
+    lines += [f"- {check.runbook_text}" for check in p.prechecks_facts()]
     if p.ctl_update_in_mixed_mode:
         lines.append("- Cluster security mode is read (Enterprise Parameters > Cluster Security Mode): in mixed "
                      "mode (1) the CTL is updated before the services restart.")
@@ -111,12 +108,9 @@ def _prechecks_text(p: Purpose) -> str:
 def _activate_text(p: Purpose) -> str:
     lines = ["## Activate: restart the services that use the certificate",
              "Only where the service is activated and running:"]
-    lines += [f"- `{r.service}` on {SCOPE_TEXT[r.where]}" + (" (from the CLI)" if r.via == "cli" else "")
+    lines += [f"- `{r.service}` on {r.where.text}" + (" (from the CLI)" if r.via == "cli" else "")
               for r in p.restarts]
-    if p.base == "tomcat":
-        lines.append("- ⚠️ `utils service restart Cisco Tomcat`: **publisher first, then each subscriber one at a "
-                     "time**; each node's web pages drop while it restarts. The kit then checks the certificate "
-                     "each node now serves over TLS.")
+    lines += [f"- {text}" for text in (p.runbook.activate_warnings if p.runbook else ())]
     if p.ctl_update_in_mixed_mode:
         lines.append("- ⚠️ In mixed mode the CTL file is updated (`utils ctl update CTLFile`) **before** the restarts.")
     lines.append("A progress bar shows the wait; the deadline is `timeouts.restart` of the parameter file.")
@@ -131,17 +125,14 @@ def _phones_text(p: Purpose) -> str:
              "- The run waits (RisPort70, at most 15 requests a minute) until the registered count is back to the "
              "baseline taken before the change, within `registration.tolerance`; a plot shows the recovery.",
              "- Move on to the next certificate type only once all phones are back."]
-    if p.conflicts_with:
-        lines.append("- ⚠️ **Never regenerate CallManager and TVS at the same time**: the ITL on every phone would "
-                     "no longer match and would have to be deleted on each phone by hand. The phone gate holds "
-                     "the other purpose until this step passes.")
+    lines += [f"- {text}" for text in (p.runbook.phones_warnings if p.runbook else ())]
     return "\n".join(lines)
 
 
-def _runbook_cells(p: Purpose, variant: str | None) -> list[nbformat.NotebookNode]:
+def _runbook_cells(p: Purpose) -> list[nbformat.NotebookNode]:
     trust = p.trust_store
     return [
-        _md(_intro(p, variant)),
+        _md(_intro(p)),
         _parameters_cell(p.name),
         _md("## 1. Open the run\nReads the parameter file (secrets stay references until a client needs them) "
             "and shows the purpose's impact and risk."),
@@ -184,11 +175,11 @@ def _runbook_cells(p: Purpose, variant: str | None) -> list[nbformat.NotebookNod
 
 
 def _inventory_cells() -> list[nbformat.NotebookNode]:
-    order = " → ".join(catalogue.RUNBOOK_ORDER)
+    order = " → ".join(catalogue.runbook_order())
     return [
         _md("# Certificate inventory\nEvery certificate of the cluster (identities and trust stores), its expiry "
             "and days left, an expiry timeline, and what is due. Read-only: nothing on the cluster changes.\n\n"
-            f"Renew what is due one purpose at a time, in the safe order: {order} (CallManager and TVS never "
+            f"Renew what is due one purpose at a time, in the safe order: {order} ({_conflicts()} never "
             "together; each phone-affecting purpose waits for all phones to re-register)."),
         _parameters_cell("inventory"),
         _md("## 1. Open the run"),
@@ -203,7 +194,7 @@ def _inventory_cells() -> list[nbformat.NotebookNode]:
 
 
 def _notebook(cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
+    nb: nbformat.NotebookNode = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
     nb.cells = cells
     nb.metadata["kernelspec"] = KERNELSPEC
     nb.metadata["language_info"] = {"name": "python"}
@@ -212,14 +203,25 @@ def _notebook(cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
     return nb
 
 
+def runbook_notebook(purpose: Purpose) -> nbformat.NotebookNode:
+    """The runbook notebook of ``purpose`` (one with its own ``runbook`` in the catalogue), validated."""
+    nb = _notebook(_runbook_cells(purpose))
+    nbformat.validate(nb)
+    return nb
+
+
+def inventory_notebook() -> nbformat.NotebookNode:
+    nb = _notebook(_inventory_cells())
+    nbformat.validate(nb)
+    return nb
+
+
 def build() -> dict[str, str]:
-    """File name -> notebook JSON text."""
-    books = {"inventory.ipynb": _notebook(_inventory_cells())}
-    for file, name in RUNBOOKS.items():
-        books[f"{file}.ipynb"] = _notebook(_runbook_cells(catalogue.get(name), VARIANTS.get(file)))
-    for nb in books.values():
-        nbformat.validate(nb)
-    return {name: nbformat.writes(nb) + "\n" for name, nb in books.items()}
+    """File name -> notebook JSON text: the inventory and one runbook per ``catalogue.runbooks()`` entry."""
+    books = {"inventory.ipynb": inventory_notebook()}
+    for purpose in catalogue.runbooks():
+        books[f"{catalogue.runbook_for(purpose.name)}.ipynb"] = runbook_notebook(purpose)
+    return {name: str(nbformat.writes(nb)) + "\n" for name, nb in books.items()}  # type: ignore[no-untyped-call]
 
 
 def main(argv: list[str] | None = None) -> int:

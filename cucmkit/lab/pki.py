@@ -16,7 +16,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -52,11 +52,9 @@ __all__ = [
     "utcnow",
 ]
 
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 _KEY_POOL: dict[tuple[str, int, int], PrivateKey] = {}
 _POOL_LOCK = threading.Lock()
-_SERVER = "1.3.6.1.5.5.7.3.1"
-_CLIENT = "1.3.6.1.5.5.7.3.2"
 _ORG = "Lab Example"
 
 
@@ -136,7 +134,7 @@ def _general_names(sans: list[str] | tuple[str, ...]) -> list[x509.GeneralName]:
     return out
 
 
-def subject_name(cn: str, *, ou: str | None = None, o: str = _ORG, l: str | None = None,
+def subject_name(cn: str, *, ou: str | None = None, o: str = _ORG, l: str | None = None,  # noqa: E741
                  st: str | None = None, c: str | None = None) -> x509.Name:
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
     if ou:
@@ -152,15 +150,18 @@ def subject_name(cn: str, *, ou: str | None = None, o: str = _ORG, l: str | None
     return x509.Name(attrs)
 
 
-def unit_usages(unit: str, key_type: str) -> tuple[frozenset[str], frozenset[str], bool]:
-    """(key usages, extended key usages, is CA) for a unit: catalogue first, IM&P units by rule."""
+def unit_usages(unit: str, key_type: str = "rsa") -> tuple[frozenset[str], frozenset[str], bool]:
+    """(key usages, extended key usages, is CA) the catalogue requires for ``unit``.
+
+    The CA signs with what the catalogue says, so a purpose added there is signed right here too.
+    ``key_type`` is kept for callers: the catalogue has one entry per key type (the -ECDSA purposes).
+    ValueError (AD CS's wording) for a unit the catalogue does not know.
+    """
     try:
         purpose = catalogue.get(unit)
-    except ValueError:
-        ku = {"digital_signature", "key_encipherment"} if key_type == "rsa" else {"digital_signature"}
-        if key_type == "rsa":
-            ku.add("data_encipherment")
-        return frozenset(ku), frozenset({_SERVER, _CLIENT}), False
+    except ValueError as exc:
+        raise ValueError(f"The requested certificate template is not supported by this CA ({unit}). "
+                         "0x80094800 (-2146875392 CERTSRV_E_UNSUPPORTED_CERT_TYPE)") from exc
     return purpose.key_usage, purpose.extended_key_usage, purpose.ca_required
 
 
@@ -204,7 +205,8 @@ def build_cert(spec: CertSpec, *, issuer: x509.Name, issuer_key: PrivateKey,
         .not_valid_after(na)
         .add_extension(x509.BasicConstraints(ca=spec.is_ca, path_length=spec.path_length if spec.is_ca else None), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(spec.public_key), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key or issuer_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key or issuer_key.public_key()),
+                       critical=False)
     )
     if spec.sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(_general_names(spec.sans)), critical=False)
@@ -295,7 +297,7 @@ def sign_with(pair: CaPair, *, subject: x509.Name, public_key: Any, unit: str | 
 
 
 def make_csr(*, key: PrivateKey, cn: str, sans: tuple[str, ...] = (), ou: str | None = None,
-             o: str = _ORG, l: str | None = None, st: str | None = None, c: str | None = None) -> str:
+             o: str = _ORG, l: str | None = None, st: str | None = None, c: str | None = None) -> str:  # noqa: E741
     builder = x509.CertificateSigningRequestBuilder().subject_name(subject_name(cn, ou=ou, o=o, l=l, st=st, c=c))
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(_general_names(sans)), critical=False)
@@ -358,8 +360,8 @@ class LabCA:
         (or ``public_key=...``), ``expired=True``, ``not_yet_valid=True``,
         ``not_before``/``not_after``/``days``, ``key_usage`` (set of names),
         ``no_data_encipherment=True``, ``eku`` (set of OIDs), ``wildcard=True``,
-        ``hash="sha384"`` (sha1: ValueError, cryptography no longer signs it), ``common_name``, ``signer="old"|"self"``, ``is_ca``,
-        ``path_length``.
+        ``hash="sha384"`` (sha1: ValueError, cryptography no longer signs it), ``common_name``,
+        ``signer="old"|"self"``, ``is_ca``, ``path_length``.
         """
         csr = x509.load_pem_x509_csr(csr_pem.encode() if isinstance(csr_pem, str) else csr_pem)
         spec = self._spec(csr, purpose, overrides)
@@ -415,6 +417,7 @@ class LabCA:
     def submit(self, csr_pem: str, template: str) -> CaRequest:
         """File a request for template ``CUCM-<purpose>[-Pending]``; issue now unless it must wait."""
         purpose = template.removeprefix("CUCM-").removesuffix("-Pending")
+        unit_usages(purpose)                    # an unknown template is refused now, like AD CS does
         try:
             x509.load_pem_x509_csr(csr_pem.encode())
         except ValueError as exc:

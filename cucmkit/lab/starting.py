@@ -54,10 +54,12 @@ def ensure_cas(state_dir: Path) -> tuple[pki.CaPair, pki.CaPair]:
     return old, current
 
 
+_DEFAULT = ("self", 1800)   # a unit the tables above do not list (added to the catalogue later): self-signed
+
+
 def _units_for(node: LabNodeState) -> dict[str, tuple[str, int]]:
-    if node.kind == "IM&P":
-        return _IMP
-    return _PUB if node.role == "publisher" else _SUB
+    table = _IMP if node.kind == "IM&P" else _PUB if node.role == "publisher" else _SUB
+    return {**table, **{unit: _DEFAULT for unit in node.units if unit not in table}}
 
 
 def _identity(node: LabNodeState, unit: str, signer: str, days: int, slot: int,

@@ -45,9 +45,6 @@ __all__ = [
     "LabEvent",
     "EVENT_KINDS",
     "EVENT_LIMIT",
-    "CUCM_UNITS",
-    "IMP_UNITS",
-    "ACTIVATED_BY",
     "OS_ADMIN_USER",
     "APP_USER",
     "CA_USER",
@@ -63,15 +60,6 @@ EVENT_KINDS = ("restart_requested", "restart_completed", "restart_failed", "serv
                "identity_uploaded", "trust_uploaded", "trust_deleted", "regenerated", "ctl_updated",
                "devices_reset", "itl_deleted")
 
-CUCM_UNITS = ("tomcat", "tomcat-ECDSA", "ipsec", "CAPF", "CallManager", "CallManager-ECDSA", "TVS", "ITLRecovery")
-IMP_UNITS = ("tomcat", "tomcat-ECDSA", "ipsec", "cup", "cup-ECDSA", "cup-xmpp", "cup-xmpp-ECDSA")
-ACTIVATED_BY: dict[str, str] = {
-    **{p.name: p.activated_by for p in catalogue.PURPOSES.values()},
-    "cup": "Cisco SIP Proxy",
-    "cup-ECDSA": "Cisco SIP Proxy",
-    "cup-xmpp": "Cisco XCP Router",
-    "cup-xmpp-ECDSA": "Cisco XCP Router",
-}
 TOMCAT = "Cisco Tomcat"
 CALLMANAGER = "Cisco CallManager"
 
@@ -257,7 +245,7 @@ def trust_filename(cert: x509.Certificate) -> str:
 
 
 def _unit_key_type(unit: str) -> str:
-    return "ec" if unit.endswith("-ECDSA") else "rsa"
+    return catalogue.get(unit).key_type
 
 
 @dataclass
@@ -315,7 +303,7 @@ class LabNodeState:
 
     @property
     def units(self) -> tuple[str, ...]:
-        return IMP_UNITS if self.kind == "IM&P" else CUCM_UNITS
+        return catalogue.units_for(self.kind)      # every unit the catalogue puts on this kind of node
 
     def unit(self, purpose: str) -> str:
         """CUCM's spelling of a unit on this node (case-insensitive); LabRefusal if the node has none."""
@@ -446,7 +434,7 @@ class LabNodeState:
     def _install(self, unit: str, pem: str, key_pem: str) -> None:
         old = self._own.get(unit)
         active = (old.active_pem, old.active_key_pem) if old else (pem, key_pem)
-        svc = self._svc.get(ACTIVATED_BY.get(unit, ""))
+        svc = self._svc.get(catalogue.activated_by(unit))
         if svc is None or not svc.activated:
             active = (pem, key_pem)  # nothing runs that would hold the old one
         self._own[unit] = OwnCert(unit, pem, key_pem, active[0], active[1])
@@ -584,7 +572,7 @@ class LabNodeState:
             svc.stop_until = now + duration * 0.3 if stop_phase else None
             svc.done_at = now + duration
             svc.will_fail = self._state.faults.get(self.name, "service_fail") in (svc.name, "*")
-            svc.activates = {u: [o.pem, o.key_pem] for u, o in self._own.items() if ACTIVATED_BY.get(u) == svc.name}
+            svc.activates = {u: [o.pem, o.key_pem] for u, o in self._own.items() if catalogue.activated_by(u) == svc.name}
             door = current_door()
             svc.door, svc.action = "controlcenter" if door == "https" else door, "restart" if stop_phase else "start"
             self._state.record("restart_requested", self.fqdn, at=now, service=svc.name, door=svc.door,

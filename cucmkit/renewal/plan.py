@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cucmkit.catalogue import NodeScope, Purpose
+from cucmkit.catalogue import TVS_SERVICE, NodeRank, NodeScope, Purpose, Verify
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["NodeFacts", "PlannedNode", "Step", "Plan", "build_plan", "in_scope", "PHASES", "TVS_SERVICE"]
 
 PHASES = ("csr", "ca", "install", "activate", "phones")
-TVS_SERVICE = "Cisco Trust Verification Service"
+_VERIFY_DETAIL = {Verify.TLS: "confirm over TLS that the node serves the new certificate"}
 
 
 class _Cert(Protocol):
@@ -94,19 +97,24 @@ class Plan:
     def phase_steps(self, phase: str) -> tuple[Step, ...]:
         return tuple(s for s in self.steps if s.phase == phase)
 
-    def to_frame(self):  # -> pandas.DataFrame
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         rows = [{"#": i, "phase": s.phase, "step": s.name, "node": s.node or "", "service": s.service or "",
                  "detail": s.detail} for i, s in enumerate(self.steps, 1)]
         return pd.DataFrame(rows, columns=["#", "phase", "step", "node", "service", "detail"])
 
-    def nodes_frame(self):  # -> pandas.DataFrame
+    def nodes_frame(self) -> pd.DataFrame:
         import pandas as pd
 
-        rows = [{"node": n.name, "role": n.role, "kind": n.kind, "action": n.action, "days left":
-                 None if n.days_left is None else round(n.days_left, 1), "reason": n.reason} for n in self.nodes]
-        return pd.DataFrame(rows, columns=["node", "role", "kind", "action", "days left", "reason"])
+        from cucmkit.tables import whole_days
+
+        rows = [{"node": n.name, "role": n.role, "kind": n.kind, "action": n.action, "expires": n.not_after,
+                 "days left": whole_days(n.days_left), "reason": n.reason} for n in self.nodes]
+        frame = pd.DataFrame(rows, columns=["node", "role", "kind", "action", "expires", "days left", "reason"])
+        frame["expires"] = pd.to_datetime(frame["expires"], utc=True)
+        frame["days left"] = frame["days left"].astype("Int64")
+        return frame
 
     def describe(self) -> str:
         p = self.purpose
@@ -120,10 +128,12 @@ class Plan:
     def _repr_html_(self) -> str:
         import html
 
+        from cucmkit.tables import styled
+
         head = "<br>".join(html.escape(line) for line in self.describe().splitlines())
-        body = self.nodes_frame().to_html(index=False)
+        body = styled(self.nodes_frame(), dates=("expires",), days="days left", threshold=self.threshold_days).to_html()
         if self.due:
-            body += self.to_frame().to_html(index=False)
+            body += styled(self.to_frame()).to_html()
         return f"<div><p>{head}</p>{body}</div>"
 
     def __str__(self) -> str:
@@ -135,42 +145,43 @@ class Plan:
 
 
 def in_scope(scope: NodeScope, node: NodeFacts) -> bool:
-    if scope is NodeScope.ALL:
-        return True
-    if scope is NodeScope.CUCM:
-        return node.kind == "CUCM"
-    if scope is NodeScope.TVS:
-        return node.kind == "CUCM" and TVS_SERVICE in node.services
-    return node.is_cucm_publisher
+    """The catalogue's rule for ``scope`` applied to ``node``."""
+    return scope.covers(kind=node.kind, role=node.role, services=node.services)
 
 
-def _ordered(nodes: Sequence[NodeFacts]) -> list[NodeFacts]:
-    """CUCM publisher first, then the others one at a time in cluster order."""
-    return sorted(nodes, key=lambda n: 0 if n.is_cucm_publisher else 1)
+def _ordered(nodes: Sequence[NodeFacts], ranks: Sequence[NodeRank]) -> list[NodeFacts]:
+    """Nodes matching the first rank first, then the second, ..., then the rest; cluster order within each."""
+    def rank(node: NodeFacts) -> int:
+        return next((i for i, r in enumerate(ranks) if r.matches(kind=node.kind, role=node.role)), len(ranks))
+
+    return sorted(nodes, key=rank)
 
 
 def _assess(purpose: Purpose, node: NodeFacts, cert: _Cert | None, *, now: datetime,
             threshold: float, explicit: set[str], locked: set[str] | None) -> PlannedNode:
     days = cert.days_left(now) if cert is not None else None
-    base = dict(name=node.name, short=node.short, role=node.role, kind=node.kind, days_left=days,
-                not_after=getattr(cert, "not_after", None), fingerprint=getattr(cert, "fingerprint_sha256", None))
+
+    def planned(action: str, reason: str) -> PlannedNode:
+        return PlannedNode(node.name, node.short, node.role, node.kind, action, reason, days_left=days,
+                           not_after=cert.not_after if cert is not None else None,
+                           fingerprint=cert.fingerprint_sha256 if cert is not None else None)
+
     if in_scope(purpose.scope, node):
         action = "renew"
     elif purpose.self_signed_elsewhere is not None and in_scope(purpose.self_signed_elsewhere, node):
         action = "self-signed"
     else:
-        return PlannedNode(action="out of scope", reason=f"{purpose.name} is not used on this node", **base)
+        return planned("out of scope", f"{purpose.name} is not used on this node")
     if locked is not None:
-        if node.name in locked:
-            return PlannedNode(action=action, reason="in the run being resumed", **base)
-        return PlannedNode(action="ok", reason="not part of the run being resumed", **base)
+        return planned(action, "in the run being resumed") if node.name in locked else \
+            planned("ok", "not part of the run being resumed")
     if node.name in explicit or node.short in explicit:
-        return PlannedNode(action=action, reason="listed explicitly", **base)
-    if cert is None:
-        return PlannedNode(action=action, reason="no certificate found", **base)
-    if days is not None and days < threshold:
-        return PlannedNode(action=action, reason=f"expires in {days:.0f} days (< {threshold:g})", **base)
-    return PlannedNode(action="ok", reason=f"{days:.0f} days left", **base)
+        return planned(action, "listed explicitly")
+    if days is None:
+        return planned(action, "no certificate found")
+    if days < threshold:
+        return planned(action, f"expires in {days:.0f} days (< {threshold:g})")
+    return planned("ok", f"{days:.0f} days left")
 
 
 def _cert_steps(purpose: Purpose, planned: Sequence[PlannedNode]) -> list[Step]:
@@ -183,8 +194,10 @@ def _cert_steps(purpose: Purpose, planned: Sequence[PlannedNode]) -> list[Step]:
     for n in renew:
         steps.append(Step(f"ca-collect:{n.name}", "ca", "ca-collect", n.name, detail="collect the signed certificate"))
     for n in renew:
-        steps.append(Step(f"trust:{n.name}", "install", "trust", n.name, detail=f"upload root and intermediates to {purpose.trust_store}"))
-        steps.append(Step(f"identity:{n.name}", "install", "identity", n.name, detail=f"upload the {purpose.name} identity, confirm by fingerprint"))
+        steps.append(Step(f"trust:{n.name}", "install", "trust", n.name,
+                          detail=f"upload root and intermediates to {purpose.trust_store}"))
+        steps.append(Step(f"identity:{n.name}", "install", "identity", n.name,
+                          detail=f"upload the {purpose.name} identity, confirm by fingerprint"))
     for n in planned:
         if n.action == "self-signed":
             steps.append(Step(f"self-signed:{n.name}", "install", "self-signed", n.name,
@@ -197,18 +210,20 @@ def _activate_steps(purpose: Purpose, nodes: Sequence[NodeFacts], planned: Seque
     steps: list[Step] = []
     changed = {n.name for n in planned if n.action in ("renew", "self-signed")}
     if purpose.resets_phones:
-        steps.append(Step("phones-baseline", "activate", "phones-baseline", detail="registration baseline (RisPort) before restarts"))
+        steps.append(Step("phones-baseline", "activate", "phones-baseline",
+                          detail="registration baseline (RisPort) before restarts"))
     if purpose.ctl_update_in_mixed_mode and security_mode == 1:
         pub = next((n.name for n in nodes if n.is_cucm_publisher), None)
-        steps.append(Step("ctl-update", "activate", "ctl-update", pub, detail="mixed mode: utils ctl update CTLFile before restarts"))
-    for node in _ordered(nodes):
+        steps.append(Step("ctl-update", "activate", "ctl-update", pub,
+                          detail="mixed mode: utils ctl update CTLFile before restarts"))
+    for node in _ordered(nodes, purpose.restart_order):
         for restart in purpose.restarts:
             if in_scope(restart.where, node) and restart.service in node.services:
                 steps.append(Step(f"restart:{node.name}:{restart.service}", "activate", "restart", node.name,
                                   restart.service, detail=f"via {restart.via}, wait until started"))
-        if purpose.name == "tomcat" and node.name in changed:  # ECDSA: served only to EC-only clients
-            steps.append(Step(f"verify-tls:{node.name}", "activate", "verify-tls", node.name,
-                              detail="confirm over TLS that the node serves the new certificate"))
+        if node.name in changed:
+            steps += [Step(f"{check.value}:{node.name}", "activate", check.value, node.name,
+                           detail=_VERIFY_DETAIL[check]) for check in purpose.verify]
     return steps
 
 
@@ -217,10 +232,8 @@ def _closing_steps(purpose: Purpose) -> list[Step]:
     if purpose.resets_phones:
         steps.append(Step("phones-reset", "phones", "phones-reset", detail="reset all devices (AXL resetEnterpriseParameters)"))
         steps.append(Step("phones-wait", "phones", "phones-wait", detail="wait until registration is back to the baseline"))
-    if "sso_disabled" in purpose.prechecks:
-        steps.append(Step("reminder:sso", "phones", "reminder", detail="re-enable SAML SSO cluster-wide now that the renewal is done"))
-    if "no_backup" in purpose.prechecks:
-        steps.append(Step("reminder:backup", "phones", "reminder", detail="take a fresh DRS backup"))
+    steps += [Step(f"reminder:{check.reminder_key}", "phones", "reminder", detail=check.reminder)
+              for check in purpose.prechecks_facts()]
     return steps
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,7 +11,7 @@ import pytest
 
 from cucmkit.errors import WaitingError
 from cucmkit.evidence.journal import Journal, read_journal
-from cucmkit.notebook import RunOptions, Runbook, impact_banner, is_interactive
+from cucmkit.notebook import Runbook, RunOptions, impact_banner, is_interactive
 
 
 def test_run_options_from_namespace() -> None:
@@ -87,34 +88,62 @@ def test_uploaded_ca_files_land_in_the_inbox(tmp_path: Path) -> None:
 
 
 def _cert(name: str, days: float, issuer: str = "CN=<Lab CA>") -> SimpleNamespace:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    now = datetime(2026, 11, 26, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 26, tzinfo=UTC)
     return SimpleNamespace(node=f"{name}.lab", purpose="tomcat", store="own", common_name=name, issuer=issuer,
                            not_after=now + timedelta(days=days), self_signed=False, fingerprint_sha256="ab" * 32,
                            days_left=lambda when, d=days: d)
 
 
-def test_cert_table_matches_the_frame_without_pandas_and_escapes_html() -> None:
-    from cucmkit.notebook import cert_frame, cert_table
+def test_cert_frame_has_dates_whole_days_and_soonest_first() -> None:
+    from cucmkit.notebook import cert_frame
 
-    records = [_cert("b", 90.0), _cert("a", 10.0), _cert("c", 10.0)]
-    table, frame = cert_table(records), cert_frame(records)
-    assert [row["common name"] for row in table.rows] == list(frame["common name"]) == ["a", "c", "b"]
-    html = table._repr_html_()
+    frame = cert_frame([_cert("b", 90.0), _cert("a", 10.6), _cert("c", 10.2), _cert("x", -0.5)])
+    assert list(frame["common name"]) == ["x", "a", "c", "b"]
+    assert list(frame["days left"]) == [-1, 10, 10, 90] and str(frame["days left"].dtype) == "Int64"
+    assert str(frame["expires"].dtype).startswith("datetime64") and frame["expires"].dt.tz is not None
+    assert list(frame.index) == [0, 1, 2, 3]
+
+
+def test_cert_table_is_a_styler_without_index_escaped_and_due_rows_highlighted() -> None:
+    from cucmkit.notebook import cert_frame, cert_table
+    from cucmkit.tables import DUE_STYLE, EXPIRED_STYLE
+
+    records = [_cert("b", 90.0), _cert("a", 10.0), _cert("c", -3.0)]
+    table = cert_table(records, threshold_days=30)
+    assert table.data.equals(cert_frame(records))
+    html = table.to_html()
     assert html.count("<tr>") == 4 and "&lt;Lab CA&gt;" in html and "<Lab CA>" not in html
-    assert len(cert_table([])) == 0 and "no certificates" in str(cert_table([]))
+    assert "row_heading" not in html                                  # no index column
+    assert "2026-12-06" in html and "2026-12-06 00:00" not in html    # expiry shown as a date
+    styles = table._compute().ctx                                     # (row, col) -> [(property, value)]
+    colour = {row: dict(props).get("background-color") for (row, _), props in styles.items()}
+    assert colour == {0: EXPIRED_STYLE.split(": ")[1], 1: DUE_STYLE.split(": ")[1]}   # b (90 days) plain
+    empty = cert_table([])
+    assert empty.data.empty and "no certificates" in empty.to_html()
+
+
+def test_plan_tables_are_styled_without_index() -> None:
+    from cucmkit import catalogue
+    from cucmkit.renewal.plan import NodeFacts, build_plan
+
+    node = NodeFacts("cucm-pub.lab.example", "cucm-pub", "publisher", "CUCM", frozenset({"Cisco DRF Local"}))
+    plan = build_plan(cluster="lab", purpose=catalogue.get("ipsec"), nodes=[node], certificates={},
+                      now=_cert("a", 0).not_after, threshold_days=60)
+    html = plan._repr_html_()
+    assert html.count("<table") == 2 and "row_heading" not in html and "no certificate found" in html
 
 
 def test_timeline_png_is_a_png_with_a_row_per_certificate() -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
     from io import BytesIO
 
     from PIL import Image
 
     from cucmkit.notebook import timeline_png
 
-    now = datetime(2026, 11, 26, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 26, tzinfo=UTC)
     points = [(f"tomcat @ node{i}", now + timedelta(days=30 * i), i < 2) for i in range(6)]
     data = timeline_png(points, now=now, title="expiry")
     image = Image.open(BytesIO(data))
@@ -123,3 +152,19 @@ def test_timeline_png_is_a_png_with_a_row_per_certificate() -> None:
     assert taller.size[1] > image.size[1]
     colours = {pixel for pixel in image.convert("RGB").getdata()}
     assert (0xD6, 0x27, 0x28) in colours and (0x2C, 0xA0, 0x2C) in colours   # due red, fine green
+
+
+def test_recovery_plot_is_a_matplotlib_png(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    import cucmkit.notebook as helpers
+
+    shown: list[bytes] = []
+    monkeypatch.setattr(helpers, "_display_png_bytes", shown.append)    # the IPython output door only
+    book, _ = _book(tmp_path)
+    book.registrations.points = [(100.0, 10, 20), (105.0, 15, 20), (109.0, 20, 20)]
+    book.recovery_plot()
+    (png,) = shown
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and Image.open(BytesIO(png)).size == (700, 300)

@@ -94,3 +94,22 @@ def test_frames_and_html():
     assert len(p.to_frame()) == len(p.steps)
     assert "risk medium" in p.describe() and "<table" in p._repr_html_()
     assert "SAML SSO" in p.describe()
+
+
+def test_imp_purpose_renews_imp_nodes_only_imp_publisher_restarted_first():
+    xcp = frozenset({"Cisco XCP Router", "Cisco XCP Connection Manager"})
+    nodes = (*NODES[:3], NodeFacts("imp-sub.lab.example", "imp-sub", "subscriber", "IM&P", xcp),
+             NodeFacts("imp-pub.lab.example", "imp-pub", "publisher", "IM&P", xcp))
+    p = build_plan(cluster="lab", purpose=catalogue.get("cup-xmpp"), nodes=nodes, certificates={}, now=NOW,
+                   threshold_days=60)
+    assert [n.short for n in p.renew] == ["imp-sub", "imp-pub"]
+    assert {n.action for n in p.nodes if n.kind == "CUCM"} == {"out of scope"}
+    restarts = [(s.node, s.service) for s in p.steps if s.name == "restart"]
+    assert [node for node, _ in restarts] == ["imp-pub.lab.example"] * 2 + ["imp-sub.lab.example"] * 2
+    assert "verify-tls" not in {s.name for s in p.steps}
+
+
+def test_verify_steps_come_from_the_catalogue():
+    assert catalogue.get("tomcat").verify and not catalogue.get("tomcat-ECDSA").verify
+    p = plan("tomcat-ECDSA", {"cucm-pub": 1})
+    assert "verify-tls" not in {s.name for s in p.steps} and p.renew
