@@ -16,9 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cucmkit.catalogue import Purpose
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CheckResult",
@@ -73,14 +76,15 @@ class CheckReport:
     def get(self, name: str) -> CheckResult | None:
         return next((c for c in self.checks if c.name == name), None)
 
-    def to_frame(self):  # -> pandas.DataFrame
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame([c.to_json() for c in self.checks], columns=list(CheckResult.__dataclass_fields__))
 
     def _repr_html_(self) -> str:
         verdict = "all pre-checks passed" if self.ok else "BLOCKED"
-        return f"<p><b>Pre-checks for {self.purpose}: {verdict}</b></p>" + self.to_frame().to_html(index=False)
+        table: str = self.to_frame().to_html(index=False)
+        return f"<p><b>Pre-checks for {self.purpose}: {verdict}</b></p>" + table
 
     def __str__(self) -> str:
         lines = [f"pre-checks for {self.purpose}: {'ok' if self.ok else 'BLOCKED'}"]

@@ -6,12 +6,12 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from cucmkit.errors import CucmKitError, InterlockError, WaitingError
-from cucmkit.renewal.state import StepRecord
+from cucmkit.errors import CucmKitError, InterlockError, StoppedError, WaitingError
+from cucmkit.renewal.state import Override, StepRecord
 
 __all__ = ["PhaseResult", "RunResult", "STATUSES", "steps_frame"]
 
-STATUSES = ("done", "skipped", "waiting", "failed", "blocked")
+STATUSES = ("done", "skipped", "waiting", "failed", "blocked", "stopped")
 _COLUMNS = ["phase", "step", "node", "outcome", "started", "ended", "detail"]
 
 
@@ -64,7 +64,7 @@ class RunResult:
     message: str = ""
     phases: tuple[PhaseResult, ...] = ()
     steps: tuple[StepRecord, ...] = ()
-    overrides: tuple[dict[str, Any], ...] = ()
+    overrides: tuple[Override, ...] = ()
     reminders: tuple[str, ...] = field(default=())
 
     @property
@@ -78,11 +78,14 @@ class RunResult:
         return {"cluster": self.cluster, "purpose": self.purpose, "ticket": self.ticket, "run_id": self.run_id,
                 "status": self.status, "message": self.message,
                 "phases": [{"phase": p.phase, "status": p.status, "message": p.message} for p in self.phases],
-                "steps": [s.to_json() for s in self.steps], "overrides": list(self.overrides),
+                "steps": [s.to_json() for s in self.steps], "overrides": [o.to_json() for o in self.overrides],
                 "reminders": list(self.reminders)}
 
     def raise_for_status(self) -> RunResult:
-        """Raise WaitingError / InterlockError / CucmKitError unless the run is done or skipped."""
+        """Raise WaitingError / InterlockError / StoppedError / CucmKitError unless the run is done or skipped."""
+        if self.status == "stopped":
+            raise StoppedError(self.message or "the run was stopped", purpose=self.purpose,
+                               remedy="re-run the same command to resume; completed steps are not repeated")
         if self.status == "waiting":
             raise WaitingError(self.message, purpose=self.purpose)
         if self.status == "blocked":

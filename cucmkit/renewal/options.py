@@ -1,0 +1,64 @@
+"""How a renewal runs: ``RenewalOptions``, built from a parameter file or by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from cucmkit.renewal.checks import MaintenanceWindow, validate_overrides
+from cucmkit.renewal.hooks import StepObserver
+from cucmkit.renewal.state import utcnow
+
+if TYPE_CHECKING:
+    from cucmkit.params import ClusterParams
+    from cucmkit.params import MaintenanceWindow as WindowParams
+
+__all__ = ["RenewalOptions"]
+
+
+@dataclass(frozen=True)
+class RenewalOptions:
+    """How a renewal runs. Build from a parameter file with ``RenewalOptions.from_parameters``."""
+
+    nodes: tuple[str, ...] = ()              # renew these even when not due (FQDN or short name)
+    threshold_days: float = 60.0
+    force_csr: bool = False                  # regenerate CSRs even if one was submitted to the CA
+    self_signed: bool = True                 # offer self-signed regeneration where the catalogue says so
+    dry_run: bool = False                    # plan only; every phase answers "skipped"
+    overrides: Mapping[str, str] = field(default_factory=dict)  # check name -> recorded reason
+    maintenance_window: MaintenanceWindow = MaintenanceWindow()
+    restart_timeout: float = 600.0
+    tls_timeout: float = 60.0
+    registration_timeout: float = 1800.0
+    registration_tolerance: int = 0
+    poll_interval: float = 5.0
+    lock_max_age: float = 6 * 3600.0
+    key_size: int = 2048                     # RSA purposes
+    ec_key_size: int = 256                   # -ECDSA purposes
+    parallel: int = 4
+    progress: Callable[[str], None] | None = None
+    clock: Callable[[], datetime] = utcnow
+    observers: tuple[StepObserver, ...] = ()  # called after each step's outcome was persisted
+
+    def __post_init__(self) -> None:
+        validate_overrides(self.overrides)
+        if isinstance(self.nodes, str):
+            raise TypeError("nodes must be a sequence of node names")
+
+    @classmethod
+    def from_parameters(cls, params: ClusterParams, **kw: Any) -> RenewalOptions:
+        """Threshold, window, restart and registration timeouts and tolerance from the parameter file; ``kw`` wins."""
+        base: dict[str, Any] = {
+            "threshold_days": float(params.expiry_threshold_days),
+            "maintenance_window": _window(params.maintenance_window),
+            "restart_timeout": float(params.timeouts.restart),
+            "registration_timeout": float(params.timeouts.registration),
+            "registration_tolerance": int(params.registration.tolerance),
+        }
+        return cls(**{**base, **kw})
+
+
+def _window(window: WindowParams | None) -> MaintenanceWindow:
+    return MaintenanceWindow() if window is None else MaintenanceWindow(window.start, window.end)

@@ -1,0 +1,62 @@
+"""The activate steps: registration baseline, CTL update, service restarts, TLS verification."""
+
+from __future__ import annotations
+
+import time
+
+from cucmkit.errors import CertificateError, CucmKitError
+from cucmkit.renewal.plan import Step
+from cucmkit.renewal.state import Baseline
+from cucmkit.renewal.steps.base import StepContext, node_of
+
+__all__ = ["phones_baseline", "ctl_update", "restart", "verify_tls"]
+
+
+def phones_baseline(step: Step, ctx: StepContext) -> str:
+    """Which phones are registered before anything restarts (taken once per run)."""
+    if ctx.ledger.state.baseline is not None:
+        return "baseline already taken"
+    summary = ctx.cluster.registration()
+    names = tuple(sorted(d.name for d in summary.devices if d.registered))
+    ctx.ledger.set_baseline(Baseline(registered=summary.registered, total=summary.total, names=names))
+    return f"{summary.registered} of {summary.total} phones registered"
+
+
+def ctl_update(step: Step, ctx: StepContext) -> str:
+    ctx.open_gate("CTL updated")
+    output = ctx.cluster.ctl_update()
+    return "CTL file updated: " + " ".join(str(output).split())[:200]
+
+
+def restart(step: Step, ctx: StepContext) -> str:
+    ctx.open_gate("services restarted")
+    service = step.service or ""
+    state = ctx.node(step.node).restart_service(service, timeout=ctx.options.restart_timeout)
+    if state.status != "Started":
+        raise CucmKitError(f"{service} did not start ({state.status}: {state.reason})",
+                           node=step.node, operation="restart", purpose=ctx.purpose.name,
+                           remedy="check the service on the node (utils service list), then re-run")
+    return f"{service} restarted and Started"
+
+
+def verify_tls(step: Step, ctx: StepContext) -> str:
+    """Poll the node's TLS listener until it serves the certificate the install step recorded."""
+    name = node_of(step)
+    node = ctx.node(name)
+    change = ctx.ledger.state.certificates.get(name)
+    expected = change.after if change else None
+    deadline = time.monotonic() + ctx.options.tls_timeout
+    while True:
+        error: CucmKitError | None = None
+        try:
+            served: str | None = node.served_certificate().fingerprint_sha256
+        except CucmKitError as exc:
+            served, error = None, exc
+        if served == expected:
+            return f"serves the new certificate (sha256 {(expected or '')[:16]}...)"
+        if time.monotonic() >= deadline:
+            what = f"sha256 {served}" if served else f"nothing ({error})"
+            raise CertificateError(f"still serves {what}, expected {expected}", node=name,
+                                   operation="verify-tls", purpose=ctx.purpose.name,
+                                   remedy="restart Cisco Tomcat on the node again and re-run")
+        time.sleep(min(1.0, ctx.options.poll_interval))

@@ -1,0 +1,58 @@
+"""The install steps: trust chain, identity (confirmed by fingerprint), self-signed regeneration."""
+
+from __future__ import annotations
+
+from cucmkit.errors import CertificateError
+from cucmkit.fingerprints import cert_sha256
+from cucmkit.renewal.plan import Step
+from cucmkit.renewal.steps.base import StepContext, node_of
+from cucmkit.renewal.steps.material import material
+
+__all__ = ["trust", "identity", "self_signed"]
+
+
+def trust(step: Step, ctx: StepContext) -> str:
+    """Root and intermediates into the purpose's trust store, each only if not there yet."""
+    name = node_of(step)
+    node = ctx.node(name)
+    _, cas = material(ctx, name)
+    store = ctx.purpose.trust_store
+    present = {r.fingerprint_sha256 for r in node.trust_certificates(store)}
+    missing = [pem for pem in cas if cert_sha256(pem) not in present]
+    for pem in missing:
+        node.upload_trust(ctx.purpose.name, pem, description=f"cucmkit {ctx.ticket}")
+    return f"{len(missing)} CA certificate(s) uploaded to {store}, {len(cas) - len(missing)} already there"
+
+
+def identity(step: Step, ctx: StepContext) -> str:
+    """The new identity, unless the node already holds it (a crash after the upload)."""
+    name = node_of(step)
+    node = ctx.node(name)
+    leaf, _ = material(ctx, name)
+    new_fp = cert_sha256(leaf)
+    ctx.ledger.note_cert(name, after=new_fp)
+    if ctx.own_fingerprint(node) == new_fp:
+        return f"the node already holds the new certificate ({new_fp[:16]}...): not uploaded again"
+    ctx.open_gate("identity installed")
+    node.upload_identity(ctx.purpose.name, leaf)
+    if ctx.own_fingerprint(node) != new_fp:
+        raise CertificateError("after the upload the node does not hold the new certificate",
+                               node=name, purpose=ctx.purpose.name)
+    return f"identity uploaded; node holds sha256 {new_fp}"
+
+
+def self_signed(step: Step, ctx: StepContext) -> str:
+    """Regenerate as self-signed, unless the certificate already changed since the plan."""
+    name = node_of(step)
+    node = ctx.node(name)
+    change = ctx.ledger.state.certificates.get(name)
+    before = change.before if change else None
+    now_fp = ctx.own_fingerprint(node)
+    if before and now_fp and now_fp != before:
+        ctx.ledger.note_cert(name, after=now_fp)
+        return "already regenerated"
+    ctx.open_gate("self-signed certificate regenerated")
+    node.regenerate_self_signed(ctx.purpose.name)
+    after = ctx.own_fingerprint(node)
+    ctx.ledger.note_cert(name, after=after)
+    return f"regenerated as self-signed; sha256 {after}"

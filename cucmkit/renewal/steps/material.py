@@ -1,0 +1,56 @@
+"""The CA's files -> validated (leaf, CA chain) for a node: shared by the CA and install steps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from cucmkit.errors import CertificateError
+
+if TYPE_CHECKING:
+    from cucmkit.catalogue import Purpose
+    from cucmkit.renewal.ports import NodePort
+    from cucmkit.renewal.steps.base import StepContext
+
+__all__ = ["certificates_from", "validated", "material"]
+
+
+def certificates_from(files: Iterable[bytes]) -> list[str]:
+    """Every certificate in the CA's files (PEM, DER, p7b, zip), as PEM."""
+    from cucmkit.certs.intake import load_bytes
+
+    material = None
+    for index, blob in enumerate(files):
+        loaded = load_bytes(blob, name=f"ca-file-{index}")
+        material = loaded if material is None else material.merged(loaded)
+    if material is None or not len(material):
+        raise CertificateError("the CA's files hold no certificate", operation="ca-collect")
+    return [c.pem for c in material.certificates]
+
+
+def validated(purpose: Purpose, pems: Iterable[str], csr_pem: str, node: NodePort,
+              now: datetime) -> tuple[str, list[str]]:
+    """(leaf PEM, CA PEMs root first), or CertificateError naming every failed check."""
+    from cucmkit.certs import intake, validate
+
+    loaded = intake.load_bytes("".join(pems).encode(), name="issued")
+    trust = node.trust_certificates(purpose.trust_store)
+    report = validate(loaded, purpose=purpose.name, now=now, csr=csr_pem, trust_store=trust)
+    if not report.ok:
+        failed = "; ".join(f"{c.name}: {c.message}" for c in report.failed)
+        raise CertificateError(f"the issued certificate fails validation: {failed}", node=node.name,
+                               purpose=purpose.name, remedy="have the CA re-issue from the pending CSR")
+    leaf = next(s.pem for s in report.upload_plan if s.kind == "leaf")
+    cas = [s.pem for s in report.upload_plan if s.kind != "leaf"]
+    return leaf, cas
+
+
+def material(ctx: StepContext, node: str) -> tuple[str, list[str]]:
+    """What the ledger says the CA issued for ``node``, validated again against the CSR and its trust store now."""
+    state = ctx.ledger.state
+    issued, csr = state.issued.get(node), state.csrs.get(node)
+    if issued is None or csr is None:
+        raise CertificateError("nothing collected from the CA for this node yet", node=node,
+                               purpose=ctx.purpose.name, remedy="run the CA phase first")
+    return validated(ctx.purpose, issued.pems, csr.pem, ctx.node(node), ctx.options.clock())
