@@ -29,20 +29,28 @@ import io
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cucmkit import catalogue
+from cucmkit import catalogue, wiring
 from cucmkit.errors import CucmKitError, InterlockError, WaitingError
 from cucmkit.evidence.journal import Journal, who
+from cucmkit.renewal.ports import ClusterPort, InboxCa, NodePort
 from cucmkit.tables import styled, whole_days
 
 if TYPE_CHECKING:
     import pandas as pd
     from pandas.io.formats.style import Styler
+
+    from cucmkit.ca import CaBackend
+    from cucmkit.cucm import Cluster
+    from cucmkit.cucm.risport import RegistrationSummary
+    from cucmkit.params import ClusterParams
+    from cucmkit.renewal import Renewal
+    from cucmkit.renewal.state import StepRecord
 
 __all__ = ["open_runbook", "open_inventory", "Runbook", "InventoryBook", "RunOptions", "is_interactive",
            "impact_banner", "cert_frame", "cert_table", "timeline_png"]
@@ -226,13 +234,8 @@ def cert_table(records: list[Any], now: datetime | None = None, *, threshold_day
                   caption=None if len(frame) else "(no certificates)")
 
 
-def _steps_json(steps: tuple[Any, ...]) -> list[dict[str, Any]]:
-    out = []
-    for step in steps:
-        raw = step.to_json() if hasattr(step, "to_json") else dict(step)
-        raw.pop("data", None)
-        out.append(raw)
-    return out
+def _steps_json(steps: tuple[StepRecord, ...]) -> list[dict[str, Any]]:
+    return [step.to_json() for step in steps]
 
 
 # ---------------------------------------------------------------- registration recording
@@ -253,19 +256,43 @@ class _Registrations:
 
 
 class _RecordingCluster:
-    """The Cluster facade, unchanged, except that registration answers are also recorded."""
+    """The engine's view of the cluster (``ClusterPort``), passed through, with registration answers recorded."""
 
-    def __init__(self, cluster: Any, registrations: _Registrations) -> None:
+    def __init__(self, cluster: ClusterPort, registrations: _Registrations) -> None:
         self._cluster = cluster
         self._registrations = registrations
 
-    def registration(self, *args: Any, **kwargs: Any) -> Any:
-        summary = self._cluster.registration(*args, **kwargs)
+    @property
+    def name(self) -> str:
+        return self._cluster.name
+
+    @property
+    def nodes(self) -> Sequence[NodePort]:
+        return self._cluster.nodes
+
+    @property
+    def publisher(self) -> NodePort:
+        return self._cluster.publisher
+
+    def node(self, name_or_fqdn: str) -> NodePort:
+        return self._cluster.node(name_or_fqdn)
+
+    def security_mode(self) -> int:
+        return self._cluster.security_mode()
+
+    def sso_enabled(self) -> bool:
+        return self._cluster.sso_enabled()
+
+    def ctl_update(self) -> str:
+        return self._cluster.ctl_update()
+
+    def reset_all_devices(self) -> None:
+        self._cluster.reset_all_devices()
+
+    def registration(self, *, names: Sequence[str] | None = None) -> RegistrationSummary:
+        summary = self._cluster.registration(names=names)
         self._registrations.add(summary)
         return summary
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cluster, name)
 
 
 # ---------------------------------------------------------------- progress while waiting
@@ -313,7 +340,7 @@ def _bar(label: str, total: float) -> Any:
 class Runbook:
     """One purpose's renewal on one cluster, as a notebook steps through it."""
 
-    def __init__(self, *, params: Any, options: RunOptions, journal: Journal) -> None:
+    def __init__(self, *, params: ClusterParams, options: RunOptions, journal: Journal) -> None:
         self.params = params
         self.options = options
         self.journal = journal
@@ -322,43 +349,33 @@ class Runbook:
         self.results: dict[str, Any] = {}   # what each cell showed, for whoever steps through by hand
         self._approved = options.approve
         self._last_message = ""
-        self._cluster: Any = None
-        self._renewal: Any = None
-        self._ca: Any = None
+        self._cluster: Cluster | None = None
+        self._renewal: Renewal | None = None
 
-    # ---- wiring (lazy: nothing connects until a cell needs it) ----
+    # ---- wiring (lazy: nothing connects until a cell needs it; built by cucmkit.wiring) ----
     @property
-    def cluster(self) -> Any:
+    def cluster(self) -> Cluster:
         if self._cluster is None:
-            from cucmkit.cucm import Cluster
-
-            self._cluster = Cluster.from_parameters(self.params)
+            self._cluster = wiring.open_cluster(self.params)
         return self._cluster
 
     @property
-    def ca_backend(self) -> Any:
-        if self._ca is None:
-            from cucmkit.ca import make_backend
-
-            self._ca = make_backend(self.params, self.options.ca)
-        return self._ca
+    def ca_backend(self) -> CaBackend | None:
+        return self.renewal.ca_backend
 
     @property
-    def renewal(self) -> Any:
+    def renewal(self) -> Renewal:
         if self._renewal is None:
-            from cucmkit.renewal import Renewal, RenewalOptions
+            from cucmkit.renewal import RenewalOptions
 
             options = RenewalOptions.from_parameters(self.params, dry_run=self.options.dry_run,
                                                      progress=self._progress)
-            self._renewal = Renewal.open(_RecordingCluster(self.cluster, self.registrations), self.purpose.name,
-                                         state_dir=self._state_dir(), ticket=self.options.ticket,
-                                         ca=self.ca_backend, options=options)
+            self._renewal = wiring.open_renewal(
+                self.params, self.purpose.name, state_dir=wiring.state_dir_for(self.params, self.options.state_dir),
+                ticket=self.options.ticket, ca=self.options.ca, options=options,
+                cluster=_RecordingCluster(self.cluster, self.registrations))
             self.journal.write("ledger", path=str(self._renewal.ledger.path))
         return self._renewal
-
-    def _state_dir(self) -> Path:
-        path = Path(self.options.state_dir).expanduser()
-        return path if path.is_absolute() else Path(getattr(self.params, "root", Path("."))) / path
 
     def _progress(self, text: str) -> None:
         self._last_message = text
@@ -441,27 +458,26 @@ class Runbook:
 
     def csr(self) -> None:
         self._phase("csr")
-        for node, entry in sorted((self.renewal.ledger.data.get("csrs") or {}).items()):
-            self.journal.write("csr", node=node, purpose=self.purpose.name, fingerprint=entry.get("fingerprint", ""),
-                               pem=entry.get("pem", ""))
+        for node, entry in sorted(self.renewal.ledger.state.csrs.items()):
+            self.journal.write("csr", node=node, purpose=self.purpose.name, fingerprint=entry.fingerprint,
+                               pem=entry.pem)
 
     def ca(self) -> None:
         result = self._phase("ca", stop=False)
-        if result.status == "waiting" and is_interactive() and hasattr(self.ca_backend, "inbox_for"):
-            self._upload_widget()
+        backend = self.ca_backend
+        if result.status == "waiting" and is_interactive() and isinstance(backend, InboxCa):
+            self._upload_widget(backend)
         _stop_unless_ok(result, self.purpose.name)
 
-    def _upload_widget(self) -> None:
+    def _upload_widget(self, backend: InboxCa) -> None:
         import ipywidgets as widgets
 
-        backend = self.ca_backend
-        requests = self.renewal.ledger.data.get("requests") or {}
         rows = []
-        for node, request in sorted(requests.items()):
+        for node, request in sorted(self.renewal.ledger.state.requests.items()):
             upload = widgets.FileUpload(description=f"{node}", multiple=True, accept=".pem,.cer,.crt,.der,.p7b,.zip")
-            upload.observe(lambda change, rid=request["id"]: _save_uploads(backend.inbox_for(rid), change["new"]),
+            upload.observe(lambda change, rid=request.id: _save_uploads(backend.inbox_for(rid), change["new"]),
                            names="value")
-            rows.append(widgets.HBox([widgets.Label(f"CSR: {backend.csr_path(request['id'])}"), upload]))
+            rows.append(widgets.HBox([widgets.Label(f"CSR: {backend.csr_path(request.id)}"), upload]))
         _display(widgets.VBox([widgets.HTML("<b>Upload the CA's files per node, then run this cell again.</b>"),
                                *rows]))
 
@@ -542,19 +558,17 @@ def _save_uploads(folder: Path, value: Any) -> None:
 class InventoryBook:
     """Every certificate of a cluster, what expires when, what is due."""
 
-    def __init__(self, *, params: Any, options: RunOptions, journal: Journal) -> None:
+    def __init__(self, *, params: ClusterParams, options: RunOptions, journal: Journal) -> None:
         self.params = params
         self.options = options
         self.journal = journal
         self._records: list[Any] | None = None
-        self._cluster: Any = None
+        self._cluster: Cluster | None = None
 
     @property
-    def cluster(self) -> Any:
+    def cluster(self) -> Cluster:
         if self._cluster is None:
-            from cucmkit.cucm import Cluster
-
-            self._cluster = Cluster.from_parameters(self.params)
+            self._cluster = wiring.open_cluster(self.params)
         return self._cluster
 
     def banner(self) -> None:
@@ -600,7 +614,7 @@ class InventoryBook:
 # ---------------------------------------------------------------- entry points (one call in the first step cell)
 
 
-def _open(namespace: Mapping[str, Any], purpose: str | None) -> tuple[Any, RunOptions, Journal]:
+def _open(namespace: Mapping[str, Any], purpose: str | None) -> tuple[ClusterParams, RunOptions, Journal]:
     from cucmkit.params import from_notebook
 
     _quiet_tracebacks()

@@ -11,10 +11,13 @@ only when the journal saw it end; a phase that started but never ended is
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from cucmkit.errors import CucmKitError
+from cucmkit.renewal.state import RunState, StepRecord, load_state
 
 __all__ = [
     "RESULT",
@@ -135,15 +138,26 @@ def _steps(raw: list[dict[str, Any]]) -> tuple[StepEntry, ...]:
     )
 
 
-def _ledger_steps(ledger: dict[str, Any] | None, phase: str, since: str | None) -> tuple[StepEntry, ...]:
+def _ledger_steps(ledger: RunState | None, phase: str, since: str | None) -> tuple[StepEntry, ...]:
     """The engine ledger's steps of ``phase`` started at or after ``since``; unfinished ones are ``interrupted``."""
-    if not ledger or not since:
+    if ledger is None or not since:
         return ()
-    raw = [s for s in (ledger.get("steps") or {}).values()
-           if s.get("phase") == phase and s.get("started") and _after(s["started"], since)]
-    raw.sort(key=lambda s: s["started"])
-    return tuple(replace(step, outcome="interrupted", ended=None) if step.outcome == "running" else step
-                 for step in _steps(raw))
+    records = sorted((r for r in ledger.steps.values()
+                      if r.phase == phase and r.started is not None and _after(r.started.isoformat(), since)),
+                     key=lambda r: r.started.timestamp() if r.started else 0.0)
+    return tuple(_step_entry(r) for r in records)
+
+
+def _step_entry(record: StepRecord) -> StepEntry:
+    if record.outcome == "running":
+        return StepEntry(name=record.name, node=record.node, started=_iso(record.started), ended=None,
+                         outcome="interrupted", detail=record.detail)
+    return StepEntry(name=record.name, node=record.node, started=_iso(record.started), ended=_iso(record.ended),
+                     outcome=record.outcome, detail=record.detail)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def _after(moment: str, since: str) -> bool:
@@ -153,7 +167,7 @@ def _after(moment: str, since: str) -> bool:
         return False
 
 
-def phases_from_journal(events: list[dict[str, Any]], ledger: dict[str, Any] | None = None
+def phases_from_journal(events: list[dict[str, Any]], ledger: RunState | None = None
                         ) -> tuple[PhaseEntry, ...]:
     """One entry per phase the kernel started; a phase without an end is ``interrupted``.
 
@@ -221,7 +235,7 @@ def build_record(
     parameters_files: tuple[str, ...],
     notebook: str,
     cluster: str | None = None,
-    ledger: dict[str, Any] | None = None,
+    ledger: RunState | None = None,
 ) -> ResultRecord:
     phases = phases_from_journal(events, ledger)
     ran = [c for c in cells if c.started]
@@ -251,12 +265,12 @@ def read_record(folder: Path) -> dict[str, Any] | None:
         return None
 
 
-def read_ledger(events: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The engine ledger the kernel named in its journal (None if none or unreadable)."""
+def read_ledger(events: list[dict[str, Any]]) -> RunState | None:
+    """The engine's run state from the ledger the kernel named in its journal (None if none or unreadable)."""
     path = next((e.get("path") for e in reversed(events) if e["event"] == "ledger"), None)
     if not path:
         return None
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return load_state(Path(path))
+    except (OSError, CucmKitError):
         return None

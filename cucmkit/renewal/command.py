@@ -5,7 +5,8 @@
 
 Without ``--approve``, ``renew`` shows the plan and stops. Exit codes: 0 done
 or nothing due, 1 failed, 2 bad parameters or usage, 3 waiting (for the CA),
-4 blocked by a pre-check or interlock.
+4 blocked by a pre-check or interlock, 5 stopped at a step boundary (a signal;
+re-run to resume).
 """
 
 from __future__ import annotations
@@ -14,14 +15,18 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cucmkit import catalogue
-from cucmkit.errors import CucmKitError, ParameterError
+from cucmkit.errors import CucmKitError, ParameterError, StoppedError
+
+if TYPE_CHECKING:
+    from cucmkit.params import ClusterParams
+    from cucmkit.renewal.options import RenewalOptions
 
 __all__ = ["register", "main", "EXIT_CODES"]
 
-EXIT_CODES = {"done": 0, "skipped": 0, "failed": 1, "waiting": 3, "blocked": 4}
+EXIT_CODES = {"done": 0, "skipped": 0, "failed": 1, "waiting": 3, "blocked": 4, "stopped": 5}
 EXIT_USAGE = 2
 
 
@@ -36,7 +41,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("purpose", type=_purpose, help=f"one of: {', '.join(catalogue.names())}")
     parser.add_argument("-f", "--parameters", required=True, type=Path, help="the cluster parameter file (YAML)")
     parser.add_argument("--nodes", nargs="+", default=(), metavar="NODE", help="renew these nodes even if not due")
-    parser.add_argument("--state-dir", type=Path, help="where the engine keeps its ledger (default <root>/.cucmkit-state, as cucmkit run)")
+    parser.add_argument("--state-dir", type=Path,
+                        help="where the engine keeps its ledger (default <root>/.cucmkit-state, as cucmkit run)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
@@ -55,37 +61,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     renew.set_defaults(func=_renew_main)
 
 
-def _load(args: argparse.Namespace) -> tuple[Any, Path]:
+def _load(args: argparse.Namespace) -> tuple[ClusterParams, Path]:
     from cucmkit.params import load_parameters
+    from cucmkit.wiring import state_dir_for
 
     params = load_parameters(args.parameters)
-    state_dir = args.state_dir or Path(getattr(params, "root", ".")) / ".cucmkit-state"
+    state_dir = Path(args.state_dir).resolve() if args.state_dir else state_dir_for(params)
     return params, state_dir
 
 
-def _options(params: Any, args: argparse.Namespace, **kw: Any) -> Any:
-    from cucmkit.renewal.executor import RenewalOptions
+def _options(params: ClusterParams, args: argparse.Namespace, **kw: Any) -> RenewalOptions:
+    from cucmkit.renewal.options import RenewalOptions
 
     overrides = {"maintenance_window": args.override_window} if getattr(args, "override_window", None) else {}
     return RenewalOptions.from_parameters(params, nodes=tuple(args.nodes), overrides=overrides,
                                           force_csr=bool(getattr(args, "force_csr", False)), **kw)
 
 
-def _print(obj: Any, as_json: bool, payload: dict[str, Any]) -> None:
+def _print(obj: object, as_json: bool, payload: dict[str, Any]) -> None:
     print(json.dumps(payload, indent=2, default=str) if as_json else str(obj))
 
 
 def _plan_main(args: argparse.Namespace) -> int:
-    from cucmkit.cucm.node import Cluster
-    from cucmkit.renewal.executor import Renewal
     from cucmkit.renewal.plan import plan_summary
+    from cucmkit.wiring import open_renewal
 
     try:
         params, state_dir = _load(args)
-        with Cluster.from_parameters(params) as cluster:
-            with Renewal.open(cluster, args.purpose, state_dir=state_dir, ticket="dry-run",
-                              options=_options(params, args, dry_run=True)) as renewal:
-                plan = renewal.plan()
+        with open_renewal(params, args.purpose, state_dir=state_dir, ticket="dry-run", with_ca=False,
+                          options=_options(params, args, dry_run=True)) as renewal:
+            plan = renewal.plan()
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -97,25 +102,24 @@ def _plan_main(args: argparse.Namespace) -> int:
 
 
 def _renew_main(args: argparse.Namespace) -> int:
-    from cucmkit.ca import make_backend
-    from cucmkit.cucm.node import Cluster
-    from cucmkit.renewal.executor import Renewal
+    from cucmkit.wiring import open_renewal
 
     try:
         params, state_dir = _load(args)
         options = _options(params, args, progress=None if args.json else _progress)
-        with Cluster.from_parameters(params) as cluster:
-            ca = make_backend(params, args.ca) if args.approve else None
-            with Renewal.open(cluster, args.purpose, state_dir=state_dir, ticket=args.ticket, ca=ca,
-                              options=options) as renewal:
-                if not args.approve:
-                    print(renewal.plan())
-                    print("not executed: add --approve to run it", file=sys.stderr)
-                    return 0
-                result = renewal.run()
+        with open_renewal(params, args.purpose, state_dir=state_dir, ticket=args.ticket, ca=args.ca,
+                          with_ca=bool(args.approve), options=options) as renewal:
+            if not args.approve:
+                print(renewal.plan())
+                print("not executed: add --approve to run it", file=sys.stderr)
+                return 0
+            result = renewal.run()
     except (ParameterError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except StoppedError as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        return EXIT_CODES["stopped"]
     except CucmKitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CODES["failed"]

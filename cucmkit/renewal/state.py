@@ -276,7 +276,8 @@ _ADAPTER: TypeAdapter[RunState] = TypeAdapter(RunState)
 def _migrate_v1(raw: dict[str, Any]) -> dict[str, Any]:
     """Version 1 (a plain dict edited in place) -> version 2: drop what is now derived or unused."""
     body = {k: v for k, v in raw.items() if k != "order"}
-    body["steps"] = {k: {f: v for f, v in s.items() if f != "data"} for k, s in (raw.get("steps") or {}).items()}
+    body["steps"] = {k: {"key": k, **{f: v for f, v in s.items() if f != "data"}}
+                     for k, s in (raw.get("steps") or {}).items()}
     body["version"] = STATE_VERSION
     return body
 
@@ -284,7 +285,10 @@ def _migrate_v1(raw: dict[str, Any]) -> dict[str, Any]:
 def load_state(path: Path, *, cluster: str | None = None, purpose: str | None = None) -> RunState | None:
     """The run state in ``path`` (None if there is no file); a version-1 file is migrated.
 
-    A file this version cannot read (newer, damaged) raises ``InterlockError`` naming it and the remedy.
+    ``cluster`` and ``purpose`` default to the ledger's place (``<state_dir>/<cluster>/<purpose>.json``)
+    when the file does not say. A file without a version is read as version 1 (the layout before
+    the model). A file this version cannot read (newer, damaged) raises ``InterlockError`` naming
+    it and the remedy.
     """
     try:
         raw = read_json(path)
@@ -294,13 +298,13 @@ def load_state(path: Path, *, cluster: str | None = None, purpose: str | None = 
         return None
     if not isinstance(raw, dict):
         raise _unreadable(path, "it does not hold a JSON object")
-    version = raw.get("version")
+    version = raw.get("version", 1)
     if version == 1:
         raw = _migrate_v1(raw)
     elif version != STATE_VERSION:
         raise _unreadable(path, f"its version is {version!r}; this cucmkit reads versions 1 and {STATE_VERSION}")
-    raw.setdefault("cluster", cluster)
-    raw.setdefault("purpose", purpose)
+    raw.setdefault("cluster", cluster or path.parent.name)
+    raw.setdefault("purpose", purpose or path.stem)
     try:
         return _ADAPTER.validate_python(raw)
     except ValidationError as exc:
