@@ -265,8 +265,9 @@ class RunState:
         return tuple(s.detail for s in self.plan.steps if s.name == "reminder") if self.plan else ()
 
     def to_json(self) -> dict[str, Any]:
-        """The file's JSON form (a copy: changing it changes nothing)."""
+        """The file's JSON form (a copy: changing it changes nothing); ``order`` is derived, for readers."""
         body: dict[str, Any] = _ADAPTER.dump_python(self, mode="json")
+        body["order"] = list(self.order)
         return body
 
 

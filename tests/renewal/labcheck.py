@@ -8,6 +8,7 @@ doors (``cli``, ``https``, ``controlcenter``); a test's own direct calls are ``a
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from cucmkit import catalogue
@@ -15,11 +16,21 @@ from cucmkit.catalogue import NodeScope
 from cucmkit.cucm._http import fetch_server_certificate
 from cucmkit.lab import pki
 from cucmkit.lab.state import LabEvent
-from cucmkit.renewal import RunResult
+from cucmkit.renewal import Renewal, RunResult
+from cucmkit.renewal.state import Ledger, atomic_write_json
 
 from .conftest import Env
 
 RESTART_KINDS = ("restart_requested", "restart_completed", "restart_failed")
+
+
+def rewrite_ledger(renewal: Renewal, edit: Callable[[dict[str, Any]], object]) -> Ledger:
+    """Simulate a crash at a precise point: edit the ledger file's JSON as a crash would have left it, reload it."""
+    raw = renewal.ledger.snapshot()
+    edit(raw)
+    atomic_write_json(renewal.ledger.path, raw)
+    renewal.ledger = Ledger.open(renewal.state_dir, renewal.cluster_name, renewal.purpose.name)
+    return renewal.ledger
 
 
 def engine_events(env: Env, kind: str | tuple[str, ...] | None = None) -> list[LabEvent]:
@@ -121,8 +132,9 @@ def assert_no_repeats(env: Env, purpose: str) -> None:
 def assert_renewed(env: Env, purpose: str, result: RunResult, *, self_signed: tuple[str, ...] = (),
                    csrs: int = 1) -> dict[str, Any]:
     assert result.status == "done", str(result)
-    ledger = env.ledger(purpose).data
-    assert ledger["status"] == "completed"
+    state = env.ledger(purpose).state
+    assert state.status == "completed"
+    ledger = state.to_json()                      # the file's JSON form: what a tool reading the ledger sees
     for node in ledger["nodes"]:
         own = env.lab.state.node(node).own()[purpose]
         cert = pki.load_cert(own.pem)

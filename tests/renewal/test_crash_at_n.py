@@ -22,17 +22,17 @@ def test_crash_at_step_n_then_rerun(env, n):
     crashed = renew_child(env, purpose, f"CHG-N{n}", nodes, crash=n)
     assert crashed.returncode == 137, crashed.stderr[-2000:]
     assert len(finished_steps(env, purpose)) == n
-    csr = env.ledger(purpose).get("csrs", "cucm-sub1.lab.example")
+    csr = env.ledger(purpose).state.csrs["cucm-sub1.lab.example"]
     with env.open(purpose, ticket=f"CHG-N{n}", nodes=nodes) as renewal:
         status = renewal.status()                  # the ledger's word, nothing touched
     assert status.status == "failed" and "interrupted" in status.message and len(status.steps) >= n
     rerun = renew_child(env, purpose, f"CHG-N{n}", nodes)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-2000:]
-    ledger = env.ledger(purpose).data
-    assert ledger["csrs"]["cucm-sub1.lab.example"]["fingerprint"] == csr["fingerprint"]
-    assert len(requests_for(env.lab, ledger["csrs"]["cucm-sub1.lab.example"]["pem"])) == 1
+    state = env.ledger(purpose).state
+    assert state.csrs["cucm-sub1.lab.example"].fingerprint == csr.fingerprint
+    assert len(requests_for(env.lab, state.csrs["cucm-sub1.lab.example"].pem)) == 1
     own = env.lab.state.node("cucm-sub1").own()["ipsec"]
-    assert pki.fingerprint(own.pem) == ledger["certificates"]["cucm-sub1.lab.example"]["after"]
+    assert pki.fingerprint(own.pem) == state.certificates["cucm-sub1.lab.example"].after
     assert own.active_pem == own.pem
     assert_no_repeats(env, purpose)            # the lab's log: the crash did not cause a second CSR or upload
     assert_restart_order(env, purpose)

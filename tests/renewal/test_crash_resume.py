@@ -23,7 +23,7 @@ def test_crash_after_every_step_then_resume(env):
     purpose, nodes = "CAPF", ("cucm-pub",)
     csr_seen, crashes = None, 0
     for _ in range(40):
-        before = finished_steps(env, purpose) if env.ledger(purpose).data.get("order") else []
+        before = finished_steps(env, purpose)
         child = renew_child(env, purpose, "CHG-CRASH", nodes, crash=1)
         if child.returncode == 0:
             break
@@ -31,21 +31,20 @@ def test_crash_after_every_step_then_resume(env):
         crashes += 1
         after = finished_steps(env, purpose)
         assert len(after) == len(before) + 1 and after[: len(before)] == before
-        csr = env.ledger(purpose).get("csrs", env.lab.state.publisher.fqdn)
+        csr = env.ledger(purpose).state.csrs.get(env.lab.state.publisher.fqdn)
         if csr_seen is None and csr:
-            csr_seen = csr["fingerprint"]
-        assert csr is None or csr["fingerprint"] == csr_seen, "a CSR was regenerated after a crash"
+            csr_seen = csr.fingerprint
+        assert csr is None or csr.fingerprint == csr_seen, "a CSR was regenerated after a crash"
     else:
         pytest.fail("the run never finished")
     result = json.loads(child.stdout)
     assert result["status"] == "done"
-    order = env.ledger(purpose).data["order"]
-    assert crashes == len(order)          # a crash after every step, the last one included
+    state = env.ledger(purpose).state
+    assert crashes == len(state.order)    # a crash after every step, the last one included
     pub = env.lab.state.publisher.fqdn
-    ledger = env.ledger(purpose).data
-    assert len(requests_for(env.lab, ledger["csrs"][pub]["pem"])) == 1     # one CA request, never resubmitted
+    assert len(requests_for(env.lab, state.csrs[pub].pem)) == 1     # one CA request, never resubmitted
     own = env.lab.state.node("cucm-pub").own()["CAPF"]
-    assert pki.fingerprint(own.pem) == ledger["certificates"][pub]["after"] and own.active_pem == own.pem
+    assert pki.fingerprint(own.pem) == state.certificates[pub].after and own.active_pem == own.pem
     assert env.lab.state.phone_summary()["registered"] == env.lab.state.phone_summary()["total"]
     assert_no_repeats(env, purpose)            # the lab's log: one CSR, one upload across every crash
     assert_restart_order(env, purpose)

@@ -31,7 +31,7 @@ def test_node_down_mid_restart_then_resume(env):
         assert outcomes[f"restart:{PUB}:Cisco DRF Local"] == "done"
         assert outcomes[f"restart:{SUB1}:Cisco DRF Local"] == "failed"
         assert "restart:cucm-sub2.lab.example:Cisco DRF Local" not in outcomes    # stopped, went no further
-        assert env.ledger("ipsec").data["status"] == "failed"
+        assert env.ledger("ipsec").state.status == "failed"
         assert _drf_restarts(env, PUB) == ["restart_requested", "restart_completed"]
         assert _drf_restarts(env, SUB1) == []                      # refused at the door: never reached it
         env.lab.state.faults.clear("cucm-sub1")
