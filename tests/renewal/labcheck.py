@@ -82,7 +82,7 @@ def assert_restart_order(env: Env, purpose: str) -> list[str]:
     order = [b[0].node for b in blocks]
     assert len(order) == len(set(order)), f"a node's restarts were interleaved with another's: {order}"
     assert order[0] == env.lab.state.publisher.fqdn, f"the publisher restarts first: {order}"
-    for before, after in zip(blocks, blocks[1:]):
+    for before, after in zip(blocks, blocks[1:], strict=False):
         last_done = max(e.time for e in before if e.kind != "restart_requested")
         first_asked = min(e.time for e in after if e.kind == "restart_requested")
         assert last_done <= first_asked, f"{after[0].node} restarted before {before[0].node} was done"
