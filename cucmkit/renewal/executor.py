@@ -404,8 +404,6 @@ class Renewal:
             return "waiting", str(exc)
         except InterlockError as exc:
             return "blocked", str(exc)
-        except StoppedError:
-            raise
         except CucmKitError as exc:
             return "failed", str(exc)
         except Exception as exc:
