@@ -33,16 +33,8 @@ from cucmkit.catalogue import Purpose
 from cucmkit.certs.records import CertRecord
 from cucmkit.errors import CucmKitError, InterlockError, StoppedError, WaitingError
 from cucmkit.renewal import hooks
-from cucmkit.renewal.checks import (
-    CheckReport,
-    CheckResult,
-    check_backup,
-    check_conflict,
-    check_lock,
-    check_mixed_mode,
-    check_sso,
-    check_window,
-)
+from cucmkit.renewal.checks import CheckReport
+from cucmkit.renewal.interlocks import Interlocks
 from cucmkit.renewal.options import RenewalOptions
 from cucmkit.renewal.plan import PHASES, NodeFacts, Plan, Step, build_plan
 from cucmkit.renewal.ports import ClusterPort, NodePort
@@ -51,7 +43,6 @@ from cucmkit.renewal.state import (
     CertChange,
     ClusterLock,
     Ledger,
-    Override,
     PhoneGate,
     RunStatus,
     StepOutcome,
@@ -64,10 +55,8 @@ from cucmkit.renewal.steps import StepContext, StepKind, handler_for
 __all__ = ["Renewal", "RenewalOptions"]
 
 log = logging.getLogger(__name__)
-_CHANGING = ("csr", "install", "activate")   # phases that change a node's certificates or services
 _CSR_CHAIN = ("csr", "ca-submit", "ca-collect", "trust")   # what force_csr forgets for a node
 PhaseBody = Callable[[tuple[Step, ...]], list[StepRecord]]
-Evaluator = tuple[str, tuple[str, ...], Callable[[], CheckResult]]
 
 
 class Renewal:
@@ -86,6 +75,9 @@ class Renewal:
         self.ledger = Ledger.open(self.state_dir, self.cluster_name, purpose.name)
         self.gate = PhoneGate.for_cluster(self.state_dir, self.cluster_name)
         self.lock = ClusterLock.for_cluster(self.state_dir, self.cluster_name, max_age=options.lock_max_age)
+        self.interlocks = Interlocks(cluster=cluster, purpose=purpose, ticket=ticket, options=options,
+                                     ledger=self.ledger, gate=self.gate, lock=self.lock,
+                                     on_mixed_mode=self._ensure_ctl_step)
         self._on_close = on_close
         self._plan: Plan | None = None
         self._forced: set[str] = set()
@@ -177,61 +169,7 @@ class Renewal:
     # ---- pre-checks ----------------------------------------------------------------------
     def prechecks(self, phase: str | None = None) -> CheckReport:
         """Evaluate the pre-checks and interlocks now (those guarding ``phase``, or all); overrides are recorded."""
-        checks = [replace(self._guarded(fn, name), guards=guards)
-                  for name, guards, fn in self._evaluators() if phase is None or phase in guards]
-        report = CheckReport(purpose=self.purpose.name, checks=tuple(checks))
-        self._record_overrides(report)
-        return report
-
-    def _evaluators(self) -> list[Evaluator]:
-        window, clock, overrides = self.options.maintenance_window, self.options.clock, self.options.overrides
-        return [
-            ("single_run", PHASES, self._lock_check),
-            ("sso_disabled", _CHANGING, lambda: check_sso(self.purpose, self._sso())),
-            ("no_backup", _CHANGING, lambda: check_backup(self.purpose, self._backups())),
-            ("phones_gate", PHASES, lambda: check_conflict(self.purpose, self.gate.pending())),
-            ("maintenance_window", ("activate", "phones"),
-             lambda: check_window(window, clock(), overrides.get("maintenance_window"))),
-            ("mixed_mode", ("activate",), self._mixed_check),
-        ]
-
-    def _guarded(self, fn: Callable[[], CheckResult], name: str) -> CheckResult:
-        try:
-            return fn()
-        except CucmKitError as exc:
-            return CheckResult(name, "failed", f"could not evaluate: {exc}", "fix the cause and re-run")
-
-    def _lock_check(self) -> CheckResult:
-        try:
-            self.lock.acquire(purpose=self.purpose.name, ticket=self.ticket)
-        except InterlockError as exc:
-            return check_lock(exc.message)
-        if self.lock.took_over and self.ledger.active:
-            self.ledger.event(f"took over a stale lock ({self.lock.stale}) of pid {self.lock.took_over.pid}")
-            self.lock.took_over = None
-        return check_lock(None)
-
-    def _sso(self) -> bool | None:
-        return self.cluster.sso_enabled() if "sso_disabled" in self.purpose.prechecks else None
-
-    def _backups(self) -> dict[str, str]:
-        if "no_backup" not in self.purpose.prechecks:
-            return {}
-        running: dict[str, str] = {}
-        for node in self.cluster.nodes:
-            status = node.backup_status()
-            if status.in_progress:
-                running[node.name] = f"{status.operation or 'backup'} {status.status}".strip()
-        return running
-
-    def _mixed_check(self) -> CheckResult:
-        """Read the security mode again before restarts; a cluster switched to mixed mode gets its CTL step."""
-        if not self.purpose.ctl_update_in_mixed_mode:
-            return CheckResult("mixed_mode", "skipped", f"{self.purpose.name} needs no CTL update")
-        mode = self.cluster.security_mode()
-        if mode == 1 and self.ledger.active:
-            self._ensure_ctl_step()
-        return check_mixed_mode(self.purpose, mode)
+        return self.interlocks.report(phase)
 
     def _ensure_ctl_step(self) -> None:
         plan = self.plan()
@@ -244,15 +182,6 @@ class Renewal:
         self.ledger.set_plan_steps(steps, security_mode=1,
                                    why="the cluster is now in mixed mode: CTL update inserted before the restarts")
         self._plan = replace(plan, steps=steps, security_mode=1)
-
-    def _record_overrides(self, report: CheckReport) -> None:
-        if not self.ledger.active:
-            return
-        known = {(o.check, o.reason) for o in self.ledger.state.overrides}
-        for check in report.checks:
-            if check.status == "overridden" and (check.name, check.override_reason) not in known:
-                self.ledger.add_override(Override(at=utcnow(), check=check.name, reason=check.override_reason,
-                                                  detail=check.reason, ticket=self.ticket))
 
     # ---- phases --------------------------------------------------------------------------
     def csr(self) -> PhaseResult:
@@ -330,7 +259,7 @@ class Renewal:
             return PhaseResult(phase=phase, status="skipped", message="dry run: nothing changed")
         if not plan.due:
             return PhaseResult(phase=phase, status="skipped", message=self._nothing_due(plan))
-        lock = self._lock_check()
+        lock = self.interlocks.take_lock()
         if lock.blocking:
             return PhaseResult(phase=phase, status="blocked", message=f"blocked: {lock.reason}", remedy=lock.remedy)
         if not self._resuming():

@@ -342,6 +342,12 @@ class Ledger:
     def _empty(self) -> RunState:
         return RunState(cluster=self.cluster, purpose=self.purpose)
 
+    def reload(self) -> RunState:
+        """Read the file again (another process, or a test simulating a crash, wrote it)."""
+        with self._lock:
+            self._state = load_state(self.path, cluster=self.cluster, purpose=self.purpose) or self._empty()
+            return self._state
+
     @property
     def state(self) -> RunState:
         return self._state

@@ -29,7 +29,7 @@ def rewrite_ledger(renewal: Renewal, edit: Callable[[dict[str, Any]], object]) -
     raw = renewal.ledger.snapshot()
     edit(raw)
     atomic_write_json(renewal.ledger.path, raw)
-    renewal.ledger = Ledger.open(renewal.state_dir, renewal.cluster_name, renewal.purpose.name)
+    renewal.ledger.reload()
     return renewal.ledger
 
 
