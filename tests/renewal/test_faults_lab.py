@@ -94,14 +94,14 @@ def test_ca_never_answering_waits_without_new_csr_and_resumes_on_approval(env):
         with env.open("ipsec", nodes=("cucm-sub1",)) as renewal:
             first = renewal.run()
             assert first.status == "waiting" and "waiting for the CA" in first.message
-            csr = env.ledger("ipsec").get("csrs", SUB1)
-            request = env.ledger("ipsec").get("requests", SUB1)
+            csr = env.ledger("ipsec").state.csrs[SUB1]
+            request = env.ledger("ipsec").state.requests[SUB1]
             again = renewal.run()
             assert again.status == "waiting"
-            assert env.ledger("ipsec").get("csrs", SUB1) == csr and env.ledger("ipsec").get("requests", SUB1) == request
-            assert env.lab.ca.request(int(request["id"]) + 1) is None          # no second request filed
-            assert env.lab.state.node("cucm-sub1").pending_csr("ipsec").strip() == csr["pem"].strip()
-            env.lab.ca.approve(int(request["id"]))
+            assert env.ledger("ipsec").state.csrs[SUB1] == csr and env.ledger("ipsec").state.requests[SUB1] == request
+            assert env.lab.ca.request(int(request.id) + 1) is None          # no second request filed
+            assert env.lab.state.node("cucm-sub1").pending_csr("ipsec").strip() == csr.pem.strip()
+            env.lab.ca.approve(int(request.id))
             assert_renewed(env, "ipsec", renewal.run())
     finally:
         env.lab.state.knobs.set("ca_approval", "auto")
@@ -112,7 +112,7 @@ def test_ca_denial_is_a_clear_failure(env):
     try:
         with env.open("ipsec", nodes=("cucm-sub2",)) as renewal:
             assert renewal.run().status == "waiting"
-            env.lab.ca.deny(int(env.ledger("ipsec").get("requests", "cucm-sub2.lab.example")["id"]))
+            env.lab.ca.deny(int(env.ledger("ipsec").state.requests["cucm-sub2.lab.example"].id))
             result = renewal.run()
             assert result.status == "failed" and "denied" in result.message
     finally:

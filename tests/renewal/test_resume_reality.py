@@ -44,14 +44,14 @@ def test_csr_regenerated_elsewhere_is_caught_and_force_csr_recovers(env):
     with env.open("ipsec", nodes=("cucm-sub1",)) as renewal:
         assert renewal.csr().status == "done"
         assert renewal.ca().status == "done"
-        old = renewal.ledger.get("csrs", SUB1)["fingerprint"]
+        old = renewal.ledger.state.csrs[SUB1].fingerprint
         rewrite_ledger(renewal, lambda raw: raw["steps"].pop(f"csr:{SUB1}"))  # the CSR step must be looked at again
         env.lab.state.node("cucm-sub1").generate_csr("ipsec")  # someone regenerates on the node
         result = renewal.csr()
         assert result.status == "failed" and "force_csr" in result.steps[0].detail
     with env.open("ipsec", nodes=("cucm-sub1",), force_csr=True) as renewal:
         result = renewal.run()
-        assert renewal.ledger.get("csrs", SUB1)["fingerprint"] != old
+        assert renewal.ledger.state.csrs[SUB1].fingerprint != old
     assert_renewed(env, "ipsec", result, csrs=2)      # the first run's CSR and the forced one
 
 
@@ -79,13 +79,13 @@ def test_csr_step_interrupted_after_generating_adopts_the_pending_csr(env):
     with env.open("ipsec", nodes=("cucm-sub2",)) as renewal:
         assert renewal.csr().status == "done"
         ledger = renewal.ledger
-        generated = ledger.get("csrs", "cucm-sub2.lab.example")["pem"]
+        generated = ledger.state.csrs["cucm-sub2.lab.example"].pem
         ledger = rewrite_ledger(renewal, lambda raw: raw["csrs"].pop("cucm-sub2.lab.example"))
         step = ledger.step("csr:cucm-sub2.lab.example")
         ledger.record(StepRecord(step.key, step.name, step.node, step.phase, "running", step.started))
         result = renewal.csr()
         assert result.status == "done" and "adopted" in result.steps[0].detail
-        assert ledger.get("csrs", "cucm-sub2.lab.example")["pem"] == generated
+        assert ledger.state.csrs["cucm-sub2.lab.example"].pem == generated
         assert env.lab.state.node("cucm-sub2").pending_csr("ipsec").strip() == generated.strip()
 
 
@@ -94,4 +94,4 @@ def test_fresh_run_replaces_a_stray_pending_csr(env):
     with env.open("ipsec", nodes=("cucm-sub2",)) as renewal:
         result = renewal.csr()
         assert result.status == "done" and "replaced a pending CSR this run did not create" in result.steps[0].detail
-        assert renewal.ledger.get("csrs", "cucm-sub2.lab.example")["pem"].strip() != stray.strip()
+        assert renewal.ledger.state.csrs["cucm-sub2.lab.example"].pem.strip() != stray.strip()
