@@ -26,6 +26,7 @@ if the kernel dies.
 from __future__ import annotations
 
 import io
+import os
 import sys
 import threading
 import time
@@ -35,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cucmkit import catalogue, wiring
+from cucmkit import catalogue, stopping, wiring
 from cucmkit.errors import CucmKitError, InterlockError, WaitingError
 from cucmkit.evidence.journal import Journal, who
 from cucmkit.renewal.ports import ClusterPort, InboxCa, NodePort
@@ -620,6 +621,9 @@ def _open(namespace: Mapping[str, Any], purpose: str | None) -> tuple[ClusterPar
     _quiet_tracebacks()
     options = RunOptions.from_namespace(namespace, purpose=purpose)
     journal = Journal(Path(options.journal_file) if options.journal_file else None)
+    runner = stopping.attach_to_runner()   # under `cucmkit run`: SIGTERM / the runner's death stop at a step boundary
+    if runner is not None:
+        journal.write("kernel", pid=os.getpid(), runner=runner)   # whom the runner sends its stop request
     params = from_notebook(namespace)
     journal.write("open", cluster=params.cluster, purpose=options.purpose, ticket=options.ticket,
                   ca=options.ca, approve=options.approve, dry_run=options.dry_run, run_by=who(),

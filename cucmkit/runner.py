@@ -4,16 +4,26 @@
                 [--ca lab|manual|adcs] [--approve] [--dry-run] [--parallel N]
                 [--evidence-root DIR] [--timeout S]
 
-Each run happens in a child process (``python -m cucmkit.runner --child``)
-that calls papermill with references only (the parameter file's path, the
-ticket, the CA back-end name, approve, dry_run): the kernel resolves secrets
-itself. Whatever happens to papermill (cell error, timeout, dead kernel, the
-child killed), the parent then writes the evidence folder in a ``finally``:
-the result record, the executed notebook stamped with cucmkit's verdict and
-with papermill's metadata corrected and cut down to references, its HTML, the
-manifest, and a secret scan. Exit code: 0 all done, 3 some run waiting (on an
-approval or the CA) and none failed, 1 any run failed or was blocked, 130
-interrupted (Ctrl-C: running notebooks are stopped and still get evidence).
+The runner only executes: each run happens in a child process
+(``python -m cucmkit.runner --child``) that calls papermill with references
+only (the parameter file's path, the ticket, the CA back-end name, approve,
+dry_run): the kernel resolves secrets itself. Whatever happens to papermill
+(cell error, timeout, dead kernel, the child killed), the parent then hands an
+``Execution`` to ``cucmkit.evidence.file_evidence`` in a ``finally``, which
+writes the whole evidence folder.
+
+Signals (the parent owns its children): SIGINT (Ctrl-C) or SIGTERM to the
+runner forwards a stop request to the notebook kernel (SIGTERM, which the
+kernel turns into ``cucmkit.stopping.request``), so the engine stops at its
+next step boundary; if the kernel has not ended after ``STOP_GRACE`` seconds
+(or at a second signal) it is killed, a crash the engine's ledger resumes
+from. Either way the evidence is written and the exit code is 130. The
+kernel also watches the runner (``CUCMKIT_RUNNER_PID``): if the runner is
+SIGKILLed, the kernel stops at the next step boundary and the papermill child,
+now an orphan, files the evidence itself.
+
+Exit code: 0 all done, 3 some run waiting (on an approval or the CA) and none
+failed, 1 any run failed or was blocked, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -29,28 +38,26 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from html import escape
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import nbformat
 import yaml
 
 from cucmkit import catalogue
-from cucmkit.errors import CucmKitError
-from cucmkit.evidence.html import render_html
-from cucmkit.evidence.journal import read_journal, utc_now, who
-from cucmkit.evidence.manifest import write_manifest
-from cucmkit.evidence.record import PapermillOutcome, ResultRecord, build_record, read_ledger, write_record
-from cucmkit.evidence.secrets import known_secrets, project_root, redact, redact_patterns, scan_dir
-from cucmkit.evidence.stamp import cell_infos, correct_statuses, scrub_parameters, stamp_verdict
+from cucmkit.evidence.filing import Execution, file_evidence, safe_name
+from cucmkit.evidence.journal import read_journal, utc_now
+from cucmkit.evidence.record import PapermillOutcome, ResultRecord
+from cucmkit.evidence.secrets import project_root
 from cucmkit.params import find_root
+from cucmkit.stopping import RUNNER_PID_ENV, process_gone
 
-__all__ = ["register", "RunSpec", "RunOutcome", "run_one", "run_batch", "notebook_for", "EXIT_WAITING"]
+__all__ = ["register", "RunSpec", "RunOutcome", "run_one", "run_batch", "notebook_for", "exit_code", "EXIT_WAITING",
+           "EXIT_INTERRUPTED", "STOP_GRACE"]
 
 EXIT_OK, EXIT_FAILED, EXIT_WAITING = 0, 1, 3
 DEAD_KERNEL_EXIT = 138          # what the papermill CLI exits with for DeadKernelError
@@ -58,10 +65,12 @@ KERNEL_START_ATTEMPTS = 3
 KERNEL_START_TIMEOUT = 60.0
 DEFAULT_CELL_TIMEOUT = 3600.0
 DEFAULT_STATE_DIR = ".cucmkit-state"
-INTERRUPT_GRACE = 20.0          # seconds papermill gets to stop after SIGINT
+STOP_GRACE = float(os.environ.get("CUCMKIT_STOP_GRACE", "60"))  # seconds a kernel gets to reach a step boundary
+KILL_GRACE = 20.0               # seconds papermill gets to notice a killed kernel before its process is killed
 EXIT_INTERRUPTED = 130
-_OUT, _JOURNAL, _STATUS, _SPEC = "out.ipynb", "journal.jsonl", "status.json", "spec.json"
-_STOP = threading.Event()       # set when the operator interrupts a batch
+_OUT, _JOURNAL, _STATUS, _SPEC, _FILED = "out.ipynb", "journal.jsonl", "status.json", "spec.json", "filed"
+_STOP = threading.Event()       # the operator asked the batch to stop (first SIGINT/SIGTERM)
+_KILL = threading.Event()       # ... and asked again: kill the kernels now
 
 
 @dataclass(frozen=True)
@@ -119,23 +128,7 @@ def cluster_name(parameters_file: Path) -> str:
         name = str(data.get("cluster") or parameters_file.stem)
     except (OSError, yaml.YAMLError, AttributeError):
         name = parameters_file.stem
-    return _safe(name)
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "unnamed"
-
-
-def _evidence_folder(spec: RunSpec, cluster: str) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    base = spec.evidence_root / cluster / _safe(spec.ticket)
-    folder = base / f"{stamp}-{spec.purpose}"
-    counter = 2
-    while folder.exists():
-        folder = base / f"{stamp}-{spec.purpose}-{counter}"
-        counter += 1
-    folder.mkdir(parents=True)
-    return folder
+    return safe_name(name)
 
 
 def _reference(path: Path) -> str:
@@ -164,11 +157,27 @@ def _parameters(spec: RunSpec, staging: Path) -> dict[str, Any]:
 
 
 def _child(spec_path: Path) -> int:
-    """Run papermill in this process and write how it ended to ``status.json``."""
+    """Run papermill in this process and write how it ended to ``status.json``.
+
+    If the runner is gone by then (SIGKILLed), nobody else will file the
+    evidence: this orphan files it and removes the staging folder.
+    """
     job = json.loads(spec_path.read_text(encoding="utf-8"))
     status = _execute(job)
     Path(job["status"]).write_text(json.dumps(status), encoding="utf-8")
+    runner = int(job["runner_pid"])
+    if os.getppid() != runner or process_gone(runner):
+        _file_as_orphan(job, status)
     return int(status["exit_code"])
+
+
+def _file_as_orphan(job: dict[str, Any], status: dict[str, Any]) -> None:
+    message = f"the runner (pid {job['runner_pid']}) was gone when papermill ended; its papermill child filed this. " \
+              + status["message"]
+    outcome = PapermillOutcome(**{**status, "message": message[:500]}, kernel_start_attempts=int(job["attempt"]))
+    execution = Execution.from_json({**job["execution"], "papermill": outcome.__dict__, "ended": utc_now()})
+    file_evidence(execution, Path(job["evidence_root"]))
+    shutil.rmtree(Path(job["status"]).parent, ignore_errors=True)
 
 
 def _execute(job: dict[str, Any]) -> dict[str, Any]:
@@ -209,23 +218,41 @@ def _any_cell_started(output: Path) -> bool:
 # ---------------------------------------------------------------- the parent process
 
 
-def _launch(spec: RunSpec, staging: Path, notebook: Path) -> PapermillOutcome:
-    """One papermill child; its status file, or a ``killed`` outcome if it had to be stopped."""
+def _execution(spec: RunSpec, staging: Path, notebook: Path, started: str) -> Execution:
+    """What the evidence needs to know about this run, before papermill's outcome is known."""
+    pending = PapermillOutcome(exit_code=None, failure="runner", message="the runner stopped before papermill ended")
+    return Execution(purpose=spec.purpose, ticket=spec.ticket, cluster=cluster_name(spec.parameters_file),
+                     parameters_file=spec.parameters_file.resolve(), parameters_ref=_reference(spec.parameters_file),
+                     source_notebook=notebook.resolve(), executed_notebook=staging / _OUT,
+                     journal=staging / _JOURNAL, papermill=pending, started=started, ca=spec.ca,
+                     approve=spec.approve, dry_run=spec.dry_run)
+
+
+def _launch(spec: RunSpec, staging: Path, execution: Execution, attempt: int) -> PapermillOutcome:
+    """One papermill child; its status file, or a ``killed``/``interrupted`` outcome if it had to be stopped."""
     status_path = staging / _STATUS
     status_path.unlink(missing_ok=True)
-    job = {"input": str(notebook), "output": str(staging / _OUT), "parameters": _parameters(spec, staging),
-           "kernel_name": spec.kernel_name, "timeout": spec.timeout or DEFAULT_CELL_TIMEOUT,
-           "start_timeout": spec.start_timeout, "status": str(status_path)}
+    job = {"input": str(execution.source_notebook), "output": str(staging / _OUT),
+           "parameters": _parameters(spec, staging), "kernel_name": spec.kernel_name,
+           "timeout": spec.timeout or DEFAULT_CELL_TIMEOUT, "start_timeout": spec.start_timeout,
+           "status": str(status_path), "runner_pid": os.getpid(), "attempt": attempt,
+           "execution": execution.to_json(), "evidence_root": str(spec.evidence_root.resolve())}
     (staging / _SPEC).write_text(json.dumps(job), encoding="utf-8")
-    code = _wait_child(staging, _watchdog(spec, notebook))
-    if status_path.is_file():
-        status = json.loads(status_path.read_text(encoding="utf-8"))
-        return PapermillOutcome(exit_code=status["exit_code"], exception=status["exception"],
-                                error_name=status["error_name"], message=status["message"],
-                                failure=status["failure"])
-    if _STOP.is_set():
+    stopper = _Stopper(staging)
+    code = _wait_child(staging, _watchdog(spec, execution.source_notebook), stopper)
+    status = json.loads(status_path.read_text(encoding="utf-8")) if status_path.is_file() else None
+    return replace(_outcome(code, status, stopper), kernel_start_attempts=attempt)
+
+
+def _outcome(code: int, status: dict[str, Any] | None, stopper: _Stopper) -> PapermillOutcome:
+    if status is not None:
+        outcome = PapermillOutcome(**status)
+        if stopper.since is not None and outcome.failure == "kernel-died":
+            return replace(outcome, failure="interrupted", message=stopper.why())
+        return outcome
+    if stopper.since is not None:
         return PapermillOutcome(exit_code=code, exception="KeyboardInterrupt", failure="interrupted",
-                                message="stopped by the operator (Ctrl-C): cells after the last started one never ran")
+                                message=stopper.why())
     return PapermillOutcome(exit_code=code, exception=None, failure="killed",
                             message="the papermill process ended without reporting (killed or timed out)")
 
@@ -236,52 +263,100 @@ def _watchdog(spec: RunSpec, notebook: Path) -> float:
     return per_cell * (cells + 1) + spec.start_timeout * KERNEL_START_ATTEMPTS + 60
 
 
-def _wait_child(staging: Path, deadline: float) -> int:
-    """Wait for the papermill child; kill it past ``deadline``; interrupt it when the operator stops the batch."""
+def _kernel_pid(staging: Path, child: int) -> int | None:
+    """The kernel's pid: as the kernel journaled it, else the papermill child's own child process."""
+    for event in reversed(read_journal(staging / _JOURNAL)):
+        if event.get("event") == "kernel" and isinstance(event.get("pid"), int):
+            return int(event["pid"])
+    import psutil
+
+    try:
+        children = psutil.Process(child).children()
+    except psutil.Error:
+        return None
+    return children[0].pid if children else None
+
+
+def _signal(pid: int | None, sig: int) -> None:
+    if pid is None:
+        return
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class _Stopper:
+    """How one papermill child is stopped once the operator asked: stop request, then kill after a grace."""
+
+    def __init__(self, staging: Path) -> None:
+        self.staging = staging
+        self.since: float | None = None       # when the stop was first seen
+        self.killed: float | None = None      # when the kernel (or the child) was killed
+        self.told: set[int] = set()
+
+    def why(self) -> str:
+        if self.killed is None:
+            return "stopped by the operator (SIGINT/SIGTERM): the kernel ended before it reached a step boundary"
+        return (f"stopped by the operator (SIGINT/SIGTERM): the kernel was killed after {STOP_GRACE:g} s (or a "
+                "second signal) without reaching a step boundary; the ledger resumes the step it was in")
+
+    def tick(self, proc: subprocess.Popen[bytes]) -> None:
+        now = time.monotonic()
+        self.since = self.since if self.since is not None else now
+        kernel = _kernel_pid(self.staging, proc.pid)
+        if kernel is not None and kernel not in self.told:
+            self.told.add(kernel)
+            _signal(kernel, signal.SIGTERM)      # the kernel's handler: stop at the next step boundary
+        if self.killed is None and (_KILL.is_set() or now - self.since > STOP_GRACE):
+            self.killed = now
+            _signal(kernel, signal.SIGKILL) if kernel is not None else _signal_group(proc.pid, signal.SIGKILL)
+        elif self.killed is not None and now - self.killed > KILL_GRACE:
+            _signal_group(proc.pid, signal.SIGKILL)
+
+
+def _wait_child(staging: Path, deadline: float, stopper: _Stopper) -> int:
+    """Wait for the papermill child; kill it past ``deadline``; stop it when the operator stops the batch."""
     log = (staging / "child.log").open("wb")
+    env = {**os.environ, RUNNER_PID_ENV: str(os.getpid())}
     proc = subprocess.Popen([sys.executable, "-m", "cucmkit.runner", "--child", str(staging / _SPEC)],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     end = time.monotonic() + deadline
     try:
         while True:
             try:
-                return proc.wait(timeout=1.0)
+                return proc.wait(timeout=0.5)
             except subprocess.TimeoutExpired:
                 if _STOP.is_set():
-                    return _interrupt(proc)
-                if time.monotonic() > end:
-                    return _kill_group(proc)
+                    stopper.tick(proc)
+                elif time.monotonic() > end:
+                    return _kill_all(proc, staging)
     except BaseException:
-        _kill_group(proc)
+        _kill_all(proc, staging)
         raise
     finally:
         log.close()
 
 
-def _interrupt(proc: subprocess.Popen[bytes]) -> int:
-    """SIGINT first (papermill stops the kernel and saves), SIGKILL if it does not end soon."""
-    try:
-        os.killpg(proc.pid, signal.SIGINT)
-        return proc.wait(timeout=INTERRUPT_GRACE)
-    except subprocess.TimeoutExpired:
-        return _kill_group(proc)
-    except ProcessLookupError:
-        return proc.wait()
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> int:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+def _kill_all(proc: subprocess.Popen[bytes], staging: Path) -> int:
+    """SIGKILL the kernel (its own session) and the papermill child's group."""
+    _signal(_kernel_pid(staging, proc.pid), signal.SIGKILL)
+    _signal_group(proc.pid, signal.SIGKILL)
     return proc.wait()
 
 
-def _execute_with_retry(spec: RunSpec, staging: Path, notebook: Path) -> PapermillOutcome:
-    outcome = PapermillOutcome(exit_code=None, failure="runner", message="papermill never ran")
+def _execute_with_retry(spec: RunSpec, staging: Path, execution: Execution) -> PapermillOutcome:
+    outcome = execution.papermill
     for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
         (staging / _JOURNAL).unlink(missing_ok=True)
-        outcome = replace(_launch(spec, staging, notebook), kernel_start_attempts=attempt)
+        outcome = _launch(spec, staging, execution, attempt)
         if outcome.failure != "kernel-start" or _STOP.is_set():
             break
         time.sleep(attempt)
@@ -294,77 +369,15 @@ def run_one(spec: RunSpec) -> RunOutcome:
     notebook = notebook_for(spec.purpose, spec.notebooks_dir)
     if not notebook.is_file():
         raise FileNotFoundError(f"no runbook notebook for {spec.purpose}: {notebook}")
-    folder = _evidence_folder(spec, cluster_name(spec.parameters_file))
     staging = Path(tempfile.mkdtemp(prefix="cucmkit-run-"))
-    started = utc_now()
-    outcome = PapermillOutcome(exit_code=None, failure="runner", message="the runner stopped before papermill ended")
+    execution = _execution(spec, staging, notebook, utc_now())
+    outcome = execution.papermill
     try:
-        outcome = _execute_with_retry(spec, staging, notebook)
+        outcome = _execute_with_retry(spec, staging, execution)
     finally:
-        record = _finish(spec, staging, notebook, folder, outcome, started)
+        filed = file_evidence(replace(execution, papermill=outcome, ended=utc_now()), spec.evidence_root)
         shutil.rmtree(staging, ignore_errors=True)
-    return RunOutcome(spec=spec, folder=folder, record=record)
-
-
-def _finish(spec: RunSpec, staging: Path, notebook: Path, folder: Path, outcome: PapermillOutcome,
-            started: str) -> ResultRecord:
-    """Record, stamp, scrub, render, scan, hash: the evidence folder, from what really happened."""
-    secrets = known_secrets([spec.parameters_file])
-    nb = _executed_or_source(staging / _OUT, notebook)
-    outcome = replace(outcome, message=redact(outcome.message, secrets))
-    record = _record(spec, staging, nb, outcome, started)
-    correct_statuses(nb, failure=outcome.failure)
-    scrub_parameters(nb)
-    nb.metadata["papermill"].update(input_path=f"notebooks/{notebook.name}", output_path=f"{spec.purpose}.ipynb")
-    stamp_verdict(nb, record)
-    leaked = _write_artifacts(nb, record, folder, spec.purpose, secrets)
-    findings = [str(f) for f in scan_dir(folder, secrets)] + leaked
-    if findings:
-        record = replace(record, status="failed", secret_scan=tuple(findings),
-                         message="secret scan: a secret reached the evidence (redacted where known)")
-        stamp_verdict(nb, record)
-        _write_artifacts(nb, record, folder, spec.purpose, secrets)
-    write_manifest(folder)
-    return record
-
-
-def _executed_or_source(executed: Path, notebook: Path) -> Any:
-    """The executed notebook; the unexecuted source if papermill never wrote a readable one."""
-    try:
-        return nbformat.read(executed, as_version=4)
-    except (OSError, ValueError):
-        return nbformat.read(notebook, as_version=4)
-
-
-def _record(spec: RunSpec, staging: Path, nb: Any, outcome: PapermillOutcome, started: str) -> ResultRecord:
-    events = read_journal(staging / _JOURNAL)
-    return build_record(
-        events=events, ledger=read_ledger(events), outcome=outcome, cells=cell_infos(nb), purpose=spec.purpose,
-        ticket=spec.ticket, ca=spec.ca, approve=spec.approve, dry_run=spec.dry_run, run_by=who(),
-        started=started, ended=utc_now(), parameters_files=(_reference(spec.parameters_file),),
-        notebook=f"{spec.purpose}.ipynb", cluster=cluster_name(spec.parameters_file),
-    )
-
-
-def _write_artifacts(nb: Any, record: ResultRecord, folder: Path, purpose: str, secrets: frozenset[str]) -> list[str]:
-    """Write notebook, HTML and record with known secrets redacted; name each file that needed it."""
-    texts = {f"{purpose}.ipynb": nbformat.writes(nb)}
-    html = folder / f"{purpose}.html"
-    try:
-        render_html(nb, html)
-        texts[html.name] = html.read_text(encoding="utf-8")
-    except CucmKitError as exc:  # the evidence is still written; the page says why it is bare
-        texts[html.name] = f"<html><body><h1>{escape(record.status.upper())}</h1><p>{escape(str(exc))}</p>" \
-                           "<p>See result.json and the .ipynb.</p></body></html>"
-    write_record(record, folder)
-    texts["result.json"] = (folder / "result.json").read_text(encoding="utf-8")
-    leaked = []
-    for name, text in texts.items():
-        clean = redact_patterns(redact(text, secrets))
-        if clean != text:
-            leaked.append(f"{name}: secret redacted")
-        (folder / name).write_text(clean, encoding="utf-8")
-    return leaked
+    return RunOutcome(spec=spec, folder=filed.path, record=filed.record)
 
 
 def _cluster_groups(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
@@ -382,28 +395,57 @@ def _run_group(group: list[RunSpec]) -> list[RunOutcome]:
 def run_batch(specs: Sequence[RunSpec], *, parallel: int = 1) -> list[RunOutcome]:
     """Every spec, clusters in parallel up to ``parallel``, each cluster's runs one after another.
 
-    Ctrl-C stops the batch: running notebooks are interrupted (and get their
-    evidence, marked ``interrupted``), runs not started yet are skipped.
+    SIGINT (Ctrl-C) or SIGTERM stops the batch: running notebooks are asked to
+    stop at their next step boundary (killed after ``STOP_GRACE`` s or at a
+    second signal) and get their evidence; runs not started yet are skipped.
     """
     _STOP.clear()
+    _KILL.clear()
+    undo = _install_handlers()
     pool = ThreadPoolExecutor(max_workers=max(1, parallel))
     futures = [pool.submit(_run_group, group) for group in _cluster_groups(specs)]
     try:
         wait(futures)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:   # no handler could be installed (not the main thread): Ctrl-C still stops
         _STOP.set()
     finally:
         pool.shutdown(wait=True)
+        undo()
     errors = [f.exception() for f in futures if f.exception() is not None]
     if errors and not _STOP.is_set():
-        raise errors[0]   # the runner itself broke (not a notebook): never hide it behind a clean exit code
+        raise errors[0]   # type: ignore[misc]  # the runner itself broke: never hide it behind a clean exit code
     return [outcome for future in futures if future.exception() is None for outcome in future.result()]
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """First SIGINT/SIGTERM: stop at the next step boundary; the second: kill the kernels now."""
+    if _STOP.is_set():
+        _KILL.set()
+        print(f"cucmkit run: {signal.Signals(signum).name} again: killing the running kernels", file=sys.stderr)
+        return
+    _STOP.set()
+    print(f"cucmkit run: {signal.Signals(signum).name}: stopping at the next step boundary "
+          f"(the kernel is killed after {STOP_GRACE:g} s, or at a second signal)", file=sys.stderr)
+
+
+def _install_handlers() -> Callable[[], None]:
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def undo() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return undo
 
 
 def exit_code(outcomes: Sequence[RunOutcome]) -> int:
     statuses = {o.record.status for o in outcomes}
     if statuses & {"failed", "blocked"}:
         return EXIT_FAILED
+    if "stopped" in statuses:
+        return EXIT_INTERRUPTED
     if "waiting" in statuses:
         return EXIT_WAITING
     return EXIT_OK

@@ -23,12 +23,15 @@ from types import FrameType
 
 from cucmkit.errors import StoppedError
 
-__all__ = ["check", "install_signal_handlers", "request", "requested", "reason", "reset", "watch_parent"]
+__all__ = ["check", "install_signal_handlers", "request", "requested", "reason", "reset", "watch_parent",
+           "process_gone", "attach_to_runner", "RUNNER_PID_ENV"]
 
 _flag = threading.Event()
 _reason: list[str] = []
 _lock = threading.Lock()
 PARENT_POLL = 0.5   # seconds between checks that the parent runner is still there
+RUNNER_PID_ENV = "CUCMKIT_RUNNER_PID"   # set by ``cucmkit run`` for its papermill child and so for the kernel
+_attached: list[int] = []
 
 
 def request(why: str) -> None:
@@ -86,15 +89,7 @@ def watch_parent(pid: int, *, poll: float = PARENT_POLL) -> threading.Thread:
     was_parent = os.getppid() == pid
 
     def gone() -> bool:
-        if was_parent and os.getppid() != pid:
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        return (was_parent and os.getppid() != pid) or process_gone(pid)
 
     def loop() -> None:
         while not _flag.wait(poll):
@@ -105,3 +100,35 @@ def watch_parent(pid: int, *, poll: float = PARENT_POLL) -> threading.Thread:
     thread = threading.Thread(target=loop, name="cucmkit-parent-watch", daemon=True)
     thread.start()
     return thread
+
+
+def process_gone(pid: int) -> bool:
+    """True when ``pid`` no longer runs: no such process, or a zombie nobody has reaped yet (Linux /proc)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        stat = open(f"/proc/{pid}/stat", encoding="ascii", errors="replace").read()  # noqa: SIM115
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def attach_to_runner(environ: dict[str, str] | None = None) -> int | None:
+    """In a kernel started by ``cucmkit run``: SIGTERM and the runner's death become stop requests.
+
+    Reads the runner's pid from ``$CUCMKIT_RUNNER_PID``; without it (JupyterLab,
+    plain papermill) nothing changes. Call it from the main thread (signal
+    handlers); a second call is a no-op. Returns the runner's pid.
+    """
+    value = (os.environ if environ is None else environ).get(RUNNER_PID_ENV, "")
+    if not value.isdigit():
+        return None
+    if not _attached:
+        install_signal_handlers((signal.SIGTERM,))
+        watch_parent(int(value))
+        _attached.append(int(value))
+    return _attached[0]

@@ -43,15 +43,26 @@ def write_manifest(folder: Path) -> Path:
     return path
 
 
+def _listed(path: Path) -> dict[str, str] | None:
+    """The manifest's ``files`` mapping; None when it is not JSON or not a name -> hex digest mapping."""
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    files = body.get("files") if isinstance(body, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        return None
+    return files
+
+
 def verify_manifest(folder: Path) -> list[ManifestProblem]:
     """Every file missing, modified or not listed; empty when the folder is intact."""
     path = folder / MANIFEST
     if not path.is_file():
         return [ManifestProblem(MANIFEST, "no manifest")]
-    try:
-        listed = json.loads(path.read_text(encoding="utf-8"))["files"]
-    except (ValueError, KeyError, TypeError):
-        return [ManifestProblem(MANIFEST, "unreadable manifest")]
+    listed = _listed(path)
+    if listed is None:
+        return [ManifestProblem(MANIFEST, "unreadable manifest (expected {\"files\": {name: sha256}})")]
     problems = []
     for name, digest in sorted(listed.items()):
         file = folder / name

@@ -37,8 +37,9 @@ __all__ = [
 
 RESULT = "result.json"
 # done: every cell ran; dry-run: ran without changing the cluster; waiting: paused on
-# an approval or the CA; blocked: an interlock refused; failed: anything else.
-STATUSES = ("done", "dry-run", "waiting", "blocked", "failed")
+# an approval or the CA; blocked: an interlock refused; stopped: a stop request (signal,
+# runner gone) ended the run at a step boundary, a re-run resumes; failed: anything else.
+STATUSES = ("done", "dry-run", "waiting", "blocked", "stopped", "failed")
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class PapermillOutcome:
     error_name: str | None = None  # for a cell error: the cell's exception class (ename)
     message: str = ""              # scrubbed, short
     kernel_start_attempts: int = 1
-    failure: str | None = None     # cell-error, timeout, kernel-died, kernel-start, killed, runner
+    failure: str | None = None     # cell-error, timeout, kernel-died, kernel-start, killed, interrupted, runner
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class ResultRecord:
     csrs: tuple[dict[str, str], ...]
     message: str = ""
     secret_scan: tuple[str, ...] = ()
+    secrets_looked_for: tuple[str, ...] = ()   # by reference (``looked for: credentials.x.password (env:X)``)
     schema: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -178,7 +180,7 @@ def phases_from_journal(events: list[dict[str, Any]], ledger: RunState | None = 
     open_phases: dict[str, str] = {}
     done: list[PhaseEntry] = []
     for event in events:
-        name = event.get("phase")
+        name = str(event.get("phase"))
         if event["event"] == "phase-start":
             open_phases[name] = event["time"]
         elif event["event"] == "phase-end":
@@ -216,6 +218,8 @@ def _status(outcome: PapermillOutcome, events: list[dict[str, Any]], phases: tup
         return "waiting"
     if outcome.failure == "cell-error" and outcome.error_name == "InterlockError":
         return "blocked"
+    if outcome.failure == "cell-error" and outcome.error_name == "StoppedError":
+        return "stopped"
     return "failed"
 
 
@@ -259,10 +263,12 @@ def write_record(record: ResultRecord, folder: Path) -> Path:
 
 
 def read_record(folder: Path) -> dict[str, Any] | None:
+    """``result.json`` as a mapping; None when missing, unreadable or not a JSON object."""
     try:
-        return json.loads((folder / RESULT).read_text(encoding="utf-8"))
+        body = json.loads((folder / RESULT).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return body if isinstance(body, dict) else None
 
 
 def read_ledger(events: list[dict[str, Any]]) -> RunState | None:
