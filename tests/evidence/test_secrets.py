@@ -97,3 +97,55 @@ def test_redact_patterns_removes_keys_headers_and_literal_passwords() -> None:
     assert scan_text(clean) == []
     assert "MIIEow" not in clean and "YWRtaW46c2VjcmV0" not in clean and "hunter22" not in clean
     assert '"env": "X"' in clean
+
+
+# ---- every encoding, with a secret made of every special character ----
+
+from ._encodings import SPECIALS, encodings, inner  # noqa: E402
+
+NASTY = f"Nasty{SPECIALS}k&w\"k-91"
+
+
+@pytest.mark.parametrize("name", sorted(encodings(NASTY)))
+def test_every_encoding_of_a_secret_with_special_characters_is_found_and_redacted(name: str) -> None:
+    encoded = encodings(NASTY)[name]
+    text = f"<pre>before {encoded} after</pre>"
+    assert [f.kind for f in scan_text(text, [NASTY])] == ["known secret"], name
+    clean = redact(text, [NASTY])
+    assert inner(name, encoded) not in clean and REDACTED in clean
+    assert clean.startswith("<pre>before ") and clean.endswith(" after</pre>")
+
+
+def test_basic_auth_with_the_parameter_files_username(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cucmkit.evidence.secrets import search_for
+
+    monkeypatch.setenv("CUCMKIT_TEST_CA", NASTY)
+    path = tmp_path / "c1.yaml"
+    path.write_text("ca: {backend: adcs, username: svc-cert-7, password: {env: CUCMKIT_TEST_CA}}\n")
+    search = search_for([path])
+    assert search.usernames == {"svc-cert-7"} and search.complete
+    header = encodings(NASTY, user="svc-cert-7")["basic-auth"]
+    assert [f.kind for f in scan_text(header, search.values, usernames=search.usernames)] == ["known secret"]
+    assert [f.kind for f in scan_text(header, search.values)] == ["known secret"]   # any user: aligned base64
+    clean = redact(header, search.values, usernames=search.usernames)
+    assert clean == "[REDACTED]"                                        # the whole header value, padding too
+
+
+def test_search_names_every_reference_and_what_it_could_not_resolve(params_file: Path) -> None:
+    from cucmkit.evidence.secrets import search_for
+
+    search = search_for([params_file])
+    lines = search.lines()
+    assert "looked for: credentials.os_admin.password (env:CUCMKIT_TEST_OS_ADMIN)" in lines
+    assert any(line.startswith("looked for: credentials.app_user.password (file:") for line in lines)
+    (unset,) = [line for line in lines if line.startswith("could not look for")]
+    assert "ca.password (env:CUCMKIT_TEST_UNSET_VAR)" in unset and "CUCMKIT_TEST_UNSET_VAR" in unset
+    assert not search.complete
+    assert all(SENTINEL not in line and "file-sentinel-991" not in line for line in lines)
+    assert "file-sentinel-991" not in repr(search) and SENTINEL not in repr(search)
+
+
+def test_short_encoded_forms_do_not_match_images() -> None:
+    from cucmkit.evidence.secrets import secret_forms
+
+    assert all(len(form) >= 6 for form in secret_forms("abcd") if form != "abcd")
