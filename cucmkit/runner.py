@@ -330,14 +330,15 @@ def _wait_child(staging: Path, deadline: float, stopper: _Stopper) -> int:
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     end = time.monotonic() + deadline
     try:
-        while True:
-            try:
-                return proc.wait(timeout=0.5)
-            except subprocess.TimeoutExpired:
-                if _STOP.is_set():
-                    stopper.tick(proc)
-                elif time.monotonic() > end:
-                    return _kill_all(proc, staging)
+        while (code := proc.poll()) is None:
+            if _STOP.is_set():
+                stopper.tick(proc)
+                time.sleep(0.2)
+            elif time.monotonic() > end:
+                return _kill_all(proc, staging)
+            else:
+                _STOP.wait(0.2)           # wakes at once when the operator stops the batch
+        return code
     except BaseException:
         _kill_all(proc, staging)
         raise
