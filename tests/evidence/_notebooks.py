@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from cucmkit.evidence import verify
 from cucmkit.runner import RunSpec, run_one
@@ -58,14 +57,6 @@ def _notebook(folder: Path, body: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, folder / "inventory.ipynb")
     return folder
-
-
-@pytest.fixture
-def params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CUCMKIT_TEST_SENTINEL", SENTINEL)
-    path = tmp_path / "c1.yaml"
-    path.write_text("cluster: c1\ncredentials:\n  os_admin: {username: admin, password: {env: CUCMKIT_TEST_SENTINEL}}\n")
-    return path
 
 
 def _run(tmp_path: Path, params: Path, mode: str, **kw: object):

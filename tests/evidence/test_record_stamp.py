@@ -67,7 +67,7 @@ def _executed_notebook() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("a"), nbformat.v4.new_code_cell("b"), nbformat.v4.new_code_cell("c")]
     nb.cells[1].metadata["tags"] = ["step-activate"]
-    for cell, started in zip(nb.cells, ["t0", "t1", None]):
+    for cell, started in zip(nb.cells, ["t0", "t1", None], strict=True):
         cell.metadata["papermill"] = {"start_time": started, "status": "completed", "exception": False}
     nb.metadata["papermill"] = {"exception": None, "parameters": {"parameters_file": "p.yaml", "ticket": "C",
                                                                   "credentials": {"os_admin": "x"}},

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import nbformat
 
-from ._notebooks import _assert_clean, _run, params  # noqa: F401
+from ._notebooks import _assert_clean, _run
 
 
 def test_timeout_does_not_claim_unrun_cells(tmp_path: Path, params: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ._notebooks import SENTINEL, _assert_clean, _run, params  # noqa: F401
+from ._notebooks import SENTINEL, _assert_clean, _run
 
 
 def test_kernel_that_fails_to_start_is_retried(tmp_path: Path, params: Path, monkeypatch: pytest.MonkeyPatch) -> None:

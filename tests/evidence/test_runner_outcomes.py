@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cucmkit.runner import EXIT_WAITING, exit_code
 
-from ._notebooks import _assert_clean, _run, params  # noqa: F401
+from ._notebooks import _assert_clean, _run
 
 
 def test_success(tmp_path: Path, params: Path) -> None:

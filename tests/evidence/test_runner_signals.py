@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from . import _notebooks
-from ._notebooks import _assert_clean, params  # noqa: F401
+from ._notebooks import _assert_clean
 
 _ATTACH = """import os, time
 from cucmkit import stopping

@@ -17,10 +17,11 @@ import pytest
 from cucmkit.evidence import verify
 from cucmkit.lab import LabCluster
 
-from .conftest import assert_nowhere, child_env, cucmkit_run, evidence_folders, sentinels, slow_lab, write_params  # noqa: F401
+from .conftest import ENV_VAR, assert_nowhere, child_env, cucmkit_run, evidence_folders, sentinels, write_params
+from .sentinels import assert_no_encoding
 
 pytestmark = pytest.mark.notebook
-SENTINEL = "SENTINEL-" + uuid.uuid4().hex
+SENTINEL = "SENTINEL&<>\"'%+/= -" + uuid.uuid4().hex    # every character HTML, JSON, URLs or base64 treat specially
 
 
 def _args(purpose: str, params: Path, tmp_path: Path, *extra: str) -> list[str]:
@@ -34,8 +35,10 @@ def _record(tmp_path: Path) -> tuple[Path, dict]:
     return folders[0], json.loads((folders[0] / "result.json").read_text())
 
 
-def test_cell_error_with_a_wrong_sentinel_password(slow_lab: LabCluster, tmp_path: Path) -> None:
+def test_cell_error_with_a_wrong_sentinel_password(slow_lab: LabCluster, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     params = write_params(slow_lab, tmp_path / "lab.yaml")
+    monkeypatch.setenv(ENV_VAR, SENTINEL)       # verify resolves the reference in this process too
     run = cucmkit_run(_args("tomcat", params, tmp_path, "--timeout", "60"),
                       env=child_env(slow_lab, CUCMKIT_TEST_OS_ADMIN=SENTINEL))
     assert run.returncode == 1, run.stdout + run.stderr
@@ -45,15 +48,19 @@ def test_cell_error_with_a_wrong_sentinel_password(slow_lab: LabCluster, tmp_pat
     assert record["steps"] == [] and record["certs_after"] == []
     assert "FAILED" in run.stdout and str(folder) in run.stdout
     assert_nowhere([SENTINEL, *sentinels(slow_lab)], folder=tmp_path / "evidence", texts=(run.stdout, run.stderr))
-    assert verify(folder, parameter_files=[params]).ok
+    assert_no_encoding([SENTINEL, *sentinels(slow_lab)], folder=tmp_path / "evidence", texts=(run.stdout, run.stderr))
+    report = verify(folder, parameter_files=[params])
+    assert report.ok and "  looked for: credentials.os_admin.password (env:CUCMKIT_TEST_OS_ADMIN)" in report.lines()
 
 
 def _phases(record: dict) -> list[tuple[str, str]]:
     return [(p["name"], p["status"]) for p in record["phases"]]
 
 
-def test_timeout_in_activate_claims_only_what_ended(slow_lab: LabCluster, tmp_path: Path) -> None:
+def test_timeout_in_activate_claims_only_what_ended(slow_lab: LabCluster, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     params = write_params(slow_lab, tmp_path / "lab.yaml")
+    monkeypatch.setenv(ENV_VAR, slow_lab.state.secret("os_admin"))
     run = cucmkit_run(_args("tomcat", params, tmp_path, "--timeout", "12"), env=child_env(slow_lab))
     assert run.returncode == 1, run.stdout + run.stderr
     folder, record = _record(tmp_path)
@@ -68,5 +75,5 @@ def test_timeout_in_activate_claims_only_what_ended(slow_lab: LabCluster, tmp_pa
     nb = json.loads((folder / "tomcat.ipynb").read_text())
     after = [c for c in nb["cells"] if (c["metadata"].get("tags") or [""])[0] in ("step-phones", "step-summary")]
     assert all(c["metadata"]["papermill"]["status"] == "not-run" for c in after)
-    assert_nowhere(sentinels(slow_lab), folder=tmp_path / "evidence", texts=(run.stdout, run.stderr))
+    assert_no_encoding(sentinels(slow_lab), folder=tmp_path / "evidence", texts=(run.stdout, run.stderr))
     assert verify(folder, parameter_files=[params]).ok

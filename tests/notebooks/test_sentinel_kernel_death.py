@@ -16,7 +16,8 @@ import pytest
 from cucmkit.evidence import verify
 from cucmkit.lab import LabCluster
 
-from .conftest import REPO, assert_nowhere, child_env, evidence_folders, sentinels, slow_lab, write_params  # noqa: F401
+from .conftest import ENV_VAR, REPO, assert_nowhere, child_env, evidence_folders, sentinels, write_params
+from .sentinels import assert_no_encoding
 
 pytestmark = pytest.mark.notebook
 
@@ -51,8 +52,9 @@ def _restarting(lab: LabCluster) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc to find the kernel")
-def test_kernel_death_during_activate(slow_lab: LabCluster, tmp_path: Path) -> None:
+def test_kernel_death_during_activate(slow_lab: LabCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     params = write_params(slow_lab, tmp_path / "lab.yaml")
+    monkeypatch.setenv(ENV_VAR, slow_lab.state.secret("os_admin"))
     mark = uuid.uuid4().hex
     proc = subprocess.Popen([sys.executable, "-m", "cucmkit", "run",
                              *_args("CallManager", params, tmp_path, "--timeout", "120")],
@@ -84,4 +86,5 @@ def test_kernel_death_during_activate(slow_lab: LabCluster, tmp_path: Path) -> N
     assert record["last_cell_started"]["step"] == "activate"
     assert "KERNEL-DIED" in (folder / "CallManager.html").read_text().upper()
     assert_nowhere(sentinels(slow_lab), folder=tmp_path / "evidence", texts=(stdout, stderr))
+    assert_no_encoding(sentinels(slow_lab), folder=tmp_path / "evidence", texts=(stdout, stderr))
     assert verify(folder, parameter_files=[params]).ok
