@@ -40,16 +40,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import nbformat
 import yaml
 
 from cucmkit import catalogue
-from cucmkit.evidence.filing import Execution, file_evidence, safe_name
+from cucmkit.evidence.filing import Execution, file_evidence, read_notebook, safe_name
 from cucmkit.evidence.journal import read_journal, utc_now
 from cucmkit.evidence.record import PapermillOutcome, ResultRecord
 from cucmkit.evidence.secrets import project_root
@@ -175,7 +174,7 @@ def _file_as_orphan(job: dict[str, Any], status: dict[str, Any]) -> None:
     message = f"the runner (pid {job['runner_pid']}) was gone when papermill ended; its papermill child filed this. " \
               + status["message"]
     outcome = PapermillOutcome(**{**status, "message": message[:500]}, kernel_start_attempts=int(job["attempt"]))
-    execution = Execution.from_json({**job["execution"], "papermill": outcome.__dict__, "ended": utc_now()})
+    execution = Execution.from_json({**job["execution"], "papermill": asdict(outcome), "ended": utc_now()})
     file_evidence(execution, Path(job["evidence_root"]))
     shutil.rmtree(Path(job["status"]).parent, ignore_errors=True)
 
@@ -208,7 +207,7 @@ def _status(code: int, exc: BaseException | None, failure: str | None, *, error_
 
 def _any_cell_started(output: Path) -> bool:
     try:
-        nb = nbformat.read(output, as_version=4)
+        nb = read_notebook(output)
     except (OSError, ValueError):
         return False
     return any(c.get("metadata", {}).get("papermill", {}).get("start_time") for c in nb.cells
@@ -258,7 +257,7 @@ def _outcome(code: int, status: dict[str, Any] | None, stopper: _Stopper) -> Pap
 
 
 def _watchdog(spec: RunSpec, notebook: Path) -> float:
-    cells = len(nbformat.read(notebook, as_version=4).cells)
+    cells = len(read_notebook(notebook).cells)
     per_cell = spec.timeout or DEFAULT_CELL_TIMEOUT
     return per_cell * (cells + 1) + spec.start_timeout * KERNEL_START_ATTEMPTS + 60
 

@@ -30,7 +30,7 @@ from cucmkit.evidence.record import PapermillOutcome, ResultRecord, build_record
 from cucmkit.evidence.secrets import SecretSearch, redact, redact_patterns, scan_dir, search_for
 from cucmkit.evidence.stamp import cell_infos, correct_statuses, scrub_parameters, stamp_verdict
 
-__all__ = ["Execution", "EvidenceFolder", "file_evidence", "safe_name"]
+__all__ = ["Execution", "EvidenceFolder", "file_evidence", "read_notebook", "safe_name"]
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,15 @@ class Execution:
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Execution:
-        paths = ("parameters_file", "source_notebook", "executed_notebook", "journal")
-        values = {k: (Path(v) if k in paths and v is not None else v) for k, v in body.items()}
-        values["papermill"] = PapermillOutcome(**body["papermill"])
-        return cls(**values)
+        def path(key: str) -> Path | None:
+            return Path(body[key]) if body.get(key) is not None else None
+
+        return cls(purpose=str(body["purpose"]), ticket=str(body["ticket"]), cluster=str(body["cluster"]),
+                   parameters_file=Path(body["parameters_file"]), parameters_ref=str(body["parameters_ref"]),
+                   source_notebook=Path(body["source_notebook"]), executed_notebook=path("executed_notebook"),
+                   journal=path("journal"), papermill=PapermillOutcome(**body["papermill"]),
+                   started=str(body["started"]), ended=str(body["ended"]), ca=body.get("ca"),
+                   approve=bool(body.get("approve")), dry_run=bool(body.get("dry_run")), run_by=str(body["run_by"]))
 
 
 @dataclass(frozen=True)
@@ -119,10 +124,15 @@ def _executed_or_source(run: Execution) -> Any:
     """The executed notebook; the unexecuted source if papermill never wrote a readable one."""
     if run.executed_notebook is not None:
         try:
-            return nbformat.read(run.executed_notebook, as_version=4)
+            return read_notebook(run.executed_notebook)
         except (OSError, ValueError):
             pass
-    return nbformat.read(run.source_notebook, as_version=4)
+    return read_notebook(run.source_notebook)
+
+
+def read_notebook(path: Path) -> Any:
+    """An nbformat v4 notebook (nbformat itself is untyped)."""
+    return nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
 
 
 def _record(run: Execution, nb: Any) -> ResultRecord:

@@ -15,7 +15,7 @@ def render_html(nb: Any, path: Path) -> Path:
     from nbconvert import HTMLExporter
 
     try:
-        body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+        body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)  # type: ignore[no-untyped-call]
     except Exception as exc:  # nbconvert raises many unrelated types; the message is ours
         raise CucmKitError(f"could not render the notebook as HTML ({type(exc).__name__})",
                            operation="render_html") from exc

@@ -30,7 +30,7 @@ def _pm(cell: Any) -> dict[str, Any]:
 def _step(cell: Any) -> str | None:
     for tag in cell.get("metadata", {}).get("tags", []):
         if tag.startswith(STEP_TAG_PREFIX):
-            return tag[len(STEP_TAG_PREFIX):]
+            return str(tag[len(STEP_TAG_PREFIX):])
     return None
 
 
@@ -111,7 +111,7 @@ def _verdict_text(record: ResultRecord) -> str:
 def stamp_verdict(nb: Any, record: ResultRecord) -> None:
     """Insert (or replace) cucmkit's verdict as the notebook's first cell."""
     nb.cells = [c for c in nb.cells if VERDICT_TAG not in c.get("metadata", {}).get("tags", [])]
-    cell = nbformat.v4.new_markdown_cell(_verdict_text(record))
+    cell = nbformat.v4.new_markdown_cell(_verdict_text(record))  # type: ignore[no-untyped-call]
     cell.metadata["tags"] = [VERDICT_TAG]
     cell.metadata["cucmkit"] = {"verdict": record.status}
     nb.cells.insert(0, cell)
