@@ -19,6 +19,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 from cucmkit.errors import StoppedError
@@ -111,7 +112,7 @@ def process_gone(pid: int) -> bool:
     except PermissionError:
         return False
     try:
-        stat = open(f"/proc/{pid}/stat", encoding="ascii", errors="replace").read()  # noqa: SIM115
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[:1] == ["Z"]
