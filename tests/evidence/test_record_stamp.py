@@ -140,3 +140,16 @@ def test_interrupted_phase_claims_only_ledger_steps_that_ended(tmp_path) -> None
     assert phase.status == "interrupted"
     assert [(s.node, s.outcome, s.ended) for s in phase.steps] == [
         ("pub", "done", "2026-11-26T20:00:03+00:00"), ("sub", "interrupted", None)]
+
+
+def test_a_stop_at_a_step_boundary_is_stopped_and_exits_130(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cucmkit.runner import EXIT_INTERRUPTED, RunOutcome, RunSpec, exit_code
+
+    stopped = _record(_events(("phase-start", {"phase": "activate"})),
+                      PapermillOutcome(exit_code=1, exception="PapermillExecutionError", error_name="StoppedError",
+                                       failure="cell-error", message="stopped before restart: SIGTERM received"))
+    assert stopped.status == "stopped" and "SIGTERM" in stopped.message
+    spec = RunSpec(purpose="tomcat", parameters_file=tmp_path / "p.yaml", ticket="CHG1")
+    assert exit_code([RunOutcome(spec, tmp_path, stopped)]) == EXIT_INTERRUPTED
+    failed = _record([], PapermillOutcome(exit_code=138, exception="DeadKernelError", failure="kernel-died"))
+    assert exit_code([RunOutcome(spec, tmp_path, stopped), RunOutcome(spec, tmp_path, failed)]) == 1
