@@ -99,6 +99,9 @@ def _verdict_text(record: ResultRecord) -> str:
     if outcome.failure in ("timeout", "kernel-died", "killed", "kernel-start", "interrupted"):
         lines.append(f"- **{outcome.failure}**: cells after #{last.index if last else '-'} never ran, "
                      "whatever papermill's cell metadata said (corrected to `not-run`).")
+    if record.status == "stopped":
+        lines.append("- **stopped** at a step boundary (a signal, or the runner was gone): re-run the same command "
+                     "to resume; completed steps are not repeated.")
     if record.message:
         lines.append(f"- {record.message}")
     for phase in record.phases:

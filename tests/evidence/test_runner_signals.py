@@ -84,6 +84,7 @@ def test_sigterm_stops_at_the_next_step_boundary(tmp_path: Path, params: Path) -
     assert record["status"] == "stopped"
     assert (record["papermill"]["failure"], record["papermill"]["error_name"]) == ("cell-error", "StoppedError")
     assert "SIGTERM received" in (folder / "inventory.ipynb").read_text()
+    assert "re-run the same command to resume" in (folder / "inventory.html").read_text()
     assert "STOPPED" in stdout and str(folder) in stdout
     assert list(scratch.iterdir()) == [] and _kernels(scratch) == []
     _assert_clean(folder, params)
