@@ -67,7 +67,7 @@ DEFAULT_STATE_DIR = ".cucmkit-state"
 STOP_GRACE = float(os.environ.get("CUCMKIT_STOP_GRACE", "60"))  # seconds a kernel gets to reach a step boundary
 KILL_GRACE = 20.0               # seconds papermill gets to notice a killed kernel before its process is killed
 EXIT_INTERRUPTED = 130
-_OUT, _JOURNAL, _STATUS, _SPEC, _FILED = "out.ipynb", "journal.jsonl", "status.json", "spec.json", "filed"
+_OUT, _JOURNAL, _STATUS, _SPEC = "out.ipynb", "journal.jsonl", "status.json", "spec.json"
 _STOP = threading.Event()       # the operator asked the batch to stop (first SIGINT/SIGTERM)
 _KILL = threading.Event()       # ... and asked again: kill the kernels now
 
