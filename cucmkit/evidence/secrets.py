@@ -167,14 +167,14 @@ def _references(data: object, where: str = "") -> Iterator[tuple[str, Mapping[st
 _BASIC_USERS = ("admin", "ccmadmin", "causer", "administrator")
 
 
+def _entities(text: str, quot: str, apos: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', quot).replace("'", apos)
+
+
 def _escaped_forms(secret: str) -> set[str]:
     """Text escapings: raw, HTML and XML (every quote spelling), Python repr, then each of those JSON-escaped."""
     marked = [secret, html.escape(secret, quote=False), html.escape(secret, quote=True),
-              secret.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-              .replace('"', "&quot;").replace("'", "&apos;"),
-              secret.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-              .replace('"', "&#34;").replace("'", "&#39;"),
-              repr(secret)[1:-1]]
+              _entities(secret, "&quot;", "&apos;"), _entities(secret, "&#34;", "&#39;"), repr(secret)[1:-1]]
     forms = set(marked)
     for text in marked:
         forms.add(json.dumps(text)[1:-1])
@@ -219,7 +219,7 @@ def secret_forms(secret: str, usernames: Iterable[str] = ()) -> set[str]:
     for user in {*_BASIC_USERS, *usernames}:
         forms |= b64_aligned(f"{user}:{secret}".encode()) | _b64_whole(f"{user}:{secret}".encode())
     forms |= _b64_whole(data)
-    return {f for f in forms if len(f) >= (_MIN_SECRET_LEN if f in (secret,) else _MIN_FORM_LEN)}
+    return {f for f in forms if len(f) >= (_MIN_SECRET_LEN if f == secret else _MIN_FORM_LEN)}
 
 
 def _matcher(secrets: Iterable[str], usernames: Iterable[str]) -> re.Pattern[str] | None:
