@@ -12,7 +12,6 @@ lab in another process. See docs/lab.md.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import socket
@@ -92,7 +91,7 @@ class LabCluster:
 
     def start(self) -> None:
         from cucmkit.lab import adcs
-        from cucmkit.lab.http import serve_node
+        from cucmkit.lab.routes import serve_node
         from cucmkit.lab.starting import ensure_cas
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -123,13 +122,9 @@ class LabCluster:
     def _start_ssh(self, node: Any, port: int) -> None:
         if not self._ssh_enabled:
             return
-        try:
-            module = importlib.import_module("cucmkit.lab.ssh")
-        except ModuleNotFoundError as exc:
-            if exc.name == "cucmkit.lab.ssh":
-                return
-            raise
-        self._ssh[node.name] = module.start_ssh(state=self.state, node=node, host=self.host, port=port)
+        from cucmkit.lab.ssh import start_ssh  # here, not at the top: paramiko only when SSH doors run
+
+        self._ssh[node.name] = start_ssh(state=self.state, node=node, host=self.host, port=port)
 
     def stop(self) -> None:
         for server in list(self._https.values()) + list(self._ssh.values()) + [self._ca_server]:
@@ -210,13 +205,14 @@ class LabCluster:
 
     def self_signed_pins(self) -> dict[str, str]:
         """fqdn -> sha256 of the served tomcat certificate, for nodes that serve a self-signed one now."""
+        from cucmkit.fingerprints import cert_sha256
         from cucmkit.lab import pki
 
         pins = {}
         for node in self.state.nodes.values():
             cert = pki.load_cert(node.tls_chain()[0])
             if cert.issuer == cert.subject:
-                pins[node.fqdn] = pki.fingerprint(node.tls_chain()[0])
+                pins[node.fqdn] = cert_sha256(node.tls_chain()[0])
         return pins
 
 

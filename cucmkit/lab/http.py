@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import importlib
 import json
 import logging
 import os
@@ -49,8 +48,6 @@ __all__ = [
     "LabResponse",
     "Handler",
     "LabHttpServer",
-    "node_router",
-    "serve_node",
     "json_response",
     "error_response",
     "KEEPALIVE_IDLE",
@@ -396,51 +393,3 @@ def _make_context(cert_pem: str, key_pem: str, chain: list[str], work_dir: Path 
         key_file.write_text(key_pem)
         ctx.load_cert_chain(cert_file, key_file)
     return ctx
-
-
-# ---------------------------------------------------------------- node routing
-
-_ROUTE_MODULES = ("cucmkit.lab.certmgr", "cucmkit.lab.sso", "cucmkit.lab.controlcenter",
-                  "cucmkit.lab.risport", "cucmkit.lab.axl")
-_loaded: dict[str, dict[str, Handler]] = {}
-_load_lock = threading.Lock()
-
-
-def _routes() -> dict[str, Handler]:
-    """Merged ROUTES of every door module present now (missing ones are retried later)."""
-    with _load_lock:
-        for name in _ROUTE_MODULES:
-            if name in _loaded:
-                continue
-            try:
-                module = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name == name:
-                    continue
-                raise
-            _loaded[name] = dict(getattr(module, "ROUTES", {}))
-        merged: dict[str, Handler] = {}
-        for name in _ROUTE_MODULES:
-            merged.update(_loaded.get(name, {}))
-        return merged
-
-
-def node_router(request: LabRequest) -> Handler | None:
-    path = request.path
-    if path.lower().startswith("/axl") and request.node is not None and not request.node.is_publisher:
-        return None
-    routes = _routes()
-    for candidate in (path, path.rstrip("/"), path.rstrip("/") + "/"):
-        if candidate in routes:
-            return routes[candidate]
-    return None
-
-
-def serve_node(*, state: LabState, node: LabNodeState, host: str = "127.0.0.1", port: int = 0) -> LabHttpServer:
-    """Start the HTTPS listener of ``node`` (door modules load now, not at the first request)."""
-    _routes()
-    work = state.state_dir / "run"
-    work.mkdir(parents=True, exist_ok=True)
-    server = LabHttpServer(host=host, port=port, tls=node.tls_chain, router=node_router, node=node,
-                           state=state, work_dir=work)
-    return server.start()

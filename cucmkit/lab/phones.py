@@ -6,6 +6,10 @@ certificate fingerprints of that node as it last saw them. Dropping it
 passed, it re-registers unless BOTH the node's active CallManager and active
 TVS certificates differ from what it last saw: then its ITL no longer matches
 and it stays UnRegistered with StatusReason 13 until ``delete_itl``.
+
+``PhoneDesk`` is what the doors call (resets by device, pool or all, ITL
+deletes, views): it holds the cluster's lock, records events and persists.
+``CtlFile`` and ``next_ctl`` are the cluster's CTL (Mixed Mode only).
 """
 
 from __future__ import annotations
@@ -15,8 +19,12 @@ import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
-__all__ = ["Phone", "PhoneView", "PhoneFleet", "REASON_REGISTERED", "REASON_RESET", "REASON_ITL"]
+from cucmkit.lab.store import LabContext, LabRefusal, current_door
+
+__all__ = ["Phone", "PhoneView", "PhoneFleet", "PhoneDesk", "CtlFile", "next_ctl", "CTL_SIGNERS",
+           "REASON_REGISTERED", "REASON_RESET", "REASON_ITL"]
 
 REASON_REGISTERED = 0
 REASON_RESET = 1
@@ -202,3 +210,82 @@ class PhoneFleet:
                 row = {**row, "return_at": NEVER}
             phones.append(Phone(**row))
         return cls(phones, trust_of=trust_of)
+
+
+class PhoneDesk:
+    """The doors' phone operations: each holds the lock, settles, records one event and persists."""
+
+    def __init__(self, ctx: LabContext) -> None:
+        self._ctx = ctx
+
+    def _rereg(self) -> float:
+        return self._ctx.knobs.delay(self._ctx.knobs.reregister_seconds)
+
+    def _drop(self, names: Iterable[str], scope: str) -> int:
+        self._ctx.settle()
+        count = self._ctx.phones.drop(names, now=time.time(), delay=self._rereg())
+        self._ctx.record("devices_reset", scope=scope, count=count, door=current_door())
+        self._ctx.changed()
+        return count
+
+    def reset_all_devices(self) -> int:
+        with self._ctx.lock:
+            return self._drop(self._ctx.phones.names(), "all")
+
+    def reset_device_pool(self, name: str) -> int:
+        with self._ctx.lock:
+            fleet = self._ctx.phones
+            names = fleet.by_pool(name)
+            if not names and name.lower() not in {p.lower() for p in fleet.pools()}:
+                raise LabRefusal(f"Device pool {name} was not found", 404)
+            return self._drop(names, f"pool:{name}")
+
+    def reset_device(self, name: str) -> int:
+        with self._ctx.lock:
+            if self._ctx.phones.get(name) is None:
+                raise LabRefusal(f"Device {name} was not found", 404)
+            return self._drop([name], f"device:{name}")
+
+    def delete_itl(self, names: Iterable[str]) -> int:
+        with self._ctx.lock:
+            names = list(names)
+            count = self._ctx.phones.delete_itl(names, now=time.time(), delay=self._rereg())
+            self._ctx.record("itl_deleted", scope=",".join(names[:20]), count=count, door=current_door())
+            self._ctx.changed()
+            return count
+
+    def views(self) -> list[PhoneView]:
+        with self._ctx.lock:
+            self._ctx.settle()
+            return self._ctx.phones.views()
+
+    def summary(self) -> dict[str, int]:
+        with self._ctx.lock:
+            self._ctx.settle()
+            return self._ctx.phones.summary()
+
+
+# ---------------------------------------------------------------- CTL
+
+CTL_SIGNERS = ("CallManager", "ITLRecovery", "CAPF")
+
+
+@dataclass(frozen=True)
+class CtlFile:
+    version: int = 1
+    signers: tuple[str, ...] = ()
+    updated_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "signers": list(self.signers), "updated_at": self.updated_at}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CtlFile:
+        return cls(int(data["version"]), tuple(data["signers"]), float(data["updated_at"]))
+
+
+def next_ctl(ctl: CtlFile, *, security_mode: int, active_fingerprint: Callable[[str], str]) -> CtlFile:
+    """The CTL after ``utils ctl update CTLFile``: signed by the publisher's active certificates."""
+    if security_mode != 1:
+        raise LabRefusal("This cluster is not in Mixed Mode. CTL update is not allowed", 400)
+    return CtlFile(ctl.version + 1, tuple(active_fingerprint(u) for u in CTL_SIGNERS), time.time())

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
 from cucmkit import catalogue
+from cucmkit.fingerprints import cert_sha256
 
 __all__ = [
     "PrivateKey",
@@ -104,7 +105,8 @@ def load_cert(data: bytes | str) -> x509.Certificate:
 
 
 def fingerprint(pem: str) -> str:
-    return load_cert(pem).fingerprint(hashes.SHA256()).hex()
+    """SHA-256 of a certificate, lowercase hex (``cucmkit.fingerprints.cert_sha256``)."""
+    return cert_sha256(pem)
 
 
 def common_name(cert: x509.Certificate | x509.Name) -> str:

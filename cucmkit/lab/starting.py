@@ -11,13 +11,13 @@ Also creates the old and current lab CAs and ``<state>/ca-bundle.pem``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from cucmkit.lab import pki
-
-if TYPE_CHECKING:
-    from cucmkit.lab.state import LabNodeState, LabState
+from cucmkit.lab.certrules import NodeCertificates
+from cucmkit.lab.services import CUCM_SERVICES, IMP_SERVICES, NodeServices
 
 __all__ = ["build_starting_state", "ensure_cas", "OLD_LABEL", "CURRENT_LABEL", "EXPIRED_CN"]
 
@@ -34,6 +34,19 @@ _SUB = {"tomcat": ("old", 28), "CallManager": ("old", 25), "ipsec": ("self", 400
         "CallManager-ECDSA": ("self", 600)}
 _IMP = {"tomcat": ("old", 90), "ipsec": ("self", 400), "cup": ("self", 500), "cup-xmpp": ("old", 60),
         "tomcat-ECDSA": ("self", 600), "cup-ECDSA": ("self", 600), "cup-xmpp-ECDSA": ("self", 600)}
+
+
+class StartingNode(Protocol):
+    """What the starting state needs of a node (``state.LabNodeState`` is one)."""
+
+    name: str
+    fqdn: str
+    role: str
+    kind: str
+    certs: NodeCertificates
+    svc: NodeServices
+
+
 _OLD_TRUSTED = ("tomcat-trust", "CallManager-trust", "ipsec-trust", "CAPF-trust", "cup-trust", "cup-xmpp-trust")
 
 
@@ -57,12 +70,12 @@ def ensure_cas(state_dir: Path) -> tuple[pki.CaPair, pki.CaPair]:
 _DEFAULT = ("self", 1800)   # a unit the tables above do not list (added to the catalogue later): self-signed
 
 
-def _units_for(node: LabNodeState) -> dict[str, tuple[str, int]]:
+def _units_for(node: StartingNode) -> dict[str, tuple[str, int]]:
     table = _IMP if node.kind == "IM&P" else _PUB if node.role == "publisher" else _SUB
-    return {**table, **{unit: _DEFAULT for unit in node.units if unit not in table}}
+    return {**table, **{unit: _DEFAULT for unit in node.certs.units if unit not in table}}
 
 
-def _identity(node: LabNodeState, unit: str, signer: str, days: int, slot: int,
+def _identity(node: StartingNode, unit: str, signer: str, days: int, slot: int,
               old: pki.CaPair) -> tuple[str, str]:
     ec = unit.endswith("-ECDSA")
     key = pki.pooled_key("ec" if ec else "rsa", 384 if ec else 2048, slot)
@@ -84,28 +97,28 @@ def _expired_trust() -> str:
                            not_before=pki.utcnow() - dt.timedelta(days=800), is_ca=True)
 
 
-def build_starting_state(state: LabState) -> None:
-    from cucmkit.lab.state import _CUCM_SERVICES, _IMP_SERVICES, _Svc, trust_filename
-
-    old, _current = ensure_cas(state.state_dir)
+def build_starting_state(state_dir: Path, nodes: Iterable[StartingNode]) -> None:
+    """Identities, trust stores and services of every node (no events, nothing persisted here)."""
+    nodes = list(nodes)
+    old, _current = ensure_cas(state_dir)
     expired = _expired_trust()
     started = pki.utcnow().timestamp() - 86400 * 3
-    for index, node in enumerate(state.nodes.values()):
+    for index, node in enumerate(nodes):
         for u_index, (unit, (signer, days)) in enumerate(_units_for(node).items()):
             pem, key_pem = _identity(node, unit, signer, days, index * 20 + u_index, old)
-            node._install(unit, pem, key_pem)
-        for unit in node.units:
-            store = node._trust.setdefault(f"{unit}-trust", {})
-            if f"{unit}-trust" in _OLD_TRUSTED:
-                for ca_pem in (old.root_pem, old.inter_pem):
-                    store[trust_filename(pki.load_cert(ca_pem))] = ca_pem
-        node._trust["tomcat-trust"][trust_filename(pki.load_cert(expired))] = expired
-        table = _IMP_SERVICES if node.kind == "IM&P" else _CUCM_SERVICES
-        for name, (on_pub, on_sub) in table.items():
-            activated = on_pub if node.role == "publisher" else on_sub
-            node._svc[name] = _Svc(name=name, activated=activated, running=activated,
-                                   started_at=started if activated else None)
-    # every node's own certificates: active = installed at the start
-    for node in state.nodes.values():
-        for unit, own in list(node._own.items()):
-            node._own[unit] = type(own)(unit, own.pem, own.key_pem, own.pem, own.key_pem)
+            node.certs.install(unit, pem, key_pem)
+        _seed_trust(node.certs, old, expired)
+        node.svc.seed(IMP_SERVICES if node.kind == "IM&P" else CUCM_SERVICES,
+                      publisher=node.role == "publisher", started=started)
+    for node in nodes:  # every node's own certificates: active = installed at the start
+        node.certs.activate_all()
+
+
+def _seed_trust(certs: NodeCertificates, old: pki.CaPair, expired: str) -> None:
+    for unit in certs.units:
+        store = f"{unit}-trust"
+        certs.stores.setdefault(store, {})
+        if store in _OLD_TRUSTED:
+            for ca_pem in (old.root_pem, old.inter_pem):
+                certs.seed_trust(store, ca_pem)
+    certs.seed_trust("tomcat-trust", expired)

@@ -12,6 +12,7 @@ import pytest
 
 from cucmkit.lab import LabCluster, pki
 from cucmkit.lab import state as lab_state
+from cucmkit.lab import store as lab_store
 from cucmkit.lab.control import apply_action
 from cucmkit.lab.state import LabState
 from cucmkit.lab.testing import wait_until
@@ -136,7 +137,7 @@ def test_the_log_survives_a_reload_and_sequence_continues(tmp_path: Path) -> Non
 
 
 def test_the_log_is_bounded_and_the_file_compacted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lab_state, "EVENT_LIMIT", 5)
+    monkeypatch.setattr(lab_store, "EVENT_LIMIT", 5)  # the event log lives in lab/store.py
     state = LabState.open(tmp_path / "state", topology=Topology(phones=2), speed=0.01)
     for _ in range(13):
         state.record("devices_reset", scope="all", count=0)
@@ -196,7 +197,7 @@ def test_rest_changes_are_the_https_door(lab: LabCluster) -> None:
         assert answer.status_code == 200, answer.text
     finally:
         with lab.state.lock:  # leave the session lab as found: no pending CSR (no door removes one)
-            node._csr.pop("ipsec", None)
+            node.certs.csrs.pop("ipsec", None)
             lab.state.changed()
     [event] = lab.state.events(since=t0, kind="csr_generated")
     assert event.node == node.fqdn and event.get("door") == "https"

@@ -58,7 +58,7 @@ def test_wildcard_is_refused_before_the_csr_check(state: LabState, ca: LabCA) ->
     node = state.node("cucm-pub")
     csr = node.generate_csr("tomcat")
     leaf, _ = ca.issue(csr, "tomcat", wildcard=True)
-    node._csr.clear()  # no pending CSR either: wildcard still wins
+    node.certs.csrs.clear()  # no pending CSR either: wildcard still wins
     assert _refused(node.upload_identity, "tomcat", leaf).message == MESSAGES.wildcard
 
 
