@@ -25,7 +25,8 @@ def _page(title: str, body: str, status: int = 200) -> LabResponse:
 
 
 def _unauthorized() -> LabResponse:
-    return LabResponse(401, b"<html><body><h1>401 - Unauthorized: Access is denied due to invalid credentials.</h1></body></html>",
+    return LabResponse(401, b"<html><body><h1>401 - Unauthorized: Access is denied due to invalid credentials.</h1>"
+                            b"</body></html>",
                        _HTML, {"WWW-Authenticate": 'Basic realm="ca.lab.example"'})
 
 
@@ -65,7 +66,8 @@ def certfnsh(request: LabRequest) -> LabResponse:
         return _page("Certificate Request Denied", "<p>The request is not a new request.</p>", 400)
     if not template:
         return _page("Certificate Request Denied",
-                     "<p>The request contains no certificate template information. 0x80094801 (-2146875391 CERTSRV_E_NO_CERT_TYPE)</p>", 200)
+                     "<p>The request contains no certificate template information. "
+                     "0x80094801 (-2146875391 CERTSRV_E_NO_CERT_TYPE)</p>", 200)
     try:
         req = _ca(request).submit(form["CertRequest"], template)
     except ValueError as exc:

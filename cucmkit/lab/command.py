@@ -338,7 +338,7 @@ def _event_line(row: dict[str, Any]) -> str:
 
 
 def _print_status(data: dict[str, Any]) -> None:
-    state = "running (pid %s)" % data.get("pid") if data["running"] else "not running"
+    state = f"running (pid {data.get('pid')})" if data["running"] else "not running"
     print(f"lab cluster: {state}; state {data['state_dir']}")
     print(f"security mode {data['security_mode']}, SSO {'enabled' if data['sso_enabled'] else 'disabled'}, "
           f"backup {'in progress' if data['backup_in_progress'] else 'idle'}")

@@ -379,7 +379,8 @@ def _door_of(path: str) -> str:
 def _not_found(path: str) -> LabResponse:
     if path.startswith("/platformcom/"):
         return error_response("Not Found", 404)
-    body = f"<html><head><title>HTTP Status 404 - Not Found</title></head><body><h1>HTTP Status 404 - Not Found</h1><p>{path}</p></body></html>"
+    title = "HTTP Status 404 - Not Found"
+    body = f"<html><head><title>{title}</title></head><body><h1>{title}</h1><p>{path}</p></body></html>"
     return LabResponse(404, body.encode(), "text/html;charset=utf-8")
 
 

@@ -230,7 +230,8 @@ def _extension_body(ext: x509.Extension[Any]) -> list[str]:
     if ext.oid == ExtensionOID.KEY_USAGE:
         used = [label for attr, label in _KU_NAMES if getattr(value, attr)]
         if value.key_agreement:
-            used += [label for flag, label in ((value.encipher_only, "encipherOnly"), (value.decipher_only, "decipherOnly")) if flag]
+            pairs = ((value.encipher_only, "encipherOnly"), (value.decipher_only, "decipherOnly"))
+            used += [label for flag, label in pairs if flag]
         return ["Usages: " + "".join(f"{u}, " for u in used).rstrip()]
     if ext.oid == ExtensionOID.EXTENDED_KEY_USAGE:
         return ["Usage oids: " + "".join(f"{oid.dotted_string}, " for oid in value).rstrip()]
@@ -280,7 +281,7 @@ def sql_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str
     """CUCM's ``run sql`` layout: header, ``=`` underline, rows; every column padded."""
     body = [["" if v is None else str(v) for v in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in body]) for i, c in enumerate(columns)]
-    fmt = lambda cells: " ".join(c.ljust(w) for c, w in zip(cells, widths)) + " "  # noqa: E731
+    fmt = lambda cells: " ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " "  # noqa: E731
     return [fmt(columns), fmt(["=" * w for w in widths])] + [fmt(r) for r in body]
 
 
@@ -1099,7 +1100,7 @@ def _web_security(sh: AdminShell) -> dict[str, str]:
     stored = getattr(sh.node, "web_security", None)
     if isinstance(stored, dict) and stored:
         keys = ("orgunit", "orgname", "locality", "state", "country")
-        values = {label: str(stored.get(key) or "") for (label, _oid), key in zip(_WEB_FIELDS, keys)}
+        values = {label: str(stored.get(key) or "") for (label, _oid), key in zip(_WEB_FIELDS, keys, strict=True)}
         return values | {"AlternateHostName": str(stored.get("alternatehostname") or "")}
     own = _own(sh).get("tomcat")
     if own is None:
@@ -1128,7 +1129,7 @@ def _set_web_security(sh: AdminShell, rest: str) -> Command:
         _fail(sh, INCOMPLETE)
         return _nothing()
     keys = ("orgunit", "orgname", "locality", "state", "country", "alternatehostname")
-    values = dict(zip(keys, words))
+    values = dict(zip(keys, words, strict=False))  # 4-6 words: absent ones default
     setter = getattr(sh.node, "set_web_security", None)
     if not callable(setter):
         _fail(sh, "web-security is not supported by this lab node")

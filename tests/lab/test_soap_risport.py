@@ -130,7 +130,7 @@ def test_cap_and_state_info_return_every_phone_exactly_once(ris_lab: LabCluster,
         assert "<StateInfo" in state_info and len(page) == 7
     assert requests == -(-PHONES // 7)
     assert Counter(seen) == Counter(ris_lab.state.phones.names())
-    assert all(max(a) < min(b) for a, b in zip(pages, pages[1:]))  # pages follow the name order
+    assert all(max(a) < min(b) for a, b in zip(pages, pages[1:], strict=False))  # pages follow the name order
 
 
 def test_max_returned_devices_below_the_cap_pages_too(ris_lab: LabCluster) -> None:
@@ -253,7 +253,7 @@ def test_broken_itl_phones_show_status_reason_13(fresh_lab: LabCluster) -> None:
     for purpose, svc in (("TVS", "Cisco Trust Verification Service"), ("CallManager", "Cisco CallManager")):
         node.regenerate(purpose)
         node.restart(svc)
-        S.wait_until(lambda: node.service(svc).status == "Started")
+        S.wait_until(lambda svc=svc: node.service(svc).status == "Started")
     S.wait_until(lambda: all(v.reason == 13 for v in fresh_lab.state.phone_views() if v.node == "cucm-sub1"))
     down = devices(select(fresh_lab, "*", status="UnRegistered", node="cucm-pub"))
     assert sorted(d.Name for _, d in down) == victims
