@@ -193,7 +193,7 @@ class PhoneFleet:
 
     # -- persistence
 
-    def to_list(self) -> list[dict]:
+    def to_list(self) -> list[dict[str, Any]]:
         rows = []
         for p in self._phones.values():
             row = dict(p.__dict__)
@@ -203,7 +203,7 @@ class PhoneFleet:
         return rows
 
     @classmethod
-    def from_list(cls, rows: list[dict], *, trust_of: TrustOf) -> PhoneFleet:
+    def from_list(cls, rows: list[dict[str, Any]], *, trust_of: TrustOf) -> PhoneFleet:
         phones = []
         for row in rows:
             if row.get("return_at") == "never":
