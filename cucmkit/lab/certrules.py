@@ -4,8 +4,9 @@
 stores and pending CSRs, and enforces CUCM's rules with CUCM's text
 (``catalogue.MESSAGES``): CSR generation (this-server / multi-server names),
 identity upload (format -> wildcard -> key size -> pending CSR -> chain in
-``<unit>-trust`` -> key match -> SAN set), trust upload (expired refused, older
-not replacing newer), trust delete, regeneration, web-security. An installed identity becomes *active* when the
+``<unit>-trust`` -> key match -> SAN set), trust upload (one certificate per
+upload, expired refused, older not replacing newer), trust delete (on every
+node, as CUCM 11.0+ does), regeneration, web-security. An installed identity becomes *active* when the
 service that uses it restarts (``services.NodeServices`` calls ``activate``).
 """
 
@@ -35,6 +36,10 @@ __all__ = [
     "issuer_chain",
 ]
 
+PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+# [INF] lab wording: no public source shows CUCM's answer to a trust upload holding several certificates
+TRUST_BUNDLE = ("The upload holds {count} certificates; a trust store takes one certificate at a time. "
+                "Import each certificate separately.")
 MULTI_SERVER_UNITS = ("tomcat", "CallManager", "cup-xmpp")
 
 
@@ -280,7 +285,7 @@ class NodeCertificates:
 
     def upload_trust(self, purpose_or_store: str, pem_or_der: bytes | str) -> TrustResult:
         store = self.store(purpose_or_store)
-        cert = _parse_cert(pem_or_der)
+        cert = _parse_single_cert(pem_or_der)
         if cert.not_valid_after_utc <= pki.utcnow():
             raise LabRefusal(MESSAGES.expired)
         filename = trust_filename(cert)
@@ -301,13 +306,15 @@ class NodeCertificates:
         self.stores.setdefault(store, {})[trust_filename(pki.load_cert(pem))] = pem
 
     def delete_trust(self, store: str, filename: str) -> None:
+        """Delete a trust certificate on every node that holds it (CUCM 11.0+, TAC 211300)."""
         name = self.store(store)
         with self._ctx.lock:
-            bucket = self.stores.get(name, {})
-            if filename not in bucket:
+            if filename not in self.stores.get(name, {}):
                 raise LabRefusal(f"Certificate {filename} does not exist in {name}", 404)
-            del bucket[filename]
-            self._ctx.record("trust_deleted", self.fqdn, store=name, filename=filename, door=current_door())
+            for peer in self._peers():
+                if peer.stores.get(name, {}).pop(filename, None) is not None:
+                    self._ctx.record("trust_deleted", peer.fqdn, store=name, filename=filename,
+                                     door=current_door())
             self._ctx.changed()
 
     # ------------------------------------------------------------ persistence
@@ -366,6 +373,15 @@ def _parse_cert(data: bytes | str) -> x509.Certificate:
         return pki.load_cert(data)
     except (ValueError, TypeError) as exc:
         raise LabRefusal(MESSAGES.bad_format) from exc
+
+
+def _parse_single_cert(data: bytes | str) -> x509.Certificate:
+    """A trust upload's one certificate; several in one upload are refused whole (never only the first kept)."""
+    text = data.decode("latin-1") if isinstance(data, bytes) else data
+    count = text.count(PEM_BEGIN)
+    if count > 1:
+        raise LabRefusal(TRUST_BUNDLE.format(count=count), 400)
+    return _parse_cert(data)
 
 
 def _same_key(a: Any, b: Any) -> bool:

@@ -637,6 +637,12 @@ def _first_pem(text: str) -> str:
     return match.group(0) + "\n" if match else text
 
 
+def _all_pems(text: str) -> str:
+    """Every certificate block of a paste (the node refuses several in one trust import), else the text."""
+    blocks = _PEM_RE.findall(text)
+    return "".join(block + "\n" for block in blocks) if blocks else text
+
+
 # --- show cert / csr ---------------------------------------------------------------------------
 
 
@@ -781,7 +787,7 @@ def _import_own(sh: AdminShell, unit: str, pasted: str) -> Command:
 def _import_trust(sh: AdminShell, store: str, pasted: str) -> Command:
     unit = store.removesuffix("-trust")
     try:
-        result = sh.node.upload_trust(store, _first_pem(pasted))
+        result = sh.node.upload_trust(store, _all_pems(pasted))
     except Exception as exc:  # noqa: BLE001
         _refused(sh, exc)
         return

@@ -190,3 +190,16 @@ def test_https_is_down_while_tomcat_restarts(rest_lab: LabCluster) -> None:
     finally:
         rest_lab.state.knobs.set("tomcat_restart_seconds", 20)
     assert session.get(base + "/ssosp/ws/public/singleSignOn", timeout=5).status_code == 200
+
+
+def test_trust_upload_of_a_bundle_in_one_entry_is_refused(rest_lab: LabCluster) -> None:
+    """One list entry holding two certificates: refused whole (never the first stored and success reported)."""
+    session, base = https_session(rest_lab, "cucm-pub")
+    before = rest_lab.state.node("cucm-pub").trust("CAPF")
+    bundle = rest_lab.ca.root_pem + rest_lab.ca.intermediate_pem
+    resp = session.post(base + BASE + "/trust/certificates", json={"service": ["CAPF"], "certificates": [bundle]})
+    assert resp.status_code == 400 and "2 certificates" in resp.json()["message"]
+    assert rest_lab.state.node("cucm-pub").trust("CAPF") == before
+    resp = session.post(base + BASE + "/trust/certificates",  # one certificate per entry: both stored
+                        json={"service": ["CAPF"], "certificates": [rest_lab.ca.root_pem, rest_lab.ca.intermediate_pem]})
+    assert resp.status_code == 200 and [r["stored"] for r in resp.json()["results"]] == [True, True]

@@ -333,6 +333,14 @@ def test_trust_import_of_an_older_duplicate_is_not_stored(mterm: Term, cli_lab: 
     assert node.trust("tomcat-trust")[name] == pem
 
 
+def test_trust_import_of_a_pasted_bundle_is_refused_whole(mterm: Term, cli_lab: LabCluster) -> None:
+    node = cli_lab.state.node("cucm-pub")
+    before = node.trust("ipsec-trust")
+    lines = _paste(mterm, "trust", "ipsec", cli_lab.ca.root_pem + cli_lab.ca.intermediate_pem)
+    assert len(lines) == 1 and "2 certificates" in lines[0] and "Successfully" not in lines[0]
+    assert node.trust("ipsec-trust") == before
+
+
 def test_import_without_paste_content_is_refused(mterm: Term) -> None:
     lines = _paste(mterm, "trust", "tomcat", "not a certificate")
     assert lines == [MESSAGES.bad_format]

@@ -274,3 +274,25 @@ def test_auth_checks(state: LabState) -> None:
     assert state.check_app_user("ccmadmin", state.secret("app_user"))
     assert not state.check_app_user("admin", state.secret("app_user"))
     assert pw not in repr(state) and pw not in repr(state.node("cucm-pub"))
+
+
+def test_trust_delete_reaches_every_node_of_the_cluster(state: LabState, ca: LabCA) -> None:
+    """CUCM 11.0+ deletes a trust certificate on every node, not only where it was asked (TAC 211300)."""
+    sub1 = state.node("cucm-sub1")
+    holders = [n for n in state.nodes.values() if "Lab_Old_Root_CA.pem" in n.trust("tomcat-trust")]
+    assert len(holders) == len(state.nodes)  # the starting state: every node holds the old root
+    t0 = time.time()
+    sub1.delete_trust("tomcat-trust", "Lab_Old_Root_CA.pem")
+    assert [n.name for n in state.nodes.values() if "Lab_Old_Root_CA.pem" in n.trust("tomcat-trust")] == []
+    assert "Lab_Old_Root_CA.pem" in sub1.trust("CallManager-trust")  # other stores keep their copy
+    events = state.events(since=t0, kind="trust_deleted")
+    assert sorted(e.node for e in events) == sorted(n.fqdn for n in state.nodes.values())
+
+
+def test_trust_upload_of_several_certificates_is_refused_whole(state: LabState, ca: LabCA) -> None:
+    """A PEM text with several certificates is never cut to its first one and reported as imported."""
+    node = state.node("cucm-pub")
+    before = node.trust("tomcat-trust")
+    err = _refused(node.upload_trust, "tomcat-trust", ca.root_pem + ca.intermediate_pem)
+    assert err.status == 400 and "2 certificates" in err.message and "one certificate at a time" in err.message
+    assert node.trust("tomcat-trust") == before
