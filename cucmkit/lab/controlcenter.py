@@ -3,8 +3,8 @@
 Speaks Cisco's ``ControlCenterServices.wsdl`` (namespace
 ``http://schemas.cisco.com/ast/soap``, document/literal, elements qualified)
 over the node's ``LabState``. Only the local node is controlled: a
-``NodeName`` naming any other node is a fault, as is Cisco Tomcat (Control
-Center runs inside it). Item ReasonCodes follow CONTRACTS section 1.2.
+``NodeName`` naming any other node is a fault (an absent or empty one means the
+local node), as is Cisco Tomcat (Control Center runs inside it). Item ReasonCodes follow CONTRACTS section 1.2.
 """
 
 from __future__ import annotations
@@ -148,9 +148,10 @@ def _get_service_status(call: SoapCall) -> etree._Element:
 # --------------------------------------------------------------------------- soapDoControlServices
 
 def _check_node(request: LabRequest, node_name: str | None) -> None:
+    """An absent or empty NodeName means the local node (clients call each node directly)."""
     node = request.node
     given = (node_name or "").strip()
-    if given.lower() not in {node.fqdn.lower(), node.name.lower()}:
+    if given and given.lower() not in {node.fqdn.lower(), node.name.lower()}:
         raise SoapFault(f"The NodeName {given} is not the local node {node.fqdn}", code="Server.NodeName")
 
 

@@ -105,6 +105,21 @@ def test_another_nodes_name_is_refused(lab: Any) -> None:
     assert lab.state.node("cucm-sub1").service("Cisco TFTP").started_at == before.started_at
 
 
+@pytest.mark.parametrize("node_element", ["", "<ns:NodeName/>", "<ns:NodeName>  </ns:NodeName>"])
+def test_a_request_without_node_name_means_the_local_node(lab: Any, node_element: str) -> None:
+    node = lab.state.node("cucm-sub2")
+    S.wait_until(lambda: node.service("Cisco CTIManager").status == "Started")
+    before = node.service("Cisco CTIManager").started_at
+    inner = (f"<ns:soapDoControlServices><ns:ControlServiceRequest>{node_element}"
+             "<ns:ControlType>Restart</ns:ControlType><ns:ServiceList><ns:item>Cisco CTIManager</ns:item>"
+             "</ns:ServiceList></ns:ControlServiceRequest></ns:soapDoControlServices>")
+    answer = S.body_element(S.post(lab, "cucm-sub2", PATH, S.envelope(inner)))
+    codes = [e.text for e in answer.iter("{http://schemas.cisco.com/ast/soap}ReasonCode") if e.text]
+    assert codes == ["-1"]
+    S.wait_until(lambda: node.service("Cisco CTIManager").status == "Started")
+    assert node.service("Cisco CTIManager").started_at != before
+
+
 def test_cisco_tomcat_cannot_be_controlled(lab: Any) -> None:
     for action in ("Restart", "Stop", "Start"):
         with pytest.raises(zeep.exceptions.Fault) as caught:
