@@ -14,7 +14,10 @@ grouped per CallManager node (``CmNodes``). Faithful limits (CONTRACTS 1.3):
 
 Both ``selectCmDevice`` and ``selectCmDeviceExt`` answer with the WSDL's
 ``selectCmDeviceResponse`` element (the Ext operation's output message in
-Cisco's WSDL). A node without matching devices is reported ``NotFound``.
+Cisco's WSDL). A node without matching devices is reported ``NotFound``. A
+StateInfo the lab did not write is a fault (never a silent restart from page
+1). ``selectCtiItem`` answers ``NotFound`` per CallManager node: the lab runs
+no CTI applications.
 """
 
 from __future__ import annotations
@@ -249,18 +252,28 @@ def _throttle(request: LabRequest) -> None:
 
 # --------------------------------------------------------------------------- StateInfo
 
-_NEXT = re.compile(r'NextDevice="([^"]*)"')
 _BOOT = time.time()
+_CTI_CLASSES = ("Provider", "Device", "Line")
+_CTI_STATUSES = ("Any", "Open", "Closed", "OpenFailed", "Unknown")
 
 
 def _start_after(state_info: str | None) -> str:
-    """The device name the previous page stopped before ('' = from the start)."""
-    if not state_info:
+    """The device name the previous page stopped before ('' = from the start).
+
+    Anything but an empty StateInfo or one this lab wrote (a ``<StateInfo>`` whose
+    ``<Node>`` names a next device) is a fault: never a silent restart from page 1.
+    """
+    if not state_info or not state_info.strip():
         return ""
-    found = _NEXT.search(state_info)
-    if found is None:
+    try:
+        root = etree.fromstring(state_info.strip().encode(), etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError:
+        root = None
+    node = root.find("Node") if root is not None and root.tag == "StateInfo" else None
+    after = node.get("NextDevice", "") if node is not None else ""
+    if not after:
         raise SoapFault("Invalid StateInfo", code="Client")
-    return found.group(1)
+    return after
 
 
 def _state_info(node_fqdn: str, total: int, returned: int, next_name: str) -> str:
@@ -353,7 +366,38 @@ def _answer(state: LabState, fqdn: str, page: Sequence[RisDevice], total: int, n
     return root
 
 
-OPERATIONS = {"selectCmDevice": _select, "selectCmDeviceExt": _select}
+# --------------------------------------------------------------------------- selectCtiItem
+
+
+def _select_cti(call: SoapCall) -> etree._Element:
+    """CTI applications, devices and lines: the lab runs none, so every CallManager node says NotFound."""
+    request = call.request
+    if request.node.kind != "CUCM":
+        raise SoapFault("RisPort70 is served by CallManager nodes only", code="Server")
+    _throttle(request)
+    raw = child(call.element, "CtiSelectionCriteria")
+    if raw is None:
+        raise SoapFault("CtiSelectionCriteria is required", code="Client")
+    _uint(text_of(raw, "MaxReturnedItems"), 0, "MaxReturnedItems")
+    _choice(text_of(raw, "CtiMgrClass"), _CTI_CLASSES, "CtiMgrClass", default="Provider")
+    _choice(text_of(raw, "Status"), _CTI_STATUSES, "Status")
+    _start_after(text_of(call.element, "StateInfo"))
+    root = etree.Element(_q("selectCtiItemResponse"), nsmap={"ns1": NAMESPACE})
+    ret = _add(root, "selectCtiItemReturn")
+    result = _add(ret, "SelectCtiItemResult")
+    _add(result, "TotalItemsFound", 0)
+    nodes = _add(result, "CtiNodes")
+    for node in _cm_nodes(request.state):
+        item = _add(nodes, "item")
+        _add(item, "ReturnCode", "NotFound")
+        _add(item, "Name", node.fqdn)
+        _add(item, "NoChange", False)
+        _add(item, "CtiItems")
+    _add(ret, "StateInfo", "")
+    return root
+
+
+OPERATIONS = {"selectCmDevice": _select, "selectCmDeviceExt": _select, "selectCtiItem": _select_cti}
 
 
 def _axis_page(request: LabRequest) -> LabResponse:

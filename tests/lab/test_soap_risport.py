@@ -282,3 +282,33 @@ def test_answers_validate_against_ciscos_schema(ris_lab: LabCluster, operation: 
     answer = S.body_element(S.post(ris_lab, "cucm-sub1", PATH, S.envelope(inner)))
     assert answer.tag == "{http://schemas.cisco.com/ast/soap}selectCmDeviceResponse"  # the WSDL's output for both
     S.assert_valid(S.wsdl_schema("12.5", "RISService70.wsdl"), answer)
+
+
+@pytest.mark.parametrize("state_info", [
+    '<StateInfo ClusterWide="1"><Node Name="cucm-sub1.lab.example" NextDevice=""/></StateInfo>',
+    '<StateInfo><Node Name="cucm-sub1.lab.example" SubsystemStartTime="1" StateId="7" TotalItemsFound="9" '
+    'TotalItemsReturned="7"/></StateInfo>',
+    'NextDevice="SEP0A1B2C000003"',
+    "<StateInfo",
+])
+def test_a_state_info_the_lab_cannot_read_is_a_fault_never_page_one(ris_lab: LabCluster, state_info: str) -> None:
+    with pytest.raises(zeep.exceptions.Fault) as caught:
+        select(ris_lab, "*", state_info=state_info)
+    assert caught.value.message == "Invalid StateInfo"
+
+
+def test_select_cti_item_answers_per_callmanager_node(ris_lab: LabCluster) -> None:
+    answer = ris(ris_lab).selectCtiItem(StateInfo="", CtiSelectionCriteria={
+        "MaxReturnedItems": 100, "CtiMgrClass": "Provider", "Status": "Any", "NodeName": "",
+        "SelectAppBy": "AppId", "AppItems": {"item": [{"AppItem": "*"}]}})
+    result = answer.SelectCtiItemResult
+    assert result.TotalItemsFound == 0 and not answer.StateInfo
+    cucm = sorted(n.fqdn for n in ris_lab.state.nodes.values() if n.kind == "CUCM")
+    assert sorted(item.Name for item in result.CtiNodes.item) == cucm
+    assert {item.ReturnCode for item in result.CtiNodes.item} == {"NotFound"}
+    body = S.envelope("<ns:selectCtiItem><ns:StateInfo/><ns:CtiSelectionCriteria><ns:CtiMgrClass>Line</ns:CtiMgrClass>"
+                      "</ns:CtiSelectionCriteria></ns:selectCtiItem>")
+    S.assert_valid(S.wsdl_schema("12.5", "RISService70.wsdl"), S.body_element(S.post(ris_lab, "cucm-pub", PATH, body)))
+    body = S.envelope("<ns:selectCtiItem><ns:StateInfo/><ns:CtiSelectionCriteria><ns:CtiMgrClass>Phone</ns:CtiMgrClass>"
+                      "</ns:CtiSelectionCriteria></ns:selectCtiItem>")
+    assert "Phone" in S.fault_of(S.post(ris_lab, "cucm-pub", PATH, body))[1]
