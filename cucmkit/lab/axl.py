@@ -6,8 +6,10 @@ Speaks Cisco's ``AXLAPI.wsdl``/``AXLSoap.xsd``: the operation element is in
 request used (12.5, 14.0, 15.0 and the other published versions).
 
 Operations: ``getCCMVersion``, ``executeSQLQuery`` (a tiny SELECT over the
-``processnode`` and ``processconfig`` tables; anything else is a fault, never
-an empty success), ``listProcessNode``, ``resetEnterpriseParameters`` (reset
+``processnode``, ``processconfig``, ``device``, ``devicepool`` and ``enduser``
+tables; anything else is a fault, never an empty success), ``getPhone``,
+``listPhone``, ``listUser`` (the lab's phones and one end user per phone),
+``listProcessNode``, ``resetEnterpriseParameters`` (reset
 all devices), ``resetDevicePool``, ``doDeviceReset``. With the node fault
 ``axl_503`` writes and resets answer HTTP 503, as AXL does when its database
 change queue is backed up. Faults carry ``axlError`` details like CUCM's.
@@ -19,10 +21,13 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from lxml import etree
 
 from cucmkit.lab.http import LabRequest, LabResponse
+from cucmkit.lab.phones import PhoneView
+from cucmkit.lab.risport import MODEL_CODES
 from cucmkit.lab.soap import (
     LAB_VERSION,
     HttpAnswer,
@@ -55,6 +60,9 @@ _NS_RE = re.compile(r"^http://www\.cisco\.com/AXL/API/(\d+\.\d+)$")
 ENTERPRISE_WIDE = "EnterpriseWideData"
 _EWD_PKID = "00000000-1111-0000-0000-000000000000"
 _WRITES = frozenset({"resetEnterpriseParameters", "resetDevicePool", "doDeviceReset"})
+
+
+_Row = TypeVar("_Row")
 
 
 def _uuid(*parts: str) -> str:
@@ -134,14 +142,50 @@ def _rate(state: LabState) -> int:
     return int(state.knobs.risport_rate)
 
 
+# Phones and their owners, from the lab's phone fleet (one end user per phone, named after its DN) [INF].
+_DEVICE = ("pkid", "name", "description", "tkclass", "tkmodel", "tkdeviceprotocol", "fkdevicepool", "fkenduser")
+_DEVICEPOOL = ("pkid", "name")
+_ENDUSER = ("pkid", "userid", "firstname", "lastname", "telephonenumber", "mailid")
+_TK_CLASS_PHONE, _TK_PROTOCOL_SIP = "1", "11"
+
+
+def _user_id(dn: str) -> str:
+    return f"labuser{dn}"
+
+
+def _device(state: LabState) -> list[dict[str, str]]:
+    return [{
+        "pkid": _uuid("device", view.name), "name": view.name, "description": view.description,
+        "tkclass": _TK_CLASS_PHONE, "tkmodel": str(MODEL_CODES.get(view.model, 0)),
+        "tkdeviceprotocol": _TK_PROTOCOL_SIP, "fkdevicepool": _uuid("devicepool", view.device_pool.lower()),
+        "fkenduser": _uuid("enduser", _user_id(view.dn)),
+    } for view in state.phone_views()]
+
+
+def _devicepool(state: LabState) -> list[dict[str, str]]:
+    pools = sorted({view.device_pool for view in state.phone_views()})
+    return [{"pkid": _uuid("devicepool", name.lower()), "name": name} for name in pools]
+
+
+def _enduser(state: LabState) -> list[dict[str, str]]:
+    domain = state.topology.domain
+    return [{
+        "pkid": _uuid("enduser", _user_id(view.dn)), "userid": _user_id(view.dn), "firstname": "Lab",
+        "lastname": f"User {view.dn}", "telephonenumber": view.dn, "mailid": f"{_user_id(view.dn)}@{domain}",
+    } for view in state.phone_views()]
+
+
 _TABLES: dict[str, tuple[tuple[str, ...], Callable[[LabState], list[dict[str, str]]]]] = {
     "processnode": (_PROCESSNODE, _processnode),
     "processconfig": (_PROCESSCONFIG, _processconfig),
+    "device": (_DEVICE, _device),
+    "devicepool": (_DEVICEPOOL, _devicepool),
+    "enduser": (_ENDUSER, _enduser),
 }
 
 
 def table_rows(state: LabState, table: str) -> list[dict[str, str]]:
-    """Every row of a lab table (``processnode``, ``processconfig``)."""
+    """Every row of a lab table (``processnode``, ``processconfig``, ``device``, ``devicepool``, ``enduser``)."""
     return _TABLES[table][1](state)
 
 
@@ -283,7 +327,7 @@ def _count(call: SoapCall, tag: str) -> int | None:
     return int(text)
 
 
-def _page(call: SoapCall, rows: list[dict[str, str]]) -> list[dict[str, str]]:
+def _page(call: SoapCall, rows: list[_Row]) -> list[_Row]:
     skip, first = _count(call, "skip") or 0, _count(call, "first")
     return rows[skip: skip + first] if first is not None else rows[skip:]
 
@@ -331,7 +375,98 @@ def _device_reset(call: SoapCall) -> etree._Element:
     return _standard(call, "{" + _uuid("device", name).upper() + "}")
 
 
+# --------------------------------------------------------------------------- phones and users
+
+def _fk(parent: etree._Element, tag: str, name: str, pkid: str) -> None:
+    sub(parent, tag, name).set("uuid", "{" + pkid.upper() + "}")
+
+
+# XPhone/LPhone tags the lab answers, in the schema's order (a sequence: order matters)
+_PHONE_TAGS: dict[str, Callable[[etree._Element, PhoneView], None]] = {
+    "name": lambda e, v: sub(e, "name", v.name),
+    "description": lambda e, v: sub(e, "description", v.description),
+    "product": lambda e, v: sub(e, "product", v.model),
+    "model": lambda e, v: sub(e, "model", v.model),
+    "class": lambda e, v: sub(e, "class", "Phone"),
+    "protocol": lambda e, v: sub(e, "protocol", "SIP"),
+    "protocolSide": lambda e, v: sub(e, "protocolSide", "User"),
+    "devicePoolName": lambda e, v: _fk(e, "devicePoolName", v.device_pool, _uuid("devicepool", v.device_pool.lower())),
+    "ownerUserName": lambda e, v: _fk(e, "ownerUserName", _user_id(v.dn), _uuid("enduser", _user_id(v.dn))),
+}
+_USER_TAGS: dict[str, Callable[[etree._Element, dict[str, str]], None]] = {
+    "firstName": lambda e, u: sub(e, "firstName", u["firstname"]),
+    "lastName": lambda e, u: sub(e, "lastName", u["lastname"]),
+    "userid": lambda e, u: sub(e, "userid", u["userid"]),
+    "mailid": lambda e, u: sub(e, "mailid", u["mailid"]),
+    "telephoneNumber": lambda e, u: sub(e, "telephoneNumber", u["telephonenumber"]),
+}
+
+
+def _returned(call: SoapCall, known: Sequence[str]) -> list[str]:
+    tags = child(call.element, "returnedTags")
+    names = {etree.QName(e).localname for e in tags if isinstance(e.tag, str)} if tags is not None else set()
+    return [n for n in known if n in names] or list(known)
+
+
+def _matches(call: SoapCall, fields: dict[str, Callable[[Any], str]], row: Any) -> bool:
+    criteria = child(call.element, "searchCriteria")
+    if criteria is None:
+        raise axl_fault("searchCriteria is required", 5003, call.operation)
+    return all(_like(text_of(criteria, tag) or None)(value(row)) for tag, value in fields.items())
+
+
+def _phone_element(parent: etree._Element, view: PhoneView, tags: Sequence[str]) -> None:
+    phone = sub(parent, "phone")
+    phone.set("uuid", "{" + _uuid("device", view.name).upper() + "}")
+    for tag in tags:
+        _PHONE_TAGS[tag](phone, view)
+
+
+def _get_phone(call: SoapCall) -> etree._Element:
+    name, pkid = text_of(call.element, "name"), (text_of(call.element, "uuid") or "").strip("{}").lower()
+    found = [v for v in call.request.state.phone_views()
+             if (name and v.name.lower() == name.lower()) or (pkid and _uuid("device", v.name) == pkid)]
+    if not found:
+        raise axl_fault("Item not valid: The specified Phone was not found", 5007, call.operation)
+    root, ret = _response(call)
+    _phone_element(ret, found[0], _returned(call, list(_PHONE_TAGS)))
+    return root
+
+
+_PHONE_SEARCH: dict[str, Callable[[Any], str]] = {
+    "name": lambda v: v.name, "description": lambda v: v.description, "protocol": lambda v: "SIP",
+    "devicePoolName": lambda v: v.device_pool,
+}
+_USER_SEARCH: dict[str, Callable[[Any], str]] = {
+    "firstName": lambda u: u["firstname"], "lastName": lambda u: u["lastname"], "userid": lambda u: u["userid"],
+}
+
+
+def _list_phone(call: SoapCall) -> etree._Element:
+    views = [v for v in call.request.state.phone_views() if _matches(call, _PHONE_SEARCH, v)]
+    tags = _returned(call, list(_PHONE_TAGS))
+    root, ret = _response(call)
+    for view in _page(call, views):
+        _phone_element(ret, view, tags)
+    return root
+
+
+def _list_user(call: SoapCall) -> etree._Element:
+    users = [u for u in _enduser(call.request.state) if _matches(call, _USER_SEARCH, u)]
+    tags = _returned(call, list(_USER_TAGS))
+    root, ret = _response(call)
+    for user in _page(call, users):
+        out = sub(ret, "user")
+        out.set("uuid", "{" + user["pkid"].upper() + "}")
+        for tag in tags:
+            _USER_TAGS[tag](out, user)
+    return root
+
+
 OPERATIONS = {
+    "getPhone": _get_phone,
+    "listPhone": _list_phone,
+    "listUser": _list_user,
     "getCCMVersion": _ccm_version,
     "executeSQLQuery": _execute_sql,
     "listProcessNode": _list_process_node,

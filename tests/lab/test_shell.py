@@ -537,7 +537,7 @@ def test_run_sql_security_mode_and_nodes(term: Term, lab: LabCluster) -> None:
 
 
 def test_run_sql_refuses_what_it_does_not_know(term: Term) -> None:
-    assert term.lines("run sql select * from device") == ["The specified table (device) is not in the database."]
+    assert term.lines("run sql select * from numplan") == ["The specified table (numplan) is not in the database."]
     assert term.lines("run sql delete from processnode") == ["A syntax error has occurred."]
     assert term.lines("run sql select nosuch from processnode") == [
         "Column (nosuch) not found in any table in the query (or SLV is undefined)."]
