@@ -40,9 +40,11 @@ from cucmkit.lab.soap import (
     tomcat_error,
 )
 from cucmkit.lab.state import LabNodeState, LabRefusal, LabState
+from cucmkit.lab.wsdl import El, Op, WsdlSpec
 
 __all__ = [
     "ROUTES",
+    "WSDL",
     "PATHS",
     "LAB_VERSION",
     "VERSIONS",
@@ -501,7 +503,51 @@ def _resolve(namespace: str, operation: str) -> Callable[[SoapCall], etree._Elem
     return _dispatch if found and found.group(1) in VERSIONS else None
 
 
-_DOOR = soap_door(_resolve, get_page=lambda r: _get_page(r))
+# --------------------------------------------------------------------------- the lab's own WSDL (``?wsdl``)
+
+WSDL_VERSION = "14.0"   # the lab's AXL schema version (its CUCM is 14.0)
+
+
+def _fk_el(name: str) -> El:
+    return El(name, attrs=("uuid",))
+
+
+_PHONE_FIELDS = (El("name"), El("description"), El("product"), El("model"), El("class"), El("protocol"),
+                 El("protocolSide"), _fk_el("devicePoolName"), _fk_el("ownerUserName"))
+_USER_FIELDS = tuple(El(tag) for tag in _USER_TAGS)
+_NODE_FIELDS = tuple(El(tag) for tag in _THICK)
+_PAGING = (El("skip", "unsignedLong"), El("first", "unsignedLong"))
+
+
+def _list_op(name: str, search: tuple[str, ...], fields: tuple[El, ...], item: str) -> Op:
+    inputs = (El("searchCriteria", children=tuple(El(tag) for tag in search)),
+              El("returnedTags", children=tuple(El(f.name) for f in fields)), *_PAGING)
+    return Op(name, inputs, (El("return", children=(El(item, many=True, children=fields, attrs=("uuid",)),)),))
+
+
+WSDL = WsdlSpec(
+    target_ns="http://www.cisco.com/AXLAPIService/", schema_ns=f"http://www.cisco.com/AXL/API/{WSDL_VERSION}",
+    service="AXLAPIService", port="AXLPort", port_type="AXLPort", binding="AXLAPIBinding", qualified=False,
+    action=lambda name: f"CUCM:DB ver={WSDL_VERSION} {name}",
+    response_attrs=("sequence",),  # as Cisco's answers: clients read answer["return"][...] either way
+    operations=(
+        Op("getCCMVersion", (El("processNodeName"),),
+           (El("return", children=(El("componentVersion", children=(El("version"),)),)),)),
+        Op("executeSQLQuery", (El("sql", optional=False),),
+           (El("return", children=(El("row", "anyType", many=True),)),)),
+        _list_op("listProcessNode", ("name", "description", "processNodeRole"), _NODE_FIELDS, "processNode"),
+        Op("getPhone", (El("name"), El("uuid"), El("returnedTags", children=tuple(El(f.name) for f in _PHONE_FIELDS))),
+           (El("return", children=(El("phone", children=_PHONE_FIELDS, attrs=("uuid",)),)),)),
+        _list_op("listPhone", tuple(_PHONE_SEARCH), _PHONE_FIELDS, "phone"),
+        _list_op("listUser", tuple(_USER_SEARCH), _USER_FIELDS, "user"),
+        Op("resetEnterpriseParameters", (), (El("return"),)),
+        Op("resetDevicePool", (El("name"), El("uuid")), (El("return"),)),
+        Op("doDeviceReset", (El("deviceName"), El("isHardReset", "boolean"), El("isMGCP", "boolean"),
+                             El("deviceResetType")), (El("return"),)),
+    ),
+)
+
+_DOOR = soap_door(_resolve, get_page=lambda r: _get_page(r), wsdl=WSDL)
 
 
 def _get_page(request: LabRequest) -> LabResponse:

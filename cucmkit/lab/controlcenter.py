@@ -17,8 +17,9 @@ from lxml import etree
 from cucmkit.lab.http import LabRequest, LabResponse
 from cucmkit.lab.soap import LAB_VERSION, SoapCall, SoapFault, child, children, nil, soap_door, sub, text_of
 from cucmkit.lab.state import LabNodeState, LabRefusal, ServiceState
+from cucmkit.lab.wsdl import El, Op, WsdlSpec
 
-__all__ = ["ROUTES", "PATH", "NAMESPACE", "REASONS", "TOMCAT", "TOMCAT_REFUSED", "OPERATIONS"]
+__all__ = ["ROUTES", "PATH", "NAMESPACE", "WSDL", "REASONS", "TOMCAT", "TOMCAT_REFUSED", "OPERATIONS"]
 
 PATH = "/controlcenterservice2/services/ControlCenterServices"
 NAMESPACE = "http://schemas.cisco.com/ast/soap"
@@ -271,6 +272,39 @@ def _axis_page(request: LabRequest) -> LabResponse:
     return LabResponse(status=200, body=page.encode(), content_type="text/html;charset=utf-8", headers={})
 
 
+# --------------------------------------------------------------------------- the lab's own WSDL (``?wsdl``)
+
+_SERVICE_INFO = El("item", many=True, children=(
+    El("ServiceName"), El("ServiceStatus"), El("ReasonCode", "int"), El("ReasonCodeString"),
+    El("StartTime", nillable=True), El("UpTime", "int"),
+))
+_INFO_RETURN = (El("ReturnCode"), El("ReasonCode", "int", nillable=True), El("ReasonString", nillable=True),
+                El("ServiceInfoList", children=(_SERVICE_INFO,)))
+_SPEC_ITEM = El("item", many=True, children=(
+    El("ServiceName"), El("ServiceType"), El("Deployable", "boolean"), El("GroupName"), El("ProductID"),
+    El("DependentServices", children=(El("item", many=True),)),
+))
+WSDL = WsdlSpec(
+    target_ns=NAMESPACE, schema_ns=NAMESPACE, service="ControlCenterServices", port="ControlCenterServicesPort",
+    port_type="ControlCenterServicesPort", binding="ControlCenterServicesBinding",
+    operations=(
+        Op("soapGetServiceStatus", (El("ServiceStatus", many=True),),
+           (El("soapGetServiceStatusReturn", children=_INFO_RETURN),)),
+        Op("soapDoControlServices", (El("ControlServiceRequest", children=(
+            El("NodeName"), El("ControlType"), El("ServiceList", children=(El("item", many=True),)))),),
+           (El("soapDoControlServicesReturn", children=_INFO_RETURN),)),
+        Op("soapGetStaticServiceList", (El("ServiceInformationResponse"),),
+           (El("soapGetStaticServiceListReturn", children=(El("Services", children=(_SPEC_ITEM,)),)),)),
+        Op("getProductInformationList", (El("ServiceInfo"),),
+           (El("getProductInformationListReturn", children=(
+               El("ActiveServerVersion"), El("PrimaryNode"), El("SecondaryNode", nillable=True),
+               El("Products", children=(El("item", many=True, children=(
+                   El("ProductName"), El("ProductVersion"), El("ProductDescription"), El("ProductID"),
+                   El("ShortName"))),)),
+               El("Services", children=(_SPEC_ITEM,)))),)),
+    ),
+)
+
 ROUTES: dict[str, Callable[[LabRequest], LabResponse]] = {
-    PATH: soap_door(OPERATIONS, namespaces=(NAMESPACE,), get_page=_axis_page),
+    PATH: soap_door(OPERATIONS, namespaces=(NAMESPACE,), get_page=_axis_page, wsdl=WSDL),
 }

@@ -37,9 +37,11 @@ from cucmkit.lab.http import LabRequest, LabResponse
 from cucmkit.lab.phones import PhoneView
 from cucmkit.lab.soap import SoapCall, SoapFault, child, children, nil, soap_door, sub, text_of
 from cucmkit.lab.state import LabNodeState, LabState
+from cucmkit.lab.wsdl import El, Op, WsdlSpec
 
 __all__ = [
     "ROUTES",
+    "WSDL",
     "PATH",
     "NAMESPACE",
     "THROTTLE_TEXT",
@@ -405,6 +407,58 @@ def _axis_page(request: LabRequest) -> LabResponse:
     return LabResponse(status=200, body=page.encode(), content_type="text/html;charset=utf-8", headers={})
 
 
+# --------------------------------------------------------------------------- the lab's own WSDL (``?wsdl``)
+
+_NIL = {"nillable": True}
+_CM_DEVICE = El("item", many=True, children=(
+    El("Name"), El("DirNumber"), El("DeviceClass"), El("Model", "unsignedInt"), El("Product", "unsignedInt"),
+    El("BoxProduct", "unsignedInt"), El("Httpd"), El("RegistrationAttempts", "unsignedInt"),
+    El("IsCtiControllable", "boolean"), El("LoginUserId", **_NIL), El("Status"), El("StatusReason", "unsignedInt"),
+    El("PerfMonObject", "unsignedInt"), El("DChannel", "unsignedInt"), El("Description"), El("H323Trunk", **_NIL),
+    El("TimeStamp", "unsignedInt"), El("Protocol"), El("NumOfLines", "unsignedInt"),
+    El("LinesStatus", children=(El("item", many=True, children=(El("DirectoryNumber"), El("Status"))),)),
+    El("ActiveLoadID"), El("InactiveLoadID", **_NIL), El("DownloadStatus"), El("DownloadFailureReason", **_NIL),
+    El("DownloadServer", **_NIL),
+    El("IPAddress", children=(El("item", many=True, children=(El("IP"), El("IPAddrType"), El("Attribute"))),)),
+))
+_CM_CRITERIA = El("CmSelectionCriteria", children=(
+    El("MaxReturnedDevices", "unsignedInt"), El("DeviceClass"), El("Model", "unsignedInt"), El("Status"),
+    El("NodeName"), El("SelectBy"), El("SelectItems", children=(El("item", many=True, children=(El("Item"),)),)),
+    El("Protocol"), El("DownloadStatus"),
+))
+_CM_RETURN = El("selectCmDeviceReturn", children=(
+    El("SelectCmDeviceResult", children=(
+        El("TotalDevicesFound", "unsignedInt"),
+        El("CmNodes", children=(El("item", many=True, children=(
+            El("ReturnCode"), El("Name"), El("NoChange", "boolean"), El("CmDevices", children=(_CM_DEVICE,)))),)),
+    )),
+    El("StateInfo"),
+))
+_CTI_CRITERIA = El("CtiSelectionCriteria", children=(
+    El("MaxReturnedItems", "unsignedInt"), El("CtiMgrClass"), El("Status"), El("NodeName"), El("SelectAppBy"),
+    El("AppItems", children=(El("item", many=True, children=(El("AppItem"),)),)),
+    El("DevNames", children=(El("item", many=True, children=(El("DevName"),)),)),
+    El("DirNumbers", children=(El("item", many=True, children=(El("DirNumber"),)),)),
+))
+_CTI_RETURN = El("selectCtiItemReturn", children=(
+    El("SelectCtiItemResult", children=(
+        El("TotalItemsFound", "unsignedInt"),
+        El("CtiNodes", children=(El("item", many=True, children=(
+            El("ReturnCode"), El("Name"), El("NoChange", "boolean"),
+            El("CtiItems", children=(El("item", "anyType", many=True),)))),)),
+    )),
+    El("StateInfo"),
+))
+WSDL = WsdlSpec(
+    target_ns=NAMESPACE, schema_ns=NAMESPACE, service="RISService70", port="RisPort70", port_type="RisPortType",
+    binding="RisBinding",
+    operations=(
+        Op("selectCmDevice", (El("StateInfo"), _CM_CRITERIA), (_CM_RETURN,)),
+        Op("selectCmDeviceExt", (El("StateInfo"), _CM_CRITERIA), (), output_element="selectCmDeviceResponse"),
+        Op("selectCtiItem", (El("StateInfo"), _CTI_CRITERIA), (_CTI_RETURN,)),
+    ),
+)
+
 ROUTES: dict[str, Callable[[LabRequest], LabResponse]] = {
-    PATH: soap_door(OPERATIONS, namespaces=(NAMESPACE,), get_page=_axis_page),
+    PATH: soap_door(OPERATIONS, namespaces=(NAMESPACE,), get_page=_axis_page, wsdl=WSDL),
 }

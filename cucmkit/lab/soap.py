@@ -27,6 +27,7 @@ from html import escape
 from lxml import etree
 
 from cucmkit.lab.http import LabRequest, LabResponse
+from cucmkit.lab.wsdl import WsdlSpec, wants_wsdl, wsdl_response
 
 __all__ = [
     "SOAP_ENV",
@@ -342,11 +343,13 @@ def soap_door(
     namespaces: Iterable[str] = (),
     realm: str = "Cisco Tomcat",
     get_page: Callable[[LabRequest], LabResponse] | None = None,
+    wsdl: WsdlSpec | None = None,
 ) -> Callable[[LabRequest], LabResponse]:
     """One route handler: Basic auth, then parse, dispatch, and faults (or a handler's ``HttpAnswer``).
 
     ``operations`` is either a table (operation name -> handler, valid in ``namespaces``)
-    or a resolver ``(namespace, operation) -> handler | None``.
+    or a resolver ``(namespace, operation) -> handler | None``. ``GET ...?wsdl`` answers
+    the lab's own WSDL of the door (``wsdl``), any other GET the door's page.
     """
     resolve = operations if callable(operations) else table_resolver(operations, namespaces)
 
@@ -354,6 +357,9 @@ def soap_door(
         denied = check_app_user(request, realm=realm)
         if denied is not None:
             return denied
+        if request.method == "GET" and wsdl is not None and wants_wsdl(request.query):
+            body, content_type = wsdl_response(wsdl, host=_host(request), path=request.path)
+            return LabResponse(status=200, body=body, content_type=content_type, headers={})
         if request.method == "GET" and get_page is not None:
             return get_page(request)
         if request.method != "POST":
@@ -361,6 +367,12 @@ def soap_door(
         return _answer(request, resolve)
 
     return handle
+
+
+def _host(request: LabRequest) -> str:
+    """The Host the client used (its port included), else the node's FQDN."""
+    host = next((v for k, v in request.headers.items() if k.lower() == "host"), "")
+    return host or (request.node.fqdn if request.node is not None else "localhost")
 
 
 def _answer(request: LabRequest, resolve: Resolver) -> LabResponse:
