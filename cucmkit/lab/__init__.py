@@ -48,6 +48,7 @@ class NodeEndpoint:
     address: str
     https_port: int
     ssh_port: int | None
+    rest_port: int | None = None   # the second HTTPS port (CUCM serves the same Tomcat on 443 and 8443)
 
 
 class LabCluster:
@@ -74,6 +75,7 @@ class LabCluster:
         self.state: LabState | None = None  # type: ignore[assignment]
         self.ca: LabCA | None = None  # type: ignore[assignment]
         self._https: dict[str, Any] = {}
+        self._rest: dict[str, Any] = {}
         self._ssh: dict[str, Any] = {}
         self._ca_server: Any = None
 
@@ -103,6 +105,8 @@ class LabCluster:
                 https, ssh = self.state.topology.ports(index, spec) if self._ports == "fixed" else (0, 0)
                 node = self.state.nodes[spec.name]
                 self._https[spec.name] = serve_node(state=self.state, node=node, host=self.host, port=https)
+                rest = self.state.topology.rest_port(index, spec) if self._ports == "fixed" else 0
+                self._rest[spec.name] = serve_node(state=self.state, node=node, host=self.host, port=rest)
                 self._start_ssh(node, ssh)
             ca_port = CA_PORT if self._ports == "fixed" else 0
             self._ca_server = adcs.serve_ca(ca=self.ca, state=self.state, host=self.host, port=ca_port)
@@ -127,7 +131,8 @@ class LabCluster:
         self._ssh[node.name] = start_ssh(state=self.state, node=node, host=self.host, port=port)
 
     def stop(self) -> None:
-        for server in list(self._https.values()) + list(self._ssh.values()) + [self._ca_server]:
+        servers = [*self._https.values(), *self._rest.values(), *self._ssh.values(), self._ca_server]
+        for server in servers:
             if server is None:
                 continue
             try:
@@ -135,6 +140,7 @@ class LabCluster:
             except Exception:  # noqa: BLE001 - stop everything even if one listener misbehaves
                 pass
         self._https.clear()
+        self._rest.clear()
         self._ssh.clear()
         self._ca_server = None
 
@@ -162,10 +168,11 @@ class LabCluster:
     def endpoints(self) -> list[NodeEndpoint]:
         out = []
         for name, node in self.state.nodes.items():
-            ssh = self._ssh.get(name)
+            ssh, rest = self._ssh.get(name), self._rest.get(name)
             out.append(NodeEndpoint(name=name, fqdn=node.fqdn, role=node.role, kind=node.kind, address=self.host,
                                     https_port=int(self._https[name].port),
-                                    ssh_port=int(ssh.port) if ssh is not None else None))
+                                    ssh_port=int(ssh.port) if ssh is not None else None,
+                                    rest_port=int(rest.port) if rest is not None else None))
         return out
 
     def endpoint(self, name: str) -> NodeEndpoint:

@@ -244,6 +244,7 @@ def _wait_listening(state_dir: Path, child: subprocess.Popen, *, timeout: float)
         info = _info(state_dir)
         if info and info.get("pid") == child.pid and "control_port" in info:
             ports = [n["https_port"] for n in info["nodes"]] + [n["ssh_port"] for n in info["nodes"] if n["ssh_port"]]
+            ports += [n["rest_port"] for n in info["nodes"] if n.get("rest_port")]
             ports += [info["ca"]["port"], info["control_port"]]
             if all(wait_for_port(info["host"], p, timeout=max(0.1, deadline - time.monotonic())) for p in ports):
                 return info
@@ -254,8 +255,9 @@ def _wait_listening(state_dir: Path, child: subprocess.Popen, *, timeout: float)
 def _print_where(state_dir: Path, info: dict[str, Any]) -> None:
     print(f"lab cluster running (pid {info.get('pid')}), state {state_dir}")
     for node in info.get("nodes", []):
+        rest = f" (+{node['rest_port']})" if node.get("rest_port") else ""
         print(f"  {node['fqdn']:<24} {node['role']:<10} {node['kind']:<5} https {node['address']}:{node['https_port']}"
-              f"  ssh {node['ssh_port']}")
+              f"{rest}  ssh {node['ssh_port']}")
     ca = info.get("ca", {})
     print(f"  {ca.get('fqdn', ''):<24} lab CA (AD CS)    {ca.get('url', '')}")
     print(f"  credentials: {state_dir / 'secrets'}/{{os_admin,app_user,ca_user}}; trust: {state_dir / 'ca-bundle.pem'}")
@@ -345,7 +347,9 @@ def _print_status(data: dict[str, Any]) -> None:
     if data.get("ca"):
         print(f"CA {data['ca']['fqdn']} {data['ca']['url']}")
     for node in data["nodes"]:
-        ports = f"https {node['address']}:{node['https_port']} ssh {node['ssh_port']}" if node["https_port"] else "(down)"
+        rest = f" (+{node['rest_port']})" if node.get("rest_port") else ""
+        up = node["https_port"]
+        ports = f"https {node['address']}:{node['https_port']}{rest} ssh {node['ssh_port']}" if up else "(down)"
         faults = f"  faults: {node['faults']}" if node["faults"] else ""
         print(f"\n{node['fqdn']}  {node['role']} {node['kind']}  {ports}{faults}")
         for cert in node["certificates"]:

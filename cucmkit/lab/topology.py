@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["NodeSpec", "Topology", "DEFAULT_PORTS", "CA_PORT", "CA_FQDN"]
+__all__ = ["NodeSpec", "Topology", "DEFAULT_PORTS", "CA_PORT", "CA_FQDN", "REST_PORT_BASE"]
 
 CA_PORT = 9443
 CA_FQDN_HOST = "ca"
@@ -15,6 +15,7 @@ DEFAULT_PORTS: dict[str, tuple[int, int]] = {
     "imp-pub": (8446, 2225),
 }
 CA_FQDN = "ca.lab.example"
+REST_PORT_BASE = 8543   # the lab's stand-in for CUCM's port 443 (same Tomcat, same doors)
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class NodeSpec:
     kind: str = "CUCM"        # "CUCM" | "IM&P"
     https_port: int | None = None
     ssh_port: int | None = None
+    rest_port: int | None = None   # the second HTTPS port (CUCM: 443 beside 8443); default 8543 + index
 
 
 def _default_nodes() -> tuple[NodeSpec, ...]:
@@ -64,13 +66,17 @@ class Topology:
         ssh = spec.ssh_port or DEFAULT_PORTS.get(spec.name, (0, 2222 + index))[1]
         return https, ssh
 
+    def rest_port(self, index: int, spec: NodeSpec) -> int:
+        """Fixed second HTTPS port: 8543+i unless the spec names its own (443 needs privileges)."""
+        return spec.rest_port or REST_PORT_BASE + index
+
     @property
     def ca_fqdn(self) -> str:
         return f"{CA_FQDN_HOST}.{self.domain}"
 
     def to_dict(self) -> dict:
-        return {"domain": self.domain, "phones": self.phones, "cluster": self.cluster,
-                "nodes": [n.__dict__ for n in self.nodes]}
+        nodes = [{k: v for k, v in n.__dict__.items() if k != "rest_port" or v is not None} for n in self.nodes]
+        return {"domain": self.domain, "phones": self.phones, "cluster": self.cluster, "nodes": nodes}
 
     @classmethod
     def from_dict(cls, data: dict) -> Topology:

@@ -203,3 +203,33 @@ def test_trust_upload_of_a_bundle_in_one_entry_is_refused(rest_lab: LabCluster) 
     resp = session.post(base + BASE + "/trust/certificates",  # one certificate per entry: both stored
                         json={"service": ["CAPF"], "certificates": [rest_lab.ca.root_pem, rest_lab.ca.intermediate_pem]})
     assert resp.status_code == 200 and [r["stored"] for r in resp.json()["results"]] == [True, True]
+
+
+def test_the_rest_api_answers_on_a_second_https_port(rest_lab: LabCluster) -> None:
+    """CUCM serves the certmgr REST API on 443 as well as 8443; the lab's second port stands for 443."""
+    import json
+
+    from cucmkit.lab.control import lab_status
+    from cucmkit.lab.testing import FqdnAdapter
+
+    ep = rest_lab.endpoint("cucm-sub1")
+    assert ep.rest_port and ep.rest_port != ep.https_port
+    base = f"https://{ep.address}:{ep.rest_port}"
+    session = requests.Session()
+    session.trust_env = False
+    session.mount(base, FqdnAdapter(ep.fqdn))
+    session.verify = str(rest_lab.ca_bundle)
+    session.auth = ("admin", rest_lab.state.secret("os_admin"))
+    data = session.get(base + BASE + "/snapshot/server", timeout=10).json()
+    assert data["server"] == ep.fqdn
+    assert session.get(base + BASE + "/snapshot/server", auth=("admin", "wrong"), timeout=10).status_code == 401
+    nodes = {n["name"]: n for n in json.loads((rest_lab.state_dir / "lab.json").read_text())["nodes"]}
+    assert nodes["cucm-sub1"]["rest_port"] == ep.rest_port
+    status = lab_status(rest_lab.state, [vars(e) for e in rest_lab.endpoints()], running=True)
+    assert {n["name"]: n["rest_port"] for n in status["nodes"]}["cucm-sub1"] == ep.rest_port
+
+
+def test_fixed_second_ports_count_from_8543() -> None:
+    topology = Topology()
+    assert [topology.rest_port(i, s) for i, s in enumerate(topology.nodes)] == [8543, 8544, 8545, 8546]
+    assert "rest_port" not in topology.to_dict()["nodes"][0]  # saved states stay as they were
