@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 CRLF = "\r\n"
 PROMPT = "admin:"
 PAGE_LINES = 24
-PAGER_PROMPT = "\x1b[1mPress <enter> for 1 line, <space> for one page, or <q> to quit\x1b[0m\x1b[K"
+# the pager prompt (unicon's vos pattern ends at ESC[0m); the key that answers it erases it once (_PAGER_CLEAR)
+PAGER_PROMPT = "\x1b[1mPress <enter> for 1 line, <space> for one page, or <q> to quit\x1b[0m"
 _PAGER_CLEAR = "\r\x1b[K"
 BANNER: tuple[str, ...] = (
     "Command Line Interface is starting up, please wait ...",
@@ -317,6 +318,7 @@ class AdminShell:
         self._poll = poll_seconds
         self._restart_timeout = restart_timeout
         self.pagination = True
+        self.command_count = 0   # commands entered in this session (``show myself``)
         self.closed = False
         self._line = ""
         self._last_cr = False
@@ -400,6 +402,7 @@ class AdminShell:
             self._prompt()
             return
         handler, rest = _lookup(line)
+        self.command_count += 1
         if handler is None:
             self.say(UNSUCCESSFUL, NO_VALID_COMMAND)
             self._finish()
@@ -1037,6 +1040,63 @@ def _show_version(sh: AdminShell, rest: str) -> Command:
         "Active Version Installed Software Options:",
         "No Installed Software Options Found.",
     )
+    return _nothing()
+
+
+@_command("show", "myself")
+def _show_myself(sh: AdminShell, rest: str) -> Command:
+    """The session's account, as the CLI reference's example lays it out [INF: field padding]."""
+    name = str(getattr(sh.node, "name", "") or "")
+    sh.say(f"Machine Name    : {name}", f"account name    : {sh.username}", "privilege level : 4",
+           f"command count   : {sh.command_count}", "logging setting : disabled")
+    return _nothing()
+
+
+_ETH0_DOMAIN_DNS = "127.0.0.53"   # the lab's stand-in DNS server [INF]
+
+
+def _eth0_lines(sh: AdminShell) -> list[str]:
+    """``show network eth0``'s block, in the layout Cisco's guides print (address, DNS, domain, gateway)."""
+    ip = str(getattr(sh.node, "ip", "") or "127.0.0.1")
+    fqdn = str(getattr(sh.node, "fqdn", "") or "")
+    domain = fqdn.split(".", 1)[1] if "." in fqdn else ""
+    gateway = ".".join(ip.split(".")[:3] + ["1"])
+    return [
+        "Ethernet 0",
+        "DHCP         : disabled       Status      : up",
+        f"IP Address   : {ip:<14} IP Mask     : 255.255.255.000",
+        "Link Detected: yes            Mode        : Auto disabled, Full, 10000 Mbits/s",
+        "Duplicate IP : no",
+        "",
+        "DNS",
+        f"Primary  : {_ETH0_DOMAIN_DNS:<18} Secondary   : Not Configured",
+        "Options  : timeout:5 attempts:2",
+        f"Domain   : {domain}",
+        f"Gateway  : {gateway} on Ethernet 0",
+    ]
+
+
+def _eth0_detail() -> list[str]:
+    """What ``detail`` adds: interface counters [INF: layout not in a public source]."""
+    return [
+        "",
+        "Queue Length : 1000          MTU         : 1500",
+        "RX stats:",
+        "bytes  : 0                   packets     : 0",
+        "errors : 0                   dropped     : 0",
+        "TX stats:",
+        "bytes  : 0                   packets     : 0",
+        "errors : 0                   dropped     : 0",
+    ]
+
+
+@_command("show", "network", "eth0")
+def _show_network_eth0(sh: AdminShell, rest: str) -> Command:
+    option = rest.lower()
+    if option not in ("", "detail", "details"):
+        _fail(sh, INVALID_UNIT.format(unit=rest))
+        return _nothing()
+    sh.say(*_eth0_lines(sh), *(_eth0_detail() if option else []))
     return _nothing()
 
 

@@ -152,9 +152,10 @@ def test_pager_after_24_lines_then_enter_space_q(lab: LabCluster) -> None:
     body = out[len("show cert own tomcat/tomcat.pem\r\n"):]
     assert body.endswith(PAGER_PROMPT)
     assert body[: -len(PAGER_PROMPT)].split(CRLF)[:-1] == full[:PAGE_LINES]
-    assert PAGER_PROMPT == "\x1b[1mPress <enter> for 1 line, <space> for one page, or <q> to quit\x1b[0m\x1b[K"
+    assert PAGER_PROMPT == "\x1b[1mPress <enter> for 1 line, <space> for one page, or <q> to quit\x1b[0m"
     one = t.keys("\r")
     assert one == "\r\x1b[K" + full[PAGE_LINES] + CRLF + PAGER_PROMPT
+    assert (out + one).count("\x1b[K") == 1  # the erase sequence is written once, when the prompt goes
     assert t.keys("x") == ""  # other keys do nothing
     rest = t.keys(" ")
     shown = rest.removeprefix("\r\x1b[K")
@@ -522,6 +523,26 @@ def test_show_version_active(term: Term) -> None:
     assert term.lines("show version active") == [
         "Active Master Version: 14.0.1.13900-155", "Active Version Installed Software Options:",
         "No Installed Software Options Found."]
+
+
+def test_show_myself_names_the_account_and_counts_commands(lab: LabCluster) -> None:
+    t = Term(lab, "cucm-sub1", username="admin")
+    t.run("show version active")
+    assert t.lines("show myself") == [
+        "Machine Name    : cucm-sub1", "account name    : admin", "privilege level : 4",
+        "command count   : 2", "logging setting : disabled"]
+
+
+@pytest.mark.parametrize("option", ["", " detail", " details"])
+def test_show_network_eth0_in_the_guides_layout(term: Term, option: str) -> None:
+    lines = term.lines("show network eth0" + option)
+    assert lines[:5] == [
+        "Ethernet 0", "DHCP         : disabled       Status      : up",
+        "IP Address   : 127.0.0.1      IP Mask     : 255.255.255.000",
+        "Link Detected: yes            Mode        : Auto disabled, Full, 10000 Mbits/s", "Duplicate IP : no"]
+    assert "Domain   : lab.example" in lines and "Gateway  : 127.0.0.1 on Ethernet 0" in lines
+    assert ("RX stats:" in lines) == bool(option)
+    assert term.lines("show network eth0 bogus")[0] == "Executed command unsuccessfully"
 
 
 def test_run_sql_security_mode_and_nodes(term: Term, lab: LabCluster) -> None:
