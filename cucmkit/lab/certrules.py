@@ -179,10 +179,10 @@ class NodeCertificates:
         if distribution != "this-server":
             raise LabRefusal(f"Invalid distribution {distribution}", 400)
         names = [f"DNS:{self.fqdn}"]
-        if unit.startswith("tomcat"):
+        if unit.startswith("tomcat"):  # the domain and the alternate host name name the web server only
             names.append(f"DNS:{self._ctx.topology.domain}")
-        if self.web_security.get("alternatehostname"):
-            names.append(f"DNS:{self.web_security['alternatehostname']}")
+            if self.web_security.get("alternatehostname"):
+                names.append(f"DNS:{self.web_security['alternatehostname']}")
         names += [f"IP:{a}" if _is_ip(a) else f"DNS:{a}" for a in alt]
         return cn or self.fqdn, list(dict.fromkeys(names))
 

@@ -296,3 +296,14 @@ def test_trust_upload_of_several_certificates_is_refused_whole(state: LabState, 
     err = _refused(node.upload_trust, "tomcat-trust", ca.root_pem + ca.intermediate_pem)
     assert err.status == 400 and "2 certificates" in err.message and "one certificate at a time" in err.message
     assert node.trust("tomcat-trust") == before
+
+
+def test_alternate_host_name_reaches_only_the_tomcat_csr(state: LabState) -> None:
+    """``set web-security ... alternatehostname`` names the web server (Tomcat) only (CLI reference)."""
+    node = state.node("cucm-pub")
+    node.set_web_security(orgunit="UC", orgname="Lab Example", locality="Tokyo", state="Tokyo", country="JP",
+                          alternatehostname="cucm.lab.example")
+    sans = {unit: pki.san_strings(x509.load_pem_x509_csr(node.generate_csr(unit).encode()))
+            for unit in ("tomcat", "tomcat-ECDSA", "CallManager", "ipsec", "CAPF")}
+    assert "DNS:cucm.lab.example" in sans["tomcat"] and "DNS:cucm.lab.example" in sans["tomcat-ECDSA"]
+    assert all("DNS:cucm.lab.example" not in sans[u] for u in ("CallManager", "ipsec", "CAPF"))
