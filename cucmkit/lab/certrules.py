@@ -130,6 +130,12 @@ class NodeCertificates:
             entry = self.csrs.get(self.unit(purpose))
             return entry["csr_pem"] if entry else None
 
+    def pending_distribution(self, purpose: str) -> str | None:
+        """``this-server`` or ``multi-server`` for the pending CSR of ``purpose``; None without one."""
+        with self._ctx.lock:
+            entry = self.csrs.get(self.unit(purpose))
+            return entry.get("distribution", "this-server") if entry else None
+
     def csr_missing_message(self, purpose: str) -> str:
         unit = self.unit(purpose)
         try:

@@ -87,6 +87,9 @@ REGEN_OK = "Successfully Regenerated Certificate for {unit}."
 REGEN_HINT = "You must restart services related to {unit} for the regenerated certificates to become active."
 DELETE_ASK = "Do you wish to proceed (yes|no)?"
 DELETE_OK = "Successfully deleted certificate {file}."
+MULTI_SERVER_CLI_LAST_BEFORE = "14.0.1.12900"   # 14SU2: multi-server uploads leave the CLI
+MULTI_SERVER_CLI_REFUSED = ("Multi-server certificate upload for {unit} is not supported from the CLI. "
+                            "Upload it in Cisco Unified OS Administration or through the certificate management API.")  # [INF]
 CANCELLED = "Operation cancelled"                                                        # [INF]
 NO_CTL = "This cluster is not in Mixed Mode. CTL update is not allowed"
 CTL_NOT_PUBLISHER = "This command can only be run on the publisher"                      # [INF]
@@ -774,7 +777,21 @@ def _set_cert_import(sh: AdminShell, rest: str) -> Command:
         yield from _import_trust(sh, target, pasted)
 
 
+def _cli_refuses_multi_server(sh: AdminShell, unit: str) -> bool:
+    """From 14SU2 a multi-server certificate cannot be uploaded through the CLI (Security Guide 14SU2)."""
+    pending = getattr(sh.node, "pending_distribution", None)
+    multi = callable(pending) and pending(unit) == "multi-server"
+    return bool(multi) and _release(_version(sh)) >= _release(MULTI_SERVER_CLI_LAST_BEFORE)
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("-")[0].split(".") if part.isdigit())
+
+
 def _import_own(sh: AdminShell, unit: str, pasted: str) -> Command:
+    if _cli_refuses_multi_server(sh, unit):
+        _fail(sh, MULTI_SERVER_CLI_REFUSED.format(unit=unit))
+        return
     try:
         message = sh.node.upload_identity(unit, _first_pem(pasted))
     except Exception as exc:  # noqa: BLE001

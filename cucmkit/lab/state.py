@@ -132,6 +132,9 @@ class LabNodeState:
     def csr_missing_message(self, purpose: str) -> str:
         return self.certs.csr_missing_message(purpose)
 
+    def pending_distribution(self, purpose: str) -> str | None:
+        return self.certs.pending_distribution(purpose)
+
     def generate_csr(self, purpose: str, *, common_name: str | None = None, alt_names: Iterable[str] = (),
                      key_type: str = "rsa", key_length: int = 2048, distribution: str = "this-server",
                      include_ou: bool = True) -> str:

@@ -321,6 +321,24 @@ def test_csr_gen_then_import_of_lab_ca_issued_certificate(mterm: Term, cli_lab: 
     assert f"tomcat/tomcat.pem: Certificate Signed by {issuer_cn}" in mterm.lines("show cert list own")
 
 
+def test_multi_server_identity_is_refused_through_the_cli(mterm: Term, cli_lab: LabCluster) -> None:
+    """From 14SU2 a multi-server certificate cannot be uploaded through the CLI (the lab reports 14SU3)."""
+    node = cli_lab.state.node("cucm-pub")
+    saved = node.certs.csrs.get("tomcat")
+    before = node.own()["tomcat"].pem
+    try:
+        leaf, _ = cli_lab.ca.issue(node.generate_csr("tomcat", distribution="multi-server"), "tomcat")
+        lines = _paste(mterm, "own", "tomcat", leaf)
+        assert lines[0] == "Executed command unsuccessfully" and "Multi-server" in lines[1] and len(lines) == 2
+        assert node.own()["tomcat"].pem == before and node.pending_distribution("tomcat") == "multi-server"
+    finally:
+        with cli_lab.state.lock:  # leave the module's lab as found (no door removes a CSR)
+            node.certs.csrs.pop("tomcat", None)
+            if saved is not None:
+                node.certs.csrs["tomcat"] = saved
+            cli_lab.state.changed()
+
+
 def test_trust_import_of_an_older_duplicate_is_not_stored(mterm: Term, cli_lab: LabCluster) -> None:
     node = cli_lab.state.node("cucm-pub")
     name, pem = sorted(node.trust("tomcat-trust").items())[0]
