@@ -85,6 +85,13 @@ REGEN_WARNING = "WARNING: This operation will overwrite any CA signed certificat
 REGEN_ASK = "Proceed with regeneration (yes|no)?"
 REGEN_OK = "Successfully Regenerated Certificate for {unit}."
 REGEN_HINT = "You must restart services related to {unit} for the regenerated certificates to become active."
+# ``set cert regen ITLRecovery`` (CLI reference): its own warning, then the same question
+REGEN_ITL_WARNING = (
+    "WARNING: If you are using a tokenless CTL and if the CallManager certificate is recently generated, "
+    "please ensure that the CTL File already has the new CallManager certificate and is updated to the "
+    "endpoints, before generating the ITL Recovery certificate. Are you sure want to proceed?"
+)
+REGEN_ITL_HINT = "You must restart the services related to ITLRecovery for the regenerated certificates to become active."
 DELETE_ASK = "Do you wish to proceed (yes|no)?"
 DELETE_OK = "Successfully deleted certificate {file}."
 MULTI_SERVER_CLI_LAST_BEFORE = "14.0.1.12900"   # 14SU2: multi-server uploads leave the CLI
@@ -826,7 +833,8 @@ def _set_cert_regen(sh: AdminShell, rest: str) -> Command:
     if unit is None:
         _fail(sh, INCOMPLETE if not rest else INVALID_UNIT.format(unit=rest))
         return
-    sh.say(REGEN_WARNING.format(unit=unit))
+    itl = unit == "ITLRecovery"
+    sh.say(REGEN_ITL_WARNING if itl else REGEN_WARNING.format(unit=unit))
     answer = yield Ask(REGEN_ASK)
     if not _confirmed(answer):
         sh.say(CANCELLED)
@@ -836,7 +844,7 @@ def _set_cert_regen(sh: AdminShell, rest: str) -> Command:
     except Exception as exc:  # noqa: BLE001
         _refused(sh, exc)
         return
-    sh.say(REGEN_OK.format(unit=unit), REGEN_HINT.format(unit=unit))
+    sh.say(REGEN_OK.format(unit=unit), REGEN_ITL_HINT if itl else REGEN_HINT.format(unit=unit))
 
 
 @_command("set", "cert", "delete")

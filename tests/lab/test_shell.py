@@ -391,6 +391,29 @@ def test_regen_asks_then_overwrites_with_self_signed(mterm: Term, cli_lab: LabCl
     assert node.own()["ipsec"].pem != before and after.issuer == after.subject
 
 
+def test_regen_itl_recovery_warns_about_the_tokenless_ctl(mterm: Term, cli_lab: LabCluster) -> None:
+    """The CLI reference's dialog for ``set cert regen ITLRecovery``: its own warning, the same question."""
+    mterm.take()
+    out = mterm.keys("set cert regen ITLRecovery\r")
+    assert "If you are using a tokenless CTL" in out and "overwrite any CA signed" not in out
+    assert out.endswith("Are you sure want to proceed?" + CRLF + "Proceed with regeneration (yes|no)?")
+    assert "Operation cancelled" in mterm.keys("no\r")
+    assert mterm.lines("set cert regen ITLRecovery", "yes")[-2:] == [
+        "Successfully Regenerated Certificate for ITLRecovery.",
+        "You must restart the services related to ITLRecovery for the regenerated certificates to become active.",
+    ]
+
+
+def test_delete_in_the_cli_references_form(cli_lab: LabCluster) -> None:
+    """``set cert delete <unit> <name>`` (CLI reference) deletes from the unit's trust store, on every node."""
+    node = cli_lab.state.node("cucm-sub2")
+    name = sorted(node.trust("CAPF-trust"))[0]
+    t = Term(cli_lab, "cucm-sub2")
+    t.run("set cli pagination off")
+    assert t.lines(f"set cert delete CAPF {name}", "yes")[-1] == f"Successfully deleted certificate {name}."
+    assert all(name not in n.trust("CAPF-trust") for n in cli_lab.state.nodes.values() if n.kind == "CUCM")
+
+
 def test_delete_trust_confirms(mterm: Term, cli_lab: LabCluster) -> None:
     node = cli_lab.state.node("cucm-sub1")
     t = Term(cli_lab, "cucm-sub1")
