@@ -148,6 +148,11 @@ class NodeCertificates:
         own = self.own_certs.get(unit)
         return cert_sha256(own.active_pem) if own else ""
 
+    def installed_fingerprint(self, unit: str) -> str:
+        """The installed certificate's fingerprint (what becomes active when its service restarts)."""
+        own = self.own_certs.get(unit)
+        return cert_sha256(own.pem) if own else ""
+
     def tls_chain(self) -> tuple[str, str, list[str]]:
         """(cert PEM, key PEM, issuer chain PEMs) that the HTTPS listener serves now: the ACTIVE tomcat."""
         with self._ctx.lock:

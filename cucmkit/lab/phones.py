@@ -284,8 +284,9 @@ class CtlFile:
         return cls(int(data["version"]), tuple(data["signers"]), float(data["updated_at"]))
 
 
-def next_ctl(ctl: CtlFile, *, security_mode: int, active_fingerprint: Callable[[str], str]) -> CtlFile:
-    """The CTL after ``utils ctl update CTLFile``: signed by the publisher's active certificates."""
+def next_ctl(ctl: CtlFile, *, security_mode: int, fingerprint: Callable[[str], str]) -> CtlFile:
+    """The CTL after ``utils ctl update CTLFile``: the publisher's installed certificates, i.e. those that
+    will be active after the restart (the CTL is updated before services restart, TAC 217138)."""
     if security_mode != 1:
         raise LabRefusal("This cluster is not in Mixed Mode. CTL update is not allowed", 400)
-    return CtlFile(ctl.version + 1, tuple(active_fingerprint(u) for u in CTL_SIGNERS), time.time())
+    return CtlFile(ctl.version + 1, tuple(fingerprint(u) for u in CTL_SIGNERS), time.time())

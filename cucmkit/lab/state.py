@@ -383,7 +383,8 @@ class LabState:
     def ctl_update(self) -> str:
         with self.lock:
             pub = self.publisher
-            self.ctl = next_ctl(self.ctl, security_mode=self.security_mode, active_fingerprint=pub.active_fingerprint)
+            self.ctl = next_ctl(self.ctl, security_mode=self.security_mode,
+                                fingerprint=pub.certs.installed_fingerprint)
             self.record("ctl_updated", pub.fqdn, version=self.ctl.version, door=current_door())
             self.changed()
             return "The CTL File was successfully updated"

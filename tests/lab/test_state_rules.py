@@ -266,6 +266,17 @@ def test_ctl_update_needs_mixed_mode(state: LabState) -> None:
     assert state.ctl.signers[0] == state.publisher.active_fingerprint("CallManager")
 
 
+def test_ctl_holds_the_certificates_active_after_the_restart(state: LabState) -> None:
+    """The CTL is updated before the services restart: it lists the installed (next active) certificates."""
+    pub = state.publisher
+    state.set_security_mode(1)
+    pub.regenerate("CallManager")
+    own = pub.own()["CallManager"]
+    assert own.pem != own.active_pem  # Cisco CallManager has not restarted yet
+    state.ctl_update()
+    assert state.ctl.signers[0] == pki.fingerprint(own.pem) != pki.fingerprint(own.active_pem)
+
+
 def test_auth_checks(state: LabState) -> None:
     pw = state.secret("os_admin")
     assert state.check_os_admin("cucm-pub", "admin", pw)
