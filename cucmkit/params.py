@@ -40,12 +40,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
+import pydantic
 import yaml
 
 from cucmkit.errors import ParameterError
 from cucmkit.secrets import REFERENCE_KINDS, Secret, resolve
+from cucmkit.trust.config import PartnerParams, TrustSettings
 
 __all__ = [
     "ClusterParams",
@@ -68,12 +70,14 @@ __all__ = [
     "find_root",
     "load_yaml",
     "TOP_LEVEL_KEYS",
+    "TRUST_KEYS",
 ]
 
 ROLES = ("publisher", "subscriber")
 KINDS = ("CUCM", "IM&P")
 CA_BACKENDS = ("lab", "adcs", "manual")
 HOST_KEY_POLICIES = ("reject", "warn")
+M = TypeVar("M", bound=pydantic.BaseModel)
 _REF_HOW = "reference it as {env: ...} / {file: ...} / {keyring: ...}"
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 _VERSION = re.compile(r"^\d+(\.\d+)*(-\d+)?$")
@@ -231,6 +235,8 @@ class ClusterParams:
     ca: CaParams = CaParams()
     registration: RegistrationParams = RegistrationParams()
     expiry_threshold_days: int = 60
+    trust: TrustSettings = TrustSettings()
+    partners: tuple[PartnerParams, ...] = ()
     root: Path = Path(".")
     source: Path | None = None
 
@@ -261,6 +267,8 @@ TOP_LEVEL_KEYS = (
     "cluster", "nodes", "credentials", "tls", "ssh", "timeouts", "retries", "maintenance_window",
     "ca", "registration", "expiry_threshold_days",
 )
+# Optional sections read by `cucmkit trust` and notebooks/trust.ipynb only (runbooks do not inject them).
+TRUST_KEYS = ("trust", "partners")
 
 
 # ---------------------------------------------------------------------------- YAML
@@ -648,7 +656,7 @@ def load_parameters(
 
 
 def _build(data: Mapping[str, Any], root: Path, source: Path | None) -> ClusterParams:
-    _keys(data, "", TOP_LEVEL_KEYS, ("cluster", "nodes", "credentials"))
+    _keys(data, "", TOP_LEVEL_KEYS + TRUST_KEYS, ("cluster", "nodes", "credentials"))
     cluster = _str(data["cluster"], "cluster")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", cluster):
         raise _fail("cluster", f"{cluster!r} must be a simple name (letters, digits, . _ -)",
@@ -667,9 +675,21 @@ def _build(data: Mapping[str, Any], root: Path, source: Path | None) -> ClusterP
         ca=_ca(data.get("ca"), root, tls),
         registration=_registration(data.get("registration")),
         expiry_threshold_days=_int(threshold if threshold is not None else 60, "expiry_threshold_days", low=0),
+        trust=_model(TrustSettings, data.get("trust") or {}, "trust"),
+        partners=tuple(_model(PartnerParams, p, f"partners[{i}]") for i, p in enumerate(data.get("partners") or ())),
         root=root,
         source=source.resolve() if source is not None else None,
     )
+
+
+def _model(model: type[M], value: Any, path: str) -> M:
+    """A pydantic section; its first error named by key path, never echoing the value."""
+    try:
+        return model.model_validate(value)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join([path, *(str(p) for p in first["loc"])])
+        raise _fail(where, first["msg"], "see docs/trust.md for the trust and partners sections.") from None
 
 
 def _check_secrets(params: ClusterParams) -> None:
