@@ -1,4 +1,5 @@
-"""``cucmkit inventory``, ``cucmkit trust fetch`` and ``cucmkit trust accept``.
+"""``cucmkit inventory``, ``cucmkit trust fetch`` and ``cucmkit trust accept`` (the trust lifecycle
+sub-commands, ``trust list|stale|clean|export|partners|rotate``, live in ``cucmkit.trust.command``).
 
     cucmkit inventory -f parameters/lab.yaml [--json | --csv] [--threshold DAYS]
     cucmkit trust fetch -f parameters/lab.yaml
@@ -61,6 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     accept.add_argument("--yes", action="store_true",
                         help="do not ask: the fingerprints shown were checked out of band")
     accept.set_defaults(func=_trust_accept)
+    from cucmkit.trust.command import register_trust   # list, stale, clean, export, partners, rotate
+
+    register_trust(trust_sub)
 
 
 def _fail(exc: CucmKitError) -> int:
