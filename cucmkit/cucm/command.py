@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     accept.add_argument("--yes", action="store_true",
                         help="do not ask: the fingerprints shown were checked out of band")
     accept.set_defaults(func=_trust_accept)
-    from cucmkit.trust.command import register_trust   # list, stale, clean, export, partners, rotate
+    from cucmkit.trust.command import register_trust  # list, stale, clean, export, partners, rotate
 
     register_trust(trust_sub)
 
