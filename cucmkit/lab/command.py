@@ -73,13 +73,21 @@ def register(subparsers: Any) -> None:
     setp.add_argument("value")
     setp.set_defaults(func=lambda a: _act(a, "set", {"name": a.name, "value": a.value}))
 
-    ca = sub.add_parser("ca", help="approve or deny pending AD CS requests")
-    csub = ca.add_subparsers(dest="ca_command", metavar="approve|deny|pending", required=True)
+    ca = sub.add_parser("ca", help="approve or deny pending AD CS requests; roll the lab CA over")
+    csub = ca.add_subparsers(dest="ca_command", metavar="approve|deny|pending|rollover", required=True)
     for verb in ("approve", "deny"):
         p = _with_dir(csub.add_parser(verb))
         p.add_argument("req_id", type=int)
         p.set_defaults(func=lambda a, v=verb: _act(a, f"ca_{v}", {"req_id": a.req_id}))
     _with_dir(csub.add_parser("pending")).set_defaults(func=lambda a: _act(a, "ca_pending", {}))
+    roll = _with_dir(csub.add_parser("rollover", help="replace the lab CA: new root and issuing CA (default), "
+                                     "--issuing-only, --same-cn, --cross-sign"))
+    roll.add_argument("--label", default=None, help="names the new CA '<label> Root CA' / '<label> Issuing CA'")
+    roll.add_argument("--issuing-only", action="store_true", help="keep the root, new issuing CA only")
+    roll.add_argument("--same-cn", action="store_true", help="new keys under the previous CA names")
+    roll.add_argument("--cross-sign", action="store_true", help="the previous root certifies the new root's key")
+    roll.set_defaults(func=lambda a: _act(a, "ca_rollover", {"label": a.label, "new_root": not a.issuing_only,
+                                                             "same_cn": a.same_cn, "cross_sign": a.cross_sign}))
 
     events = _with_dir(sub.add_parser("events", help="the lab's event log: restarts, CSRs, uploads, CTL, resets"))
     events.add_argument("--json", action="store_true")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib import request as urlrequest
 
+from cucmkit.lab import pki
 from cucmkit.lab.state import LabRefusal, LabState
 
 if TYPE_CHECKING:
@@ -99,6 +100,19 @@ def _ca_decide(c: _Ctx, approve: bool) -> Any:
     return {"req_id": req.req_id, "status": req.status}
 
 
+def _ca_rollover(c: _Ctx) -> Any:
+    """A new CA (args: label, new_root, same_cn, cross_sign): the AD CS server issues from it from now on."""
+    if c.ca is None:
+        raise ValueError("the lab CA is not available")
+    pair = c.ca.rollover(label=c.args.get("label") or None, new_root=_truthy(c.args.get("new_root", True)),
+                         same_cn=_truthy(c.args.get("same_cn", False)),
+                         cross_sign=_truthy(c.args.get("cross_sign", False)))
+    c.state.record("ca_rollover", label=pair.label, root=pki.fingerprint(pair.root_pem),
+                   issuing=pki.fingerprint(pair.inter_pem), cross=bool(pair.cross_pem))
+    return {"label": pair.label, "root_sha256": pki.fingerprint(pair.root_pem),
+            "issuing_sha256": pki.fingerprint(pair.inter_pem), "cross_signed": bool(pair.cross_pem)}
+
+
 def _phones(c: _Ctx) -> Any:
     views = c.state.phone_views()
     return {"summary": c.state.phone_summary(), "by_node": _by_node(c.state),
@@ -125,6 +139,7 @@ _ACTIONS: dict[str, Callable[[_Ctx], Any]] = {
     "set": _setting,
     "ca_approve": lambda c: _ca_decide(c, True),
     "ca_deny": lambda c: _ca_decide(c, False),
+    "ca_rollover": _ca_rollover,
     "ca_pending": lambda c: [{"req_id": r.req_id, "template": r.template} for r in (c.ca.pending() if c.ca else [])],
     "phones": _phones,
     "delete_itl": _delete_itl,

@@ -40,6 +40,8 @@ __all__ = [
     "san_strings",
     "CaPair",
     "make_ca",
+    "roll_ca",
+    "bundle_roots",
     "build_cert",
     "self_signed",
     "unit_usages",
@@ -251,10 +253,13 @@ class CaPair:
     root_key_pem: str = field(repr=False)
     inter_pem: str = field(repr=False)
     inter_key_pem: str = field(repr=False)
+    cross_pem: str = field(default="", repr=False)   # this root's key certified by the previous root (rollover)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        for name in ("root_pem", "root_key_pem", "inter_pem", "inter_key_pem"):
+        for name in ("root_pem", "root_key_pem", "inter_pem", "inter_key_pem", "cross_pem"):
+            if not getattr(self, name):
+                continue
             path = directory / name.replace("_pem", ".pem")
             path.write_text(getattr(self, name))
             if "key" in name:
@@ -264,8 +269,10 @@ class CaPair:
     @classmethod
     def load(cls, directory: Path) -> CaPair:
         read = lambda n: (directory / n).read_text()  # noqa: E731
+        cross = directory / "cross.pem"
         return cls(label=read("label"), root_pem=read("root.pem"), root_key_pem=read("root_key.pem"),
-                   inter_pem=read("inter.pem"), inter_key_pem=read("inter_key.pem"))
+                   inter_pem=read("inter.pem"), inter_key_pem=read("inter_key.pem"),
+                   cross_pem=cross.read_text() if cross.exists() else "")
 
 
 def make_ca(label: str, *, not_before: dt.datetime | None = None, days: float = 3650, slot: int = 0) -> CaPair:
@@ -285,6 +292,55 @@ def make_ca(label: str, *, not_before: dt.datetime | None = None, days: float = 
                        issuer=root_name, issuer_key=root_key)
     return CaPair(label=label, root_pem=cert_to_pem(root), root_key_pem=key_to_pem(root_key),
                   inter_pem=cert_to_pem(inter), inter_key_pem=key_to_pem(inter_key))
+
+
+_CA_USAGES = frozenset({"key_cert_sign", "crl_sign", "digital_signature"})
+
+
+def roll_ca(previous: CaPair, *, label: str, new_root: bool = True, same_cn: bool = False,
+            cross_sign: bool = False, slot: int = 10, days: float = 3650) -> CaPair:
+    """The CA after a rollover: a new issuing CA, under a new root unless ``new_root`` is False.
+
+    ``same_cn`` keeps the previous CA names (a new key under the same CN: what CUCM's one-certificate-per-CN
+    trust stores cannot hold side by side); ``cross_sign`` certifies the new root's key with the previous root.
+    """
+    now = utcnow()
+    old_root, old_root_key = load_cert(previous.root_pem), load_key(previous.root_key_pem)
+    if new_root:
+        root_key = pooled_key("rsa", 2048, 1000 + slot)
+        root_name = old_root.subject if same_cn else subject_name(f"{label} Root CA", ou="PKI")
+        root = build_cert(CertSpec(subject=root_name, public_key=root_key.public_key(), key_usage=_CA_USAGES,
+                                   is_ca=True, path_length=1, not_before=now - dt.timedelta(minutes=10),
+                                   not_after=now + dt.timedelta(days=days)), issuer=root_name, issuer_key=root_key)
+    else:
+        root, root_key, root_name = old_root, old_root_key, old_root.subject
+    inter_key = pooled_key("rsa", 2048, 1001 + slot)
+    inter_name = load_cert(previous.inter_pem).subject if same_cn else subject_name(f"{label} Issuing CA", ou="PKI")
+    inter = build_cert(CertSpec(subject=inter_name, public_key=inter_key.public_key(), key_usage=_CA_USAGES,
+                                is_ca=True, path_length=0, not_before=now - dt.timedelta(minutes=10),
+                                not_after=min(root.not_valid_after_utc, now + dt.timedelta(days=days - 1))),
+                       issuer=root_name, issuer_key=root_key)
+    cross = ""
+    if cross_sign and new_root:
+        cross = cert_to_pem(build_cert(CertSpec(subject=root_name, public_key=root_key.public_key(),
+                                                key_usage=_CA_USAGES, is_ca=True, path_length=1,
+                                                not_before=now - dt.timedelta(minutes=10),
+                                                not_after=old_root.not_valid_after_utc),
+                                       issuer=old_root.subject, issuer_key=old_root_key))
+    return CaPair(label=label, root_pem=cert_to_pem(root), root_key_pem=key_to_pem(root_key),
+                  inter_pem=cert_to_pem(inter), inter_key_pem=key_to_pem(inter_key), cross_pem=cross)
+
+
+def bundle_roots(ca_dir: Path) -> str:
+    """Every lab root under ``<state>/ca/`` (current first, then old and retired ones), one PEM text, no repeats."""
+    order = sorted((d for d in ca_dir.iterdir() if (d / "root.pem").exists()),
+                   key=lambda d: (d.name != "current", d.name))
+    roots: list[str] = []
+    for directory in order:
+        pem = (directory / "root.pem").read_text()
+        if pem not in roots:
+            roots.append(pem)
+    return "".join(roots)
 
 
 def sign_with(pair: CaPair, *, subject: x509.Name, public_key: Any, unit: str | None, sans: tuple[str, ...],
@@ -413,6 +469,24 @@ class LabCA:
                         eku=frozenset(ov.get("eku", eku)), is_ca=bool(ov.get("is_ca", is_ca)),
                         path_length=ov.get("path_length", 0 if is_ca else None),
                         not_before=nb, not_after=na, hash_name=str(ov.get("hash", "sha256")))
+
+    # -- rollover
+
+    def rollover(self, *, label: str | None = None, new_root: bool = True, same_cn: bool = False,
+                 cross_sign: bool = False) -> CaPair:
+        """Replace the current CA (kept as ``ca/retired-<n>/``); the bundle keeps every root. Returns the new CA."""
+        with self._lock:
+            retired = len(list(self.directory.glob("retired-*"))) + 1 if self.directory else 1
+            new = roll_ca(self.pair, label=label or f"Lab G{retired + 1}", new_root=new_root, same_cn=same_cn,
+                          cross_sign=cross_sign, slot=10 + 4 * retired)
+            if self.directory is not None:
+                self.pair.save(self.directory / f"retired-{retired}")
+                new.save(self.directory / "current")
+                if not new.cross_pem and (self.directory / "current" / "cross.pem").exists():
+                    (self.directory / "current" / "cross.pem").unlink()
+                (self.directory.parent / "ca-bundle.pem").write_text(bundle_roots(self.directory))
+            self.pair = new
+            return new
 
     # -- AD CS request book
 

@@ -63,7 +63,7 @@ def ensure_cas(state_dir: Path) -> tuple[pki.CaPair, pki.CaPair]:
         pair.save(directory)
         pairs.append(pair)
     old, current = pairs
-    (Path(state_dir) / "ca-bundle.pem").write_text(current.root_pem + old.root_pem)
+    (Path(state_dir) / "ca-bundle.pem").write_text(pki.bundle_roots(base))   # current, old, retired roots
     return old, current
 
 
