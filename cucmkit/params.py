@@ -235,7 +235,7 @@ class ClusterParams:
     ca: CaParams = CaParams()
     registration: RegistrationParams = RegistrationParams()
     expiry_threshold_days: int = 60
-    trust: TrustSettings = TrustSettings()
+    trust: TrustSettings = TrustSettings(keep=())
     partners: tuple[PartnerParams, ...] = ()
     root: Path = Path(".")
     source: Path | None = None

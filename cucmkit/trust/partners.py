@@ -110,10 +110,13 @@ def export_partner_files(partner: PartnerParams, chain_pems: Sequence[str], fold
                          instructions=steps)
 
 
-def check_partner(partner: PartnerParams, probe: Probe, *, timeout: float = 10.0) -> PartnerCheck:
+def check_partner(partner: PartnerParams, probe: Probe | None, *, timeout: float = 10.0) -> PartnerCheck:
     """Present ``probe`` (the new chain) to the partner's TLS endpoint; trusted only if it accepts it."""
     if not partner.checkable:
         return PartnerCheck(partner.name, None, "no endpoint in the parameter file: confirm by hand",
+                            partner.required)
+    if probe is None:
+        return PartnerCheck(partner.name, None, "no probe certificate from the new CA to present",
                             partner.required)
     try:
         detail = _handshake(partner, probe, timeout)

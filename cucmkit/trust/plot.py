@@ -37,7 +37,7 @@ def ca_expiry_png(inventory: TrustInventory, *, title: str = "CA validity and th
 def _draw_row(axis: Any, row: int, entry: TrustEntry) -> None:
     from matplotlib.dates import date2num
 
-    start, end = date2num(entry.not_before), date2num(entry.not_after)
+    start, end = date2num(entry.not_before), date2num(entry.not_after)  # type: ignore[no-untyped-call]
     axis.barh(row, end - start, left=start, height=0.35, color=STALE_COLOUR if entry.stale else CA_COLOUR, alpha=0.6)
     when = [d.not_after for d in entry.dependents]
     colours = [OUTLIVES_COLOUR if d.not_after > entry.not_after else INSIDE_COLOUR for d in entry.dependents]
