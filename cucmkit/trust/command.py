@@ -43,6 +43,9 @@ def register_trust(trust_sub: argparse._SubParsersAction) -> None:  # type: igno
     clean.add_argument("--approve", action="store_true", help="delete what the list shows")
     clean.add_argument("--ticket", default="no-ticket", help="evidence folder name (default: no-ticket)")
     clean.set_defaults(func=_clean)
+    from cucmkit.trust.rotation_command import register_rotation
+
+    register_rotation(trust_sub)
 
 
 def _with_params(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
