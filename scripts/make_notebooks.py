@@ -22,14 +22,14 @@ import nbformat
 from cucmkit import catalogue
 from cucmkit.catalogue import Purpose
 
-__all__ = ["build", "runbook_notebook", "inventory_notebook", "main"]
+__all__ = ["build", "runbook_notebook", "inventory_notebook", "trust_notebook", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
-def _parameters_cell(purpose: str) -> nbformat.NotebookNode:
+def _parameters_cell(purpose: str, extra: str = "") -> nbformat.NotebookNode:
     source = f'''# Parameters: papermill replaces these. `-f parameters/<cluster>.yaml` injects the cluster's keys;
 # `cucmkit run` injects only parameters_file and the run options. Secrets are never parameters:
 # the parameter file holds references ({{env: ..}}, {{file: ..}}, {{keyring: ..}}) resolved in this kernel.
@@ -50,7 +50,7 @@ ca = "lab"                     # CA back-end: "lab", "manual" or "adcs" (None: t
 approve = False                # True approves the steps that change the cluster
 dry_run = False                # True: plan and pre-check only, change nothing
 state_dir = ".cucmkit-state"   # the renewal engine's ledger, lock and phone gate
-journal_file = None            # set by `cucmkit run` (the evidence journal)'''
+journal_file = None            # set by `cucmkit run` (the evidence journal)''' + extra
     cell: nbformat.NotebookNode = nbformat.v4.new_code_cell(source)  # type: ignore[no-untyped-call]
     cell.metadata["tags"] = ["parameters"]
     return cell
@@ -193,6 +193,45 @@ def _inventory_cells() -> list[nbformat.NotebookNode]:
     ]
 
 
+_TRUST_PARAMETERS = '''
+new_chain_file = None          # the new CA certificates (PEM, DER or p7b) for a rotation plan and partner files'''
+
+
+def _trust_cells() -> list[nbformat.NotebookNode]:
+    return [
+        _md("# Trust stores\nEvery trust certificate of every store on every node: key ids, validity, which "
+            "identity certificates chain to it, and why it may be stale (expired; superseded by a newer key with "
+            "the same CN; orphaned: nothing chains to it and `trust.keep` does not pin it). Then the clean-up, "
+            "after approval, and with `new_chain_file` the CA rotation plan and the partners' files. "
+            "See docs/trust.md."),
+        _parameters_cell("trust", _TRUST_PARAMETERS),
+        _md("## 1. Open the run"),
+        _step("open", "from cucmkit.trust.book import open_trust\n\nbook = open_trust(globals())"),
+        _md("## 2. Every trust certificate"),
+        _step("certificates", "book.certificates()"),
+        _md("## 3. CA expiry against the identities that depend on it\nBars: each CA's validity (grey: stale). "
+            "Dots: the identities chained to it; red when the identity outlives its CA."),
+        _step("plot", "book.plot()"),
+        _md("## 4. Stale trust certificates\nNever one an identity still chains to, never one pinned in "
+            "`trust.keep`."),
+        _step("stale", "book.stale()"),
+        _md("## 5. Approval\nThe next cell deletes the certificates listed above (CUCM removes each from every "
+            "node since 11.0; the kit checks every node afterwards and records each deletion with its fingerprint)."),
+        _step("approval", "book.approval()"),
+        _step("clean", "book.clean()"),
+        _md("## 6. CA rotation plan\nCollisions first: a new CA with the CN of one still in use is refused."),
+        _step("rotation", "book.rotation_plan()"),
+        _md("## 7. Partners\nThe files each partner needs, and what to paste where."),
+        _step("partners", "book.partners()"),
+    ]
+
+
+def trust_notebook() -> nbformat.NotebookNode:
+    nb = _notebook(_trust_cells())
+    nbformat.validate(nb)
+    return nb
+
+
 def _notebook(cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
     nb: nbformat.NotebookNode = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
     nb.cells = cells
@@ -218,7 +257,7 @@ def inventory_notebook() -> nbformat.NotebookNode:
 
 def build() -> dict[str, str]:
     """File name -> notebook JSON text: the inventory and one runbook per ``catalogue.runbooks()`` entry."""
-    books = {"inventory.ipynb": inventory_notebook()}
+    books = {"inventory.ipynb": inventory_notebook(), "trust.ipynb": trust_notebook()}
     for purpose in catalogue.runbooks():
         books[f"{catalogue.runbook_for(purpose.name)}.ipynb"] = runbook_notebook(purpose)
     return {name: str(nbformat.writes(nb)) + "\n" for name, nb in books.items()}  # type: ignore[no-untyped-call]
