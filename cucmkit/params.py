@@ -712,7 +712,7 @@ def from_notebook(namespace: Mapping[str, Any], *, check_secrets: bool = True) -
     not None overrides the file's value. A string ``ca`` (the notebook's CA
     back-end choice, e.g. ``ca="lab"``) is not a section and is ignored here.
     """
-    injected = {k: namespace.get(k) for k in TOP_LEVEL_KEYS if namespace.get(k) is not None}
+    injected = {k: namespace.get(k) for k in TOP_LEVEL_KEYS + TRUST_KEYS if namespace.get(k) is not None}
     if isinstance(injected.get("ca"), str):
         injected.pop("ca")
     if injected.get("cluster") is not None and injected.get("nodes") is not None:
