@@ -33,6 +33,7 @@ from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field
 
 from cucmkit import catalogue
+from cucmkit.certs.chain import self_issued
 from cucmkit.certs.records import record_from_pem
 from cucmkit.errors import CucmKitError, InterlockError
 from cucmkit.trust.cleanup import CleanupPlan, TrustCluster, TrustNode, read_inventory, run_cleanup
@@ -78,7 +79,7 @@ class RotationPlan:
 def plan_rotation(inventory: TrustInventory, new_chain: Sequence[str], *, retire: Sequence[str] = ()) -> RotationPlan:
     """The rotation from the CA certificates ``retire`` (default: every CA an identity chains to that is not an
     identity's own copy and not in the new chain) to ``new_chain`` (root and/or issuing CA, PEM)."""
-    ordered = tuple(_pem(c) for c in ordered_root_first(new_chain))
+    ordered = tuple(_pem(c) for c in _without_cross(ordered_root_first(new_chain)))
     new_fps = {record_from_pem(p).fingerprint_sha256 for p in ordered}
     identity_fps = {r.fingerprint_sha256 for r in inventory.identities}
     wanted = {fp.lower() for fp in retire}
@@ -87,6 +88,13 @@ def plan_rotation(inventory: TrustInventory, new_chain: Sequence[str], *, retire
     renew = _renewals(old)
     return RotationPlan(new_chain=ordered, retire=old, renew=renew, stage=_stage(inventory, old, renew),
                         collisions=_collisions(inventory, ordered))
+
+
+def _without_cross(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+    """Drop a cross certificate (the new root's name, issued by another CA): CUCM would file it under the root's
+    CN and replace the root with it. It is for partners that still anchor on the old root (``trust export``)."""
+    roots = [c.subject for c in certs if self_issued(c)]
+    return [c for c in certs if self_issued(c) or c.subject not in roots]
 
 
 def _renewals(old: Sequence[TrustEntry]) -> tuple[tuple[str, tuple[str, ...]], ...]:

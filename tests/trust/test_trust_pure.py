@@ -45,6 +45,13 @@ def test_issuing_only_rotation_retires_the_old_issuing_ca_and_keeps_the_root() -
     assert set(plan.stage) == {("pub.example", "tomcat-trust"), ("sub.example", "tomcat-trust")}
 
 
+def test_a_cross_certificate_is_not_staged() -> None:
+    ca = pki.make_ca("Pure D", slot=100)
+    new = pki.roll_ca(ca, label="Pure D2", cross_sign=True, slot=104)
+    plan = plan_rotation(build_inventory(_records(ca), now=NOW), [new.cross_pem, new.inter_pem, new.root_pem])
+    assert plan.new_chain == (new.root_pem, new.inter_pem) and not plan.collisions
+
+
 def test_same_cn_new_key_collides_and_an_older_one_too() -> None:
     ca = pki.make_ca("Pure C", slot=92)
     inventory = build_inventory(_records(ca), now=NOW)
