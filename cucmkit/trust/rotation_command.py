@@ -138,8 +138,9 @@ def _run_rotation(args: argparse.Namespace, params: ClusterParams, cluster: Any,
     from cucmkit.ca import make_backend
     from cucmkit.trust.engine import engine_renewer
     from cucmkit.trust.rotation import Rotation, write_rotation_evidence
+    from cucmkit.wiring import state_dir_for
 
-    state_dir = args.state_dir or params.root / ".cucmkit-state"
+    state_dir = state_dir_for(params, args.state_dir)
     backend = make_backend(params, args.ca)
     rotation = Rotation(cluster=cluster, state_path=state_dir / params.cluster / "trust-rotation.json",
                         ticket=args.ticket, new_chain=chain, partners=params.partners, keep=params.trust.keep,
