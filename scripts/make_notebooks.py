@@ -22,7 +22,7 @@ import nbformat
 from cucmkit import catalogue
 from cucmkit.catalogue import Purpose
 
-__all__ = ["build", "runbook_notebook", "inventory_notebook", "trust_notebook", "main"]
+__all__ = ["build", "runbook_notebook", "inventory_notebook", "trust_notebook", "rotation_notebook", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -226,6 +226,48 @@ def _trust_cells() -> list[nbformat.NotebookNode]:
     ]
 
 
+_ROTATION_PARAMETERS = '''
+new_chain_file = "new-ca.pem"  # the new root and/or issuing CA (PEM, DER or p7b), relative to the project root
+retire = None                  # SHA-256 of the old CA certificates (None: every CA an identity chains to today)'''
+
+_ROTATION_STEPS = (
+    ("collisions", "CUCM keeps one trust certificate per CN per store and replaces it only with a newer one: a new CA "
+     "with the CN of one that identities still chain to would strand them. Refused here, before any change."),
+    ("partners", "Each partner in the parameter file is shown a probe certificate from the new CA. One that refuses "
+     "it would break as soon as CUCM serves the new chain: the rotation stops before CUCM changes."),
+    ("stage", "The new root and issuing CA go into every trust store that needs them, on every node, BEFORE any "
+     "identity is issued from them."),
+    ("renew", "Each purpose chained to the old CA is renewed by the renewal engine, one at a time, in the runbook "
+     "order, only where needed (the engine's pre-checks, interlocks and phone gates apply)."),
+    ("verify", "Nothing chains to the old CA any more."),
+    ("retire", "The old CA certificates are deleted (cluster-wide, checked on every node) now that nothing depends "
+     "on them."),
+)
+
+
+def _rotation_cells() -> list[nbformat.NotebookNode]:
+    cells = [
+        _md("# CA rotation\nReplace the CA that signs the cluster's certificates as a plan: collisions refused first, "
+            "partners checked, the new chain staged before any identity is issued from it, the purposes renewed in "
+            "the safe order, the old CA removed only when nothing depends on it. Resumable: a run that stopped "
+            "resumes at the step that did not finish. See docs/trust.md."),
+        _parameters_cell("trust-rotation", _ROTATION_PARAMETERS),
+        _md("## 1. Open the run and show the plan"),
+        _step("open", "from cucmkit.trust.rotation_book import open_rotation\n\nbook = open_rotation(globals())"),
+        _md("## 2. Approval\nEvery step below changes the cluster except the collision check."),
+        _step("approval", "book.approval()"),
+    ]
+    for number, (name, why) in enumerate(_ROTATION_STEPS, start=3):
+        cells += [_md(f"## {number}. {name.capitalize()}\n{why}"), _step(name, f'book.step("{name}")')]
+    return cells + [_md("## 9. Summary and evidence"), _step("summary", "book.summary()")]
+
+
+def rotation_notebook() -> nbformat.NotebookNode:
+    nb = _notebook(_rotation_cells())
+    nbformat.validate(nb)
+    return nb
+
+
 def trust_notebook() -> nbformat.NotebookNode:
     nb = _notebook(_trust_cells())
     nbformat.validate(nb)
@@ -257,7 +299,8 @@ def inventory_notebook() -> nbformat.NotebookNode:
 
 def build() -> dict[str, str]:
     """File name -> notebook JSON text: the inventory and one runbook per ``catalogue.runbooks()`` entry."""
-    books = {"inventory.ipynb": inventory_notebook(), "trust.ipynb": trust_notebook()}
+    books = {"inventory.ipynb": inventory_notebook(), "trust.ipynb": trust_notebook(),
+             "trust-rotation.ipynb": rotation_notebook()}
     for purpose in catalogue.runbooks():
         books[f"{catalogue.runbook_for(purpose.name)}.ipynb"] = runbook_notebook(purpose)
     return {name: str(nbformat.writes(nb)) + "\n" for name, nb in books.items()}  # type: ignore[no-untyped-call]

@@ -263,14 +263,24 @@ class Rotation:
     def run(self) -> RotationState:
         """Every step not yet done, in order; stops at the first that does not finish. State saved after each."""
         for name in STEPS:
-            if self.state.steps[name].status == "done":
-                continue
-            status, detail = self._step(name)
-            self.state.steps[name] = StepState(status=status, detail=detail, at=self.now().isoformat())
-            self.state.save(self.state_path)
-            if status != "done":
+            if self.step(name).status != "done":
                 break
         return self.state
+
+    def step(self, name: str) -> StepState:
+        """Run step ``name`` (once: a done step answers its saved state); every earlier step must be done."""
+        if name not in STEPS:
+            raise ValueError(f"unknown rotation step {name!r}; steps: {', '.join(STEPS)}")
+        if self.state.steps[name].status == "done":
+            return self.state.steps[name]
+        earlier = [s for s in STEPS[:STEPS.index(name)] if self.state.steps[s].status != "done"]
+        if earlier:
+            raise InterlockError(f"rotation step {name} needs {earlier[0]} done first", operation=f"rotation {name}",
+                                 remedy=f"run the {earlier[0]} step (its cell) first.")
+        status, detail = self._step(name)
+        self.state.steps[name] = StepState(status=status, detail=detail, at=self.now().isoformat())
+        self.state.save(self.state_path)
+        return self.state.steps[name]
 
     def _step(self, name: str) -> tuple[Status, str]:
         try:

@@ -14,7 +14,7 @@ from cucmkit.params import TOP_LEVEL_KEYS
 
 from .conftest import NOTEBOOKS, REPO
 
-BOOKS = ["inventory", "trust", "tomcat", "ipsec", "capf", "callmanager", "tvs"]
+BOOKS = ["inventory", "trust", "trust-rotation", "tomcat", "ipsec", "capf", "callmanager", "tvs"]
 
 
 def test_committed_notebooks_are_what_the_script_writes() -> None:
