@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict, Field
 
 from cucmkit import catalogue
 from cucmkit.certs.chain import self_issued
 from cucmkit.certs.records import record_from_pem
 from cucmkit.errors import CucmKitError, InterlockError
+from cucmkit.fingerprints import public_key_sha256
 from cucmkit.trust.cleanup import CleanupPlan, TrustCluster, TrustNode, read_inventory, run_cleanup
 from cucmkit.trust.config import PartnerParams
 from cucmkit.trust.inventory import Dependent, TrustEntry, TrustInventory
@@ -86,7 +88,7 @@ def plan_rotation(inventory: TrustInventory, new_chain: Sequence[str], *, retire
     old = tuple(e for e in inventory.entries if e.fingerprint not in new_fps and (
         e.fingerprint in wanted if wanted else e.in_use and e.fingerprint not in identity_fps))
     renew = _renewals(old)
-    return RotationPlan(new_chain=ordered, retire=old, renew=renew, stage=_stage(inventory, old, renew),
+    return RotationPlan(new_chain=ordered, retire=old, renew=renew, stage=_stage(old, renew),
                         collisions=_collisions(inventory, ordered))
 
 
@@ -107,13 +109,12 @@ def _renewals(old: Sequence[TrustEntry]) -> tuple[tuple[str, tuple[str, ...]], .
     return tuple((p, tuple(sorted(nodes[p]))) for p in known)
 
 
-def _stage(inventory: TrustInventory, old: Sequence[TrustEntry],
-           renew: Sequence[tuple[str, tuple[str, ...]]]) -> tuple[tuple[str, str], ...]:
+def _stage(old: Sequence[TrustEntry], renew: Sequence[tuple[str, tuple[str, ...]]]) -> tuple[tuple[str, str], ...]:
+    """Every (node, store) holding an old CA certificate, and the trust store of each purpose renewed there."""
     targets = {(loc.node, loc.store) for entry in old for loc in entry.locations}
     for purpose, nodes in renew:
         store = _trust_store(purpose)
         targets |= {(node, store) for node in nodes if store}
-    del inventory
     return tuple(sorted(targets))
 
 
@@ -156,14 +157,10 @@ def collision_error(collisions: Sequence[Collision]) -> InterlockError:
 
 
 def _key(pem: str) -> str:
-    from cucmkit.fingerprints import public_key_sha256
-
     return public_key_sha256(pem)
 
 
 def _pem(cert: x509.Certificate) -> str:
-    from cryptography.hazmat.primitives import serialization
-
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
