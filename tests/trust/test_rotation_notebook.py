@@ -11,6 +11,7 @@ import papermill
 import pytest
 import yaml
 
+from cucmkit.evidence import known_secrets, scan_dir
 from cucmkit.lab import LabCluster, Topology
 from cucmkit.lab.control import apply_action
 from cucmkit.lab.partner import LabPartner
@@ -54,5 +55,6 @@ def test_rotation_runbook_stops_on_partner_then_resumes(nb_rot_lab: LabCluster, 
     body = json.loads(evidence.read_text())
     assert body["status"] == "done" and body["renewals"] and body["deletions"]
     assert "Resuming: done already: collisions" in (tmp_path / "second.ipynb").read_text()
+    assert scan_dir(tmp_path / "evidence", known_secrets([params])) == []    # no password, no private key
     remaining = {f for node in nb_rot_lab.state.nodes.values() for store in node.trust_stores().values() for f in store}
     assert f"{OLD_LABEL.replace(' ', '_')}_Root_CA.pem" not in remaining

@@ -14,6 +14,7 @@ import pytest
 from cucmkit.certs.records import record_from_pem
 from cucmkit.cucm import Cluster
 from cucmkit.errors import InterlockError
+from cucmkit.evidence import known_secrets, scan_dir
 from cucmkit.lab import LabCluster
 from cucmkit.lab.starting import EXPIRED_CN, OLD_LABEL
 from cucmkit.params import load_parameters
@@ -77,5 +78,6 @@ def test_approved_deletes_cluster_wide_with_evidence(trust_lab: LabCluster, trus
         record_from_pem(capf_orphan).fingerprint_sha256,
         next(d["fingerprint"] for d in body["deletions"] if d["common_name"] == EXPIRED_CN)}
     assert all(d["outcome"] == "deleted" and not d["still_on"] for d in body["deletions"])
+    assert scan_dir(evidence.parent, known_secrets([trust_params])) == []
     again = _cucmkit(tmp_path, "trust", "clean", "-f", str(trust_params))
     assert again.returncode == 0 and "nothing stale to delete" in again.stdout
