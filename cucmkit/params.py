@@ -79,7 +79,8 @@ CA_BACKENDS = ("lab", "adcs", "manual")
 HOST_KEY_POLICIES = ("reject", "warn")
 M = TypeVar("M", bound=pydantic.BaseModel)
 _REF_HOW = "reference it as {env: ...} / {file: ...} / {keyring: ...}"
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 _VERSION = re.compile(r"^\d+(\.\d+)*(-\d+)?$")
 
 
