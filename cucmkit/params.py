@@ -1,6 +1,7 @@
-"""The cluster parameter file: safe YAML, a typed frozen schema, checked before any network call.
+"""The cluster parameter file: bounded safe YAML, a typed frozen pydantic schema, checked before any network call.
 
 ```yaml
+# yaml-language-server: $schema=../docs/parameters.schema.json
 cluster: lab
 nodes:
   - {fqdn: cucm-pub.lab.example, address: 127.0.0.1, role: publisher, kind: CUCM, version: auto,
@@ -21,31 +22,49 @@ retries:
   axl: {attempts: 5, backoff_seconds: 2, max_backoff_seconds: 30}
 ```
 
-Passwords are references only (``{env: VAR}``, ``{file: PATH}``,
-``{keyring: "service/user"}``); a plain value is refused. Relative paths
-resolve against ``$CUCMKIT_ROOT``, else the nearest ancestor of the working
-directory that has a ``parameters/`` folder. Every error names the key path
-(``nodes[1].https_port``) and the remedy, and never echoes a value that could
-be a secret.
+The value types are pydantic dataclasses (frozen; ``dataclasses.replace``
+works). The ``ca:`` section is validated by the chosen back-end's own config
+model (``cucmkit.ca.registry``). Passwords are references only (``{env: VAR}``,
+``{file: PATH}``, ``{keyring: "service/user"}``); a plain value is refused.
+Relative paths resolve against ``$CUCMKIT_ROOT``, else the nearest ancestor of
+the working directory that has a ``parameters/`` folder. Every error names the
+key path (``nodes[1].https_port``) and the remedy, and quotes values shortened,
+never a secret. The YAML reader is bounded (size, depth, expanded size).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import dataclasses
 import datetime as dt
+import ipaddress
+import math
 import os
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Annotated, Any
 
-import pydantic
-import yaml
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import ArgsKwargs, PydanticCustomError
 
 from cucmkit.errors import ParameterError
+from cucmkit.fingerprints import normalize_sha256, normalize_ssh_sha256
+from cucmkit.params_yaml import load_yaml, quote
 from cucmkit.secrets import REFERENCE_KINDS, Secret, resolve
 from cucmkit.trust.config import PartnerParams, TrustSettings
 
@@ -58,7 +77,6 @@ __all__ = [
     "TlsTrust",
     "Timeouts",
     "MaintenanceWindow",
-    "CaParams",
     "RegistrationParams",
     "SshTrust",
     "Backoff",
@@ -69,25 +87,259 @@ __all__ = [
     "from_notebook",
     "find_root",
     "load_yaml",
+    "json_schema",
+    "parameter_error",
     "TOP_LEVEL_KEYS",
     "TRUST_KEYS",
+    "SECTION",
+    "CaConfig",
+    "schema_error",
 ]
 
 ROLES = ("publisher", "subscriber")
 KINDS = ("CUCM", "IM&P")
-CA_BACKENDS = ("lab", "adcs", "manual")
 HOST_KEY_POLICIES = ("reject", "warn")
-M = TypeVar("M", bound=pydantic.BaseModel)
+MAX_SECONDS = 10_000_000.0        # ~115 days: any larger timeout or delay is a typo
 _REF_HOW = "reference it as {env: ...} / {file: ...} / {keyring: ...}"
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
-                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-_VERSION = re.compile(r"^\d+(\.\d+)*(-\d+)?$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+")
+_HOST = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)*(?:-[0-9]+)?")
+_CLUSTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+SECTION = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+normalize_ssh_fingerprint = normalize_ssh_sha256   # the name this module exported before fingerprints.py
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def _bad(problem: str, remedy: str, *at: str | int) -> PydanticCustomError:
+    """A schema error: ``problem`` at the field (``at``: a sub-path below it) and its ``remedy``."""
+    return PydanticCustomError("parameter", problem.replace("{", "{{").replace("}", "}}"),
+                               {"remedy": remedy, "at": at})
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if part == "[key]":
+            continue
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def parameter_error(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> ParameterError:
+    """The first problem of a pydantic ValidationError as a ParameterError ``path: problem`` + remedy."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    ctx = first.get("ctx") or {}
+    where = _where((*prefix, *first["loc"], *ctx.get("at", ()))) or "parameter file"
+    if first["type"] == "parameter":
+        return ParameterError(f"{where}: {first['msg']}", remedy=str(ctx.get("remedy")))
+    message = first["msg"][:1].lower() + first["msg"][1:]
+    return ParameterError(f"{where}: {message[:200]}",
+                          remedy="see docs/parameters.md (or docs/parameters.schema.json) for the expected form.")
+
+
+def _section(value: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> Any:
+    """A mapping with only ``allowed`` keys and every ``required`` one; None values dropped (= default)."""
+    if isinstance(value, ArgsKwargs) or dataclasses.is_dataclass(value):
+        return value
+    if not isinstance(value, Mapping):
+        raise _bad(f"must be a mapping (got {type(value).__name__})", "write it as key: value pairs.")
+    for key in value:
+        if key not in allowed:
+            raise _bad("unknown key", f"use one of: {', '.join(allowed)} (check the spelling).",
+                       key[:60] if isinstance(key, str) else quote(key, 60))
+    for key in required:
+        if value.get(key) is None:
+            raise _bad("is required", f"add {key} to the parameter file.", key)
+    return {k: v for k, v in value.items() if v is not None}
+
+
+def _fields(cls: type[Any]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+# ---------------------------------------------------------------------------- scalar types
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
+        raise _bad("must be a non-empty string", "write a plain string value.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _bad("must be a non-empty string", "write a plain string value.")
+    text = str(value).strip()
+    if len(text) > 1024:
+        raise _bad("is too long (more than 1024 characters)", "write a short plain value.")
+    return text
+
+
+def _number(value: Any, low: float, high: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _bad(f"must be {what} (got {quote(value)})", "fix the number.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _bad(f"must be a finite number (got {quote(value)})", "write a plain number such as 30.")
+    if not low <= value <= high:
+        raise _bad(f"must be {what} (got {quote(value)})", "fix the number.")
+    return value
+
+
+def _integer(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _bad(f"must be an integer {low}..{high} (got {quote(value)})", "fix the number.")
+        return value
+    return check
+
+
+def _seconds(value: Any) -> float:
+    number = _number(value, -math.inf, MAX_SECONDS, f"a positive number of seconds up to {MAX_SECONDS:g}")
+    if number <= 0:
+        raise _bad(f"must be a positive number of seconds (got {quote(value)})", "fix the number.")
+    return float(number)
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        text = _text(value)
+        for option in options:
+            if text.lower() == option.lower():
+                return option
+        raise _bad(f"must be one of {', '.join(options)} (got {quote(text)})", "use one of the listed values.")
+    return check
+
+
+def _fqdn(value: Any) -> str:
+    text = _text(value)
+    if not text.isascii() or not _HOSTNAME.fullmatch(text):
+        raise _bad(f"{quote(text)} is not a fully qualified host name (ASCII letters, digits, hyphens, dots)",
+                   "write the node's FQDN as in its certificate (host.domain), and its IP under address.")
+    return text.lower()
+
+
+def _address(value: Any) -> str:
+    text = _text(value)
+    if "://" in text or "/" in text:
+        raise _bad(f"{quote(text)} is a URL or a path, not an address",
+                   "write a host name or an IP address (no scheme, no path); ports go in https_port / ssh_port.")
+    if text.isascii():
+        try:
+            return str(ipaddress.ip_address(text))
+        except ValueError:
+            if _HOST.fullmatch(text) and not text.replace(".", "").isdigit():
+                return text.lower()
+    raise _bad(f"{quote(text)} is not a host name or an IP address (ASCII letters and digits only)",
+               "write the node's IP address or DNS name.")
+
+
+def _version(value: Any) -> str:
+    text = _text(value)
+    if text != "auto" and not _VERSION.fullmatch(text):
+        raise _bad(f"{quote(text)} is not a CUCM version",
+                   'write "auto" or a version such as "12.5", "14.0.1.13900-155" (quoted).')
+    return text
+
+
+def _cluster(value: Any) -> str:
+    text = _text(value)
+    if not _CLUSTER.fullmatch(text):
+        raise _bad(f"{quote(text)} must be a simple name (letters, digits, . _ -; up to 64)",
+                   "it names folders for state and evidence.")
+    return text
+
+
+def _path(value: Any, info: ValidationInfo) -> Path:
+    if isinstance(value, Path):
+        return value
+    candidate = Path(_text(value)).expanduser()
+    root = (info.context or {}).get("root")
+    return candidate if candidate.is_absolute() or root is None else Path(root) / candidate
+
+
+def _paths(value: Any, info: ValidationInfo) -> tuple[Path, ...]:
+    items = (value,) if isinstance(value, (str, Path)) else value
+    if not isinstance(items, (list, tuple)):
+        raise _bad("must be a list of file paths", "write it as [path/to/ca.pem].")
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(_path(item, info))
+        except PydanticCustomError as exc:
+            raise _bad(exc.message(), "write a plain file path.", i) from None
+    return tuple(out)
+
+
+def _pin(value: Any) -> str:
+    try:
+        return normalize_sha256(_text(value))
+    except ValueError:
+        raise _bad("is not a SHA-256 fingerprint (64 hex characters, colons allowed)",
+                   "copy the fingerprint shown by `cucmkit trust fetch -f PARAMS`.") from None
+
+
+def _ssh_pins(value: Any) -> tuple[str, ...]:
+    single = isinstance(value, str)
+    items = [value] if single else value
+    if not isinstance(items, (list, tuple)) or not items:
+        raise _bad("must be a fingerprint or a list of them", "write ssh_host_key_sha256: SHA256:....")
+    pins = []
+    for i, item in enumerate(items):
+        at: tuple[int, ...] = () if single else (i,)
+        try:
+            pins.append(normalize_ssh_sha256(_text(item)))
+        except (ValueError, PydanticCustomError) as exc:
+            text = exc.message() if isinstance(exc, PydanticCustomError) else str(exc)
+            raise _bad(text, "copy the SSH fingerprint shown by `cucmkit trust fetch -f PARAMS`.", *at) from None
+    return tuple(pins)
+
+
+def _when(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        text = _text(value)
+        try:
+            if not text.isascii():
+                raise ValueError(text)
+            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise _bad(f"{quote(text)} is not an ISO 8601 date-time",
+                       'write it quoted, e.g. "2026-11-26T22:00:00+00:00".') from None
+    if moment.tzinfo is None:
+        raise _bad("has no time zone", 'add the offset, e.g. "2026-11-26T22:00:00+00:00".')
+    try:
+        return moment.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise _bad("is at the edge of the calendar (not a representable UTC time)",
+                   "write a real date, e.g. \"2026-11-26T22:00:00+00:00\".") from None
+
+
+def _baseline(value: Any) -> str | int:
+    if value == "auto" and isinstance(value, str):
+        return "auto"
+    return _integer(0, 1_000_000)(value)
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+Port = Annotated[int, BeforeValidator(_integer(1, 65535)), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})]
+Seconds = Annotated[float, BeforeValidator(_seconds),
+                    WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "maximum": MAX_SECONDS})]
+FilePath = Annotated[Path, PlainValidator(_path), WithJsonSchema({"type": "string", "description": "a file path"})]
+FilePaths = Annotated[tuple[Path, ...], PlainValidator(_paths),
+                      WithJsonSchema({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})]
+Moment = Annotated[dt.datetime, PlainValidator(_when),
+                   WithJsonSchema({"type": "string", "format": "date-time", "description": "ISO 8601 with offset"})]
+_HEX64_SCHEMA = {"type": "string", "pattern": "^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$"}
+Pin = Annotated[str, PlainValidator(_pin), WithJsonSchema(_HEX64_SCHEMA)]
+_SSH_PIN_SCHEMA = {"type": "string", "description": "SHA256:<base64> or 64 hex characters"}
+SshPins = Annotated[tuple[str, ...], PlainValidator(_ssh_pins),
+                    WithJsonSchema({"oneOf": [_SSH_PIN_SCHEMA, {"type": "array", "items": _SSH_PIN_SCHEMA}]})]
 
 
 # ---------------------------------------------------------------------------- schema
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class SecretRef:
     """An unresolved secret reference, with the folder relative files resolve against."""
 
@@ -103,21 +355,56 @@ class SecretRef:
         return f"SecretRef({self.kind}:{self.target})"
 
 
-@dataclass(frozen=True)
+def _secret_ref(value: Any, info: ValidationInfo) -> SecretRef:
+    if isinstance(value, SecretRef):
+        return value
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        raise _bad("a plain password is not allowed in the parameter file",
+                   f"{_REF_HOW}, e.g. password: {{env: CUCM_PASSWORD}}.")
+    if not isinstance(value, Mapping) or len(value) != 1 or next(iter(value)) not in REFERENCE_KINDS:
+        raise _bad("must be exactly one of env, file, keyring", f"{_REF_HOW}.")
+    kind, target = next(iter(value.items()))
+    try:
+        target = _text(target)
+    except PydanticCustomError as exc:
+        raise _bad(exc.message(), "write the variable name, file path or service/user.", kind) from None
+    root = Path((info.context or {}).get("root") or ".")
+    if kind == "file" and not Path(target).expanduser().is_absolute():
+        target = str(root / target)
+    return SecretRef(kind=kind, target=target, base=root)
+
+
+_REF_SCHEMA = {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
+               "properties": {k: {"type": "string"} for k in REFERENCE_KINDS},
+               "description": "a secret reference: {env: VAR}, {file: PATH} or {keyring: service/user}"}
+Reference = Annotated[SecretRef, PlainValidator(_secret_ref), WithJsonSchema(_REF_SCHEMA)]
+
+
+@dataclass(frozen=True, config=SECTION)
 class Account:
-    username: str
-    password: SecretRef
+    username: Text
+    password: Reference
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        return _section(value, ("username", "password"), ("username", "password"))
 
     def secret(self) -> Secret:
         return self.password.resolve()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class Credentials:
     os_admin: Account                 # platform/CLI admin: certificate REST and the SSH CLI
     app_user: Account                 # application user: AXL, RisPort, Control Center
     axl: Account | None = None        # optional dedicated AXL account (default app_user)
     serviceability: Account | None = None  # optional dedicated RisPort/Control Center account
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        return _section(value, _fields(cls), ("os_admin", "app_user"))
 
     def for_axl(self) -> Account:
         return self.axl or self.app_user
@@ -126,17 +413,25 @@ class Credentials:
         return self.serviceability or self.app_user
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class NodeParams:
-    fqdn: str
-    address: str
-    role: str = "subscriber"
-    kind: str = "CUCM"
-    version: str = "auto"
-    https_port: int = 443
-    ssh_port: int = 22
+    fqdn: Annotated[str, BeforeValidator(_fqdn)]
+    address: Annotated[str, BeforeValidator(_address)] = ""
+    role: Annotated[str, BeforeValidator(_choice(ROLES)), WithJsonSchema({"enum": list(ROLES)})] = "subscriber"
+    kind: Annotated[str, BeforeValidator(_choice(KINDS)), WithJsonSchema({"enum": list(KINDS)})] = "CUCM"
+    version: Annotated[str, BeforeValidator(_version)] = "auto"
+    https_port: Port = 443
+    ssh_port: Port = 22
     os_admin: Account | None = None   # per-node OS admin (else credentials.os_admin)
-    ssh_host_key_sha256: tuple[str, ...] = ()   # "SHA256:<base64>" pins of the node's SSH host key(s)
+    ssh_host_key_sha256: SshPins = ()  # "SHA256:<base64>" pins of the node's SSH host key(s)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        section = _section(value, _fields(cls), ("fqdn",))
+        if isinstance(section, dict) and "address" not in section:
+            section["address"] = section["fqdn"]    # default: the FQDN itself
+        return section
 
     @property
     def short(self) -> str:
@@ -147,99 +442,243 @@ class NodeParams:
         return self.fqdn.split(".", 1)[1] if "." in self.fqdn else ""
 
 
-@dataclass(frozen=True)
+def _pins_view(value: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType({k.lower(): v for k, v in value.items()})
+
+
+@dataclass(frozen=True, config=SECTION)
 class TlsTrust:
-    ca_bundle: tuple[Path, ...] = ()
-    pins: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    ca_bundle: FilePaths = ()
+    pins: Annotated[Mapping[str, Pin], AfterValidator(_pins_view)] = Field(default_factory=lambda: MappingProxyType({}))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        return _section(value, _fields(cls))
 
     def pin_for(self, fqdn: str) -> str | None:
         return self.pins.get(fqdn.lower())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class SshTrust:
     """How SSH host keys are checked: a known_hosts file, and what to do with an unknown key."""
 
-    known_hosts: Path | None = None
-    host_key_policy: str = "warn"     # "reject" by default once known_hosts is given
+    known_hosts: FilePath | None = None
+    host_key_policy: Annotated[str, BeforeValidator(_choice(HOST_KEY_POLICIES)),
+                               WithJsonSchema({"enum": list(HOST_KEY_POLICIES)})] = "warn"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        section = _section(value, _fields(cls))
+        if isinstance(section, dict) and "host_key_policy" not in section:   # reject once known_hosts is given
+            section["host_key_policy"] = "reject" if section.get("known_hosts") else "warn"
+        return section
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class Backoff:
     """Retries of one client: tries per request, first delay (doubled each try), delay cap."""
 
-    attempts: int
-    backoff_seconds: float
-    max_backoff_seconds: float
+    attempts: Annotated[int, BeforeValidator(_integer(1, 100))]
+    backoff_seconds: Seconds
+    max_backoff_seconds: Seconds
+
+    @model_validator(mode="after")
+    def _cap(self) -> Backoff:
+        if self.max_backoff_seconds < self.backoff_seconds:
+            raise _bad("must not be below backoff_seconds", "raise it or lower backoff_seconds.", "max_backoff_seconds")
+        return self
 
 
-@dataclass(frozen=True)
+_RISPORT = Backoff(attempts=4, backoff_seconds=10.0, max_backoff_seconds=60.0)
+_AXL = Backoff(attempts=5, backoff_seconds=2.0, max_backoff_seconds=30.0)
+
+
+def _backoff_over(default: Backoff) -> Callable[[Any], Any]:
+    """A partial ``retries.<client>`` section: the keys given, the rest from ``default``."""
+    def fill(value: Any) -> Any:
+        section = _section(value, _fields(Backoff))
+        return {**dataclasses.asdict(default), **section} if isinstance(section, dict) else section
+    return fill
+
+
+@dataclass(frozen=True, config=SECTION)
 class Retries:
-    risport: Backoff = Backoff(attempts=4, backoff_seconds=10.0, max_backoff_seconds=60.0)
-    axl: Backoff = Backoff(attempts=5, backoff_seconds=2.0, max_backoff_seconds=30.0)
+    risport: Annotated[Backoff, BeforeValidator(_backoff_over(_RISPORT))] = _RISPORT
+    axl: Annotated[Backoff, BeforeValidator(_backoff_over(_AXL))] = _AXL
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        return _section(value, _fields(cls))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class Timeouts:
-    connect: float = 5.0
-    read: float = 30.0
-    cli_prompt: float = 30.0
-    restart: float = 600.0
-    registration: float = 1800.0
+    """Seconds: TCP connect, HTTP read, CLI prompt, a service restart, phones re-registering."""
+
+    connect: Seconds = 5.0
+    read: Seconds = 30.0
+    cli_prompt: Seconds = 30.0
+    restart: Seconds = 600.0
+    registration: Seconds = 1800.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        return _section(value, _fields(cls))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class MaintenanceWindow:
-    start: dt.datetime
-    end: dt.datetime
+    """When services may be restarted and phones reset, ``[start, end)``; a ``None`` bound is open.
+
+    The parameter file must give both bounds (``maintenance_window: null`` = always).
+    """
+
+    start: Moment | None = None
+    end: Moment | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, value: Any, info: ValidationInfo) -> Any:
+        required = ("start", "end") if (info.context or {}).get("file") else ()
+        return _section(value, ("start", "end"), required)
+
+    @model_validator(mode="after")
+    def _order(self) -> MaintenanceWindow:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise _bad("must be after start", "fix the window.", "end")
+        return self
 
     def contains(self, now: dt.datetime) -> bool:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
-        return self.start <= now < self.end
+        return (self.start is None or self.start <= now) and (self.end is None or now < self.end)
+
+    def describe(self) -> str:
+        if self.start is None and self.end is None:
+            return "any time (no maintenance window set)"
+        return f"{self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC" if self.start and self.end else "open-ended"
+
+    @classmethod
+    def from_any(cls, value: Any) -> MaintenanceWindow:
+        """None (always), a window, or a ``{start, end}`` mapping of ISO 8601 strings."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            value = {"start": getattr(value, "start", None), "end": getattr(value, "end", None)}
+        return TypeAdapter(cls).validate_python(value)
 
 
-@dataclass(frozen=True)
-class CaParams:
-    backend: str = "manual"
-    url: str | None = None
-    fqdn: str | None = None
-    username: str | None = None
-    password: SecretRef | None = None
-    template_prefix: str = "CUCM-"
-    ca_bundle: tuple[Path, ...] = ()   # trust for the CA's own HTTPS (default: tls.ca_bundle)
-    outbox: Path | None = None          # manual flow folders
-    inbox: Path | None = None
-
-    def template_for(self, purpose: str) -> str:
-        return f"{self.template_prefix}{purpose}"
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class RegistrationParams:
-    tolerance: int = 0
-    baseline: str | int = "auto"
-    risport_rate: int = 15            # RisPort requests per window, cluster-wide (CUCM's default)
-    risport_window: float = 60.0      # seconds
+    tolerance: Annotated[int, BeforeValidator(_integer(0, 1_000_000))] = 0
+    baseline: Annotated[str | int, PlainValidator(_baseline),
+                        WithJsonSchema({"oneOf": [{"const": "auto"}, {"type": "integer", "minimum": 0}]})] = "auto"
+    risport_rate: Annotated[int, BeforeValidator(_integer(1, 10_000))] = 15   # RisPort requests per window (CUCM's default)
+    risport_window: Seconds = 60.0    # seconds
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        return _section(value, _fields(cls))
 
 
-@dataclass(frozen=True)
+# What a parameter file may hold at its top level; every runbook's parameters
+# cell has each of these (default None) so papermill `-f` can inject them.
+TOP_LEVEL_KEYS = (
+    "cluster", "nodes", "credentials", "tls", "ssh", "timeouts", "retries", "maintenance_window",
+    "ca", "registration", "expiry_threshold_days",
+)
+# Optional sections read by `cucmkit trust` and notebooks/trust.ipynb only (runbooks do not inject them).
+TRUST_KEYS = ("trust", "partners")
+
+
+@dataclass(frozen=True, config=SECTION)
+class CaConfig:
+    """The ``ca:`` section; each CA back-end subclasses it with its own keys (``cucmkit.ca.registry``)."""
+
+    backend: str = "manual"
+    outbox: FilePath | None = None     # the manual flow's folders: any run may choose it (--ca manual)
+    inbox: FilePath | None = None
+
+    def secrets(self) -> list[SecretRef]:
+        """The secret references checked at load (resolved once, before any network call)."""
+        return []
+
+    def labelled(self, where: str) -> CaConfig:
+        """This config with its secret references named by key path (``ca.password``)."""
+        return self
+
+
+def schema_error(problem: str, remedy: str, *at: str | int) -> PydanticCustomError:
+    """For back-end config models: an error naming ``problem`` and ``remedy`` (``at``: a sub-path)."""
+    return _bad(problem, remedy, *at)
+
+
+def _ca_config(value: Any, info: ValidationInfo) -> CaConfig:
+    from cucmkit.ca.registry import validate_config  # the registry imports this module
+
+    return validate_config(value, context=info.context)
+
+
+def _default_ca() -> CaConfig:
+    from cucmkit.ca.registry import validate_config
+
+    return validate_config(None)
+
+
+_CA_SCHEMA = {"$ref": "#/$defs/CaSection"}   # filled from the registry by json_schema()
+
+
+@dataclass(frozen=True, config=SECTION)
 class ClusterParams:
-    cluster: str
+    cluster: Annotated[str, BeforeValidator(_cluster)]
     nodes: tuple[NodeParams, ...]
     credentials: Credentials
-    tls: TlsTrust = TlsTrust()
-    ssh: SshTrust = SshTrust()
-    retries: Retries = Retries()
-    timeouts: Timeouts = Timeouts()
+    tls: TlsTrust = Field(default_factory=TlsTrust)
+    ssh: SshTrust = Field(default_factory=SshTrust)
+    retries: Retries = Field(default_factory=Retries)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
     maintenance_window: MaintenanceWindow | None = None   # None: always
-    ca: CaParams = CaParams()
-    registration: RegistrationParams = RegistrationParams()
-    expiry_threshold_days: int = 60
-    trust: TrustSettings = TrustSettings(keep=())
+    ca: Annotated[CaConfig, PlainValidator(_ca_config), WithJsonSchema(_CA_SCHEMA)] = Field(default_factory=_default_ca)
+    registration: RegistrationParams = Field(default_factory=RegistrationParams)
+    expiry_threshold_days: Annotated[int, BeforeValidator(_integer(0, 3650))] = 60
+    trust: TrustSettings = Field(default_factory=lambda: TrustSettings(keep=()))   # cucmkit/trust (docs/trust.md)
     partners: tuple[PartnerParams, ...] = ()
-    root: Path = Path(".")
-    source: Path | None = None
+    root: SkipJsonSchema[Path] = Path(".")
+    source: SkipJsonSchema[Path | None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        return _section(value, (*TOP_LEVEL_KEYS, *TRUST_KEYS, "root", "source"), ("cluster", "nodes", "credentials"))
+
+    @field_validator("nodes", mode="before")
+    @classmethod
+    def _node_list(cls, value: Any) -> Any:
+        if not isinstance(value, (list, tuple)) or not value:
+            raise _bad("must be a non-empty list of nodes", "list every node: - {fqdn: ..., role: ...}.")
+        return value
+
+    @field_validator("nodes", mode="after")
+    @classmethod
+    def _one_publisher(cls, nodes: tuple[NodeParams, ...]) -> tuple[NodeParams, ...]:
+        seen: set[str] = set()
+        for i, node in enumerate(nodes):
+            if node.fqdn in seen or node.short in {s.split(".")[0] for s in seen}:
+                raise _bad(f"{node.fqdn} is listed twice (or its short name is)", "list each node once.", i, "fqdn")
+            seen.add(node.fqdn)
+        publishers = [n for n in nodes if n.role == "publisher" and n.kind == "CUCM"]
+        if len(publishers) != 1:
+            raise _bad(f"needs exactly one CUCM publisher (found {len(publishers)})",
+                       "mark the CUCM publisher with role: publisher (IM&P publishers have kind: IM&P).")
+        return nodes
 
     @property
     def publisher(self) -> NodeParams:
@@ -259,59 +698,21 @@ class ClusterParams:
         return self.maintenance_window is None or self.maintenance_window.contains(now)
 
     def with_overrides(self, **changes: Any) -> ClusterParams:
-        return replace(self, **changes)
+        return dataclasses.replace(self, **changes)
 
 
-# What a parameter file may hold at its top level; every runbook's parameters
-# cell has each of these (default None) so papermill `-f` can inject them.
-TOP_LEVEL_KEYS = (
-    "cluster", "nodes", "credentials", "tls", "ssh", "timeouts", "retries", "maintenance_window",
-    "ca", "registration", "expiry_threshold_days",
-)
-# Optional sections read by `cucmkit trust` and notebooks/trust.ipynb only (runbooks do not inject them).
-TRUST_KEYS = ("trust", "partners")
+_ADAPTER: TypeAdapter[ClusterParams] = TypeAdapter(ClusterParams)
 
 
-# ---------------------------------------------------------------------------- YAML
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a parameter file; the ``ca`` section lists every registered back-end."""
+    from cucmkit.ca.registry import section_schema
 
-
-class _NoDatesSafeLoader(yaml.SafeLoader):
-    """SafeLoader without timestamp coercion (like papermill's), refusing duplicate keys."""
-
-    yaml_implicit_resolvers = {
-        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise ParameterError(
-                    f"duplicate key {key!r} at line {key_node.start_mark.line + 1}",
-                    remedy="keep one of them.")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def load_yaml(path: Path) -> Any:
-    """Read a YAML file safely; errors give line and column, never the line's text."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ParameterError(f"parameter file {path} cannot be read ({exc.strerror or type(exc).__name__})",
-                             remedy="check the path given with -f / parameters_file.") from None
-    try:
-        return yaml.load(text, Loader=_NoDatesSafeLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ParameterError(f"parameter file {path} is not valid YAML{at}: {exc.problem}",
-                             remedy="fix the YAML syntax there.") from None
-    except yaml.YAMLError as exc:
-        raise ParameterError(f"parameter file {path} is not valid YAML ({type(exc).__name__})",
-                             remedy="fix the YAML syntax.") from None
+    schema = _ADAPTER.json_schema()
+    schema["$defs"]["CaSection"] = section_schema()
+    schema["title"] = "cucmkit parameter file"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
 
 
 # ---------------------------------------------------------------------------- root
@@ -341,297 +742,6 @@ def _root_for(source: Path | None, root: Path | None) -> Path:
     return parent.parent if parent.name == "parameters" else parent
 
 
-# ---------------------------------------------------------------------------- reading helpers
-
-
-def _fail(path: str, problem: str, remedy: str) -> ParameterError:
-    return ParameterError(f"{path}: {problem}", remedy=remedy)
-
-
-def _mapping(value: Any, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _fail(path, f"must be a mapping (got {type(value).__name__})", "write it as key: value pairs.")
-    return value
-
-
-def _keys(value: Mapping[str, Any], path: str, allowed: Sequence[str], required: Sequence[str] = ()) -> None:
-    for key in value:
-        if key not in allowed:
-            raise _fail(f"{path}.{key}" if path else str(key), "unknown key",
-                        f"use one of: {', '.join(allowed)} (check the spelling).")
-    for key in required:
-        if value.get(key) is None:
-            raise _fail(f"{path}.{key}" if path else key, "is required", f"add {key} to the parameter file.")
-
-
-def _str(value: Any, path: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or str(value).strip() == "":
-        raise _fail(path, "must be a non-empty string", "write a plain string value.")
-    return str(value).strip()
-
-
-def _int(value: Any, path: str, *, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        span = f"{low}..{high}" if high is not None else f">= {low}"
-        raise _fail(path, f"must be an integer {span} (got {value!r})", "fix the number.")
-    return value
-
-
-def _positive(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise _fail(path, f"must be a positive number of seconds (got {value!r})", "fix the number.")
-    return float(value)
-
-
-def _choice(value: Any, path: str, options: Sequence[str]) -> str:
-    text = _str(value, path)
-    for option in options:
-        if text.lower() == option.lower():
-            return option
-    raise _fail(path, f"must be one of {', '.join(options)} (got {text!r})", "use one of the listed values.")
-
-
-def _path(value: Any, path: str, root: Path) -> Path:
-    candidate = Path(_str(value, path)).expanduser()
-    return candidate if candidate.is_absolute() else root / candidate
-
-
-# ---------------------------------------------------------------------------- sections
-
-
-def _secret_ref(value: Any, path: str, root: Path) -> SecretRef:
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        raise _fail(path, "a plain password is not allowed in the parameter file",
-                    f"{_REF_HOW}, e.g. password: {{env: CUCM_PASSWORD}}.")
-    ref = _mapping(value, path)
-    if len(ref) != 1 or next(iter(ref)) not in REFERENCE_KINDS:
-        raise _fail(path, "must be exactly one of env, file, keyring", f"{_REF_HOW}.")
-    kind, target = next(iter(ref.items()))
-    target = _str(target, f"{path}.{kind}")
-    if kind == "file" and not Path(target).expanduser().is_absolute():
-        target = str(root / target)
-    return SecretRef(kind=kind, target=target, base=root, where=path)
-
-
-def _account(value: Any, path: str, root: Path) -> Account:
-    section = _mapping(value, path)
-    _keys(section, path, ("username", "password"), ("username", "password"))
-    return Account(username=_str(section["username"], f"{path}.username"),
-                   password=_secret_ref(section["password"], f"{path}.password", root))
-
-
-def _credentials(value: Any, root: Path) -> Credentials:
-    section = _mapping(value, "credentials")
-    _keys(section, "credentials", ("os_admin", "app_user", "axl", "serviceability"), ("os_admin", "app_user"))
-    optional = {k: _account(section[k], f"credentials.{k}", root)
-                for k in ("axl", "serviceability") if section.get(k) is not None}
-    return Credentials(os_admin=_account(section["os_admin"], "credentials.os_admin", root),
-                       app_user=_account(section["app_user"], "credentials.app_user", root), **optional)
-
-
-_NODE_KEYS = ("fqdn", "address", "role", "kind", "version", "https_port", "ssh_port", "os_admin",
-              "ssh_host_key_sha256")
-
-
-def _node(value: Any, path: str, root: Path) -> NodeParams:
-    section = _mapping(value, path)
-    _keys(section, path, _NODE_KEYS, ("fqdn",))
-    fqdn = _str(section["fqdn"], f"{path}.fqdn").lower()
-    if not _HOSTNAME.match(fqdn):
-        raise _fail(f"{path}.fqdn", f"{fqdn!r} is not a fully qualified host name",
-                    "write the node's FQDN as in its certificate (host.domain), and its IP under address.")
-    version = _str(section.get("version", "auto"), f"{path}.version")
-    if version != "auto" and not _VERSION.match(version):
-        raise _fail(f"{path}.version", f"{version!r} is not a CUCM version",
-                    'write "auto" or a version such as "12.5", "14.0.1.13900-155" (quoted).')
-    return NodeParams(
-        fqdn=fqdn,
-        address=_str(section.get("address") or fqdn, f"{path}.address"),
-        role=_choice(section.get("role", "subscriber"), f"{path}.role", ROLES),
-        kind=_choice(section.get("kind", "CUCM"), f"{path}.kind", KINDS),
-        version=version,
-        https_port=_int(section.get("https_port", 443), f"{path}.https_port", low=1, high=65535),
-        ssh_port=_int(section.get("ssh_port", 22), f"{path}.ssh_port", low=1, high=65535),
-        os_admin=_account(section["os_admin"], f"{path}.os_admin", root) if section.get("os_admin") else None,
-        ssh_host_key_sha256=_ssh_pins(section.get("ssh_host_key_sha256"), f"{path}.ssh_host_key_sha256"),
-    )
-
-
-def normalize_ssh_fingerprint(value: str) -> str:
-    """``SHA256:<base64>`` (as ssh-keygen -lf shows) or 64 hex characters -> ``SHA256:<base64, no padding>``."""
-    text = value.strip()
-    body = text[7:] if text.upper().startswith("SHA256:") else text
-    hexed = body.replace(":", "").lower()
-    if re.fullmatch(r"[0-9a-f]{64}", hexed):
-        raw = bytes.fromhex(hexed)
-    else:
-        try:
-            raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
-        except (ValueError, binascii.Error):
-            raw = b""
-    if len(raw) != 32:
-        raise ValueError("an SSH host key fingerprint is SHA256:<43 base64 characters> or 64 hex characters")
-    return "SHA256:" + base64.b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _ssh_pins(value: Any, path: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, Sequence) or not items:
-        raise _fail(path, "must be a fingerprint or a list of them", "write ssh_host_key_sha256: SHA256:....")
-    pins = []
-    for i, item in enumerate(items):
-        where = path if isinstance(value, str) else f"{path}[{i}]"
-        try:
-            pins.append(normalize_ssh_fingerprint(_str(item, where)))
-        except ValueError as exc:
-            raise _fail(where, str(exc), "copy the SSH fingerprint shown by `cucmkit trust fetch -f PARAMS`.") from None
-    return tuple(pins)
-
-
-def _nodes(value: Any, root: Path) -> tuple[NodeParams, ...]:
-    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)) or not value:
-        raise _fail("nodes", "must be a non-empty list of nodes", "list every node: - {fqdn: ..., role: ...}.")
-    nodes = tuple(_node(item, f"nodes[{i}]", root) for i, item in enumerate(value))
-    seen: set[str] = set()
-    for i, node in enumerate(nodes):
-        if node.fqdn in seen or node.short in {s.split(".")[0] for s in seen}:
-            raise _fail(f"nodes[{i}].fqdn", f"{node.fqdn} is listed twice (or its short name is)",
-                        "list each node once.")
-        seen.add(node.fqdn)
-    publishers = [n for n in nodes if n.role == "publisher" and n.kind == "CUCM"]
-    if len(publishers) != 1:
-        raise _fail("nodes", f"needs exactly one CUCM publisher (found {len(publishers)})",
-                    "mark the CUCM publisher with role: publisher (IM&P publishers have kind: IM&P).")
-    return nodes
-
-
-def _tls(value: Any, root: Path) -> TlsTrust:
-    section = _mapping(value or {}, "tls")
-    _keys(section, "tls", ("ca_bundle", "pins"))
-    bundle = section.get("ca_bundle") or ()
-    if isinstance(bundle, str):
-        bundle = (bundle,)
-    if not isinstance(bundle, Sequence):
-        raise _fail("tls.ca_bundle", "must be a list of PEM file paths", "write ca_bundle: [path/to/ca.pem].")
-    paths = tuple(_path(p, f"tls.ca_bundle[{i}]", root) for i, p in enumerate(bundle))
-    pins = _mapping(section.get("pins") or {}, "tls.pins")
-    return TlsTrust(ca_bundle=paths, pins=MappingProxyType(
-        {str(k).lower(): _fingerprint(v, f"tls.pins.{k}") for k, v in pins.items()}))
-
-
-def _fingerprint(value: Any, path: str) -> str:
-    text = _str(value, path).replace(":", "").replace(" ", "").lower()
-    if not re.fullmatch(r"[0-9a-f]{64}", text):
-        raise _fail(path, "is not a SHA-256 fingerprint (64 hex characters, colons allowed)",
-                    "copy the fingerprint shown by `cucmkit trust fetch -f PARAMS`.")
-    return text
-
-
-def _ssh(value: Any, root: Path) -> SshTrust:
-    section = _mapping(value or {}, "ssh")
-    _keys(section, "ssh", ("known_hosts", "host_key_policy"))
-    known = _path(section["known_hosts"], "ssh.known_hosts", root) if section.get("known_hosts") else None
-    default = "reject" if known is not None else "warn"
-    policy = _choice(section.get("host_key_policy") or default, "ssh.host_key_policy", HOST_KEY_POLICIES)
-    return SshTrust(known_hosts=known, host_key_policy=policy)
-
-
-_BACKOFF_KEYS = ("attempts", "backoff_seconds", "max_backoff_seconds")
-
-
-def _backoff(value: Any, path: str, default: Backoff) -> Backoff:
-    section = _mapping(value or {}, path)
-    _keys(section, path, _BACKOFF_KEYS)
-    attempts = _int(section.get("attempts", default.attempts), f"{path}.attempts", low=1, high=100)
-    first = _positive(section.get("backoff_seconds", default.backoff_seconds), f"{path}.backoff_seconds")
-    cap = _positive(section.get("max_backoff_seconds", default.max_backoff_seconds), f"{path}.max_backoff_seconds")
-    if cap < first:
-        raise _fail(f"{path}.max_backoff_seconds", "must not be below backoff_seconds", "raise it or lower backoff_seconds.")
-    return Backoff(attempts=attempts, backoff_seconds=first, max_backoff_seconds=cap)
-
-
-def _retries(value: Any) -> Retries:
-    section = _mapping(value or {}, "retries")
-    _keys(section, "retries", ("risport", "axl"))
-    default = Retries()
-    return Retries(risport=_backoff(section.get("risport"), "retries.risport", default.risport),
-                   axl=_backoff(section.get("axl"), "retries.axl", default.axl))
-
-
-def _timeouts(value: Any) -> Timeouts:
-    section = _mapping(value or {}, "timeouts")
-    names = ("connect", "read", "cli_prompt", "restart", "registration")
-    _keys(section, "timeouts", names)
-    return Timeouts(**{k: _positive(section[k], f"timeouts.{k}") for k in names if section.get(k) is not None})
-
-
-def _when(value: Any, path: str) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        moment = value
-    else:
-        text = _str(value, path)
-        try:
-            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise _fail(path, f"{text!r} is not an ISO 8601 date-time",
-                        'write it quoted, e.g. "2026-11-26T22:00:00+00:00".') from None
-    if moment.tzinfo is None:
-        raise _fail(path, "has no time zone", 'add the offset, e.g. "2026-11-26T22:00:00+00:00".')
-    return moment.astimezone(dt.UTC)
-
-
-def _window(value: Any) -> MaintenanceWindow | None:
-    if value is None:
-        return None
-    section = _mapping(value, "maintenance_window")
-    _keys(section, "maintenance_window", ("start", "end"), ("start", "end"))
-    window = MaintenanceWindow(start=_when(section["start"], "maintenance_window.start"),
-                               end=_when(section["end"], "maintenance_window.end"))
-    if window.end <= window.start:
-        raise _fail("maintenance_window.end", "must be after start", "fix the window.")
-    return window
-
-
-_CA_KEYS = ("backend", "url", "fqdn", "username", "password", "template_prefix", "ca_bundle", "outbox", "inbox")
-
-
-def _ca(value: Any, root: Path, tls: TlsTrust) -> CaParams:
-    section = _mapping(value or {}, "ca")
-    _keys(section, "ca", _CA_KEYS)
-    backend = _choice(section.get("backend", "manual"), "ca.backend", CA_BACKENDS)
-    if backend in ("lab", "adcs"):
-        _keys(section, "ca", _CA_KEYS, ("url", "username", "password"))
-    bundle = section.get("ca_bundle")
-    bundle = (bundle,) if isinstance(bundle, str) else bundle
-    get = section.get
-    return CaParams(
-        backend=backend,
-        url=_str(get("url"), "ca.url") if get("url") else None,
-        fqdn=_str(get("fqdn"), "ca.fqdn").lower() if get("fqdn") else None,
-        username=_str(get("username"), "ca.username") if get("username") else None,
-        password=_secret_ref(get("password"), "ca.password", root) if get("password") is not None else None,
-        template_prefix=str(get("template_prefix", "CUCM-") or ""),
-        ca_bundle=tuple(_path(p, f"ca.ca_bundle[{i}]", root) for i, p in enumerate(bundle)) if bundle else tls.ca_bundle,
-        outbox=_path(get("outbox"), "ca.outbox", root) if get("outbox") else None,
-        inbox=_path(get("inbox"), "ca.inbox", root) if get("inbox") else None,
-    )
-
-
-def _registration(value: Any) -> RegistrationParams:
-    section = _mapping(value or {}, "registration")
-    _keys(section, "registration", ("tolerance", "baseline", "risport_rate", "risport_window"))
-    baseline = section.get("baseline", "auto")
-    if baseline != "auto":
-        baseline = _int(baseline, "registration.baseline", low=0)
-    return RegistrationParams(tolerance=_int(section.get("tolerance", 0), "registration.tolerance", low=0),
-                              baseline=baseline,
-                              risport_rate=_int(section.get("risport_rate", 15), "registration.risport_rate", low=1),
-                              risport_window=_positive(section.get("risport_window", 60.0),
-                                                       "registration.risport_window"))
-
-
 # ---------------------------------------------------------------------------- entry points
 
 
@@ -650,47 +760,37 @@ def load_parameters(
     data = load_yaml(path) if path is not None else source
     if data is None:
         raise ParameterError(f"parameter file {path} is empty", remedy="see parameters/example-cluster.yaml.")
-    params = _build(_mapping(data, "parameter file"), _root_for(path, root), path)
+    if not isinstance(data, Mapping):
+        raise ParameterError(f"parameter file: must be a mapping (got {type(data).__name__})",
+                             remedy="write it as key: value pairs (see parameters/example-cluster.yaml).")
+    base = _root_for(path, root)
+    data = {k: v for k, v in data.items() if k not in ("root", "source")} | {"root": base}
+    if path is not None:
+        data["source"] = path.resolve()
+    try:
+        params = _label_secrets(_ADAPTER.validate_python(data, context={"root": base, "file": True}))
+    except ValidationError as exc:
+        raise parameter_error(exc) from None
+    except RecursionError:
+        raise ParameterError("parameter file: nested too deeply", remedy="flatten the file.") from None
     if check_secrets:
         _check_secrets(params)
     return params
 
 
-def _build(data: Mapping[str, Any], root: Path, source: Path | None) -> ClusterParams:
-    _keys(data, "", TOP_LEVEL_KEYS + TRUST_KEYS, ("cluster", "nodes", "credentials"))
-    cluster = _str(data["cluster"], "cluster")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", cluster):
-        raise _fail("cluster", f"{cluster!r} must be a simple name (letters, digits, . _ -)",
-                    "it names folders for state and evidence.")
-    tls = _tls(data.get("tls"), root)
-    threshold = data.get("expiry_threshold_days", 60)
-    return ClusterParams(
-        cluster=cluster,
-        nodes=_nodes(data["nodes"], root),
-        credentials=_credentials(data["credentials"], root),
-        tls=tls,
-        ssh=_ssh(data.get("ssh"), root),
-        retries=_retries(data.get("retries")),
-        timeouts=_timeouts(data.get("timeouts")),
-        maintenance_window=_window(data.get("maintenance_window")),
-        ca=_ca(data.get("ca"), root, tls),
-        registration=_registration(data.get("registration")),
-        expiry_threshold_days=_int(threshold if threshold is not None else 60, "expiry_threshold_days", low=0),
-        trust=_model(TrustSettings, data.get("trust") or {}, "trust"),
-        partners=tuple(_model(PartnerParams, p, f"partners[{i}]") for i, p in enumerate(data.get("partners") or ())),
-        root=root,
-        source=source.resolve() if source is not None else None,
-    )
+def _named(account: Account | None, where: str) -> Account | None:
+    if account is None:
+        return None
+    return dataclasses.replace(account, password=dataclasses.replace(account.password, where=f"{where}.password"))
 
 
-def _model(model: type[M], value: Any, path: str) -> M:
-    """A pydantic section; its first error named by key path, never echoing the value."""
-    try:
-        return model.model_validate(value)
-    except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join([path, *(str(p) for p in first["loc"])])
-        raise _fail(where, first["msg"], "see docs/trust.md for the trust and partners sections.") from None
+def _label_secrets(params: ClusterParams) -> ClusterParams:
+    """Each secret reference knows its key path (``credentials.os_admin.password``) for its error messages."""
+    creds = params.credentials
+    labelled = dataclasses.replace(creds, **{f: _named(getattr(creds, f), f"credentials.{f}") for f in _fields(Credentials)})
+    nodes = tuple(dataclasses.replace(n, os_admin=_named(n.os_admin, f"nodes[{i}].os_admin")) if n.os_admin else n
+                  for i, n in enumerate(params.nodes))
+    return dataclasses.replace(params, credentials=labelled, nodes=nodes, ca=params.ca.labelled("ca"))
 
 
 def _check_secrets(params: ClusterParams) -> None:
@@ -698,8 +798,7 @@ def _check_secrets(params: ClusterParams) -> None:
                 params.credentials.axl, params.credentials.serviceability]
     accounts += [n.os_admin for n in params.nodes]
     refs = [a.password for a in accounts if a is not None]
-    if params.ca.password is not None and params.ca.backend != "manual":
-        refs.append(params.ca.password)
+    refs += params.ca.secrets()
     for ref in refs:
         ref.resolve()
 
@@ -725,7 +824,9 @@ def from_notebook(namespace: Mapping[str, Any], *, check_secrets: bool = True) -
     path = Path(parameters_file).expanduser()
     if not path.is_absolute():
         path = find_root() / path
-    data = dict(_mapping(load_yaml(path), "parameter file"))
-    data.update(injected)
-    return load_parameters(data, root=_root_for(path, None), check_secrets=check_secrets) if injected else \
-        load_parameters(path, check_secrets=check_secrets)
+    if not injected:
+        return load_parameters(path, check_secrets=check_secrets)
+    data = load_yaml(path)
+    if not isinstance(data, Mapping):
+        raise ParameterError(f"parameter file {path}: must be a mapping", remedy="write it as key: value pairs.")
+    return load_parameters({**data, **injected}, root=_root_for(path, None), check_secrets=check_secrets)

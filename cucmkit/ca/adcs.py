@@ -9,19 +9,73 @@ CS orders them); pending -> ``None``; denied -> ``CertificateError``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
+from pydantic import BeforeValidator, WithJsonSchema
+from pydantic.dataclasses import dataclass
 
+from cucmkit.ca.registry import BackendSpec
 from cucmkit.cucm._http import HttpTransport
 from cucmkit.errors import CertificateError
+from cucmkit.params import SECTION, CaConfig, FilePaths, Reference, SecretRef, Text, schema_error
 from cucmkit.secrets import Secret
 
-__all__ = ["AdcsCa", "parse_submit_page"]
+__all__ = ["AdcsCa", "AdcsConfig", "BACKEND", "parse_submit_page"]
+
+
+def _https_url(value: Any) -> str:
+    text = str(value).strip() if isinstance(value, str) else ""
+    try:
+        parts = urlsplit(text)
+        ok = parts.scheme == "https" and bool(parts.hostname) and text.isascii()
+    except ValueError:
+        ok = False
+    if not ok:
+        raise schema_error("must be an https:// URL of the CA's web enrolment",
+                           'write it as "https://ca.example.com/certsrv/".')
+    return text
+
+
+def _ca_fqdn(value: Any) -> str:
+    text = str(value).strip() if isinstance(value, str) else ""
+    if not text or not text.isascii() or " " in text or "/" in text:
+        raise schema_error("must be the CA server's host name", "write its FQDN, e.g. ca.example.com.")
+    return text.lower()
+
+
+@dataclass(frozen=True, config=SECTION)
+class AdcsConfig(CaConfig):
+    """``ca: {backend: adcs, url, username, password: {env|file|keyring}, fqdn?, template_prefix?, ca_bundle?}``."""
+
+    backend: str = "adcs"
+    url: Annotated[str, BeforeValidator(_https_url), WithJsonSchema({"type": "string", "pattern": "^https://"})] = ""
+    username: Text = ""
+    password: Reference | None = None
+    fqdn: Annotated[str | None, BeforeValidator(_ca_fqdn), WithJsonSchema({"type": "string"})] = None
+    template_prefix: Annotated[str, BeforeValidator(lambda v: str(v)), WithJsonSchema({"type": "string"})] = "CUCM-"
+    ca_bundle: FilePaths = ()      # trust for the CA's own HTTPS (default: tls.ca_bundle)
+
+    def __post_init__(self) -> None:
+        for name in ("url", "username", "password"):
+            if not getattr(self, name):
+                raise schema_error("is required", f"add ca.{name} for the {self.backend} back-end.", name)
+
+    def template_for(self, purpose: str) -> str:
+        return f"{self.template_prefix}{purpose}"
+
+    def secrets(self) -> list[SecretRef]:
+        return [self.password] if self.password is not None else []
+
+    def labelled(self, where: str) -> AdcsConfig:
+        if self.password is None:
+            return self
+        return dataclasses.replace(self, password=dataclasses.replace(self.password, where=f"{where}.password"))
 
 _ISSUED = re.compile(r"certnew\.cer\?ReqID=(\d+)")
 _PENDING = re.compile(r"Your Request Id is\s*(\d+)", re.IGNORECASE)
@@ -147,3 +201,7 @@ def _bundle(params: Any) -> tuple[Path, ...]:
 
 
 
+
+
+BACKEND = BackendSpec(kind="adcs", config=AdcsConfig, build=lambda params, folder: AdcsCa.from_parameters(params),
+                      summary="Microsoft AD CS web enrolment (/certsrv), requests left pending for approval included.")

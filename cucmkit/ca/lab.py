@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from cucmkit.ca.adcs import AdcsCa
+from pydantic.dataclasses import dataclass
 
-__all__ = ["LAB_DEFAULTS", "LabCa", "lab_backend"]
+from cucmkit.ca.adcs import AdcsCa, AdcsConfig
+from cucmkit.ca.registry import BackendSpec
+from cucmkit.params import SECTION
+
+__all__ = ["LAB_DEFAULTS", "LabCa", "LabConfig", "BACKEND", "lab_backend"]
 
 LAB_DEFAULTS = {"url": "https://127.0.0.1:9443/certsrv/", "fqdn": "ca.lab.example", "username": "causer",
                 "template_prefix": "CUCM-"}
@@ -33,3 +37,14 @@ def _get(section: Any, name: str) -> Any:
     if section is None:
         return None
     return section.get(name) if isinstance(section, dict) else getattr(section, name, None)
+
+
+@dataclass(frozen=True, config=SECTION)
+class LabConfig(AdcsConfig):
+    """The AD CS keys, pointed at the embedded lab's CA (``cucmkit lab start`` writes them)."""
+
+    backend: str = "lab"
+
+
+BACKEND = BackendSpec(kind="lab", config=LabConfig, build=lambda params, folder: lab_backend(params),
+                      summary="the embedded lab's CA, spoken to as AD CS web enrolment.")

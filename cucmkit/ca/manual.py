@@ -12,8 +12,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
-__all__ = ["ManualCa"]
+from pydantic.dataclasses import dataclass
+
+from cucmkit.ca.registry import BackendSpec
+from cucmkit.params import SECTION, CaConfig
+
+__all__ = ["ManualCa", "ManualConfig", "BACKEND"]
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 _IGNORED = (".tmp", ".part", ".crdownload")
@@ -69,3 +75,26 @@ class ManualCa:
     def collect(self, request_id: str) -> list[bytes] | None:
         files = self._files(request_id)
         return [p.read_bytes() for p in files] if files else None
+
+
+@dataclass(frozen=True, config=SECTION)
+class ManualConfig(CaConfig):
+    """``ca: {backend: manual, outbox: PATH, inbox: PATH}``; without folders: ``ca-exchange/<cluster>/``."""
+
+    backend: str = "manual"
+
+
+def build(params: Any, folder: Path | None) -> ManualCa:
+    """The folders given by the caller, else ``ca.outbox``/``ca.inbox``, else ``<root>/ca-exchange/<cluster>``."""
+    if folder is not None:
+        return ManualCa(folder=folder)
+    ca = getattr(params, "ca", None)
+    outbox, inbox = getattr(ca, "outbox", None), getattr(ca, "inbox", None)
+    if outbox and inbox:
+        return ManualCa(outbox=Path(outbox), inbox=Path(inbox))
+    root = Path(getattr(params, "root", None) or ".")
+    return ManualCa(folder=root / "ca-exchange" / params.cluster)
+
+
+BACKEND = BackendSpec(kind="manual", config=ManualConfig, build=build,
+                      summary="CSRs written to an outbox folder; a person drops what the CA issued into the inbox.")

@@ -32,7 +32,6 @@ import socket
 import ssl
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -51,6 +50,7 @@ from cucmkit.errors import (
     TransportError,
 )
 from cucmkit.fingerprints import normalize_sha256
+from cucmkit.params import Timeouts  # the kit's one Timeouts (re-exported here)
 from cucmkit.secrets import Secret
 
 __all__ = [
@@ -74,13 +74,7 @@ _USER_AGENT = "cucmkit/0.1"
 _MAX_MESSAGE = 300
 
 
-@dataclass(frozen=True)
-class Timeouts:
-    connect: float = DEFAULT_CONNECT_TIMEOUT
-    read: float = DEFAULT_READ_TIMEOUT
-
-
-DEFAULT_TIMEOUTS = Timeouts()
+DEFAULT_TIMEOUTS = Timeouts(connect=DEFAULT_CONNECT_TIMEOUT, read=DEFAULT_READ_TIMEOUT)
 
 _TRUST_REMEDY = (
     "add the CA that issued the node's certificate to tls.ca_bundle in the parameter file, or, "

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cucmkit.catalogue import Purpose
+from cucmkit.params import MaintenanceWindow  # the kit's one window type (re-exported here)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,38 +92,6 @@ class CheckReport:
         lines += [f"  {c.status:10} {c.name}: {c.reason}" + (f" -> {c.remedy}" if c.blocking and c.remedy else "")
                   for c in self.checks]
         return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class MaintenanceWindow:
-    """When services may be restarted and phones reset; ``None`` bounds mean always."""
-
-    start: datetime | None = None
-    end: datetime | None = None
-
-    def contains(self, now: datetime) -> bool:
-        return (self.start is None or now >= self.start) and (self.end is None or now < self.end)
-
-    def describe(self) -> str:
-        if self.start is None and self.end is None:
-            return "any time (no maintenance window set)"
-        return f"{self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC" if self.start and self.end else "open-ended"
-
-    @classmethod
-    def from_any(cls, value: Any) -> MaintenanceWindow:
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        start = getattr(value, "start", None) if not isinstance(value, Mapping) else value.get("start")
-        end = getattr(value, "end", None) if not isinstance(value, Mapping) else value.get("end")
-        return cls(_to_dt(start), _to_dt(end))
-
-
-def _to_dt(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
 
 
 def validate_overrides(overrides: Mapping[str, str]) -> None:
