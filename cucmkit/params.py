@@ -778,16 +778,17 @@ def load_parameters(
     return params
 
 
-def _named(account: Account | None, where: str) -> Account | None:
-    if account is None:
-        return None
+def _named(account: Account, where: str) -> Account:
     return dataclasses.replace(account, password=dataclasses.replace(account.password, where=f"{where}.password"))
 
 
 def _label_secrets(params: ClusterParams) -> ClusterParams:
     """Each secret reference knows its key path (``credentials.os_admin.password``) for its error messages."""
     creds = params.credentials
-    labelled = dataclasses.replace(creds, **{f: _named(getattr(creds, f), f"credentials.{f}") for f in _fields(Credentials)})
+    labelled = Credentials(
+        os_admin=_named(creds.os_admin, "credentials.os_admin"), app_user=_named(creds.app_user, "credentials.app_user"),
+        axl=_named(creds.axl, "credentials.axl") if creds.axl else None,
+        serviceability=_named(creds.serviceability, "credentials.serviceability") if creds.serviceability else None)
     nodes = tuple(dataclasses.replace(n, os_admin=_named(n.os_admin, f"nodes[{i}].os_admin")) if n.os_admin else n
                   for i, n in enumerate(params.nodes))
     return dataclasses.replace(params, credentials=labelled, nodes=nodes, ca=params.ca.labelled("ca"))

@@ -48,6 +48,7 @@ from typing import Any
 import yaml
 
 from cucmkit import catalogue
+from cucmkit.ca.registry import kinds as ca_kinds
 from cucmkit.evidence.filing import Execution, file_evidence, read_notebook, safe_name
 from cucmkit.evidence.journal import read_journal, utc_now
 from cucmkit.evidence.record import PapermillOutcome, ResultRecord
@@ -460,7 +461,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("-f", "--parameters", action="append", type=Path, required=True, metavar="PARAMS",
                         help="a cluster parameter file (repeat for more clusters)")
     parser.add_argument("--ticket", required=True, metavar="CHANGE", help="the change ticket this run belongs to")
-    parser.add_argument("--ca", choices=("lab", "manual", "adcs"), help="CA back-end (default: the parameter file's)")
+    parser.add_argument("--ca", choices=ca_kinds(), help="CA back-end (default: the parameter file's)")
     parser.add_argument("--approve", action="store_true", help="approve the steps that change the cluster")
     parser.add_argument("--dry-run", action="store_true", help="plan and pre-check only; change nothing")
     parser.add_argument("--parallel", type=int, default=1, metavar="N", help="clusters run at the same time")

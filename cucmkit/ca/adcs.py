@@ -22,8 +22,8 @@ from pydantic.dataclasses import dataclass
 
 from cucmkit.ca.registry import BackendSpec
 from cucmkit.cucm._http import HttpTransport
-from cucmkit.errors import CertificateError
-from cucmkit.params import SECTION, CaConfig, FilePaths, Reference, SecretRef, Text, schema_error
+from cucmkit.errors import CertificateError, ParameterError
+from cucmkit.params import SECTION, CaConfig, ClusterParams, FilePaths, Reference, SecretRef, Text, schema_error
 from cucmkit.secrets import Secret
 
 __all__ = ["AdcsCa", "AdcsConfig", "BACKEND", "parse_submit_page"]
@@ -123,17 +123,20 @@ class AdcsCa:
         return f"AdcsCa(url={self.url!r}, username={self.transport.username!r})"
 
     @classmethod
-    def from_parameters(cls, params: Any, **overrides: Any) -> AdcsCa:
-        ca = params.ca
-        timeouts = getattr(params, "timeouts", None)
+    def from_parameters(cls, params: ClusterParams, **overrides: Any) -> AdcsCa:
+        """The parameter file's AD CS settings (``ca:``), its timeouts, and ``overrides`` on top."""
+        ca = params.ca if isinstance(params.ca, AdcsConfig) else None
         kw: dict[str, Any] = dict(
-            url=_field(ca, "url"), fqdn=_field(ca, "fqdn"), username=_field(ca, "username"),
-            password=_secret(_field(ca, "password")), ca_bundle=_bundle(params),
-            template_prefix=_field(ca, "template_prefix") or "CUCM-",
-            connect_timeout=float(_field(timeouts, "connect") or 5.0),
-            read_timeout=float(_field(timeouts, "read") or 30.0),
+            url=ca.url if ca else None, fqdn=ca.fqdn if ca else None, username=ca.username if ca else None,
+            password=ca.password.resolve() if ca and ca.password else None,
+            ca_bundle=(ca.ca_bundle if ca and ca.ca_bundle else params.tls.ca_bundle),
+            template_prefix=ca.template_prefix if ca else "CUCM-",
+            connect_timeout=params.timeouts.connect, read_timeout=params.timeouts.read,
         )
         kw.update(overrides)
+        if not kw["url"]:
+            raise ParameterError(f"ca.backend is {params.ca.backend}: the AD CS back-end has no ca.url",
+                                 remedy="give ca.url, ca.username and ca.password (or choose --ca manual).")
         return cls(**kw)
 
     def template(self, purpose: str) -> str:
@@ -174,31 +177,6 @@ def _split_p7b(body: bytes, request_id: str) -> list[bytes]:
     if not certs:
         raise CertificateError(f"the CA returned an empty PKCS#7 for request {request_id}", interface="adcs")
     return [c.public_bytes(serialization.Encoding.PEM) for c in certs]
-
-
-def _field(section: Any, name: str) -> Any:
-    if section is None:
-        return None
-    if isinstance(section, dict):
-        return section.get(name)
-    return getattr(section, name, None)
-
-
-def _secret(value: Any) -> Secret | None:
-    if value is None or isinstance(value, Secret):
-        return value
-    if hasattr(value, "resolve"):          # params.SecretRef
-        return value.resolve()
-    from cucmkit.secrets import resolve
-
-    return resolve(value, where="ca.password")
-
-
-def _bundle(params: Any) -> tuple[Path, ...]:
-    """Trust for the CA's own HTTPS: ``ca.ca_bundle``, else the cluster's ``tls.ca_bundle``."""
-    bundle = _field(getattr(params, "ca", None), "ca_bundle") or _field(getattr(params, "tls", None), "ca_bundle") or ()
-    return tuple(Path(p) for p in bundle)
-
 
 
 

@@ -8,13 +8,11 @@ defaults (``https://127.0.0.1:9443/certsrv/``, FQDN ``ca.lab.example``, user
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic.dataclasses import dataclass
 
 from cucmkit.ca.adcs import AdcsCa, AdcsConfig
 from cucmkit.ca.registry import BackendSpec
-from cucmkit.params import SECTION
+from cucmkit.params import SECTION, ClusterParams
 
 __all__ = ["LAB_DEFAULTS", "LabCa", "LabConfig", "BACKEND", "lab_backend"]
 
@@ -26,18 +24,11 @@ class LabCa(AdcsCa):
     kind = "lab"
 
 
-def lab_backend(params: Any) -> AdcsCa:
-    ca = getattr(params, "ca", None)
-    missing = {k: v for k, v in LAB_DEFAULTS.items() if not _get(ca, k)}
-    backend = LabCa.from_parameters(params, **missing)
-    return backend
-
-
-def _get(section: Any, name: str) -> Any:
-    if section is None:
-        return None
-    return section.get(name) if isinstance(section, dict) else getattr(section, name, None)
-
+def lab_backend(params: ClusterParams) -> AdcsCa:
+    """``LabCa`` from the parameter file's AD CS keys, the lab's defaults where they are left out."""
+    ca = params.ca if isinstance(params.ca, AdcsConfig) else None
+    missing = {k: v for k, v in LAB_DEFAULTS.items() if not (ca and getattr(ca, k))}
+    return LabCa.from_parameters(params, **missing)
 
 @dataclass(frozen=True, config=SECTION)
 class LabConfig(AdcsConfig):

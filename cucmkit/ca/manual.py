@@ -33,9 +33,13 @@ class ManualCa:
     def __init__(self, *, folder: Path | None = None, outbox: Path | None = None, inbox: Path | None = None) -> None:
         if folder is None and (outbox is None or inbox is None):
             raise ValueError("give folder, or both outbox and inbox")
-        self.folder = Path(folder) if folder is not None else Path(outbox).parent
-        self.outbox = Path(outbox) if outbox is not None else self.folder / "outbox"
-        self.inbox = Path(inbox) if inbox is not None else self.folder / "inbox"
+        if folder is not None:
+            self.folder = Path(folder)
+            self.outbox = Path(outbox) if outbox is not None else self.folder / "outbox"
+            self.inbox = Path(inbox) if inbox is not None else self.folder / "inbox"
+        else:
+            assert outbox is not None and inbox is not None
+            self.folder, self.outbox, self.inbox = Path(outbox).parent, Path(outbox), Path(inbox)
 
     def __repr__(self) -> str:
         return f"ManualCa(outbox={str(self.outbox)!r}, inbox={str(self.inbox)!r})"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cucmkit import catalogue
+from cucmkit.ca.registry import kinds as ca_kinds
 from cucmkit.errors import CucmKitError, ParameterError, StoppedError
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                                   description=__doc__.splitlines()[0])
     _common(renew)
     renew.add_argument("--ticket", required=True, help="the change ticket this renewal belongs to")
-    renew.add_argument("--ca", choices=("lab", "manual", "adcs"), help="CA back-end (default: the file's ca.backend)")
+    renew.add_argument("--ca", choices=ca_kinds(), help="CA back-end (default: the file's ca.backend)")
     renew.add_argument("--approve", action="store_true", help="really do it (without: show the plan only)")
     renew.add_argument("--force-csr", action="store_true", help="regenerate CSRs even if one was submitted to the CA")
     renew.add_argument("--override-window", metavar="REASON", help="restart outside the maintenance window (recorded)")
