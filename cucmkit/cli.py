@@ -25,6 +25,7 @@ _COMMANDS: dict[str, str] = {
     "renew": "cucmkit.renewal.command",
     "run": "cucmkit.runner",
     "evidence": "cucmkit.evidence.command",
+    "params": "cucmkit.params_command",
 }
 
 

@@ -278,6 +278,8 @@ def _pin(value: Any) -> str:
 
 
 def _ssh_pins(value: Any) -> tuple[str, ...]:
+    if value == ():
+        return ()
     single = isinstance(value, str)
     items = [value] if single else value
     if not isinstance(items, (list, tuple)) or not items:
@@ -607,6 +609,14 @@ class CaConfig:
     outbox: FilePath | None = None     # the manual flow's folders: any run may choose it (--ca manual)
     inbox: FilePath | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        fields = dataclasses.fields(cls)
+        required = tuple(f.name for f in fields if f.default is dataclasses.MISSING
+                         and f.default_factory is dataclasses.MISSING)
+        return _section(value, tuple(f.name for f in fields), required)
+
     def secrets(self) -> list[SecretRef]:
         """The secret references checked at load (resolved once, before any network call)."""
         return []
@@ -633,7 +643,7 @@ def _default_ca() -> CaConfig:
     return validate_config(None)
 
 
-_CA_SCHEMA = {"$ref": "#/$defs/CaSection"}   # filled from the registry by json_schema()
+_CA_SCHEMA = {"type": "object"}   # replaced by the registry's alternatives in json_schema()
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -709,7 +719,8 @@ def json_schema() -> dict[str, Any]:
     from cucmkit.ca.registry import section_schema
 
     schema = _ADAPTER.json_schema()
-    schema["$defs"]["CaSection"] = section_schema()
+    schema.setdefault("$defs", {})["CaSection"] = section_schema()
+    schema["properties"]["ca"] = {"$ref": "#/$defs/CaSection"}
     schema["title"] = "cucmkit parameter file"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

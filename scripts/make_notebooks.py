@@ -20,6 +20,7 @@ from pathlib import Path
 import nbformat
 
 from cucmkit import catalogue
+from cucmkit.ca import registry as ca_registry
 from cucmkit.catalogue import Purpose
 
 __all__ = ["build", "runbook_notebook", "inventory_notebook", "trust_notebook", "rotation_notebook", "main"]
@@ -27,6 +28,12 @@ __all__ = ["build", "runbook_notebook", "inventory_notebook", "trust_notebook", 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+def _ca_choices() -> str:
+    """The registered CA back-ends as the parameters cell names them: ``"lab", "manual" or "adcs"``."""
+    names = [f'"{kind}"' for kind in ca_registry.kinds()]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
 
 
 def _parameters_cell(purpose: str, extra: str = "") -> nbformat.NotebookNode:
@@ -46,7 +53,7 @@ registration = None
 expiry_threshold_days = None
 purpose = "{purpose}"
 ticket = "LAB-CHANGE"          # the change ticket this run belongs to
-ca = "lab"                     # CA back-end: "lab", "manual" or "adcs" (None: the parameter file's)
+ca = "lab"                     # CA back-end: {_ca_choices()} (None: the parameter file's)
 approve = False                # True approves the steps that change the cluster
 dry_run = False                # True: plan and pre-check only, change nothing
 state_dir = ".cucmkit-state"   # the renewal engine's ledger, lock and phone gate

@@ -49,32 +49,25 @@ def _ca_fqdn(value: Any) -> str:
     return text.lower()
 
 
-@dataclass(frozen=True, config=SECTION)
+@dataclass(frozen=True, config=SECTION, kw_only=True)
 class AdcsConfig(CaConfig):
     """``ca: {backend: adcs, url, username, password: {env|file|keyring}, fqdn?, template_prefix?, ca_bundle?}``."""
 
     backend: str = "adcs"
-    url: Annotated[str, BeforeValidator(_https_url), WithJsonSchema({"type": "string", "pattern": "^https://"})] = ""
-    username: Text = ""
-    password: Reference | None = None
+    url: Annotated[str, BeforeValidator(_https_url), WithJsonSchema({"type": "string", "pattern": "^https://"})]
+    username: Text
+    password: Reference
     fqdn: Annotated[str | None, BeforeValidator(_ca_fqdn), WithJsonSchema({"type": "string"})] = None
-    template_prefix: Annotated[str, BeforeValidator(lambda v: str(v)), WithJsonSchema({"type": "string"})] = "CUCM-"
+    template_prefix: Annotated[str, BeforeValidator(str), WithJsonSchema({"type": "string"})] = "CUCM-"
     ca_bundle: FilePaths = ()      # trust for the CA's own HTTPS (default: tls.ca_bundle)
-
-    def __post_init__(self) -> None:
-        for name in ("url", "username", "password"):
-            if not getattr(self, name):
-                raise schema_error("is required", f"add ca.{name} for the {self.backend} back-end.", name)
 
     def template_for(self, purpose: str) -> str:
         return f"{self.template_prefix}{purpose}"
 
     def secrets(self) -> list[SecretRef]:
-        return [self.password] if self.password is not None else []
+        return [self.password]
 
     def labelled(self, where: str) -> AdcsConfig:
-        if self.password is None:
-            return self
         return dataclasses.replace(self, password=dataclasses.replace(self.password, where=f"{where}.password"))
 
 _ISSUED = re.compile(r"certnew\.cer\?ReqID=(\d+)")
@@ -128,7 +121,7 @@ class AdcsCa:
         ca = params.ca if isinstance(params.ca, AdcsConfig) else None
         kw: dict[str, Any] = dict(
             url=ca.url if ca else None, fqdn=ca.fqdn if ca else None, username=ca.username if ca else None,
-            password=ca.password.resolve() if ca and ca.password else None,
+            password=ca.password.resolve() if ca else None,
             ca_bundle=(ca.ca_bundle if ca and ca.ca_bundle else params.tls.ca_bundle),
             template_prefix=ca.template_prefix if ca else "CUCM-",
             connect_timeout=params.timeouts.connect, read_timeout=params.timeouts.read,

@@ -30,7 +30,7 @@ def lab_backend(params: ClusterParams) -> AdcsCa:
     missing = {k: v for k, v in LAB_DEFAULTS.items() if not (ca and getattr(ca, k))}
     return LabCa.from_parameters(params, **missing)
 
-@dataclass(frozen=True, config=SECTION)
+@dataclass(frozen=True, config=SECTION, kw_only=True)
 class LabConfig(AdcsConfig):
     """The AD CS keys, pointed at the embedded lab's CA (``cucmkit lab start`` writes them)."""
 
