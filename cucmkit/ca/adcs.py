@@ -42,7 +42,9 @@ def _https_url(value: Any) -> str:
     return text
 
 
-def _ca_fqdn(value: Any) -> str:
+def _ca_fqdn(value: Any) -> str | None:
+    if value is None:
+        return None
     text = str(value).strip() if isinstance(value, str) else ""
     if not text or not text.isascii() or " " in text or "/" in text:
         raise schema_error("must be the CA server's host name", "write its FQDN, e.g. ca.example.com.")
