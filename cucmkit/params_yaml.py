@@ -12,6 +12,7 @@ Budgets (each refusal is a ParameterError naming the fix, never a traceback):
 from __future__ import annotations
 
 import codecs
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 100_000
 _QUOTE = 40
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 def quote(value: Any, limit: int = _QUOTE) -> str:
@@ -133,11 +135,25 @@ def _decode(data: bytes, path: Path) -> str:
                              remedy="save it as UTF-8 (e.g. `iconv -f LATIN1 -t UTF-8`).") from None
 
 
+def _flow_depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest (quotes ignored): PyYAML's scanner slows down with each open level."""
+    depth = peak = 0
+    for match in _BRACKETS.finditer(text):
+        depth = depth + 1 if match.group() in "[{" else max(0, depth - 1)
+        peak = max(peak, depth)
+    return peak
+
+
 def load_yaml(path: Path) -> Any:
     """Read a YAML file safely within the budgets; errors give line and column, never the line's text."""
     text = _decode(_read(path), path)
+    if _flow_depth(text) > 2 * MAX_DEPTH:
+        raise ParameterError(f"parameter file {path} is nested more than {MAX_DEPTH} levels deep ([ and {{)",
+                             remedy="a parameter file is a few levels deep; flatten it.")
     try:
         return yaml.load(text, Loader=_BudgetLoader)  # noqa: S506 - a SafeLoader subclass
+    except ParameterError as exc:
+        raise ParameterError(f"parameter file {path}: {exc.message}", remedy=exc.remedy) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
