@@ -34,6 +34,7 @@ never a secret. The YAML reader is bounded (size, depth, expanded size).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime as dt
 import ipaddress
@@ -94,6 +95,7 @@ __all__ = [
     "SECTION",
     "CaConfig",
     "schema_error",
+    "days_argument",
 ]
 
 ROLES = ("publisher", "subscriber")
@@ -724,6 +726,14 @@ def json_schema() -> dict[str, Any]:
     schema["title"] = "cucmkit parameter file"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
+
+
+def days_argument(text: str) -> int:
+    """An argparse ``type`` for a number of days on the command line: an ASCII integer 0..3650."""
+    value = text.strip()
+    if not (value.isascii() and value.isdigit()) or int(value) > 3650:
+        raise argparse.ArgumentTypeError(f"{value[:20]!r} is not a number of days (0..3650)")
+    return int(value)
 
 
 # ---------------------------------------------------------------------------- root

@@ -30,7 +30,7 @@ from cucmkit.certs.records import CertRecord, record_from_pem
 from cucmkit.cucm._http import check_trust, fetch_server_certificate
 from cucmkit.cucm.cli import add_known_hosts, fetch_ssh_host_keys, host_key_fingerprint, known_host_fingerprints
 from cucmkit.errors import CucmKitError, ParameterError
-from cucmkit.params import ClusterParams, NodeParams, load_parameters
+from cucmkit.params import ClusterParams, NodeParams, days_argument, load_parameters
 
 __all__ = ["register", "inventory_rows", "COLUMNS"]
 
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     fmt = inv.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON array of rows")
     fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
-    inv.add_argument("--threshold", type=int, default=None, metavar="DAYS",
+    inv.add_argument("--threshold", type=days_argument, default=None, metavar="DAYS",
                      help="flag certificates expiring within DAYS (default: expiry_threshold_days)")
     inv.set_defaults(func=_inventory)
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from cucmkit import catalogue
 from cucmkit.ca.registry import kinds as ca_kinds
-from cucmkit.errors import CucmKitError, ParameterError, StoppedError
+from cucmkit.errors import CucmKitError, StoppedError
 
 if TYPE_CHECKING:
     from cucmkit.params import ClusterParams
@@ -92,10 +92,7 @@ def _plan_main(args: argparse.Namespace) -> int:
         with open_renewal(params, args.purpose, state_dir=state_dir, ticket="dry-run", with_ca=False,
                           options=_options(params, args, dry_run=True)) as renewal:
             plan = renewal.plan()
-    except ParameterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except CucmKitError as exc:
+    except CucmKitError as exc:   # a refused parameter file included: 1, as every command (2 = usage only)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CODES["failed"]
     _print(plan, args.json, plan_summary(plan))
@@ -115,7 +112,7 @@ def _renew_main(args: argparse.Namespace) -> int:
                 print("not executed: add --approve to run it", file=sys.stderr)
                 return 0
             result = renewal.run()
-    except (ParameterError, ValueError) as exc:
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except StoppedError as exc:

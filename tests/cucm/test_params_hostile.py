@@ -321,3 +321,38 @@ def test_random_yaml_only_parameter_errors(parts: list[str], tmp_path_factory: p
         load_parameters(path, root=Path("/tmp"), check_secrets=False)
     except ParameterError as exc:
         assert len(str(exc)) < MAX_MESSAGE
+
+
+# ---------------------------------------------------------------------------- command lines
+
+
+@pytest.mark.parametrize("argv", [
+    ["inventory", "-f", "{bad}"],
+    ["plan", "tomcat", "-f", "{bad}"],
+    ["renew", "tomcat", "-f", "{bad}", "--ticket", "CHG-1"],
+    ["trust", "fetch", "-f", "{bad}"],
+    ["params", "check", "-f", "{bad}"],
+])
+def test_a_refused_parameter_file_exits_1_everywhere(argv: list[str], tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from cucmkit.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(codecs.BOM_UTF16_LE + VALID.encode("utf-16-le"))
+    assert main([a.format(bad=bad) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert "UTF-16" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["inventory", "-f", "x.yaml", "--threshold", "-1"],
+    ["inventory", "-f", "x.yaml", "--threshold", "\u0661\u0662"],
+    ["check", "--purpose", "tomcat", "--expiry-warning-days", "-5", "x.pem"],
+    ["check", "--purpose", "tomcat", "--expiry-warning-days", "99999999999", "x.pem"],
+])
+def test_negative_or_odd_days_are_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from cucmkit.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and "days" in capsys.readouterr().err.split("error:")[-1]
