@@ -96,6 +96,12 @@ __all__ = [
     "CaConfig",
     "schema_error",
     "days_argument",
+    "Text",
+    "Port",
+    "Seconds",
+    "FilePath",
+    "FilePaths",
+    "Reference",
 ]
 
 ROLES = ("publisher", "subscriber")
