@@ -35,6 +35,8 @@ def quote(value: Any, limit: int = _QUOTE) -> str:
         return f"a {value.bit_length()}-bit number"
     if isinstance(value, (dict, list, tuple, set)):
         return f"a {type(value).__name__}"
+    if isinstance(value, str):
+        value = value[: limit + 1]          # never repr a huge string whole
     text = repr(value) if isinstance(value, (str, int, float, bool)) or value is None else type(value).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

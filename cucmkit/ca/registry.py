@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 GROUP = "cucmkit.ca_backends"
+log = logging.getLogger(__name__)
 _BUILTIN = ("cucmkit.ca.lab:BACKEND", "cucmkit.ca.manual:BACKEND", "cucmkit.ca.adcs:BACKEND")
 DEFAULT_KIND = "manual"
 
@@ -99,9 +101,15 @@ def _specs() -> Mapping[str, BackendSpec]:
         backend = _load(reference)
         found[backend.kind] = backend
     for point in entry_points(group=GROUP):
-        backend = point.load()
+        try:
+            backend = point.load()
+        except Exception as exc:   # a broken plugin must not take the built-ins down with it
+            log.warning("CA back-end %s (%s) cannot be loaded: %s", point.name, point.value, exc)
+            continue
         if isinstance(backend, BackendSpec) and backend.kind == point.name:
             found.setdefault(backend.kind, backend)
+        else:
+            log.warning("CA back-end %s (%s) is not a BackendSpec of that kind; ignored", point.name, point.value)
     return found
 
 

@@ -173,3 +173,18 @@ def test_pyproject_declares_the_builtins_as_entry_points() -> None:
     declared = pyproject["project"]["entry-points"][registry.GROUP]
     assert {kind: registry._load(ref) for kind, ref in declared.items()} == \
         {kind: registry.spec(kind) for kind in ("lab", "manual", "adcs")}
+
+
+def test_a_broken_plugin_is_skipped_with_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    info = tmp_path / "broken_ca-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-ca\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[cucmkit.ca_backends]\nbroken = no_such_module_xyz:BACKEND\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry.reload()
+    try:
+        assert registry.kinds()[:3] == ("lab", "manual", "adcs") and "broken" not in registry.kinds()
+        assert "broken" in caplog.text and "cannot be loaded" in caplog.text
+    finally:
+        registry.reload()
