@@ -108,6 +108,7 @@ ROLES = ("publisher", "subscriber")
 KINDS = ("CUCM", "IM&P")
 HOST_KEY_POLICIES = ("reject", "warn")
 MAX_SECONDS = 10_000_000.0        # ~115 days: any larger timeout or delay is a typo
+MAX_NODES = 200                   # a budget, well above any one cluster's node count
 _REF_HOW = "reference it as {env: ...} / {file: ...} / {keyring: ...}"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+")
@@ -682,6 +683,9 @@ class ClusterParams:
     def _node_list(cls, value: Any) -> Any:
         if not isinstance(value, (list, tuple)) or not value:
             raise _bad("must be a non-empty list of nodes", "list every node: - {fqdn: ..., role: ...}.")
+        if len(value) > MAX_NODES:
+            raise _bad(f"lists {len(value)} nodes (more than {MAX_NODES})",
+                       "one parameter file describes one cluster; split the list per cluster.")
         return value
 
     @field_validator("nodes", mode="after")
@@ -689,9 +693,9 @@ class ClusterParams:
     def _one_publisher(cls, nodes: tuple[NodeParams, ...]) -> tuple[NodeParams, ...]:
         seen: set[str] = set()
         for i, node in enumerate(nodes):
-            if node.fqdn in seen or node.short in {s.split(".")[0] for s in seen}:
+            if node.fqdn in seen or node.short in seen:
                 raise _bad(f"{node.fqdn} is listed twice (or its short name is)", "list each node once.", i, "fqdn")
-            seen.add(node.fqdn)
+            seen.update((node.fqdn, node.short))
         publishers = [n for n in nodes if n.role == "publisher" and n.kind == "CUCM"]
         if len(publishers) != 1:
             raise _bad(f"needs exactly one CUCM publisher (found {len(publishers)})",

@@ -209,6 +209,8 @@ VALUES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "nodes-empty": (_top(nodes=[]), "nodes: must be a non-empty list"),
     "nodes-string": (_top(nodes="cucm-pub"), "nodes: must be a non-empty list"),
     "no-publisher": (_node(0, role="subscriber"), "nodes: needs exactly one CUCM publisher"),
+    "nodes-too-many": (lambda d: d["nodes"].extend({"fqdn": f"n{i}.lab.example"} for i in range(20_000)),
+                       "nodes: lists 20002 nodes (more than 200)"),
     "duplicate-short-name": (_node(1, fqdn="cucm-pub.other.example"), "listed twice"),
     "cluster-path": (_top(cluster="../../etc"), "cluster"),
     "cluster-huge": (_top(cluster="x" * 10_000_000), "cluster: is too long"),
