@@ -44,7 +44,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 from pydantic import (
     AfterValidator,
@@ -94,6 +94,7 @@ __all__ = [
     "TRUST_KEYS",
     "SECTION",
     "CaConfig",
+    "CaSection",
     "schema_error",
     "days_argument",
     "Text",
@@ -610,6 +611,14 @@ TOP_LEVEL_KEYS = (
 TRUST_KEYS = ("trust", "partners")
 
 
+@runtime_checkable
+class CaSection(Protocol):
+    """What every back-end's ``ca:`` model has: its kind. ``CaConfig`` subclasses also name their secrets."""
+
+    @property
+    def backend(self) -> str: ...
+
+
 @dataclass(frozen=True, config=SECTION)
 class CaConfig:
     """The ``ca:`` section; each CA back-end subclasses it with its own keys (``cucmkit.ca.registry``)."""
@@ -640,13 +649,13 @@ def schema_error(problem: str, remedy: str, *at: str | int) -> PydanticCustomErr
     return _bad(problem, remedy, *at)
 
 
-def _ca_config(value: Any, info: ValidationInfo) -> CaConfig:
+def _ca_config(value: Any, info: ValidationInfo) -> CaSection:
     from cucmkit.ca.registry import validate_config  # the registry imports this module
 
     return validate_config(value, context=info.context)
 
 
-def _default_ca() -> CaConfig:
+def _default_ca() -> CaSection:
     from cucmkit.ca.registry import validate_config
 
     return validate_config(None)
@@ -665,7 +674,7 @@ class ClusterParams:
     retries: Retries = Field(default_factory=Retries)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     maintenance_window: MaintenanceWindow | None = None   # None: always
-    ca: Annotated[CaConfig, PlainValidator(_ca_config), WithJsonSchema(_CA_SCHEMA)] = Field(default_factory=_default_ca)
+    ca: Annotated[CaSection, PlainValidator(_ca_config), WithJsonSchema(_CA_SCHEMA)] = Field(default_factory=_default_ca)
     registration: RegistrationParams = Field(default_factory=RegistrationParams)
     expiry_threshold_days: Annotated[int, BeforeValidator(_integer(0, 3650))] = 60
     trust: TrustSettings = Field(default_factory=lambda: TrustSettings(keep=()))   # cucmkit/trust (docs/trust.md)
@@ -731,7 +740,9 @@ def json_schema() -> dict[str, Any]:
     from cucmkit.ca.registry import section_schema
 
     schema = _ADAPTER.json_schema()
-    schema.setdefault("$defs", {})["CaSection"] = section_schema()
+    section = section_schema()
+    schema.setdefault("$defs", {}).update(section.pop("$defs"))
+    schema["$defs"]["CaSection"] = section
     schema["properties"]["ca"] = {"$ref": "#/$defs/CaSection"}
     schema["title"] = "cucmkit parameter file"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -822,7 +833,8 @@ def _label_secrets(params: ClusterParams) -> ClusterParams:
         serviceability=_named(creds.serviceability, "credentials.serviceability") if creds.serviceability else None)
     nodes = tuple(dataclasses.replace(n, os_admin=_named(n.os_admin, f"nodes[{i}].os_admin")) if n.os_admin else n
                   for i, n in enumerate(params.nodes))
-    return dataclasses.replace(params, credentials=labelled, nodes=nodes, ca=params.ca.labelled("ca"))
+    ca = params.ca.labelled("ca") if isinstance(params.ca, CaConfig) else params.ca
+    return dataclasses.replace(params, credentials=labelled, nodes=nodes, ca=ca)
 
 
 def _check_secrets(params: ClusterParams) -> None:
@@ -830,7 +842,7 @@ def _check_secrets(params: ClusterParams) -> None:
                 params.credentials.axl, params.credentials.serviceability]
     accounts += [n.os_admin for n in params.nodes]
     refs = [a.password for a in accounts if a is not None]
-    refs += params.ca.secrets()
+    refs += params.ca.secrets() if isinstance(params.ca, CaConfig) else []   # others resolve theirs when built
     for ref in refs:
         ref.resolve()
 

@@ -62,6 +62,7 @@ from cucmkit.ca.dns01 import (
     make_provider,
     reference_only,
 )
+from cucmkit.ca.registry import BackendSpec
 from cucmkit.errors import (
     CertificateError,
     ConnectError,
@@ -71,10 +72,11 @@ from cucmkit.errors import (
     TlsError,
     WaitingError,
 )
+from cucmkit.params import ClusterParams
 from cucmkit.secrets import Secret, resolve
 
 __all__ = ["AcmeConfig", "AcmeCa", "OrderBook", "OrderEntry", "new_account_key", "csr_identifiers", "backend",
-           "CONFIG_MODEL"]
+           "CONFIG_MODEL", "BACKEND"]
 
 log = logging.getLogger(__name__)
 HTTP_TIMEOUT = 30
@@ -663,3 +665,16 @@ def backend(section: Mapping[str, Any], *, root: Path | None = None) -> AcmeCa:
 
 
 CONFIG_MODEL = AcmeConfig
+
+
+def _build(params: ClusterParams, folder: Path | None) -> AcmeCa:
+    """The registry's factory: ``AcmeCa`` from the parameter file's validated ``ca:`` (paths against its root)."""
+    if not isinstance(params.ca, AcmeConfig):
+        raise ParameterError(f"ca.backend is {params.ca.backend}: the ACME back-end needs its own ca: section",
+                             remedy="write ca: {backend: acme, directory: ..., account_key: ..., dns: ...} "
+                                    "(docs/parameters.md, section ACME).")
+    return AcmeCa(params.ca, base=params.root)
+
+
+BACKEND = BackendSpec(kind="acme", config=AcmeConfig, build=_build,
+                      summary="an ACME (RFC 8555) CA; DNS-01 records over RFC 2136/TSIG or dns-lexicon.")

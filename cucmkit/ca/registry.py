@@ -16,6 +16,7 @@ The built-ins are known even when the package metadata is stale.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import logging
@@ -28,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
-from cucmkit.params import CaConfig, ClusterParams, schema_error
+from cucmkit.params import CaSection, ClusterParams, schema_error
 
 __all__ = [
     "GROUP",
@@ -47,7 +48,7 @@ __all__ = [
 
 GROUP = "cucmkit.ca_backends"
 log = logging.getLogger(__name__)
-_BUILTIN = ("cucmkit.ca.lab:BACKEND", "cucmkit.ca.manual:BACKEND", "cucmkit.ca.adcs:BACKEND")
+_BUILTIN = ("cucmkit.ca.lab:BACKEND", "cucmkit.ca.manual:BACKEND", "cucmkit.ca.adcs:BACKEND", "cucmkit.ca.acme:BACKEND")
 DEFAULT_KIND = "manual"
 
 
@@ -82,7 +83,7 @@ class BackendSpec:
 
     kind: str
     summary: str
-    config: type[CaConfig]
+    config: type[Any]          # a pydantic dataclass subclassing CaConfig, or a pydantic model with ``backend``
     build: Factory
 
 
@@ -130,13 +131,13 @@ def spec(kind: str) -> BackendSpec:
     return found
 
 
-def config_model(kind: str) -> type[CaConfig]:
+def config_model(kind: str) -> type[Any]:
     return spec(kind).config
 
 
-def validate_config(value: Any, *, context: Mapping[str, Any] | None = None) -> CaConfig:
+def validate_config(value: Any, *, context: Mapping[str, Any] | None = None) -> CaSection:
     """The parameter file's ``ca:`` section, validated by its back-end's model (None: the manual CA)."""
-    if isinstance(value, CaConfig):
+    if isinstance(value, CaSection) and not isinstance(value, Mapping):
         return value
     if value is None:
         value = {}
@@ -148,9 +149,10 @@ def validate_config(value: Any, *, context: Mapping[str, Any] | None = None) -> 
         raise schema_error(f"must be one of {', '.join(kinds())} (got {str(chosen)[:40]!r})",
                            "use one of the registered CA back-ends.", "backend")
     try:
-        return TypeAdapter(config_model(kind)).validate_python({**value, "backend": kind}, context=context)
+        config: CaSection = TypeAdapter(config_model(kind)).validate_python({**value, "backend": kind}, context=context)
     except ValidationError as exc:
         raise _nested(exc) from None
+    return config
 
 
 def _nested(exc: ValidationError) -> PydanticCustomError:
@@ -164,17 +166,20 @@ def _nested(exc: ValidationError) -> PydanticCustomError:
 
 
 def section_schema() -> dict[str, Any]:
-    """The JSON Schema of the ``ca:`` section: one alternative per back-end, chosen by ``backend``."""
-    options = []
+    """The JSON Schema of the ``ca:`` section: one alternative per back-end, chosen by ``backend``.
+
+    Models a back-end's model refers to are in the result's ``$defs`` (to hoist to the document's).
+    """
+    options, defs = [], {}
     for kind, backend in _specs().items():
         schema = TypeAdapter(backend.config).json_schema(ref_template="#/$defs/{model}")
-        schema.pop("$defs", None)
+        defs.update(schema.pop("$defs", {}))
         schema["properties"]["backend"] = {"const": kind}
         schema["description"] = backend.summary
         if kind != DEFAULT_KIND:
-            schema.setdefault("required", []).append("backend")
+            schema["required"] = sorted({*schema.get("required", []), "backend"})
         options.append(schema)
-    return {"oneOf": options, "description": "the CA back-end and its settings (default: manual)"}
+    return {"oneOf": options, "description": "the CA back-end and its settings (default: manual)", "$defs": defs}
 
 
 def make_backend(params: Any, kind: str | None = None, *, folder: Path | None = None) -> CaBackend:
@@ -188,6 +193,13 @@ def describe() -> str:
     """A Markdown list of the registered back-ends and their keys (docs/parameters.md, notebooks)."""
     lines = []
     for kind, backend in _specs().items():
-        keys = ", ".join(f"`{f}`" for f in backend.config.__dataclass_fields__ if f != "backend") or "none"
+        keys = ", ".join(f"`{f}`" for f in _keys(backend.config) if f != "backend") or "none"
         lines.append(f"- `{kind}`: {backend.summary} Keys: {keys}.")
     return "\n".join(lines)
+
+
+def _keys(model: type[Any]) -> list[str]:
+    """The top-level keys of a back-end's ``ca:`` model (a pydantic dataclass or a pydantic model)."""
+    if dataclasses.is_dataclass(model):
+        return [f.name for f in dataclasses.fields(model)]
+    return list(getattr(model, "model_fields", {}))

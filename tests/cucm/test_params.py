@@ -32,7 +32,7 @@ maintenance_window: {start: 2026-11-26T22:00:00+00:00, end: "2026-11-27T04:00:00
 ca: {backend: lab, url: "https://127.0.0.1:9443/certsrv/", fqdn: ca.lab.example, username: causer, password: {file: .lab/secrets/ca_user}, template_prefix: CUCM-}
 registration: {tolerance: 0, baseline: auto}
 expiry_threshold_days: 60
-"""
+"""  # noqa: E501 - a parameter file, one node or section per line
 
 
 @pytest.fixture

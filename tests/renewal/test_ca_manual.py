@@ -10,7 +10,8 @@ from cucmkit.errors import CertificateError
 
 def test_manual_outbox_inbox(tmp_path):
     ca = ManualCa(folder=tmp_path)
-    rid = ca.submit("cucm-pub.lab.example", "tomcat", "-----BEGIN CERTIFICATE REQUEST-----\nabc\n-----END CERTIFICATE REQUEST-----")
+    csr = "-----BEGIN CERTIFICATE REQUEST-----\nabc\n-----END CERTIFICATE REQUEST-----"
+    rid = ca.submit("cucm-pub.lab.example", "tomcat", csr)
     assert rid == "cucm-pub.lab.example-tomcat"
     assert (tmp_path / "outbox" / f"{rid}.csr").read_text().startswith("-----BEGIN CERTIFICATE REQUEST")
     assert ca.collect(rid) is None and ca.pending() == [rid]
@@ -27,7 +28,7 @@ def test_make_backend_kinds(tmp_path):
         ca = None
     assert isinstance(make_backend(P(), "manual", folder=tmp_path), ManualCa)
     with pytest.raises(ValueError, match="valid"):
-        make_backend(P(), "acme")
+        make_backend(P(), "no-such-ca")   # (acme became a real back-end)
 
 
 def test_parse_adcs_pages():

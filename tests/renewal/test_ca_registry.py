@@ -172,7 +172,7 @@ def test_pyproject_declares_the_builtins_as_entry_points() -> None:
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     declared = pyproject["project"]["entry-points"][registry.GROUP]
     assert {kind: registry._load(ref) for kind, ref in declared.items()} == \
-        {kind: registry.spec(kind) for kind in ("lab", "manual", "adcs")}
+        {spec.kind: spec for spec in map(registry._load, registry._BUILTIN)}
 
 
 def test_a_broken_plugin_is_skipped_with_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -188,3 +188,22 @@ def test_a_broken_plugin_is_skipped_with_a_warning(tmp_path: Path, monkeypatch: 
         assert "broken" in caplog.text and "cannot be loaded" in caplog.text
     finally:
         registry.reload()
+
+
+def test_acme_is_a_registered_backend_with_its_own_model(tmp_path: Path) -> None:
+    from cucmkit.ca.acme import AcmeCa, AcmeConfig
+
+    section = {"backend": "acme", "directory": "https://acme.example/dir", "account_key": {"file": "secrets/acme"},
+               "state_dir": "state/acme",
+               "dns": {"provider": "rfc2136", "server": "127.0.0.1", "zone": "lab.example",
+                       "tsig_key_name": "k", "tsig_secret": {"file": "secrets/tsig"}}}
+    params = load_parameters({**BASE, "ca": section}, root=tmp_path, check_secrets=False)
+    assert isinstance(params.ca, AcmeConfig) and params.ca.backend == "acme"
+    backend = make_backend(params)
+    assert isinstance(backend, AcmeCa) and backend.base == tmp_path and not isinstance(backend, SupportsInbox)
+    with pytest.raises(ParameterError, match=r"^ca\.directory: .*https"):
+        load_parameters({**BASE, "ca": {**section, "directory": "http://acme.example/dir"}}, check_secrets=False)
+    with pytest.raises(ParameterError, match=r"^ca\.url: "):
+        load_parameters({**BASE, "ca": {**section, "url": "https://x/"}}, check_secrets=False)
+    with pytest.raises(ParameterError, match="ACME back-end needs its own ca: section"):
+        make_backend(load_parameters(BASE, root=tmp_path, check_secrets=False), "acme")
