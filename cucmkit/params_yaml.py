@@ -167,9 +167,9 @@ def load_yaml(path: Path) -> Any:
                              remedy="fix the YAML syntax.") from None
     except RecursionError:
         raise ParameterError(f"parameter file {path} is nested too deeply", remedy="flatten it.") from None
-    except (ValueError, OverflowError) as exc:   # e.g. an integer longer than Python's digit limit
-        raise ParameterError(f"parameter file {path} holds a value YAML cannot read ({str(exc)[:80]})",
-                             remedy="write plain numbers and strings (a port is at most 5 digits).") from None
-    except TypeError:
-        raise ParameterError(f"parameter file {path} has a key that is not a plain name",
-                             remedy="keys are plain names (key: value).") from None
+    except (ValueError, OverflowError, IndexError, KeyError, AttributeError, TypeError) as exc:
+        # PyYAML's constructors fail this way on an int longer than Python reads, on `!!int ""`,
+        # `!!timestamp x`, `!!map [a]`, ...: a value the file's YAML cannot stand for.
+        detail = str(exc)[:80] if isinstance(exc, (ValueError, OverflowError)) else type(exc).__name__
+        raise ParameterError(f"parameter file {path} holds a value YAML cannot read ({detail})",
+                             remedy="write plain numbers and strings without !! tags (a port is at most 5 digits).") from None

@@ -76,6 +76,11 @@ FILES: dict[str, tuple[bytes, str]] = {
     "deep-mixed-flow": (b"[{a: " * 100 + b"1" + b"}]" * 100, "nested more than"),
     "alias-bomb": (_bomb().encode(), "expands to more than"),
     "alias-bomb-in-field": ((_bomb() + "cluster: *a8\n").encode(), "expands to more than"),
+    "tag-int-empty": (b'cluster: !!int ""\n', "cannot read"),
+    "tag-float-empty": (b'cluster: !!float ""\n', "cannot read"),
+    "tag-timestamp-garbage": (b"cluster: !!timestamp x\n", "cannot read"),
+    "tag-bool-empty": (b'cluster: !!bool ""\n', "cannot read"),
+    "tag-map-on-list": (b"cluster: !!map [a]\n", "cannot read"),
     "python-tag": (b"cluster: !!python/object/apply:os.system ['true']\n", "not valid YAML"),
     "unknown-tag": (b"cluster: !vault |\n  abc\n", "not valid YAML"),
     "duplicate-key": (VALID.replace("cluster: lab", "cluster: lab\ncluster: other").encode(), "duplicate key"),
@@ -358,3 +363,24 @@ def test_negative_or_odd_days_are_usage_errors(argv: list[str], capsys: pytest.C
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2 and "days" in capsys.readouterr().err.split("error:")[-1]
+
+
+_NESTED = st.sampled_from([("nodes", 0), ("nodes", 1), ("credentials", "os_admin"), ("ca",), ("timeouts",),
+                           ("registration",), ("maintenance_window",)])
+_NESTED_KEYS = st.sampled_from(["fqdn", "address", "role", "kind", "version", "https_port", "ssh_port", "os_admin",
+                                "ssh_host_key_sha256", "username", "password", "backend", "url", "connect", "read",
+                                "tolerance", "baseline", "start", "end", "outbox", "ca_bundle"])
+
+
+@settings(max_examples=200, deadline=2000)
+@given(where=_NESTED, key=_NESTED_KEYS, value=_TREES)
+def test_random_nested_values_only_parameter_errors(where: tuple[Any, ...], key: str, value: Any) -> None:
+    data = copy.deepcopy(DATA)
+    section: Any = data
+    for part in where:
+        section = section[part]
+    section[key] = value
+    try:
+        load_parameters(data, root=Path("/tmp"), check_secrets=False)
+    except ParameterError as exc:
+        assert len(str(exc)) < MAX_MESSAGE
