@@ -15,6 +15,6 @@ Other packages add theirs through the ``cucmkit.ca_backends`` entry point group
 
 from __future__ import annotations
 
-from cucmkit.ca.registry import BackendSpec, CaBackend, SupportsInbox, kinds, make_backend
+from cucmkit.ca.registry import BackendSpec, CaBackend, kinds, make_backend
 
-__all__ = ["BackendSpec", "CaBackend", "SupportsInbox", "kinds", "make_backend"]
+__all__ = ["BackendSpec", "CaBackend", "kinds", "make_backend"]

@@ -35,7 +35,6 @@ __all__ = [
     "GROUP",
     "BackendSpec",
     "CaBackend",
-    "SupportsInbox",
     "kinds",
     "spec",
     "config_model",
@@ -61,13 +60,6 @@ class CaBackend(Protocol):
     def submit(self, node: str, purpose: str, csr_pem: str) -> str: ...
 
     def collect(self, request_id: str) -> list[bytes] | None: ...
-
-
-@runtime_checkable
-class SupportsInbox(Protocol):
-    """A back-end a person feeds by dropping files into a folder per request (the manual CA)."""
-
-    def inbox_for(self, request_id: str) -> Path: ...
 
 
 Factory = Callable[[ClusterParams, Path | None], CaBackend]

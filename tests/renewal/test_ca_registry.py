@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
-from cucmkit.ca import SupportsInbox, make_backend, registry
+from cucmkit.ca import make_backend, registry
 from cucmkit.ca.adcs import AdcsConfig
 from cucmkit.ca.manual import ManualCa, ManualConfig
 from cucmkit.errors import ParameterError
 from cucmkit.params import load_parameters
+from cucmkit.renewal.ports import InboxCa
 
 PLUGIN = '''
 from __future__ import annotations
@@ -127,7 +128,7 @@ def test_a_new_backend_is_one_module(echo_installed: None, tmp_path: Path) -> No
         load_parameters({**BASE, "ca": {"backend": "echo"}}, check_secrets=False)
 
     backend = make_backend(params)
-    assert backend.kind == "echo" and not isinstance(backend, SupportsInbox)
+    assert backend.kind == "echo" and not isinstance(backend, InboxCa)
     request_id = backend.submit("cucm-pub", "tomcat", "CSR")
     assert request_id == "gold-cucm-pub-tomcat" and backend.collect(request_id) == [b"CSR", b"CSR"]
     assert "`echo`: answers each CSR with itself" in registry.describe()
@@ -148,7 +149,7 @@ def test_override_kind_builds_from_the_files_other_section(tmp_path: Path) -> No
                            "password": {"env": "X_CA"}, "outbox": "x/out", "inbox": "x/in"}}
     params = load_parameters(data, root=tmp_path, check_secrets=False)
     manual = make_backend(params, "manual")
-    assert isinstance(manual, ManualCa) and isinstance(manual, SupportsInbox)
+    assert isinstance(manual, ManualCa) and isinstance(manual, InboxCa)
     assert (manual.outbox, manual.inbox) == (tmp_path / "x/out", tmp_path / "x/in")
     default = make_backend(load_parameters(BASE, root=tmp_path, check_secrets=False))
     assert isinstance(default, ManualCa) and default.folder == tmp_path / "ca-exchange" / "lab"
@@ -200,7 +201,7 @@ def test_acme_is_a_registered_backend_with_its_own_model(tmp_path: Path) -> None
     params = load_parameters({**BASE, "ca": section}, root=tmp_path, check_secrets=False)
     assert isinstance(params.ca, AcmeConfig) and params.ca.backend == "acme"
     backend = make_backend(params)
-    assert isinstance(backend, AcmeCa) and backend.base == tmp_path and not isinstance(backend, SupportsInbox)
+    assert isinstance(backend, AcmeCa) and backend.base == tmp_path and not isinstance(backend, InboxCa)
     with pytest.raises(ParameterError, match=r"^ca\.directory: .*https"):
         load_parameters({**BASE, "ca": {**section, "directory": "http://acme.example/dir"}}, check_secrets=False)
     with pytest.raises(ParameterError, match=r"^ca\.url: "):
