@@ -20,6 +20,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeGuard
 
 from cucmkit.errors import ParameterError
 
@@ -78,7 +79,7 @@ class Secret:
         raise TypeError("a Secret cannot be pickled; pass the reference instead")
 
 
-def is_reference(value: object) -> bool:
+def is_reference(value: object) -> TypeGuard[Mapping[str, object]]:
     """True when ``value`` looks like a secret reference mapping (one known key)."""
     return isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in REFERENCE_KINDS
 
@@ -86,7 +87,7 @@ def is_reference(value: object) -> bool:
 def describe(ref: object) -> str:
     """A safe one-line description of a reference (never the value)."""
     if is_reference(ref):
-        kind, target = next(iter(ref.items()))  # type: ignore[union-attr]
+        kind, target = next(iter(ref.items()))
         return f"{kind}:{target}"
     return f"<{type(ref).__name__}>"
 
@@ -105,7 +106,7 @@ def resolve(ref: object, *, base: Path | None = None, where: str = "secret") -> 
             f"{where}: a plain value is not allowed here (got {type(ref).__name__})",
             remedy=_HOW + "; never write the password itself into the parameter file.",
         )
-    kind, target = next(iter(ref.items()))  # type: ignore[union-attr]
+    kind, target = next(iter(ref.items()))
     if not isinstance(target, str) or not target.strip():
         raise ParameterError(f"{where}: {kind} reference needs a non-empty string", remedy=_HOW + ".")
     resolver = {"env": _from_env, "file": _from_file, "keyring": _from_keyring}[kind]
