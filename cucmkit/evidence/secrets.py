@@ -129,7 +129,7 @@ def search_for(parameter_files: Iterable[Path | str]) -> SecretSearch:
     return SecretSearch(tuple(refs), tuple(unreadable))
 
 
-def _resolved(file: str, where: str, ref: Mapping[str, str], user: str | None, bases: tuple[Path, ...]) -> SecretRef:
+def _resolved(file: str, where: str, ref: Mapping[str, object], user: str | None, bases: tuple[Path, ...]) -> SecretRef:
     problem = "unresolvable"
     for base in dict.fromkeys(bases):
         try:
@@ -146,7 +146,7 @@ def known_secrets(parameter_files: Iterable[Path | str]) -> frozenset[str]:
     return search_for(parameter_files).values
 
 
-def _references(data: object, where: str = "") -> Iterator[tuple[str, Mapping[str, str], str | None]]:
+def _references(data: object, where: str = "") -> Iterator[tuple[str, Mapping[str, object], str | None]]:
     """(key path, reference, sibling username) of every secret reference in ``data``."""
     if isinstance(data, Mapping):
         user = data.get("username")
