@@ -23,6 +23,7 @@ _COMMANDS: dict[str, str] = {
     "trust": "cucmkit.cucm.command",
     "plan": "cucmkit.renewal.command",
     "renew": "cucmkit.renewal.command",
+    "lock": "cucmkit.renewal.command",
     "run": "cucmkit.runner",
     "evidence": "cucmkit.evidence.command",
     "params": "cucmkit.params_command",

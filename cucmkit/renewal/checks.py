@@ -164,9 +164,10 @@ def check_window(window: MaintenanceWindow, now: datetime, override: str | None 
     )
 
 
-def check_lock(holder: str | None) -> CheckResult:
+def check_lock(holder: str | None, remedy: str = "") -> CheckResult:
+    """``holder``: why another run holds the cluster lock (None: this run holds it); ``remedy``: the lock's own."""
     if holder:
-        return CheckResult("single_run", "failed", holder, "wait for the other run to finish")
+        return CheckResult("single_run", "failed", holder, remedy or "wait for the other run to finish")
     return CheckResult("single_run", "passed", "this run holds the cluster lock")
 
 

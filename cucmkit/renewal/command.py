@@ -3,6 +3,9 @@
     cucmkit plan tomcat -f parameters/lab.yaml            # dry run: the plan, nothing changes
     cucmkit renew tomcat -f parameters/lab.yaml --ticket CHG123 --ca lab --approve
 
+    cucmkit lock status -f parameters/lab.yaml            # who holds the cluster lock, and what to do
+    cucmkit lock release -f parameters/lab.yaml --reason "run on host X died"   # recorded
+
 Without ``--approve``, ``renew`` shows the plan and stops. Exit codes: 0 done
 or nothing due, 1 failed, 2 bad parameters or usage, 3 waiting (for the CA),
 4 blocked by a pre-check or interlock, 5 stopped at a step boundary (a signal;
@@ -23,6 +26,7 @@ from cucmkit.errors import CucmKitError, StoppedError
 
 if TYPE_CHECKING:
     from cucmkit.params import ClusterParams
+    from cucmkit.renewal.lock import LockInfo
     from cucmkit.renewal.options import RenewalOptions
 
 __all__ = ["register", "main", "EXIT_CODES"]
@@ -60,6 +64,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     renew.add_argument("--force-csr", action="store_true", help="regenerate CSRs even if one was submitted to the CA")
     renew.add_argument("--override-window", metavar="REASON", help="restart outside the maintenance window (recorded)")
     renew.set_defaults(func=_renew_main)
+    _register_lock(subparsers)
+
+
+def _register_lock(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    lock = subparsers.add_parser("lock", help="show or release a cluster's run lock",
+                                 description="The cluster lock: one run per cluster (docs/runbooks.md).")
+    actions = lock.add_subparsers(dest="lock_action", metavar="ACTION", required=True)
+    status = actions.add_parser("status", help="who holds the lock and whether it is live, stale or another host's")
+    release = actions.add_parser("release", help="release a stale or another host's lock, with a recorded reason")
+    for parser in (status, release):
+        parser.add_argument("-f", "--parameters", required=True, type=Path, help="the cluster parameter file (YAML)")
+        parser.add_argument("--state-dir", type=Path, help="the engine's state folder (default <root>/.cucmkit-state)")
+    status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    status.set_defaults(func=_lock_status_main)
+    release.add_argument("--reason", required=True, help="why the lock may go (recorded in the lock log and ledger)")
+    release.set_defaults(func=_lock_release_main)
 
 
 def _load(args: argparse.Namespace) -> tuple[ClusterParams, Path]:
@@ -123,6 +143,71 @@ def _renew_main(args: argparse.Namespace) -> int:
         return EXIT_CODES["failed"]
     _print(result, args.json, result.to_dict())
     return EXIT_CODES.get(result.status, 1)
+
+
+def _lock_status_main(args: argparse.Namespace) -> int:
+    from cucmkit.renewal.lock import ClusterLock
+
+    try:
+        params, state_dir = _load(args)
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    verdict = ClusterLock.for_cluster(state_dir, params.cluster).status()
+    if args.json:
+        holder = verdict.holder.to_json() if verdict.holder else None
+        payload = {"cluster": params.cluster, "verdict": verdict.verdict, "reason": verdict.reason,
+                   "remedy": verdict.remedy, "holder": holder}
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print(f"cluster {params.cluster}: lock {verdict.describe()}")
+        if verdict.remedy:
+            print(f"  -> {verdict.remedy}")
+    return 0
+
+
+def _lock_release_main(args: argparse.Namespace) -> int:
+    from cucmkit.renewal.lock import release_lock
+
+    try:
+        params, state_dir = _load(args)
+        verdict = release_lock(state_dir, params.cluster, reason=args.reason, by=_operator(),
+                               on_released=lambda holder: _note_release(state_dir, params.cluster, holder,
+                                                                        args.reason))
+    except (ParameterError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CucmKitError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return EXIT_CODES["blocked"]
+    if verdict.verdict == "free":
+        print(f"cluster {params.cluster}: no lock to release")
+        return 0
+    print(f"cluster {params.cluster}: released the lock ({verdict.describe()}); reason recorded: {args.reason}")
+    return 0
+
+
+def _note_release(state_dir: Path, cluster: str, holder: LockInfo, reason: str) -> None:
+    """Record an explicit release in the ledger of the run that held the lock (if that run is still open)."""
+    from cucmkit.renewal.state import Ledger
+
+    ledger_path = Path(state_dir) / cluster / f"{holder.purpose}.json"
+    if not ledger_path.exists():
+        return
+    ledger = Ledger.open(state_dir, cluster, holder.purpose)
+    if ledger.active:
+        ledger.event(f"cluster lock released by {_operator()} ({reason}): {holder.describe()}")
+
+
+def _operator() -> str:
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
 
 
 def _progress(text: str) -> None:

@@ -35,13 +35,13 @@ from cucmkit.errors import CucmKitError, InterlockError, StoppedError, WaitingEr
 from cucmkit.renewal import hooks
 from cucmkit.renewal.checks import CheckReport
 from cucmkit.renewal.interlocks import Interlocks
+from cucmkit.renewal.lock import ClusterLock
 from cucmkit.renewal.options import RenewalOptions
 from cucmkit.renewal.plan import PHASES, NodeFacts, Plan, Step, build_plan
 from cucmkit.renewal.ports import ClusterPort, NodePort
 from cucmkit.renewal.results import PhaseResult, RunResult
 from cucmkit.renewal.state import (
     CertChange,
-    ClusterLock,
     Ledger,
     PhoneGate,
     RunStatus,
@@ -74,7 +74,7 @@ class Renewal:
         self.cluster_name = cluster.name
         self.ledger = Ledger.open(self.state_dir, self.cluster_name, purpose.name)
         self.gate = PhoneGate.for_cluster(self.state_dir, self.cluster_name)
-        self.lock = ClusterLock.for_cluster(self.state_dir, self.cluster_name, max_age=options.lock_max_age)
+        self.lock = ClusterLock.for_cluster(self.state_dir, self.cluster_name)
         self.interlocks = Interlocks(cluster=cluster, purpose=purpose, ticket=ticket, options=options,
                                      ledger=self.ledger, gate=self.gate, lock=self.lock,
                                      on_mixed_mode=self._ensure_ctl_step)

@@ -23,10 +23,11 @@ from cucmkit.renewal.checks import (
     check_sso,
     check_window,
 )
+from cucmkit.renewal.lock import ClusterLock
 from cucmkit.renewal.options import RenewalOptions
 from cucmkit.renewal.plan import PHASES
 from cucmkit.renewal.ports import ClusterPort
-from cucmkit.renewal.state import ClusterLock, Ledger, Override, PhoneGate, utcnow
+from cucmkit.renewal.state import Ledger, Override, PhoneGate, utcnow
 
 __all__ = ["Interlocks", "CHANGING"]
 
@@ -72,9 +73,10 @@ class Interlocks:
         try:
             self.lock.acquire(purpose=self.purpose.name, ticket=self.ticket)
         except InterlockError as exc:
-            return check_lock(exc.message)
+            return check_lock(exc.message, exc.remedy or "")
         if self.lock.took_over and self.ledger.active:
-            self.ledger.event(f"took over a stale lock ({self.lock.stale}) of pid {self.lock.took_over.pid}")
+            was = self.lock.took_over
+            self.ledger.event(f"took over a stale cluster lock ({self.lock.stale}): {was.describe()}")
             self.lock.took_over = None
         return check_lock(None)
 

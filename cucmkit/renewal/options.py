@@ -34,7 +34,6 @@ class RenewalOptions:
     registration_timeout: float = 1800.0
     registration_tolerance: int = 0
     poll_interval: float = 5.0
-    lock_max_age: float = 6 * 3600.0
     key_size: int = 2048                     # RSA purposes
     ec_key_size: int = 256                   # -ECDSA purposes
     parallel: int = 4

@@ -1,4 +1,4 @@
-"""What the renewal engine remembers between runs: the ledger, the lock, the phone gate.
+"""What the renewal engine remembers between runs: the ledger and the phone gate (the lock: ``lock.py``).
 
 All three live under ``<state_dir>/<cluster>/`` (CONTRACTS §5):
 
@@ -10,8 +10,8 @@ All three live under ``<state_dir>/<cluster>/`` (CONTRACTS §5):
   ``Ledger.state`` or ``load_state(path)``. A version-1 file (the plain dict of
   earlier releases) is migrated on load; anything else is refused with the file
   and the remedy named. Finished runs move to ``history/``.
-- ``lock``: one run per cluster. Survives a crash, but not forever: a lock whose
-  process is gone (same host) or that is older than its max age is stale.
+- ``lock``: one run per cluster (``cucmkit.renewal.lock``: holder identity, stale and
+  foreign locks, explicit release).
 - ``phones.json``: the phone gate. Set when a phone-affecting purpose changes the
   cluster (identity installed, services restarted), cleared only when the phones
   are back. CallManager and TVS refuse to start while the other holds it.
@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -56,8 +54,6 @@ __all__ = [
     "Baseline",
     "Ledger",
     "load_state",
-    "ClusterLock",
-    "LockInfo",
     "PhoneGate",
     "GateState",
     "atomic_write_json",
@@ -69,7 +65,6 @@ StepOutcome = Literal["running", "done", "skipped", "waiting", "failed", "blocke
 RunStatus = Literal["new", "running", "waiting", "failed", "blocked", "stopped", "completed"]
 OUTCOMES: tuple[StepOutcome, ...] = ("running", "done", "skipped", "waiting", "failed", "blocked")
 ACTIVE: tuple[RunStatus, ...] = ("running", "waiting", "failed", "blocked", "stopped")
-_UNREADABLE_GRACE = 5.0  # seconds before an unreadable lock file counts as debris
 STATE_VERSION = 2         # 1: the plain dict of cucmkit before the run-state model (migrated on load)
 
 
@@ -467,147 +462,6 @@ _V = TypeVar("_V")
 
 def _without(mapping: Mapping[str, _V], keys: set[str]) -> dict[str, _V]:
     return {k: v for k, v in mapping.items() if k not in keys}
-
-
-@dataclass(frozen=True)
-class LockInfo:
-    token: str
-    pid: int
-    host: str
-    purpose: str
-    ticket: str
-    acquired: datetime
-
-    def age_seconds(self, now: datetime) -> float:
-        return (now - self.acquired).total_seconds()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class ClusterLock:
-    """One run per cluster: an exclusive lock file that a crash cannot leave behind for ever.
-
-    A held lock is stale (and taken over, with an event saying so) when its
-    process no longer runs on this host, or when it is older than ``max_age``.
-    """
-
-    def __init__(self, *, path: Path, max_age: float = 6 * 3600.0) -> None:
-        self.path = path
-        self.max_age = max_age
-        self.token = uuid.uuid4().hex
-        self.held = False
-        self.took_over: LockInfo | None = None
-        self.stale: str | None = None
-
-    @classmethod
-    def for_cluster(cls, state_dir: Path, cluster: str, *, max_age: float = 6 * 3600.0) -> ClusterLock:
-        return cls(path=Path(state_dir) / cluster / "lock", max_age=max_age)
-
-    def holder(self) -> LockInfo | None:
-        """Who holds the lock; None when free (or unreadable: see ``acquire``)."""
-        try:
-            raw = read_json(self.path)
-            return LockInfo(**{**raw, "acquired": _parse(raw["acquired"])}) if raw else None
-        except (ValueError, TypeError, KeyError):
-            return None
-
-    def stale_reason(self, info: LockInfo, now: datetime | None = None) -> str | None:
-        now = now or utcnow()
-        if info.host == socket.gethostname() and not _pid_alive(info.pid):
-            return f"process {info.pid} is gone"
-        if info.age_seconds(now) > self.max_age:
-            return f"older than {self.max_age:.0f} s"
-        return None
-
-    def acquire(self, *, purpose: str, ticket: str) -> None:
-        """Take the lock or raise InterlockError naming who holds it."""
-        if self.held:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        info = LockInfo(self.token, os.getpid(), socket.gethostname(), purpose, ticket, utcnow())
-        payload = json.dumps({**asdict(info), "acquired": _iso(info.acquired)}).encode()
-        while not self._create(payload):
-            current = self.holder()
-            if current is None:
-                self._clear_unreadable()
-                continue
-            reason = self.stale_reason(current)
-            if reason is None:
-                raise InterlockError(
-                    f"another run holds the cluster lock: purpose {current.purpose}, ticket {current.ticket}, "
-                    f"pid {current.pid} on {current.host} since {current.acquired:%Y-%m-%d %H:%M:%S} UTC",
-                    operation="lock",
-                    remedy="wait for that run to finish; a crashed run's lock expires when its process is gone",
-                )
-            self._break(current, reason)
-        self.held = True
-
-    def _clear_unreadable(self) -> None:
-        """A lock file nobody can read (a crash between create and write): remove it once it is a few seconds old."""
-        try:
-            age = time.time() - self.path.stat().st_mtime
-        except FileNotFoundError:
-            return
-        if age > _UNREADABLE_GRACE:
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
-        else:
-            time.sleep(0.1)
-
-    def _create(self, payload: bytes) -> bool:
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            return False
-        try:
-            os.write(fd, payload)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        return True
-
-    def _break(self, current: LockInfo, reason: str) -> None:
-        stale = self.path.with_name(f"lock.stale.{self.token}")
-        try:
-            os.replace(self.path, stale)
-        except FileNotFoundError:
-            return
-        moved = read_json(stale) or {}
-        if moved.get("token") != current.token:  # another breaker won the race: give its lock back
-            try:
-                os.link(stale, self.path)
-            except FileExistsError:
-                pass
-        os.unlink(stale)
-        self.took_over = current
-        self.stale = reason
-
-    def release(self) -> None:
-        if not self.held:
-            return
-        current = self.holder()
-        if current and current.token == self.token:
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
-        self.held = False
-
-    def __enter__(self) -> ClusterLock:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 @dataclass(frozen=True)
