@@ -290,8 +290,8 @@ class _RecordingCluster:
     def reset_all_devices(self) -> None:
         self._cluster.reset_all_devices()
 
-    def registration(self, *, names: Sequence[str] | None = None) -> RegistrationSummary:
-        summary = self._cluster.registration(names=names)
+    def registration(self, *, names: Sequence[str] | None = None, within: float | None = None) -> RegistrationSummary:
+        summary = self._cluster.registration(names=names, within=within)
         self._registrations.add(summary)
         return summary
 

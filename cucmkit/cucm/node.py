@@ -371,12 +371,17 @@ class Cluster:
 
     # -- RisPort, SSO, CTL --------------------------------------------------------------------
 
-    def registration(self, *, names: Sequence[str] | None = None) -> RegistrationSummary:
-        """Registration summary from RisPort (cluster-wide; publisher first, then other CUCM nodes)."""
+    def registration(self, *, names: Sequence[str] | None = None, within: float | None = None) -> RegistrationSummary:
+        """Registration summary from RisPort (cluster-wide; publisher first, then other CUCM nodes).
+
+        ``within``: seconds the whole call may take, back-off after a throttle fault included;
+        TimeoutError_ when the rate budget leaves no room before then.
+        """
         last: TransportError | None = None
+        deadline = None if within is None else time.monotonic() + within
         for node in self._cucm_nodes():
             try:
-                return self._risport_for(node).registration(names)
+                return self._risport_for(node).registration(names, deadline=deadline)
             except TransportError as exc:
                 last = exc
                 with self._lock:

@@ -243,9 +243,13 @@ class RisPortClient(SoapClient):
     def __repr__(self) -> str:
         return f"RisPortClient(node={self._transport.node!r}, cap={self.cap}, budget={self.budget!r})"
 
-    def registration(self, names: Sequence[str] | None = None) -> RegistrationSummary:
-        """Summary of every phone (``names=None``) or of the named ones (missing = not registered)."""
-        deadline = None if self._deadline is None else time.monotonic() + self._deadline
+    def registration(self, names: Sequence[str] | None = None, *, deadline: float | None = None) -> RegistrationSummary:
+        """Summary of every phone (``names=None``) or of the named ones (missing = not registered).
+
+        ``deadline`` (``time.monotonic()``): no request is sent, and no back-off waited for, past it.
+        """
+        if deadline is None and self._deadline is not None:
+            deadline = time.monotonic() + self._deadline
         if names is None:
             return RegistrationSummary.build(self.devices(["*"], deadline=deadline))
         wanted = texts(names)

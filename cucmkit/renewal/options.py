@@ -48,11 +48,13 @@ class RenewalOptions:
 
     @classmethod
     def from_parameters(cls, params: ClusterParams, **kw: Any) -> RenewalOptions:
-        """Threshold, window, restart and registration timeouts and tolerance from the parameter file; ``kw`` wins."""
+        """Threshold, window, restart (also the TLS verify budget) and registration timeouts and tolerance
+        from the parameter file; ``kw`` wins."""
         base: dict[str, Any] = {
             "threshold_days": float(params.expiry_threshold_days),
             "maintenance_window": _window(params.maintenance_window),
             "restart_timeout": float(params.timeouts.restart),
+            "tls_timeout": float(params.timeouts.restart),     # a restarted Tomcat serving again
             "registration_timeout": float(params.timeouts.registration),
             "registration_tolerance": int(params.registration.tolerance),
         }

@@ -83,7 +83,9 @@ class ClusterPort(Protocol):
 
     def reset_all_devices(self) -> None: ...
 
-    def registration(self, *, names: Sequence[str] | None = ...) -> RegistrationSummary: ...
+    def registration(self, *, names: Sequence[str] | None = ..., within: float | None = ...) -> RegistrationSummary:
+        """``within``: seconds the call may take, back-off for a throttling RisPort included (TimeoutError_ past it)."""
+        ...
 
 
 @runtime_checkable

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from cucmkit.errors import CertificateError, CucmKitError
+from cucmkit.errors import CertificateError, CucmKitError, TlsError
 from cucmkit.renewal.plan import Step
 from cucmkit.renewal.state import Baseline
 from cucmkit.renewal.steps.base import StepContext, node_of
@@ -40,7 +40,11 @@ def restart(step: Step, ctx: StepContext) -> str:
 
 
 def verify_tls(step: Step, ctx: StepContext) -> str:
-    """Poll the node's TLS listener until it serves the certificate the install step recorded."""
+    """Poll the node's TLS listener until it serves the certificate the install step recorded.
+
+    The budget is ``tls_timeout`` (from the parameter file's ``timeouts.restart``: how long a
+    restarted Tomcat may take to serve again).
+    """
     name = node_of(step)
     node = ctx.node(name)
     change = ctx.ledger.state.certificates.get(name)
@@ -54,9 +58,26 @@ def verify_tls(step: Step, ctx: StepContext) -> str:
             served, error = None, exc
         if served == expected:
             return f"serves the new certificate (sha256 {(expected or '')[:16]}...)"
-        if time.monotonic() >= deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             what = f"sha256 {served}" if served else f"nothing ({error})"
             raise CertificateError(f"still serves {what}, expected {expected}", node=name,
                                    operation="verify-tls", purpose=ctx.purpose.name,
-                                   remedy="restart Cisco Tomcat on the node again and re-run")
-        time.sleep(min(1.0, ctx.options.poll_interval))
+                                   remedy=_tls_remedy(served, error, change.before if change else None))
+        time.sleep(min(1.0, ctx.options.poll_interval, left))
+
+
+def _tls_remedy(served: str | None, error: CucmKitError | None, before: str | None) -> str:
+    """What to do when the node does not serve the new certificate: depends on what it serves."""
+    if isinstance(error, TlsError):
+        return ("the TLS handshake with the node failed: check the node's HTTPS port with "
+                "openssl s_client -connect <node>:8443 -servername <fqdn>, and that the installed certificate "
+                "and its key match (show cert own tomcat); a restart does not fix a broken handshake")
+    if error is not None:
+        return ("the node's HTTPS did not answer within timeouts.restart: check that Cisco Tomcat is Started "
+                "(utils service list) and re-run; the step waits for it again")
+    if served is not None and served == before:
+        return ("the node still serves its old certificate: Cisco Tomcat has not picked up the new one; "
+                "restart it (utils service restart Cisco Tomcat) and re-run")
+    return ("the node serves a certificate this run did not install (another change, or a load balancer in "
+            "front of it): check show cert own tomcat on the node before re-running")
