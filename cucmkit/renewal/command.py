@@ -8,8 +8,10 @@
 
 Without ``--approve``, ``renew`` shows the plan and stops. Exit codes: 0 done
 or nothing due, 1 failed, 2 bad parameters or usage, 3 waiting (for the CA),
-4 blocked by a pre-check or interlock, 5 stopped at a step boundary (a signal;
-re-run to resume).
+4 blocked by a pre-check or interlock, 5 stopped at a step boundary (a stop
+request; re-run to resume), 130 interrupted by Ctrl-C (143 by SIGTERM): the
+first signal stops the run at the next step boundary, a second one at once;
+either way one line, no traceback, and the lock is released.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = ["register", "main", "EXIT_CODES"]
 
 EXIT_CODES = {"done": 0, "skipped": 0, "failed": 1, "waiting": 3, "blocked": 4, "stopped": 5}
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def _purpose(value: str) -> str:
@@ -120,6 +123,21 @@ def _plan_main(args: argparse.Namespace) -> int:
 
 
 def _renew_main(args: argparse.Namespace) -> int:
+    from cucmkit import stopping
+
+    stopping.reset()
+    undo = stopping.install_signal_handlers()
+    try:
+        return _renew(args)
+    except KeyboardInterrupt:
+        print("interrupted: stopped at once (a second signal); re-run the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        undo()
+
+
+def _renew(args: argparse.Namespace) -> int:
+    from cucmkit import stopping
     from cucmkit.wiring import open_renewal
 
     try:
@@ -136,8 +154,10 @@ def _renew_main(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except StoppedError as exc:
-        print(f"stopped: {exc}", file=sys.stderr)
-        return EXIT_CODES["stopped"]
+        signalled = _signal_of(stopping.reason())
+        print(f"{'interrupted' if signalled else 'stopped'}: {exc.message}; re-run the same command to resume",
+              file=sys.stderr)
+        return 128 + signalled if signalled else EXIT_CODES["stopped"]
     except CucmKitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CODES["failed"]
@@ -208,6 +228,16 @@ def _operator() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
+
+
+def _signal_of(reason: str | None) -> int:
+    """The signal number a stop reason names ("SIGINT received"), 0 when a stop came from elsewhere."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if reason and reason.startswith(sig.name):
+            return int(sig)
+    return 0
 
 
 def _progress(text: str) -> None:

@@ -77,7 +77,7 @@ class Renewal:
         self.lock = ClusterLock.for_cluster(self.state_dir, self.cluster_name)
         self.interlocks = Interlocks(cluster=cluster, purpose=purpose, ticket=ticket, options=options,
                                      ledger=self.ledger, gate=self.gate, lock=self.lock,
-                                     on_mixed_mode=self._ensure_ctl_step)
+                                     on_mixed_mode=self._ensure_ctl_step, say=self._say)
         self._on_close = on_close
         self._plan: Plan | None = None
         self._forced: set[str] = set()

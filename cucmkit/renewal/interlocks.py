@@ -4,15 +4,22 @@ cluster lock, the phone gate and the clock; the verdicts are the pure functions 
 ``Interlocks.report(phase)`` answers the checks guarding ``phase`` (or all of them) and records
 every override in the ledger with its reason. A check that cannot be evaluated (the cluster did
 not answer) fails, naming the cause.
+
+A resumed run whose ledger shows a Cisco Tomcat restart started and not finished (the previous
+attempt died mid-restart) first waits for those nodes' HTTPS to answer again, until that
+restart's deadline (its start plus ``restart_timeout``). A node still down then (its Tomcat was
+left stopped) is said so, and the checks read over HTTPS (SSO, the security mode) that this run
+already passed are taken from the ledger instead of failing: the step in flight restarts Tomcat.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from cucmkit.catalogue import Purpose
-from cucmkit.errors import CucmKitError, InterlockError
+from cucmkit.errors import CucmKitError, InterlockError, TransportError
 from cucmkit.renewal.checks import (
     CheckReport,
     CheckResult,
@@ -27,12 +34,40 @@ from cucmkit.renewal.lock import ClusterLock
 from cucmkit.renewal.options import RenewalOptions
 from cucmkit.renewal.plan import PHASES
 from cucmkit.renewal.ports import ClusterPort
-from cucmkit.renewal.state import Ledger, Override, PhoneGate, utcnow
+from cucmkit.renewal.state import Ledger, Override, PhoneGate, RunState, utcnow
 
-__all__ = ["Interlocks", "CHANGING"]
+__all__ = ["Interlocks", "CHANGING", "HTTPS_SERVICE", "InFlight", "tomcat_in_flight"]
 
 CHANGING = ("csr", "install", "activate")   # phases that change a node's certificates or services
+HTTPS_SERVICE = "Cisco Tomcat"              # every HTTPS interface of a node runs inside it (CONTRACTS 1)
+OVER_HTTPS = frozenset({"sso_disabled", "mixed_mode"})   # checks that read the publisher over HTTPS
 Evaluator = tuple[str, tuple[str, ...], Callable[[], CheckResult]]
+
+
+def _quiet(text: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A Cisco Tomcat restart step the ledger shows started and not finished."""
+
+    key: str
+    node: str
+    started: float          # seconds since the epoch
+
+
+def tomcat_in_flight(state: RunState) -> tuple[InFlight, ...]:
+    """Tomcat restarts an earlier attempt started and did not finish (it died or failed mid-restart)."""
+    if state.plan is None or not state.active:
+        return ()
+    found: list[InFlight] = []
+    for step in state.plan.steps:
+        record = state.steps.get(step.key)
+        if (step.name == "restart" and step.service == HTTPS_SERVICE and step.node and record is not None
+                and record.outcome in ("running", "failed") and record.started is not None):
+            found.append(InFlight(step.key, step.node, record.started.timestamp()))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -47,10 +82,12 @@ class Interlocks:
     gate: PhoneGate
     lock: ClusterLock
     on_mixed_mode: Callable[[], None]
+    say: Callable[[str], None] = field(default=_quiet)
 
     def report(self, phase: str | None = None) -> CheckReport:
         """Evaluate the checks guarding ``phase`` (or all) now; overrides are recorded in the ledger."""
-        checks = [replace(_guarded(fn, name), guards=guards)
+        down = self.await_restarts()
+        checks = [replace(self._evaluate(name, fn, down), guards=guards)
                   for name, guards, fn in self._evaluators() if phase is None or phase in guards]
         report = CheckReport(purpose=self.purpose.name, checks=tuple(checks))
         self._record_overrides(report)
@@ -67,6 +104,56 @@ class Interlocks:
              lambda: check_window(window, clock(), overrides.get("maintenance_window"))),
             ("mixed_mode", ("activate",), self._mixed_mode),
         ]
+
+    def await_restarts(self) -> tuple[str, ...]:
+        """Wait for the HTTPS of nodes with a Tomcat restart in flight, each until its restart deadline.
+
+        Returns the nodes still not answering (their Tomcat was left stopped).
+        """
+        down: list[str] = []
+        for flight in tomcat_in_flight(self.ledger.state):
+            deadline = flight.started + self.options.restart_timeout
+            if not self._answers(flight.node, deadline, flight.key):
+                down.append(flight.node)
+                self.say(f"{flight.node}: HTTPS does not answer and its Tomcat restart ({flight.key}) is past its "
+                         "deadline: Cisco Tomcat was left stopped; the restart step will start it")
+        return tuple(down)
+
+    def _answers(self, node: str, deadline: float, key: str) -> bool:
+        said = False
+        while True:
+            try:
+                self.cluster.node(node).served_certificate()
+                return True
+            except CucmKitError as exc:
+                left = deadline - time.time()
+                if left <= 0:
+                    return False
+                if not said:
+                    self.say(f"{node}: Cisco Tomcat is restarting ({key} was in flight when the last attempt "
+                             f"ended: {exc.message}); waiting up to {left:.0f} s for its HTTPS to answer")
+                    said = True
+                time.sleep(min(self.options.poll_interval, left))
+
+    def _evaluate(self, name: str, fn: Callable[[], CheckResult], down: tuple[str, ...]) -> CheckResult:
+        """The check now; an HTTPS check this run passed before is taken from the ledger while Tomcat is down."""
+        try:
+            return fn()
+        except TransportError as exc:
+            recorded = self._recorded(name) if down and name in OVER_HTTPS else None
+            if recorded is None:
+                return CheckResult(name, "failed", f"could not evaluate: {exc}", "fix the cause and re-run")
+            result = replace(recorded, reason=f"not re-read (Cisco Tomcat is stopped on {', '.join(down)}; the "
+                                              f"restart step in flight starts it); as checked earlier in this run: "
+                                              f"{recorded.reason}")
+            self.say(f"{name}: {result.reason}")
+            return result
+        except CucmKitError as exc:
+            return CheckResult(name, "failed", f"could not evaluate: {exc}", "fix the cause and re-run")
+
+    def _recorded(self, name: str) -> CheckResult | None:
+        return next((c for c in self.ledger.state.checks if c.name == name and c.status in ("passed", "skipped")),
+                    None)
 
     def take_lock(self) -> CheckResult:
         """One run per cluster: take the lock (a stale one is taken over, with an event saying so)."""
@@ -111,10 +198,3 @@ class Interlocks:
             if check.status == "overridden" and (check.name, check.override_reason) not in known:
                 self.ledger.add_override(Override(at=utcnow(), check=check.name, reason=check.override_reason,
                                                   detail=check.reason, ticket=self.ticket))
-
-
-def _guarded(fn: Callable[[], CheckResult], name: str) -> CheckResult:
-    try:
-        return fn()
-    except CucmKitError as exc:
-        return CheckResult(name, "failed", f"could not evaluate: {exc}", "fix the cause and re-run")
