@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
     from cucmkit.ca import CaBackend
+    from cucmkit.certs.records import CertRecord
     from cucmkit.cucm import Cluster
     from cucmkit.cucm.risport import RegistrationSummary
     from cucmkit.params import ClusterParams
@@ -389,13 +390,38 @@ class Runbook:
                   f"run by {who()}.")
 
     def inventory(self, when: str = "before") -> None:
-        """This purpose's installed certificate on every node, days left; journaled with fingerprints."""
-        records = [r for node in self.cluster.nodes for r in node.own_certificates() if r.purpose == self.purpose.name]
+        """This purpose's installed certificate on every node, days left; journaled with fingerprints.
+
+        A node whose Cisco Tomcat restart the previous attempt left unfinished (the ledger says so)
+        may not answer: it is named, not listed, and the run goes on to the step that restarts it.
+        """
+        records: list[CertRecord] = []
+        for node in self.cluster.nodes:
+            records += [r for r in self._own_or_restarting(node, when) if r.purpose == self.purpose.name]
         self.journal.write("certs", when=when, certs=[cert_entry(r) for r in records])
         frame = cert_frame(records)
         _markdown(f"**{self.purpose.name} certificates {when} the renewal** ({len(records)} nodes)")
         _display(cert_table(records, threshold_days=self.params.expiry_threshold_days))
         self.results[f"inventory-{when}"] = frame
+
+    def _own_or_restarting(self, node: NodePort, when: str) -> list[CertRecord]:
+        from cucmkit.errors import TransportError
+        from cucmkit.renewal.interlocks import tomcat_in_flight
+
+        try:
+            return list(node.own_certificates())
+        except TransportError as exc:
+            flights = tomcat_in_flight(self.renewal.ledger.state)
+            if not flights:
+                raise
+            where = ", ".join(sorted({f.node for f in flights}))
+            text = (f"{node.name} does not answer ({exc.message}): the previous attempt left a Cisco Tomcat "
+                    f"restart unfinished ({', '.join(f.key for f in flights)}), so Tomcat may be restarting or "
+                    f"stopped on {where} (the publisher's also answers for the others); its certificate is not "
+                    "listed here and the run goes on: the activate step restarts Tomcat")
+            self.journal.write("node-unavailable", when=when, node=node.name, detail=text)
+            _markdown(f"⚠️ {text}")
+            return []
 
     def plan(self) -> None:
         plan = self.renewal.plan()
