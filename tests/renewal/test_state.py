@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 from dataclasses import FrozenInstanceError
-from datetime import timedelta
 
 import pytest
 
