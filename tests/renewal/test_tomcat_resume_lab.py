@@ -31,8 +31,8 @@ def test_resume_waits_for_a_tomcat_restart_in_flight(env):
     said: list[str] = []
     with env.open("tomcat", nodes=("cucm-pub",), progress=said.append) as resumed:
         result = resumed.run()
-    assert any("Cisco Tomcat is restarting" in s and "waiting up to" in s for s in said), said
     assert_renewed(env, "tomcat", result)
+    assert any("Cisco Tomcat is restarting" in s and "waiting up to" in s for s in said), said
 
 
 def test_resume_with_tomcat_left_stopped_goes_on_to_the_restart_step(env):
@@ -41,7 +41,7 @@ def test_resume_with_tomcat_left_stopped_goes_on_to_the_restart_step(env):
     said: list[str] = []
     with env.open("tomcat", nodes=("cucm-pub",), progress=said.append) as resumed:
         result = resumed.run()
+    assert_renewed(env, "tomcat", result)
     assert any("left stopped" in s for s in said), said
     assert any(s.startswith("sso_disabled: not re-read") for s in said), said
     assert env.lab.state.node("cucm-pub").service("Cisco Tomcat").status == "Started"
-    assert_renewed(env, "tomcat", result)
