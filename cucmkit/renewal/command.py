@@ -85,11 +85,11 @@ def _register_lock(subparsers: argparse._SubParsersAction) -> None:  # type: ign
     release.set_defaults(func=_lock_release_main)
 
 
-def _load(args: argparse.Namespace) -> tuple[ClusterParams, Path]:
+def _load(args: argparse.Namespace, *, check_secrets: bool = True) -> tuple[ClusterParams, Path]:
     from cucmkit.params import load_parameters
     from cucmkit.wiring import state_dir_for
 
-    params = load_parameters(args.parameters)
+    params = load_parameters(args.parameters, check_secrets=check_secrets)
     state_dir = Path(args.state_dir).resolve() if args.state_dir else state_dir_for(params)
     return params, state_dir
 
@@ -169,7 +169,7 @@ def _lock_status_main(args: argparse.Namespace) -> int:
     from cucmkit.renewal.lock import ClusterLock
 
     try:
-        params, state_dir = _load(args)
+        params, state_dir = _load(args, check_secrets=False)     # the lock needs no secret
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -190,7 +190,7 @@ def _lock_release_main(args: argparse.Namespace) -> int:
     from cucmkit.renewal.lock import release_lock
 
     try:
-        params, state_dir = _load(args)
+        params, state_dir = _load(args, check_secrets=False)
         verdict = release_lock(state_dir, params.cluster, reason=args.reason, by=_operator(),
                                on_released=lambda holder: _note_release(state_dir, params.cluster, holder,
                                                                         args.reason))

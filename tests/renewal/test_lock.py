@@ -138,11 +138,6 @@ def test_cucmkit_lock_status_and_release(tmp_path):
     params = tmp_path / "parameters" / "lab.yaml"
     params.parent.mkdir()
     params.write_text((Path(__file__).resolve().parents[2] / "parameters" / "lab.yaml").read_text())
-    secrets = tmp_path / ".lab" / "secrets"
-    secrets.mkdir(parents=True)
-    for name in ("os_admin", "app_user", "ca_user"):
-        (secrets / name).write_text("not-a-real-password\n")
-        (secrets / name).chmod(0o600)
     state_dir = tmp_path / "state"
     lock_path = state_dir / "lab" / "lock"
     _write(lock_path, host="jump-host-7")
