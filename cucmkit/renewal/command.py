@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from cucmkit import catalogue
 from cucmkit.ca.registry import kinds as ca_kinds
-from cucmkit.errors import CucmKitError, StoppedError
+from cucmkit.errors import CucmKitError, ParameterError, StoppedError
 
 if TYPE_CHECKING:
     from cucmkit.params import ClusterParams
@@ -172,7 +172,7 @@ def _lock_status_main(args: argparse.Namespace) -> int:
         params, state_dir = _load(args, check_secrets=False)     # the lock needs no secret
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_CODES["failed"]                           # as plan, renew and inventory
     verdict = ClusterLock.for_cluster(state_dir, params.cluster).status()
     if args.json:
         holder = verdict.holder.to_json() if verdict.holder else None
@@ -194,9 +194,12 @@ def _lock_release_main(args: argparse.Namespace) -> int:
         verdict = release_lock(state_dir, params.cluster, reason=args.reason, by=_operator(),
                                on_released=lambda holder: _note_release(state_dir, params.cluster, holder,
                                                                         args.reason))
-    except (ParameterError, ValueError) as exc:
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CODES["failed"]
     except CucmKitError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return EXIT_CODES["blocked"]
