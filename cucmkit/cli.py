@@ -27,6 +27,7 @@ _COMMANDS: dict[str, str] = {
     "run": "cucmkit.runner",
     "evidence": "cucmkit.evidence.command",
     "params": "cucmkit.params_command",
+    "watch": "cucmkit.watch.command",
 }
 
 

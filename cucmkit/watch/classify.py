@@ -1,0 +1,173 @@
+"""Classify a fleet's certificates: pure, ``now`` passed in.
+
+Each certificate becomes an ``Item``: expired, due within the cluster's
+threshold, or fine (the same flag as ``cucmkit inventory``: its
+``inventory_rows``); CA-signed or self-signed; for an identity, the runbook
+that renews it and the exact ``cucmkit run`` command (from the catalogue); for a
+trust certificate, whether anything in the cluster chains to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from cryptography import x509
+
+from cucmkit import catalogue
+from cucmkit.certs.chain import issued_by
+from cucmkit.certs.records import CertRecord
+from cucmkit.cucm.command import inventory_rows
+from cucmkit.params import NodeParams
+from cucmkit.watch.model import ClusterResult, Item, Reach, Report, Status
+from cucmkit.watch.scan import ClusterScan
+
+__all__ = ["classify_cluster", "classify_fleet", "used_trust", "run_command", "TICKET_PLACEHOLDER"]
+
+TICKET_PLACEHOLDER = "<TICKET>"
+_FLAGS = {"EXPIRED": Status.EXPIRED, "EXPIRING": Status.DUE, "": Status.OK}
+
+
+def run_command(purpose: str, parameters_file: str, ticket: str = TICKET_PLACEHOLDER) -> str:
+    return f"cucmkit run {purpose} -f {parameters_file} --ticket {ticket}"
+
+
+# -- which trust certificates something chains to ------------------------------------------
+
+
+def _parsed(records: Iterable[CertRecord]) -> dict[str, x509.Certificate]:
+    out: dict[str, x509.Certificate] = {}
+    for record in records:
+        if record.pem and record.fingerprint_sha256 not in out:
+            out[record.fingerprint_sha256] = record.certificate()
+    return out
+
+
+def _issuers(cert: x509.Certificate, trust: Mapping[str, x509.Certificate]) -> list[str]:
+    return [fp for fp, candidate in trust.items() if candidate is not cert and issued_by(cert, candidate)]
+
+
+def used_trust(records: Sequence[CertRecord]) -> frozenset[str]:
+    """Fingerprints of the trust certificates some identity of the cluster chains to (or is)."""
+    trust = _parsed(r for r in records if r.store != "own")
+    identities = _parsed(r for r in records if r.store == "own")
+    used = {fp for fp in identities if fp in trust}            # a peer's own certificate trusted as it is
+    todo = list(identities.values())
+    while todo:
+        for fp in _issuers(todo.pop(), trust):
+            if fp not in used:
+                used.add(fp)
+                todo.append(trust[fp])
+    return frozenset(used)
+
+
+# -- identities: what renews them -------------------------------------------------------------
+
+
+def _in_scope(purpose: catalogue.Purpose, node: NodeParams | None) -> bool:
+    """Whether the node needs a CA-signed certificate of this purpose (services not known here: [INF] for TVS)."""
+    if node is None:
+        return True
+    rule = purpose.scope.rule
+    return node.kind in rule.kinds and (not rule.publisher_only or node.role == "publisher")
+
+
+def _identity_advice(record: CertRecord, node: NodeParams | None, parameters_file: str,
+                     ticket: str) -> tuple[str | None, str, str | None]:
+    """(runbook, action, command) for an identity certificate."""
+    try:
+        purpose = catalogue.get(record.purpose or "")
+    except ValueError:
+        return None, f"unknown purpose {record.purpose!r}: renew it by hand", None
+    if not _in_scope(purpose, node) and purpose.self_signed_elsewhere is not None:
+        return None, (f"regenerate it self-signed: {purpose.name} needs no CA-signed certificate on this node "
+                      f"({purpose.scope.text} only)"), None
+    if purpose.runbook is None:
+        return None, f"no runbook renews {purpose.name}: plan it with cucmkit plan {purpose.name} -f {parameters_file}", None
+    command = run_command(purpose.name, parameters_file, ticket)
+    return catalogue.runbook_for(purpose.name), f"renew with the {purpose.runbook.notebook} runbook", command
+
+
+def _trust_action(record: CertRecord, status: Status, unused: bool) -> str:
+    if status is Status.OK:
+        return ""
+    if unused:
+        return f"nothing in the cluster chains to it: delete it from {record.store}"
+    return (f"certificates of this cluster chain to it: put its successor in {record.store} and renew "
+            "what it signed before it expires")
+
+
+# -- items and clusters -------------------------------------------------------------------------
+
+
+def _key(cluster: str, record: CertRecord) -> str:
+    last = record.purpose if record.store == "own" else record.fingerprint_sha256
+    return f"{cluster}|{record.node}|{record.store}|{last}"
+
+
+def _item(scan: ClusterScan, record: CertRecord, row: Mapping[str, Any], used: frozenset[str],
+          nodes: Mapping[str, NodeParams], ticket: str) -> Item:
+    status = _FLAGS[row["flag"]]
+    fields: dict[str, Any] = {}
+    if record.store == "own":
+        runbook, action, command = _identity_advice(record, nodes.get(record.node or ""), scan.parameters_file,
+                                                    ticket)
+        fields = {"runbook": runbook, "action": action if status is not Status.OK else "",
+                  "command": command if status is not Status.OK else None}
+    else:
+        unused = record.fingerprint_sha256 not in used
+        fields = {"unused": unused, "action": _trust_action(record, status, unused)}
+    return Item(key=_key(scan.name, record), cluster=scan.name, node=record.node or "",
+                kind="identity" if record.store == "own" else "trust", store=record.store, purpose=record.purpose,
+                filename=record.filename, common_name=record.common_name, issuer=record.issuer,
+                serial=row["serial"], fingerprint_sha256=record.fingerprint_sha256, not_after=record.not_after,
+                days_left=row["days_left"], status=status, ca_signed=not record.self_signed, **fields)
+
+
+def _reach(scan: ClusterScan) -> Reach:
+    if not scan.node_errors:
+        return Reach.UP
+    return Reach.UNREACHABLE if len(scan.node_errors) >= len(scan.params.nodes) else Reach.PARTIAL
+
+
+def _commands(items: Sequence[Item]) -> tuple[str, ...]:
+    """One command per purpose due, in the catalogue's safe order of runbooks."""
+    wanted = {i.purpose: i.command for i in items if i.command and i.purpose}
+    return tuple(wanted[p] for p in sorted(wanted, key=_runbook_rank))
+
+
+def _runbook_rank(name: str) -> tuple[int, str]:
+    runbook = catalogue.get(name).runbook
+    return (runbook.order if runbook is not None else 10**6), name
+
+
+def classify_cluster(scan: ClusterScan, *, now: dt.datetime, threshold: int | None = None,
+                     ticket: str = TICKET_PLACEHOLDER) -> tuple[ClusterResult, list[Item]]:
+    """One cluster's result and items; ``threshold`` (days) overrides the parameter file's."""
+    days = scan.params.expiry_threshold_days if threshold is None else threshold
+    rows = inventory_rows(scan.records, now=now, threshold=days)
+    used = used_trust(scan.records)
+    nodes = {n.fqdn: n for n in scan.params.nodes}
+    items = [_item(scan, r, row, used, nodes, ticket) for r, row in zip(scan.records, rows, strict=True)]
+    reach = _reach(scan)
+    error = next(iter(scan.node_errors.values())) if reach is Reach.UNREACHABLE else None
+    result = ClusterResult(
+        name=scan.name, parameters_file=scan.parameters_file, threshold_days=days, reach=reach, error=error,
+        node_errors=dict(scan.node_errors) if reach is Reach.PARTIAL else {},
+        expired=sum(i.status is Status.EXPIRED for i in items), due=sum(i.status is Status.DUE for i in items),
+        ok=sum(i.status is Status.OK for i in items), commands=_commands(items))
+    return result, items
+
+
+def classify_fleet(scans: Sequence[ClusterScan], *, now: dt.datetime, threshold: int | None = None,
+                   ticket: str = TICKET_PLACEHOLDER) -> Report:
+    """The fleet report (without ``since``): every cluster, reachable or not, in the order given."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    clusters, items = [], []
+    for scan in scans:
+        result, found = classify_cluster(scan, now=now, threshold=threshold, ticket=ticket)
+        clusters.append(result)
+        items += found
+    return Report(generated_at=now, clusters=tuple(clusters), items=tuple(items))
