@@ -110,7 +110,8 @@ def send_email(config: EmailConfig, report: Report, *, report_path: str | None =
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {exc.smtp_error.decode('utf-8', 'replace')[:200]}"
+        text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return f"{exc.smtp_code} {text[:200]}"
     if isinstance(exc, ssl.SSLError):
         return exc.reason or "TLS handshake failed"
     if isinstance(exc, OSError):

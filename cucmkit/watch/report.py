@@ -157,7 +157,7 @@ def timeline_png(report: Report) -> bytes:
     points = points[:_MAX_POINTS]
     figure = Figure(figsize=(11, 1.6 + 0.28 * max(len(points), 1)), dpi=100)
     FigureCanvasAgg(figure)
-    axis = figure.add_subplot()
+    axis: Any = figure.add_subplot()     # matplotlib's stubs take no datetimes on a date axis
     colours = {Status.EXPIRED: "#b00020", Status.DUE: "#e08000", Status.OK: "#2ca02c"}
     rows = list(range(len(points)))
     axis.scatter([when for _, when, _ in points], rows, s=48, zorder=3, c=[colours[s] for _, _, s in points])
