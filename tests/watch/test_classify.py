@@ -9,8 +9,7 @@ import pytest
 
 from cucmkit import catalogue
 from cucmkit.watch.classify import classify_cluster, classify_fleet, run_command, used_trust
-from cucmkit.watch.model import (EXIT_DUE, EXIT_EXPIRED, EXIT_NOTIFY_FAILED, EXIT_OK, EXIT_UNREACHABLE, Reach,
-                                 Status, exit_code)
+from cucmkit.watch.model import EXIT_DUE, EXIT_EXPIRED, EXIT_NOTIFY_FAILED, EXIT_OK, EXIT_UNREACHABLE, Reach, Status, exit_code
 from cucmkit.watch.scan import ClusterScan
 
 from .material import NOW, make, params, record
