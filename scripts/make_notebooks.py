@@ -23,7 +23,8 @@ from cucmkit import catalogue
 from cucmkit.ca import registry as ca_registry
 from cucmkit.catalogue import Purpose
 
-__all__ = ["build", "runbook_notebook", "inventory_notebook", "trust_notebook", "rotation_notebook", "main"]
+__all__ = ["build", "runbook_notebook", "inventory_notebook", "trust_notebook", "rotation_notebook", "watch_notebook",
+           "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -281,6 +282,42 @@ def trust_notebook() -> nbformat.NotebookNode:
     return nb
 
 
+def _watch_cells() -> list[nbformat.NotebookNode]:
+    parameters: nbformat.NotebookNode = nbformat.v4.new_code_cell(  # type: ignore[no-untyped-call]
+        '# Parameters: papermill replaces these. Each entry is a cluster parameter file or a folder of them.\n'
+        'parameters_files = ["parameters/lab.yaml"]\n'
+        'threshold_days = None        # None: each parameter file\'s expiry_threshold_days\n'
+        'ticket = "<TICKET>"          # what the cucmkit run commands name after --ticket\n'
+        'since = None                 # an earlier watch.json (cucmkit watch --out DIR) to compare with')
+    parameters.metadata["tags"] = ["parameters"]
+    return [
+        _md("# Expiry watch\nThe same scan, classification, tables and timeline as `cucmkit watch`, for every "
+            "cluster named below: what is expired, what is due within the threshold, CA-signed or self-signed, "
+            "which runbook renews it, and trust certificates nothing in the cluster chains to. Read-only. "
+            "For the scheduled run (report files, e-mail, Prometheus) see docs/watch.md."),
+        parameters,
+        _md("## 1. Scan every cluster\nEvery cluster is read at once; a cluster that does not answer is listed "
+            "with its error, never dropped."),
+        _step("scan", "from cucmkit.watch import book\n\nreport = book.scan(globals())"),
+        _md("## 2. Per cluster"),
+        _step("clusters", "book.clusters(report)"),
+        _md("## 3. Timeline of what is due\nOrange: due within the threshold (dotted line); red: expired."),
+        _step("timeline", "book.timeline(report)"),
+        _md("## 4. Due and expired"),
+        _step("due", "book.due(report)"),
+        _md("## 5. The commands\nOne per cluster and purpose due, in the safe order. Run one at a time."),
+        _step("commands", "book.commands(report)"),
+        _md("## 6. Every certificate"),
+        _step("everything", "book.everything(report)"),
+    ]
+
+
+def watch_notebook() -> nbformat.NotebookNode:
+    nb = _notebook(_watch_cells())
+    nbformat.validate(nb)
+    return nb
+
+
 def _notebook(cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
     nb: nbformat.NotebookNode = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
     nb.cells = cells
@@ -305,9 +342,10 @@ def inventory_notebook() -> nbformat.NotebookNode:
 
 
 def build() -> dict[str, str]:
-    """File name -> notebook JSON text: the inventory and one runbook per ``catalogue.runbooks()`` entry."""
+    """File name -> notebook JSON text: the inventory, trust, rotation and watch notebooks and one runbook per
+    ``catalogue.runbooks()`` entry."""
     books = {"inventory.ipynb": inventory_notebook(), "trust.ipynb": trust_notebook(),
-             "trust-rotation.ipynb": rotation_notebook()}
+             "trust-rotation.ipynb": rotation_notebook(), "watch.ipynb": watch_notebook()}
     for purpose in catalogue.runbooks():
         books[f"{catalogue.runbook_for(purpose.name)}.ipynb"] = runbook_notebook(purpose)
     return {name: str(nbformat.writes(nb)) + "\n" for name, nb in books.items()}  # type: ignore[no-untyped-call]

@@ -90,10 +90,16 @@ def _identity_advice(record: CertRecord, node: NodeParams | None, parameters_fil
 
 
 def _trust_action(record: CertRecord, status: Status, unused: bool) -> str:
+    """What to do about a trust certificate; "unused" knows only the cluster's own identities (CONTRACTS 8)."""
     if status is Status.OK:
         return ""
+    if unused and status is Status.EXPIRED:
+        return f"expired and nothing in the cluster chains to it: delete it from {record.store}"
     if unused:
-        return f"nothing in the cluster chains to it: delete it from {record.store}"
+        return (f"nothing in the cluster chains to it: unless a peer (LDAP, trunk, Expressway) presents a certificate "
+                f"it signed, let it expire or delete it from {record.store}; else put its successor in {record.store}")
+    if status is Status.EXPIRED:
+        return "expired, yet certificates of this cluster chain to it: renew them under a current CA"
     return (f"certificates of this cluster chain to it: put its successor in {record.store} and renew "
             "what it signed before it expires")
 

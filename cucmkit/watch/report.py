@@ -16,7 +16,7 @@ import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pydantic import ValidationError
@@ -25,8 +25,11 @@ from cucmkit.errors import ParameterError
 from cucmkit.tables import DUE_STYLE, EXPIRED_STYLE, styled, whole_days
 from cucmkit.watch.model import Diff, Item, Report, Status, exit_code
 
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
+
 __all__ = [
-    "write_json", "read_report", "write_html", "render_html", "timeline_png", "cluster_frame", "items_frame",
+    "write_json", "read_report", "write_html", "render_html", "timeline_png", "cluster_frame", "items_frame", "table",
     "HORIZON_DAYS", "write_atomic",
 ]
 
@@ -225,12 +228,16 @@ def _status_styles(row: pd.Series[Any]) -> list[str]:
     return [style] * len(row)
 
 
-def _styler_html(frame: pd.DataFrame, *, uuid: str, dates: Sequence[str] = ()) -> str:
-    """The kit's table look; rows coloured by their status (each cluster has its own threshold)."""
-    styler = styled(frame, dates=dates)
+def table(frame: pd.DataFrame, *, caption: str | None = None) -> Styler:
+    """The kit's table look; item rows coloured by their status (each cluster has its own threshold)."""
+    styler = styled(frame, dates=[c for c in ("not_after",) if c in frame.columns], caption=caption)
     if "status" in frame.columns:
         styler = styler.apply(_status_styles, axis=1)
-    return str(styler.set_uuid(uuid).set_table_attributes('class="sortable"').to_html())
+    return styler
+
+
+def _styler_html(frame: pd.DataFrame, *, uuid: str) -> str:
+    return str(table(frame).set_uuid(uuid).set_table_attributes('class="sortable"').to_html())
 
 
 def render_html(report: Report, *, code: int | None = None) -> str:
@@ -252,10 +259,9 @@ def render_html(report: Report, *, code: int | None = None) -> str:
         "<h2>Timeline</h2>", f"<img alt='expiry timeline' src='data:image/png;base64,{png}'>",
         _long_lived_html(report),
         f"<h2>Due and expired ({len(flagged)})</h2>",
-        _styler_html(items_frame(flagged), uuid="due", dates=["not_after"]),
+        _styler_html(items_frame(flagged), uuid="due"),
         f"<h2>Every certificate ({len(report.items)})</h2>",
-        _styler_html(items_frame(sorted(report.items, key=lambda i: i.days_left)), uuid="all",
-                     dates=["not_after"]),
+        _styler_html(items_frame(sorted(report.items, key=lambda i: i.days_left)), uuid="all"),
         f"<script>{_SORT_SCRIPT}</script></body></html>",
     ]
     return "".join(parts)
