@@ -144,15 +144,15 @@ def _points(report: Report, horizon: float) -> tuple[list[tuple[str, dt.datetime
             far.append(first)
             continue
         nodes = f"{len(members)} nodes" if len(members) > 1 else first.node.split(".")[0]
-        label = f"{cluster} {first.purpose or ''} {first.store if first.kind == 'trust' else ''} ({nodes})"
-        near.append((" ".join(label.split()), first.not_after, first.status))
+        what = first.purpose if first.kind == "identity" else f"{first.store}: {first.common_name}"
+        near.append((f"{cluster} {what} ({nodes})", first.not_after, first.status))
     return near, far
 
 
 def timeline_png(report: Report) -> bytes:
     """What expires within the horizon, one dot per certificate and date, with the threshold line (PNG bytes)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.dates import DateFormatter
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
 
     threshold = _threshold(report)
@@ -173,9 +173,11 @@ def timeline_png(report: Report) -> bytes:
                   xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points", color="#e08000")
     axis.annotate("now", xy=(now, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -12),
                   textcoords="offset points", color="grey")
-    axis.set_yticks(rows, labels=[label[:48] for label, _, _ in points])
+    axis.set_yticks(rows, labels=[label[:64] for label, _, _ in points])
     axis.set_ylim(max(len(points), 1) - 0.5, -0.5)
-    axis.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
+    locator = AutoDateLocator(maxticks=8)  # type: ignore[no-untyped-call]
+    axis.xaxis.set_major_locator(locator)
+    axis.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     axis.grid(axis="x", alpha=0.3)
     axis.margins(x=0.08)
     axis.set_title(f"Expiring within {max(HORIZON_DAYS, threshold)} days")
@@ -255,11 +257,10 @@ def render_html(report: Report, *, code: int | None = None) -> str:
         f"{len(report.unreachable())} cluster(s) not fully read</p>",
         "".join(f"<p>{_e(note)}</p>" for note in report.notes),
         "<h2>Clusters</h2>", _styler_html(cluster_frame(report), uuid="clusters"),
-        _since_html(report.since), _commands_html(report),
         "<h2>Timeline</h2>", f"<img alt='expiry timeline' src='data:image/png;base64,{png}'>",
-        _long_lived_html(report),
-        f"<h2>Due and expired ({len(flagged)})</h2>",
-        _styler_html(items_frame(flagged), uuid="due"),
+        _long_lived_html(report), _since_html(report.since),
+        f"<h2>Due and expired ({len(flagged)})</h2>", _styler_html(items_frame(flagged), uuid="due"),
+        _commands_html(report),
         f"<h2>Every certificate ({len(report.items)})</h2>",
         _styler_html(items_frame(sorted(report.items, key=lambda i: i.days_left)), uuid="all"),
         f"<script>{_SORT_SCRIPT}</script></body></html>",
