@@ -157,3 +157,25 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
     text = capsys.readouterr().out
     for line in ("0  nothing due", "4  something due", "5  something expired", "6  a cluster", "1  refused input"):
         assert line in text
+
+
+def test_configuration_output_and_threshold_apply_without_flags(lab_fleet: Fleet, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "conf" / "watch.yaml"
+    config.parent.mkdir()
+    config.write_text(yaml.safe_dump({"output": "reports", "threshold_days": 10}))    # relative to the file
+    monkeypatch.chdir(tmp_path)
+    assert main(["watch", "-f", str(lab_fleet.files["fleet001"]), "--config", str(config)]) == 0
+    report = read_report(tmp_path / "conf" / "reports" / "watch.json")
+    assert [c.threshold_days for c in report.clusters] == [10]
+    assert main(["watch", "-f", str(lab_fleet.files["fleet001"]), "--config", str(config), "--threshold", "60",
+                 "--out", "here"]) == 4
+    assert (tmp_path / "here" / "watch.html").is_file()
+
+
+def test_two_files_naming_one_cluster_are_refused(lab_fleet: Fleet, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    twin = tmp_path / "twin.yaml"
+    twin.write_text(lab_fleet.files["fleet001"].read_text())
+    assert main(["watch", "-f", str(lab_fleet.files["fleet001"]), "-f", str(twin), "--out", str(tmp_path)]) == 1
+    assert "is also named by" in capsys.readouterr().err
