@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography import x509
 
@@ -73,20 +73,27 @@ def _in_scope(purpose: catalogue.Purpose, node: NodeParams | None) -> bool:
     return node.kind in rule.kinds and (not rule.publisher_only or node.role == "publisher")
 
 
-def _identity_advice(record: CertRecord, node: NodeParams | None, parameters_file: str,
-                     ticket: str) -> tuple[str | None, str, str | None]:
-    """(runbook, action, command) for an identity certificate."""
+class Advice(NamedTuple):
+    """What renews an identity certificate: the runbook (notebook stem), what to do, the exact command."""
+
+    runbook: str | None
+    action: str
+    command: str | None = None
+
+
+def _identity_advice(record: CertRecord, node: NodeParams | None, parameters_file: str, ticket: str) -> Advice:
     try:
         purpose = catalogue.get(record.purpose or "")
     except ValueError:
-        return None, f"unknown purpose {record.purpose!r}: renew it by hand", None
+        return Advice(None, f"unknown purpose {record.purpose!r}: renew it by hand")
     if not _in_scope(purpose, node) and purpose.self_signed_elsewhere is not None:
-        return None, (f"regenerate it self-signed: {purpose.name} needs no CA-signed certificate on this node "
-                      f"({purpose.scope.text} only)"), None
+        return Advice(None, f"regenerate it self-signed: {purpose.name} needs no CA-signed certificate on this "
+                            f"node ({purpose.scope.text} only)")
     if purpose.runbook is None:
-        return None, f"no runbook renews {purpose.name}: plan it with cucmkit plan {purpose.name} -f {parameters_file}", None
-    command = run_command(purpose.name, parameters_file, ticket)
-    return catalogue.runbook_for(purpose.name), f"renew with the {purpose.runbook.notebook} runbook", command
+        return Advice(None, f"no runbook renews {purpose.name}: plan it with cucmkit plan {purpose.name} "
+                            f"-f {parameters_file}")
+    return Advice(catalogue.runbook_for(purpose.name), f"renew with the {purpose.runbook.notebook} runbook",
+                  run_command(purpose.name, parameters_file, ticket))
 
 
 def _trust_action(record: CertRecord, status: Status, unused: bool) -> str:
@@ -115,12 +122,12 @@ def _key(cluster: str, record: CertRecord) -> str:
 def _item(scan: ClusterScan, record: CertRecord, row: Mapping[str, Any], used: frozenset[str],
           nodes: Mapping[str, NodeParams], ticket: str) -> Item:
     status = _FLAGS[row["flag"]]
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any]
     if record.store == "own":
-        runbook, action, command = _identity_advice(record, nodes.get(record.node or ""), scan.parameters_file,
-                                                    ticket)
-        fields = {"runbook": runbook, "action": action if status is not Status.OK else "",
-                  "command": command if status is not Status.OK else None}
+        advice = _identity_advice(record, nodes.get(record.node or ""), scan.parameters_file, ticket)
+        flagged = status is not Status.OK
+        fields = {"runbook": advice.runbook, "action": advice.action if flagged else "",
+                  "command": advice.command if flagged else None}
     else:
         unused = record.fingerprint_sha256 not in used
         fields = {"unused": unused, "action": _trust_action(record, status, unused)}
