@@ -85,19 +85,29 @@ def _notify(config: WatchConfig, report: Report, html: Path) -> tuple[str, ...]:
     return tuple(problems)
 
 
+def _previous(since: Path | None) -> tuple[Report | None, tuple[str, ...]]:
+    """The earlier report; a missing file is the first run (a note), an unreadable or foreign one refused input."""
+    if since is None:
+        return None, ()
+    if not since.exists():
+        return None, (f"--since {since}: no earlier report yet (first run?): nothing to compare with",)
+    return read_report(since), ()
+
+
 def watch(sources: list[str], config: WatchConfig, *, out: Path, threshold: int | None = None,
           ticket: str = "<TICKET>", since: Path | None = None, notify: bool = True,
           now: dt.datetime | None = None) -> WatchOutcome:
     """Load every parameter file (refused input raises ParameterError before any network call), scan, report."""
     fleet = load_fleet(parameter_files(sources))
-    previous = read_report(since) if since is not None else None
+    previous, notes = _previous(since)
     scans = scan_fleet([(str(path), params) for path, params in fleet], workers=config.workers)
     report = classify_fleet(scans, now=now or dt.datetime.now(dt.UTC), threshold=threshold, ticket=ticket)
     if previous is not None:
         report = report.model_copy(update={"since": diff(previous, report)})
     html, json_path = out / "watch.html", out / "watch.json"
     problems = _notify(config, report, html) if notify else ()
-    report = report.model_copy(update={"notes": tuple(f"notification failed: {p}" for p in problems)})
+    notes += tuple(f"notification failed: {p}" for p in problems)
+    report = report.model_copy(update={"notes": notes})
     code = exit_code(report, notify_failed=bool(problems))
     write_json(report, json_path)
     write_html(report, html, code=code)
@@ -111,8 +121,8 @@ def _print_summary(outcome: WatchOutcome) -> None:
               + (f"  {problem}" if problem else ""))
         for command in cluster.commands:
             print(f"    {command}")
-    for problem in outcome.problems:
-        print(f"error: {problem}", file=sys.stderr)
+    for note in outcome.report.notes:
+        print(note, file=sys.stderr)
     print(f"report: {outcome.html} (JSON: {outcome.json}); exit {outcome.code}")
 
 

@@ -111,13 +111,19 @@ def cluster_frame(report: Report) -> pd.DataFrame:
 
 
 _ITEM_COLUMNS = ["cluster", "node", "store", "purpose", "common_name", "not_after", "days_left", "status",
-                 "signed", "unused", "action", "command"]
+                 "signed", "runbook", "unused", "action", "command"]
+
+
+def _runbook_cell(item: Item) -> str:
+    if item.kind == "trust":
+        return ""
+    return f"{item.runbook}.ipynb" if item.runbook else "none"
 
 
 def items_frame(items: Sequence[Item]) -> pd.DataFrame:
     rows = [{"cluster": i.cluster, "node": i.node.split(".")[0], "store": i.store, "purpose": i.purpose or "",
              "common_name": i.common_name, "not_after": i.not_after, "days_left": whole_days(i.days_left),
-             "status": i.status.value, "signed": "CA" if i.ca_signed else "self",
+             "status": i.status.value, "signed": "CA" if i.ca_signed else "self", "runbook": _runbook_cell(i),
              "unused": "" if i.unused is None else ("yes" if i.unused else "no"),
              "action": i.action, "command": i.command or ""} for i in items]
     frame = pd.DataFrame(rows, columns=_ITEM_COLUMNS)

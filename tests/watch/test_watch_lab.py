@@ -64,6 +64,7 @@ def test_fleet_report_exit_code_email_and_metrics(lab_fleet: Fleet, smtp_server:
     html = (tmp_path / "out" / "watch.html").read_text()
     assert html.count(EXPIRED_CN) >= 2 and command in html and "unreachable" in html
     assert 'class="sortable"' in html and "data:image/png;base64," in html and "<script>" in html
+    assert "tomcat.ipynb" in html
 
     [mail] = smtp_server.handler.messages
     assert mail.tls and mail.login == SMTP_USER
@@ -123,6 +124,18 @@ def test_since_lists_renewed_and_newly_unreachable(lab_fleet: Fleet, tmp_path: P
     assert since.renewed == (f"fleet000|{node.fqdn}|own|ipsec",)
     assert since.newly_unreachable == ("down",) and since.newly_due == ()
     assert "Renewed since" in (tmp_path / "watch.html").read_text()
+
+
+def test_since_on_the_first_run_is_a_note_not_an_error(lab_fleet: Fleet, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["watch", "-f", str(lab_fleet.files["fleet001"]), "--out", str(tmp_path), "--no-notify",
+            "--since", str(tmp_path / "watch.json")]
+    assert main(args) == 4
+    assert "no earlier report yet" in capsys.readouterr().err
+    first = read_report(tmp_path / "watch.json")
+    assert first.since is None and "first run" in first.notes[0]
+    assert main(args) == 4                                          # the second run compares with the first
+    assert read_report(tmp_path / "watch.json").since is not None
 
 
 def test_smtp_refusal_is_exit_7_and_the_report_is_still_written(lab_fleet: Fleet, smtp_server: SmtpServer,
