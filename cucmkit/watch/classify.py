@@ -87,8 +87,8 @@ def _identity_advice(record: CertRecord, node: NodeParams | None, parameters_fil
     except ValueError:
         return Advice(None, f"unknown purpose {record.purpose!r}: renew it by hand")
     if not _in_scope(purpose, node) and purpose.self_signed_elsewhere is not None:
-        return Advice(None, f"regenerate it self-signed: {purpose.name} needs no CA-signed certificate on this "
-                            f"node ({purpose.scope.text} only)")
+        return Advice(None, f"regenerate it self-signed: {purpose.name} is CA-signed on {purpose.scope.text}, "
+                            "not on this node")
     if purpose.runbook is None:
         return Advice(None, f"no runbook renews {purpose.name}: plan it with cucmkit plan {purpose.name} "
                             f"-f {parameters_file}")

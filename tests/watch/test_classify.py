@@ -84,7 +84,8 @@ def test_purpose_without_runbook_says_so() -> None:
 def test_subscriber_capf_is_regenerated_self_signed_not_renewed() -> None:
     leaf = make("CAPF-sub", not_after=NOW + 5 * DAY, slot=5)
     _, [item] = classify_cluster(_scan(record(leaf, node=SUB, purpose="CAPF")), now=NOW)
-    assert item.command is None and "regenerate it self-signed" in item.action
+    assert item.command is None and item.action == ("regenerate it self-signed: CAPF is CA-signed on the CUCM "
+                                                    "publisher only, not on this node")
 
 
 def test_commands_one_per_purpose_in_the_safe_order(pki) -> None:
