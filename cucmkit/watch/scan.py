@@ -1,5 +1,7 @@
 """Read every cluster of a fleet concurrently, through ``Cluster.inventory`` (the kit's one inventory).
 
+Clusters are built by ``cucmkit.wiring.open_cluster``, like everywhere else.
+
 A node that cannot be read is recorded with its error (a cucmkit error's text,
 which never holds a secret), never a traceback; the other nodes and clusters
 are still read.
@@ -83,12 +85,12 @@ def _read_node(cluster: Cluster, node: Node) -> list[CertRecord]:
 
 def scan_cluster(params: ClusterParams, parameters_file: str, *, workers: int = 4) -> ClusterScan:
     """One cluster's inventory, node by node in parallel; failures per node, never raised."""
-    from cucmkit.cucm.node import Cluster  # the clients are imported only when a scan runs
+    from cucmkit.wiring import open_cluster  # the one place that builds a Cluster from parameters
 
     records: list[CertRecord] = []
     errors: dict[str, str] = {}
     try:
-        with Cluster.from_parameters(params) as cluster:
+        with open_cluster(params) as cluster:
             nodes = list(cluster.nodes)
             with ThreadPoolExecutor(max_workers=max(1, min(workers, len(nodes)))) as pool:
                 futures = [(node, pool.submit(_read_node, cluster, node)) for node in nodes]
