@@ -192,3 +192,16 @@ def test_two_files_naming_one_cluster_are_refused(lab_fleet: Fleet, tmp_path: Pa
     twin.write_text(lab_fleet.files["fleet001"].read_text())
     assert main(["watch", "-f", str(lab_fleet.files["fleet001"]), "-f", str(twin), "--out", str(tmp_path)]) == 1
     assert "is also named by" in capsys.readouterr().err
+
+
+def test_the_process_exit_code_is_what_a_scheduler_sees(lab_fleet: Fleet, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    run = subprocess.run([sys.executable, "-m", "cucmkit", "watch", "-f", str(lab_fleet.files["fleet001"]),
+                          "--out", str(tmp_path), "--no-notify"], cwd=tmp_path, text=True, capture_output=True,
+                         env={**os.environ, "PYTHONPATH": str(repo)}, timeout=300)
+    assert run.returncode == 4, run.stderr
+    assert f"report: {tmp_path / 'watch.html'}" in run.stdout and "Traceback" not in run.stderr
