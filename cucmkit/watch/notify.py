@@ -18,6 +18,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
 from cucmkit.errors import CucmKitError
+from cucmkit.watch.classify import TICKET_PLACEHOLDER
 from cucmkit.watch.config import EmailConfig
 from cucmkit.watch.model import Item, Reach, Report, Status, exit_code
 
@@ -59,7 +60,8 @@ def email_body(report: Report, *, report_path: str | None = None) -> str:
     flagged = report.flagged()
     lines += ["", f"Due and expired ({len(flagged)}):"] + [_item_line(i) for i in flagged]
     commands = [cmd for c in report.clusters for cmd in c.commands]
-    lines += ["", "Commands (one at a time, in this order; replace <TICKET>):"] + [f"  {c}" for c in commands]
+    hint = f"; replace {TICKET_PLACEHOLDER}" if any(TICKET_PLACEHOLDER in c for c in commands) else ""
+    lines += ["", f"Commands (one at a time, in this order{hint}):"] + [f"  {c}" for c in commands]
     if report.since is not None:
         s = report.since
         lines += ["", f"Since {s.previous_generated_at:%Y-%m-%d %H:%M} UTC: {len(s.newly_due)} newly due, "

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from cucmkit.errors import ParameterError
 from cucmkit.tables import DUE_STYLE, EXPIRED_STYLE, styled, whole_days
+from cucmkit.watch.classify import TICKET_PLACEHOLDER
 from cucmkit.watch.model import Diff, Item, Report, Status, exit_code
 
 if TYPE_CHECKING:
@@ -213,11 +214,13 @@ def _since_html(since: Diff | None) -> str:
 
 
 def _commands_html(report: Report) -> str:
-    lines = [f"<li><code>{_e(cmd)}</code></li>" for c in report.clusters for cmd in c.commands]
-    if not lines:
+    commands = [cmd for c in report.clusters for cmd in c.commands]
+    if not commands:
         return "<h2>Commands</h2><p>No runbook needs to run.</p>"
-    return ("<h2>Commands</h2><p>One per cluster and purpose due, in the safe order; run one at a time and "
-            "replace &lt;TICKET&gt; with the change ticket.</p><ul>" + "".join(lines) + "</ul>")
+    hint = " and replace &lt;TICKET&gt; with the change ticket" if any(TICKET_PLACEHOLDER in c for c in commands) else ""
+    items = "".join(f"<li><code>{_e(cmd)}</code></li>" for cmd in commands)
+    return (f"<h2>Commands</h2><p>One per cluster and purpose due, in the safe order; run one at a time{hint}.</p>"
+            f"<ul>{items}</ul>")
 
 
 def _long_lived_html(report: Report) -> str:

@@ -48,6 +48,7 @@ def test_body_names_the_item_and_command() -> None:
     body = email_body(_report(5), report_path="/srv/watch.html")
     assert "DUE      c1 pub tomcat (self-signed)" in body
     assert "cucmkit run tomcat -f c1.yaml --ticket <TICKET>" in body and "Report: /srv/watch.html" in body
+    assert "in this order; replace <TICKET>):" in body
 
 
 def test_a_server_without_starttls_gets_nothing() -> None:

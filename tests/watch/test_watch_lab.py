@@ -74,6 +74,7 @@ def test_fleet_report_exit_code_email_and_metrics(lab_fleet: Fleet, smtp_server:
     body = message.get_content().replace("\r\n", "\n")
     assert command in body and EXPIRED_CN in body and "down: 0 expired, 0 due (unreachable: " in body
     assert "EXPIRED  fleet000 cucm-pub tomcat-trust Expired Partner CA (self-signed)" in body
+    assert "<TICKET>" not in body                                  # the configuration named the ticket
     secrets = [SMTP_PASSWORD] + [p.read_text().strip() for p in lab_fleet.fleet.root.glob("*/secrets/*")]
     assert not any(s in mail.data.decode() for s in secrets)
     assert not any(s in html or s in (tmp_path / "out" / "watch.json").read_text() for s in secrets)
