@@ -4,26 +4,26 @@ Each certificate becomes an ``Item``: expired, due within the cluster's
 threshold, or fine (the same flag as ``cucmkit inventory``: its
 ``inventory_rows``); CA-signed or self-signed; for an identity, the runbook
 that renews it and the exact ``cucmkit run`` command (from the catalogue); for a
-trust certificate, whether anything in the cluster chains to it.
+trust certificate, whether anything in the cluster chains to it (the trust
+inventory of ``cucmkit.trust.inventory``: signatures, ``trust.keep`` pins) and,
+when an expired one can go, the ``cucmkit trust clean`` command.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from cryptography import x509
-
 from cucmkit import catalogue
-from cucmkit.certs.chain import issued_by
 from cucmkit.certs.records import CertRecord
 from cucmkit.cucm.command import inventory_rows
 from cucmkit.params import NodeParams
+from cucmkit.trust.inventory import TrustEntry, build_inventory
 from cucmkit.watch.model import ClusterResult, Item, Reach, Report, Status
 from cucmkit.watch.scan import ClusterScan
 
-__all__ = ["classify_cluster", "classify_fleet", "used_trust", "run_command", "TICKET_PLACEHOLDER"]
+__all__ = ["classify_cluster", "classify_fleet", "run_command", "clean_command", "TICKET_PLACEHOLDER"]
 
 TICKET_PLACEHOLDER = "<TICKET>"
 _FLAGS = {"EXPIRED": Status.EXPIRED, "EXPIRING": Status.DUE, "": Status.OK}
@@ -33,33 +33,10 @@ def run_command(purpose: str, parameters_file: str, ticket: str = TICKET_PLACEHO
     return f"cucmkit run {purpose} -f {parameters_file} --ticket {ticket}"
 
 
-# -- which trust certificates something chains to ------------------------------------------
-
-
-def _parsed(records: Iterable[CertRecord]) -> dict[str, x509.Certificate]:
-    out: dict[str, x509.Certificate] = {}
-    for record in records:
-        if record.pem and record.fingerprint_sha256 not in out:
-            out[record.fingerprint_sha256] = record.certificate()
-    return out
-
-
-def _issuers(cert: x509.Certificate, trust: Mapping[str, x509.Certificate]) -> list[str]:
-    return [fp for fp, candidate in trust.items() if candidate is not cert and issued_by(cert, candidate)]
-
-
-def used_trust(records: Sequence[CertRecord]) -> frozenset[str]:
-    """Fingerprints of the trust certificates some identity of the cluster chains to (or is)."""
-    trust = _parsed(r for r in records if r.store != "own")
-    identities = _parsed(r for r in records if r.store == "own")
-    used = {fp for fp in identities if fp in trust}            # a peer's own certificate trusted as it is
-    todo = list(identities.values())
-    while todo:
-        for fp in _issuers(todo.pop(), trust):
-            if fp not in used:
-                used.add(fp)
-                todo.append(trust[fp])
-    return frozenset(used)
+def clean_command(fingerprints: Sequence[str], parameters_file: str, ticket: str = TICKET_PLACEHOLDER) -> str:
+    """``cucmkit trust clean`` for these trust certificates: it lists them and deletes only with --approve."""
+    only = " ".join(f"--only {fp}" for fp in fingerprints)
+    return f"cucmkit trust clean -f {parameters_file} {only} --ticket {ticket}"
 
 
 # -- identities: what renews them -------------------------------------------------------------
@@ -96,19 +73,23 @@ def _identity_advice(record: CertRecord, node: NodeParams | None, parameters_fil
                   run_command(purpose.name, parameters_file, ticket))
 
 
-def _trust_action(record: CertRecord, status: Status, unused: bool) -> str:
-    """What to do about a trust certificate; "unused" knows only the cluster's own identities (CONTRACTS 8)."""
+def _trust_advice(entry: TrustEntry, status: Status, parameters_file: str, ticket: str) -> Advice:
+    """What to do about a trust certificate that is due or expired; "in use" knows the cluster's identities only."""
+    store = ", ".join(entry.stores)
     if status is Status.OK:
-        return ""
-    if unused and status is Status.EXPIRED:
-        return f"expired and nothing in the cluster chains to it: delete it from {record.store}"
-    if unused:
-        return (f"nothing in the cluster chains to it: unless a peer (LDAP, trunk, Expressway) presents a certificate "
-                f"it signed, let it expire or delete it from {record.store}; else put its successor in {record.store}")
+        return Advice(None, "")
+    if entry.in_use:
+        if status is Status.EXPIRED:
+            return Advice(None, "expired, yet certificates of this cluster chain to it: renew them under a current CA")
+        return Advice(None, f"{len(entry.dependents)} certificate(s) of this cluster chain to it: put its successor "
+                            f"in {store} and renew what it signed before it expires")
+    if entry.kept:
+        return Advice(None, "pinned in trust.keep (a peer needs it): get its successor from that peer")
     if status is Status.EXPIRED:
-        return "expired, yet certificates of this cluster chain to it: renew them under a current CA"
-    return (f"certificates of this cluster chain to it: put its successor in {record.store} and renew "
-            "what it signed before it expires")
+        return Advice(None, f"expired and nothing in the cluster chains to it: delete it from {store}",
+                      clean_command([entry.fingerprint], parameters_file, ticket))
+    return Advice(None, f"nothing in the cluster chains to it: unless a peer (LDAP, trunk, Expressway) presents a "
+                        f"certificate it signed (then pin it in trust.keep), let it expire or delete it from {store}")
 
 
 # -- items and clusters -------------------------------------------------------------------------
@@ -119,7 +100,7 @@ def _key(cluster: str, record: CertRecord) -> str:
     return f"{cluster}|{record.node}|{record.store}|{last}"
 
 
-def _item(scan: ClusterScan, record: CertRecord, row: Mapping[str, Any], used: frozenset[str],
+def _item(scan: ClusterScan, record: CertRecord, row: Mapping[str, Any], trust: Mapping[str, TrustEntry],
           nodes: Mapping[str, NodeParams], ticket: str) -> Item:
     status = _FLAGS[row["flag"]]
     fields: dict[str, Any]
@@ -129,8 +110,9 @@ def _item(scan: ClusterScan, record: CertRecord, row: Mapping[str, Any], used: f
         fields = {"runbook": advice.runbook, "action": advice.action if flagged else "",
                   "command": advice.command if flagged else None}
     else:
-        unused = record.fingerprint_sha256 not in used
-        fields = {"unused": unused, "action": _trust_action(record, status, unused)}
+        entry = trust[record.fingerprint_sha256]
+        advice = _trust_advice(entry, status, scan.parameters_file, ticket)
+        fields = {"unused": not entry.in_use, "action": advice.action, "command": advice.command}
     return Item(key=_key(scan.name, record), cluster=scan.name, node=record.node or "",
                 kind="identity" if record.store == "own" else "trust", store=record.store, purpose=record.purpose,
                 filename=record.filename, common_name=record.common_name, issuer=record.issuer,
@@ -144,10 +126,12 @@ def _reach(scan: ClusterScan) -> Reach:
     return Reach.UNREACHABLE if len(scan.node_errors) >= len(scan.params.nodes) else Reach.PARTIAL
 
 
-def _commands(items: Sequence[Item]) -> tuple[str, ...]:
-    """One command per purpose due, in the catalogue's safe order of runbooks."""
-    wanted = {i.purpose: i.command for i in items if i.command and i.purpose}
-    return tuple(wanted[p] for p in sorted(wanted, key=_runbook_rank))
+def _commands(items: Sequence[Item], parameters_file: str, ticket: str) -> tuple[str, ...]:
+    """One command per purpose due, in the catalogue's safe order of runbooks; then one trust clean-up."""
+    wanted = {i.purpose: i.command for i in items if i.command and i.purpose and i.kind == "identity"}
+    runs = tuple(wanted[p] for p in sorted(wanted, key=_runbook_rank))
+    gone = sorted({i.fingerprint_sha256 for i in items if i.command and i.kind == "trust"})
+    return runs + ((clean_command(gone, parameters_file, ticket),) if gone else ())
 
 
 def _runbook_rank(name: str) -> tuple[int, str]:
@@ -160,16 +144,17 @@ def classify_cluster(scan: ClusterScan, *, now: dt.datetime, threshold: int | No
     """One cluster's result and items; ``threshold`` (days) overrides the parameter file's."""
     days = scan.params.expiry_threshold_days if threshold is None else threshold
     rows = inventory_rows(scan.records, now=now, threshold=days)
-    used = used_trust(scan.records)
+    inventory = build_inventory(scan.records, keep=scan.params.trust.keep, now=now)
+    trust = {entry.fingerprint: entry for entry in inventory.entries}
     nodes = {n.fqdn: n for n in scan.params.nodes}
-    items = [_item(scan, r, row, used, nodes, ticket) for r, row in zip(scan.records, rows, strict=True)]
+    items = [_item(scan, r, row, trust, nodes, ticket) for r, row in zip(scan.records, rows, strict=True)]
     reach = _reach(scan)
     error = next(iter(scan.node_errors.values())) if reach is Reach.UNREACHABLE else None
     result = ClusterResult(
         name=scan.name, parameters_file=scan.parameters_file, threshold_days=days, reach=reach, error=error,
         node_errors=dict(scan.node_errors) if reach is Reach.PARTIAL else {},
         expired=sum(i.status is Status.EXPIRED for i in items), due=sum(i.status is Status.DUE for i in items),
-        ok=sum(i.status is Status.OK for i in items), commands=_commands(items))
+        ok=sum(i.status is Status.OK for i in items), commands=_commands(items, scan.parameters_file, ticket))
     return result, items
 
 

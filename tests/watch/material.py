@@ -32,6 +32,10 @@ class Made:
     def pem(self) -> str:
         return self.cert.public_bytes(serialization.Encoding.PEM).decode()
 
+    @property
+    def fingerprint(self) -> str:
+        return self.cert.fingerprint(hashes.SHA256()).hex()
+
 
 def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
@@ -53,11 +57,14 @@ def record(made: Made, *, node: str, store: str = "own", purpose: str | None = N
                            filename=f"{purpose}.pem" if store == "own" else "x.pem")
 
 
-def params(cluster: str = "c1", *, imp: bool = True, threshold: int = 60) -> ClusterParams:
+def params(cluster: str = "c1", *, imp: bool = True, threshold: int = 60, keep: list[str] | None = None) -> ClusterParams:
     nodes: list[dict[str, Any]] = [{"fqdn": "pub.c1.example", "role": "publisher"},
                                    {"fqdn": "sub.c1.example", "role": "subscriber"}]
     if imp:
         nodes.append({"fqdn": "imp.c1.example", "role": "publisher", "kind": "IM&P"})
     ref = {"username": "u", "password": {"env": "WATCH_TEST_UNUSED"}}
-    return load_parameters({"cluster": cluster, "nodes": nodes, "credentials": {"os_admin": ref, "app_user": ref},
-                            "expiry_threshold_days": threshold}, check_secrets=False)
+    data: dict[str, Any] = {"cluster": cluster, "nodes": nodes, "credentials": {"os_admin": ref, "app_user": ref},
+                            "expiry_threshold_days": threshold}
+    if keep:
+        data["trust"] = {"keep": keep}
+    return load_parameters(data, check_secrets=False)

@@ -8,7 +8,7 @@ from types import MappingProxyType
 import pytest
 
 from cucmkit import catalogue
-from cucmkit.watch.classify import classify_cluster, classify_fleet, run_command, used_trust
+from cucmkit.watch.classify import classify_cluster, classify_fleet, clean_command, run_command
 from cucmkit.watch.model import EXIT_DUE, EXIT_EXPIRED, EXIT_NOTIFY_FAILED, EXIT_OK, EXIT_UNREACHABLE, Reach, Status, exit_code
 from cucmkit.watch.scan import ClusterScan
 
@@ -101,21 +101,36 @@ def test_trust_nothing_chains_to_is_unused_and_the_chain_is_used(pki) -> None:
     leaf = make(PUB, not_after=NOW + 300 * DAY, issuer=inter, slot=4)
     expired = make("Expired Partner CA", not_after=NOW - DAY, ca=True, slot=7)
     records = [record(leaf, node=PUB, purpose="tomcat")] + [
-        record(c, node=PUB, store="tomcat-trust", purpose="tomcat") for c in (root, inter, stray, expired)]
-    result, items = classify_cluster(_scan(*records), now=NOW)
+        record(c, node=n, store="tomcat-trust", purpose="tomcat") for c in (root, inter, stray, expired)
+        for n in (PUB, SUB)]
+    result, items = classify_cluster(_scan(*records), now=NOW, ticket="CHG9")
     by_cn = {i.common_name: i for i in items if i.kind == "trust"}
     assert not by_cn["Corp Root CA"].unused and not by_cn["Corp Issuing CA"].unused
     assert by_cn["Stray Partner CA"].unused and by_cn["Stray Partner CA"].status is Status.OK
     gone = by_cn["Expired Partner CA"]
     assert gone.unused and gone.status is Status.EXPIRED and "delete it from tomcat-trust" in gone.action
-    assert gone.command is None and gone.key.endswith(gone.fingerprint_sha256)
-    assert result.expired == 1 and result.ok == 4
+    fingerprint = gone.fingerprint_sha256
+    assert gone.command == f"cucmkit trust clean -f parameters/c1.yaml --only {fingerprint} --ticket CHG9"
+    assert gone.key.endswith(fingerprint)
+    assert result.commands == (clean_command([fingerprint], "parameters/c1.yaml", "CHG9"),)   # once for both nodes
+    assert result.expired == 2 and result.ok == 7
+
+
+def test_trust_pinned_in_keep_is_never_offered_for_deletion() -> None:
+    expired = make("Partner LDAP CA", not_after=NOW - DAY, ca=True, slot=7)
+    pinned = params(keep=[expired.fingerprint])
+    result, [item] = classify_cluster(_scan(record(expired, node=PUB, store="tomcat-trust"), cluster_params=pinned),
+                                      now=NOW)
+    assert item.status is Status.EXPIRED and item.command is None and "trust.keep" in item.action
+    assert result.commands == ()
 
 
 def test_a_peers_self_signed_identity_in_trust_is_used() -> None:
-    peer = make(SUB, not_after=NOW + 300 * DAY, slot=8)
-    records = [record(peer, node=SUB, purpose="tomcat"), record(peer, node=PUB, store="tomcat-trust")]
-    assert used_trust(records) == {records[0].fingerprint_sha256}
+    peer = make(SUB, not_after=NOW + 30 * DAY, slot=8)
+    _, items = classify_cluster(_scan(record(peer, node=SUB, purpose="tomcat"),
+                                      record(peer, node=PUB, store="tomcat-trust")), now=NOW)
+    trust = next(i for i in items if i.kind == "trust")
+    assert trust.unused is False and trust.status is Status.DUE and trust.command is None
 
 
 def test_chain_to_an_expiring_ca_says_to_put_its_successor_in(pki) -> None:

@@ -60,6 +60,8 @@ def test_fleet_report_exit_code_email_and_metrics(lab_fleet: Fleet, smtp_server:
     assert {i.cluster for i in expired} == {"fleet000"}
     assert all(i.status is Status.EXPIRED and i.unused and i.kind == "trust" for i in expired)
     assert not any(i.unused for i in report.items if i.common_name.startswith("Lab Old"))   # identities chain to them
+    clean = f"cucmkit trust clean -f {lab_fleet.files['fleet000']} --only {expired[0].fingerprint_sha256} --ticket CHG-1"
+    assert clusters["fleet000"].commands[-1] == clean and not any("trust clean" in c for c in clusters["fleet001"].commands)
 
     html = (tmp_path / "out" / "watch.html").read_text()
     assert html.count(EXPIRED_CN) >= 2 and command in html and "unreachable" in html
@@ -74,7 +76,7 @@ def test_fleet_report_exit_code_email_and_metrics(lab_fleet: Fleet, smtp_server:
     body = message.get_content().replace("\r\n", "\n")
     assert command in body and EXPIRED_CN in body and "down: 0 expired, 0 due (unreachable: " in body
     assert "EXPIRED  fleet000 cucm-pub tomcat-trust Expired Partner CA (self-signed)" in body
-    assert "<TICKET>" not in body                                  # the configuration named the ticket
+    assert "<TICKET>" not in body and clean in body                # the configuration named the ticket
     secrets = [SMTP_PASSWORD] + [p.read_text().strip() for p in lab_fleet.fleet.root.glob("*/secrets/*")]
     assert not any(s in mail.data.decode() for s in secrets)
     assert not any(s in html or s in (tmp_path / "out" / "watch.json").read_text() for s in secrets)
