@@ -219,7 +219,8 @@ def _commands_html(report: Report) -> str:
         return "<h2>Commands</h2><p>No runbook needs to run.</p>"
     hint = " and replace &lt;TICKET&gt; with the change ticket" if any(TICKET_PLACEHOLDER in c for c in commands) else ""
     items = "".join(f"<li><code>{_e(cmd)}</code></li>" for cmd in commands)
-    return (f"<h2>Commands</h2><p>One per cluster and purpose due, in the safe order; run one at a time{hint}.</p>"
+    return (f"<h2>Commands</h2><p>One per cluster and purpose due, in the safe order, then the trust clean-up; run one "
+            f"at a time{hint}.</p>"
             f"<ul>{items}</ul>")
 
 
