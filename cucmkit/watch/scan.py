@@ -59,9 +59,19 @@ def parameter_files(sources: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
+def _load(path: Path) -> ClusterParams:
+    """One parameter file; its error names the file (several are loaded at once)."""
+    try:
+        return load_parameters(path)
+    except ParameterError as exc:
+        if str(path) in exc.message:
+            raise
+        raise ParameterError(f"{path}: {exc.message}", remedy=exc.remedy) from None
+
+
 def load_fleet(files: Sequence[Path]) -> list[tuple[Path, ClusterParams]]:
     """Load and check every parameter file before any network call; two files naming one cluster are refused."""
-    loaded = [(path, load_parameters(path)) for path in files]
+    loaded = [(path, _load(path)) for path in files]
     seen: dict[str, Path] = {}
     for path, params in loaded:
         if params.cluster in seen:

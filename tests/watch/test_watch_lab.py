@@ -164,6 +164,12 @@ def test_refused_input_is_exit_1_before_any_scan(lab_fleet: Fleet, tmp_path: Pat
     assert "email.password" in err and "hunter2-plain" not in err and "Traceback" not in err
     assert main(["watch", "-f", str(tmp_path / "missing.yaml"), "--out", str(tmp_path)]) == 1
     assert "cannot be read" in capsys.readouterr().err
+    unset = yaml.safe_load(lab_fleet.files["fleet001"].read_text())
+    unset["credentials"]["os_admin"]["password"] = {"env": "WATCH_TEST_NEVER_SET"}
+    (tmp_path / "unset.yaml").write_text(yaml.safe_dump(unset))
+    args = ["watch", "-f", str(lab_fleet.files["fleet000"]), "-f", str(tmp_path / "unset.yaml"), "--out", str(tmp_path)]
+    assert main(args) == 1
+    assert f"{tmp_path / 'unset.yaml'}: credentials.os_admin.password" in capsys.readouterr().err
     assert not (tmp_path / "watch.json").exists()
 
 
