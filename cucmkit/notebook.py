@@ -209,7 +209,8 @@ def cert_entry(record: Any) -> dict[str, Any]:
     return {"node": record.node, "purpose": record.purpose, "store": record.store, "filename": record.filename,
             "subject": record.subject, "issuer": record.issuer, "serial": str(record.serial),
             "not_before": _iso(record.not_before), "not_after": _iso(record.not_after),
-            "fingerprint_sha256": record.fingerprint_sha256, "self_signed": bool(record.self_signed)}
+            "fingerprint_sha256": record.fingerprint_sha256, "self_signed": bool(record.self_signed),
+            "key_type": f"{record.key_type} {record.key_size}".strip()}
 
 
 _CERT_COLUMNS = ("node", "purpose", "store", "common name", "issuer", "expires", "days left", "self-signed", "sha256")
@@ -541,7 +542,8 @@ class Runbook:
         """The whole run as the engine's ledger has it; the lock is released."""
         result = self.renewal.status()
         status = "dry-run" if self.options.dry_run else ("done" if result.status in ("done", "skipped") else result.status)
-        self.journal.write("end", status=status, engine_status=result.status, message=result.message)
+        self.journal.write("end", status=status, engine_status=result.status, message=result.message,
+                           reminders=list(result.reminders))
         _display(result)
         self.results["summary"] = result
         self.renewal.close()

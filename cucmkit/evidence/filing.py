@@ -27,8 +27,19 @@ from cucmkit.evidence.html import render_html
 from cucmkit.evidence.journal import read_journal, utc_now, who
 from cucmkit.evidence.manifest import write_manifest
 from cucmkit.evidence.record import PapermillOutcome, ResultRecord, build_record, read_ledger, write_record
-from cucmkit.evidence.secrets import SecretSearch, redact, redact_patterns, scan_dir, search_for
-from cucmkit.evidence.stamp import cell_infos, correct_statuses, scrub_parameters, stamp_verdict
+from cucmkit.evidence.secrets import SecretSearch, project_root, redact, redact_patterns, scan_dir, search_for
+from cucmkit.evidence.signing import Signer, evidence_settings, load_signer, sign_manifest
+from cucmkit.evidence.stamp import (
+    calm_errors,
+    cell_infos,
+    correct_statuses,
+    drop_papermill_banners,
+    hide_internal_paths,
+    number_cells,
+    scrub_parameters,
+    stamp_verdict,
+)
+from cucmkit.evidence.ticket import ticket_runs, write_index
 
 __all__ = ["Execution", "EvidenceFolder", "file_evidence", "read_notebook", "safe_name"]
 
@@ -94,17 +105,17 @@ def _new_folder(root: Path, run: Execution) -> Path:
 
 
 def file_evidence(run: Execution, root: Path) -> EvidenceFolder:
-    """Write the evidence folder of ``run`` under ``root``: record, stamp, HTML, redaction, scan, manifest."""
+    """Write the evidence folder of ``run`` under ``root``: record, stamp, HTML, redaction, scan, manifest,
+    signature, and the ticket's index."""
     folder = _new_folder(root, run)
     search = search_for([run.parameters_file])
     nb = _executed_or_source(run)
+    drop_papermill_banners(nb)
     run = replace(run, papermill=replace(run.papermill, message=_clean(run.papermill.message, search)))
-    record = replace(_record(run, nb), secrets_looked_for=tuple(search.lines()))
-    correct_statuses(nb, failure=run.papermill.failure)
-    scrub_parameters(nb)
-    nb.metadata["papermill"].update(input_path=f"notebooks/{run.source_notebook.name}",
-                                    output_path=f"{run.purpose}.ipynb")
-    stamp_verdict(nb, record)
+    signer, signature = _signer(run.parameters_file)
+    record = replace(_record(run, nb), secrets_looked_for=tuple(search.lines()), signature=signature,
+                     window=_window(run.parameters_file), earlier_runs=_earlier(folder))
+    _clean_notebook(nb, run, record)
     leaked = _write_artifacts(nb, record, folder, search)
     findings = [str(f) for f in scan_dir(folder, search.values, usernames=search.usernames)] + leaked
     if findings:
@@ -112,8 +123,59 @@ def file_evidence(run: Execution, root: Path) -> EvidenceFolder:
                          message="secret scan: a secret reached the evidence (redacted where known)")
         stamp_verdict(nb, record)
         _write_artifacts(nb, record, folder, search)
-    write_manifest(folder)
+    write_manifest(folder, signed=signer is not None)
+    if signer is not None:
+        sign_manifest(folder, signer)
+    write_index(folder.parent)
     return EvidenceFolder(path=folder, record=record)
+
+
+def _clean_notebook(nb: Any, run: Execution, record: ResultRecord) -> None:
+    """The executed notebook as the detailed record: truthful statuses, references only, one cell numbering."""
+    correct_statuses(nb, failure=run.papermill.failure)
+    scrub_parameters(nb)
+    hide_internal_paths(nb)
+    number_cells(nb)
+    if record.status in ("waiting", "stopped", "blocked"):
+        calm_errors(nb)
+    nb.metadata["papermill"].update(input_path=f"notebooks/{run.source_notebook.name}",
+                                    output_path=f"{run.purpose}.ipynb")
+    stamp_verdict(nb, record)
+
+
+def _parameters(path: Path) -> dict[str, Any]:
+    from cucmkit.params import load_yaml
+
+    try:
+        data = load_yaml(path)
+    except CucmKitError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _signer(parameters_file: Path) -> tuple[Signer | None, str]:
+    """The team's signer from the parameter file's ``evidence`` section, and what the record says about it."""
+    try:
+        settings = evidence_settings(_parameters(parameters_file).get("evidence"))
+        signer = load_signer(settings, base=project_root(parameters_file.resolve().parent))
+    except CucmKitError as exc:
+        return None, f"unsigned: the signing key could not be used ({exc})"
+    if signer is None:
+        return None, "unsigned (no evidence.signing_key in the parameter file)"
+    return signer, f"signed by {signer.certificate.subject.rfc4514_string()} (manifest.json.p7s)"
+
+
+def _window(parameters_file: Path) -> dict[str, str] | None:
+    window = _parameters(parameters_file).get("maintenance_window")
+    if not isinstance(window, dict):
+        return None
+    return {k: str(window.get(k) or "") for k in ("start", "end")}
+
+
+def _earlier(folder: Path) -> tuple[dict[str, str], ...]:
+    """The runs filed under the same ticket before this one."""
+    return tuple({"folder": r.folder, "verdict": r.verdict, "started": r.started, "page": r.page}
+                 for r in ticket_runs(folder.parent) if r.folder != folder.name)
 
 
 def _clean(text: str, search: SecretSearch) -> str:
@@ -151,7 +213,7 @@ def _write_artifacts(nb: Any, record: ResultRecord, folder: Path, search: Secret
     texts = {f"{purpose}.ipynb": nbformat.writes(nb)}  # type: ignore[no-untyped-call]
     html = folder / f"{purpose}.html"
     try:
-        render_html(nb, html)
+        render_html(nb, html, record)
         texts[html.name] = html.read_text(encoding="utf-8")
     except CucmKitError as exc:  # the evidence is still written; the page says why it is bare
         texts[html.name] = f"<html><body><h1>{escape(record.status.upper())}</h1><p>{escape(str(exc))}</p>" \

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["MANIFEST", "sha256_file", "write_manifest", "verify_manifest", "ManifestProblem"]
+__all__ = ["MANIFEST", "SIGNATURE", "sha256_file", "write_manifest", "verify_manifest", "manifest_says_signed",
+           "ManifestProblem"]
 
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.json.p7s"   # the detached signature over the manifest (cucmkit.evidence.signing)
 
 
 @dataclass(frozen=True)
@@ -31,13 +33,20 @@ def sha256_file(path: Path) -> str:
 
 
 def _files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.relative_to(folder).as_posix() not in _OWN)
 
 
-def write_manifest(folder: Path) -> Path:
-    """Write ``manifest.json`` listing every other file of ``folder`` with its SHA-256."""
+_OWN = (MANIFEST, SIGNATURE)
+
+
+def write_manifest(folder: Path, *, signed: bool = False) -> Path:
+    """Write ``manifest.json`` listing every other file of ``folder`` with its SHA-256.
+
+    ``signed``: a signature over this manifest follows (recorded, so a deleted signature is tampering).
+    """
     entries = {p.relative_to(folder).as_posix(): sha256_file(p) for p in _files(folder)}
-    body = {"algorithm": "sha256", "created": datetime.now(UTC).isoformat(), "files": entries}
+    body = {"algorithm": "sha256", "created": datetime.now(UTC).isoformat(timespec="seconds"), "files": entries,
+            "signature": SIGNATURE if signed else None}
     path = folder / MANIFEST
     path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
@@ -53,6 +62,15 @@ def _listed(path: Path) -> dict[str, str] | None:
     if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
         return None
     return files
+
+
+def manifest_says_signed(folder: Path) -> bool:
+    """The manifest announces a signature (``"signature": "manifest.json.p7s"``)."""
+    try:
+        body = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(body, dict) and body.get("signature") == SIGNATURE
 
 
 def verify_manifest(folder: Path) -> list[ManifestProblem]:

@@ -22,6 +22,7 @@ from cucmkit.renewal.state import RunState, StepRecord, load_state
 __all__ = [
     "RESULT",
     "STATUSES",
+    "VERDICTS",
     "StepEntry",
     "PhaseEntry",
     "CertEntry",
@@ -40,6 +41,8 @@ RESULT = "result.json"
 # an approval or the CA; blocked: an interlock refused; stopped: a stop request (signal,
 # runner gone) ended the run at a step boundary, a re-run resumes; failed: anything else.
 STATUSES = ("done", "dry-run", "waiting", "blocked", "stopped", "failed")
+# what a change board reads: a done run whose plan had nothing due changed nothing (nothing-due)
+VERDICTS = ("done", "nothing-due", "dry-run", "waiting", "blocked", "stopped", "failed")
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,15 @@ class CertEntry:
     not_after: str
     fingerprint_sha256: str
     self_signed: bool
+    key_type: str = ""       # e.g. "RSA 2048", "EC 384" (journals before schema 2 did not record it)
+
+    @property
+    def serial_hex(self) -> str:
+        """The serial number in upper-case hex (as ``cucmkit check`` and CUCM's own pages show it)."""
+        try:
+            return f"{int(self.serial):X}"
+        except ValueError:
+            return self.serial
 
 
 @dataclass(frozen=True)
@@ -119,8 +131,14 @@ class ResultRecord:
     message: str = ""
     secret_scan: tuple[str, ...] = ()
     secrets_looked_for: tuple[str, ...] = ()   # by reference (``looked for: credentials.x.password (env:X)``)
-    schema: int = 1
+    schema: int = 2
     extra: dict[str, Any] = field(default_factory=dict)
+    verdict: str = ""                        # what the board reads: done, nothing-due, waiting, ... (see VERDICTS)
+    approval: dict[str, Any] = field(default_factory=dict)   # the journal's approval event (approved, how, approver)
+    reminders: tuple[str, ...] = ()          # what is left to do by hand (the engine's reminders)
+    window: dict[str, str] | None = None     # the parameter file's maintenance window
+    signature: str = "unsigned"              # "signed by <subject>" or "unsigned (...)"
+    earlier_runs: tuple[dict[str, str], ...] = ()   # earlier attempts of this ticket: folder, verdict, started
 
     @property
     def steps(self) -> tuple[StepEntry, ...]:
@@ -223,6 +241,22 @@ def _status(outcome: PapermillOutcome, events: list[dict[str, Any]], phases: tup
     return "failed"
 
 
+def _last(events: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return next((e for e in reversed(events) if e["event"] == name), {})
+
+
+def board_verdict(status: str, events: list[dict[str, Any]]) -> str:
+    """``status``, except a done run whose plan had nothing due: ``nothing-due``."""
+    plan = _last(events, "plan")
+    if status == "done" and plan and not plan.get("due"):
+        return "nothing-due"
+    return status
+
+
+def _approval(events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {k: v for k, v in _last(events, "approval").items() if k != "event"}
+
+
 def build_record(
     *,
     events: list[dict[str, Any]],
@@ -253,6 +287,8 @@ def build_record(
         phases=phases, certs_before=_certs(events, "before"), certs_after=_certs(events, "after"),
         csrs=tuple({k: str(v) for k, v in e.items() if k != "event"} for e in events if e["event"] == "csr"),
         message=outcome.message if status != "done" else "",
+        verdict=board_verdict(status, events), approval=_approval(events),
+        reminders=tuple(str(r) for r in _last(events, "end").get("reminders") or ()),
     )
 
 

@@ -13,9 +13,11 @@ from typing import Any
 
 import nbformat
 
+from cucmkit.evidence.board import verdict_of, when
 from cucmkit.evidence.record import CellInfo, ResultRecord
 
-__all__ = ["REFERENCE_KEYS", "VERDICT_TAG", "cell_infos", "correct_statuses", "scrub_parameters", "stamp_verdict"]
+__all__ = ["REFERENCE_KEYS", "VERDICT_TAG", "cell_infos", "correct_statuses", "scrub_parameters", "stamp_verdict",
+           "drop_papermill_banners", "number_cells", "calm_errors", "hide_internal_paths"]
 
 # The only parameters the evidence keeps: references and run options, never values.
 REFERENCE_KEYS = ("parameters_file", "purpose", "ticket", "ca", "approve", "dry_run", "state_dir")
@@ -34,12 +36,52 @@ def _step(cell: Any) -> str | None:
     return None
 
 
-_NOT_OURS = (VERDICT_TAG, "papermill-error-cell-tag")   # cells added after the run, not cells of the runbook
+PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
+_NOT_OURS = (VERDICT_TAG, PAPERMILL_ERROR_TAG)   # cells added after the run, not cells of the runbook
+# the errors a runbook raises on purpose to pause or stop: shown as what they are, not as a crash
+_CALM = {"WaitingError": "WAITING", "StoppedError": "STOPPED", "InterlockError": "BLOCKED"}
 
 
 def _cells(nb: Any) -> list[tuple[int, Any]]:
     return [(i, c) for i, c in enumerate(nb.cells)
             if not set(_NOT_OURS) & set(c.get("metadata", {}).get("tags", []))]
+
+
+def drop_papermill_banners(nb: Any) -> None:
+    """Remove papermill's red "An Exception was encountered" cells: the verdict says where the run stopped, and the
+    cells keep one numbering (their position)."""
+    nb.cells = [c for c in nb.cells if PAPERMILL_ERROR_TAG not in c.get("metadata", {}).get("tags", [])]
+
+
+def number_cells(nb: Any) -> None:
+    """Number every cell that ran by its position (In [n] = the n-th cell of the runbook), one numbering for all."""
+    for index, cell in _cells(nb):
+        if cell.get("cell_type") != "code":
+            continue
+        number = index + 1 if _pm(cell).get("start_time") else None
+        cell["execution_count"] = number
+        for output in cell.get("outputs", []):
+            if "execution_count" in output:
+                output["execution_count"] = number
+
+
+def calm_errors(nb: Any) -> None:
+    """A WaitingError/StoppedError/InterlockError output becomes a plain line (``WAITING: ...``), not a traceback."""
+    for _, cell in _cells(nb):
+        outputs = cell.get("outputs", [])
+        for i, output in enumerate(outputs):
+            label = _CALM.get(str(output.get("ename"))) if output.get("output_type") == "error" else None
+            if label:
+                outputs[i] = nbformat.v4.new_output(  # type: ignore[no-untyped-call]
+                    "stream", name="stdout", text=f"{label}: {output.get('evalue', '')}\n")
+
+
+def hide_internal_paths(nb: Any) -> None:
+    """The injected ``journal_file`` (a temporary path of the runner) is not part of the record."""
+    for _, cell in _cells(nb):
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            lines = str(cell.get("source", "")).splitlines()
+            cell["source"] = "\n".join(line for line in lines if not line.startswith("journal_file"))
 
 
 def cell_infos(nb: Any) -> list[CellInfo]:
@@ -86,18 +128,20 @@ def _verdict_text(record: ResultRecord) -> str:
     outcome = record.papermill
     last = record.last_cell_started
     lines = [
-        f"# cucmkit verdict: **{record.status.upper()}**",
+        f"# cucmkit verdict: **{verdict_of(record).label}**",
         "",
         f"- purpose **{record.purpose}**, cluster **{record.cluster or '?'}**, ticket **{record.ticket}**",
-        f"- run by {record.run_by}, {record.started} to {record.ended} (UTC)",
+        f"- run by {record.run_by}, {when(record.started)} to {when(record.ended)}",
         f"- cells run: {record.cells_run} of {record.cells_total}"
-        + (f"; last cell started: #{last.index}" + (f" (step `{last.step}`)" if last.step else "") if last else ""),
-        f"- papermill exit code {outcome.exit_code}"
-        + (f", exception `{outcome.exception}`" if outcome.exception else "")
-        + (f" (`{outcome.error_name}` in a cell)" if outcome.error_name else ""),
+        + (f"; last cell started: In [{last.index + 1}]" + (f" (step `{last.step}`)" if last.step else "")
+           if last else ""),
     ]
+    if record.status == "failed":
+        lines.append(f"- papermill exit code {outcome.exit_code}"
+                     + (f", exception `{outcome.exception}`" if outcome.exception else "")
+                     + (f" (`{outcome.error_name}` in a cell)" if outcome.error_name else ""))
     if outcome.failure in ("timeout", "kernel-died", "killed", "kernel-start", "interrupted"):
-        lines.append(f"- **{outcome.failure}**: cells after #{last.index if last else '-'} never ran, "
+        lines.append(f"- **{outcome.failure}**: cells after In [{last.index + 1 if last else '-'}] never ran, "
                      "whatever papermill's cell metadata said (corrected to `not-run`).")
     if record.status == "stopped":
         lines.append("- **stopped** at a step boundary (a signal, or the runner was gone): re-run the same command "

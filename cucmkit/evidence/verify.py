@@ -16,9 +16,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cucmkit.evidence.manifest import ManifestProblem, verify_manifest
+from cryptography import x509
+
+from cucmkit.errors import ParameterError
+from cucmkit.evidence.manifest import ManifestProblem, manifest_says_signed, verify_manifest
 from cucmkit.evidence.record import read_record
 from cucmkit.evidence.secrets import Finding, SecretSearch, project_root, scan_dir, search_for
+from cucmkit.evidence.signing import SignatureCheck, check_signature, evidence_settings
 
 __all__ = ["VerifyReport", "verify", "find_parameter_file"]
 
@@ -30,6 +34,7 @@ class VerifyReport:
     secrets: tuple[Finding, ...]
     parameter_files: tuple[str, ...]   # the files whose secret values were looked for
     search: SecretSearch = SecretSearch()
+    signature: SignatureCheck = SignatureCheck("unsigned", ("signature: unsigned",))
 
     @property
     def known_values(self) -> int:
@@ -43,16 +48,17 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return not self.manifest and not self.secrets and self.complete
+        return not self.manifest and not self.secrets and self.complete and self.signature.ok
 
     @property
     def verdict(self) -> str:
-        if self.manifest or self.secrets:
+        if self.manifest or self.secrets or not self.signature.ok:
             return "FAILED"
         return "OK" if self.complete else "INCOMPLETE"
 
     def lines(self) -> list[str]:
         body = [f"  tampered: {p}" for p in self.manifest] + [f"  secret: {f}" for f in self.secrets]
+        body += [f"  {line}" for line in self.signature.lines]
         looked = [f"  {line}" for line in self.search.lines()]
         known = ", ".join(self.parameter_files) or "no parameter file (patterns only)"
         tail = [f"  secrets looked for: {self.known_values} value(s) from {known}, and patterns"]
@@ -88,11 +94,37 @@ def _parameter_files(folder: Path, given: Iterable[Path]) -> tuple[tuple[Path, .
     return tuple(dict.fromkeys(files)), tuple(missing)
 
 
-def verify(folder: Path, *, parameter_files: Iterable[Path] = ()) -> VerifyReport:
-    """Hashes from ``manifest.json`` plus a secret scan (values from the run's parameter files)."""
+def verify(folder: Path, *, parameter_files: Iterable[Path] = (), ca: Path | None = None) -> VerifyReport:
+    """Hashes from ``manifest.json``, the signature over it, and a secret scan (values from the run's parameter
+    files). ``ca``: the team CA the signer must be issued by (default: ``evidence.signing_ca`` of those files)."""
     files, missing = _parameter_files(folder, parameter_files)
     search = search_for(files)
     search = SecretSearch(search.refs, search.unreadable + missing)
+    signature = _signature(folder, ca, files)
     return VerifyReport(folder=folder, manifest=tuple(verify_manifest(folder)),
                         secrets=tuple(scan_dir(folder, search.values, usernames=search.usernames)),
-                        parameter_files=tuple(map(str, files)), search=search)
+                        parameter_files=tuple(map(str, files)), search=search, signature=signature)
+
+
+def _signature(folder: Path, ca: Path | None, files: Iterable[Path]) -> SignatureCheck:
+    expected = manifest_says_signed(folder)
+    try:
+        trusted = _team_ca(ca, files)
+    except (OSError, ValueError, ParameterError) as exc:
+        return SignatureCheck("bad", (f"signature: cannot read the team CA ({exc})",))
+    return check_signature(folder, trusted=trusted, expected=expected)
+
+
+def _team_ca(ca: Path | None, files: Iterable[Path]) -> x509.Certificate | None:
+    """The team CA certificate: given, else the first parameter file's ``evidence.signing_ca``."""
+    from cucmkit.params import load_yaml   # here: the parameter model imports this package's signing settings
+
+    if ca is None:
+        for file in files:
+            data = load_yaml(file)
+            section = evidence_settings(data.get("evidence") if isinstance(data, dict) else None)
+            if section.signing_ca:
+                ca = Path(section.signing_ca).expanduser()
+                ca = ca if ca.is_absolute() else project_root(file.resolve().parent) / ca
+                break
+    return x509.load_pem_x509_certificate(ca.read_bytes()) if ca is not None else None
