@@ -184,7 +184,8 @@ class _Parsed:
 
 
 def _parse(pem: bytes) -> _Parsed:
-    from asn1crypto import cms, pem as asn1_pem
+    from asn1crypto import cms
+    from asn1crypto import pem as asn1_pem
 
     _, _, der = asn1_pem.unarmor(pem)
     signed = cms.ContentInfo.load(der)["content"]

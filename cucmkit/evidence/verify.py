@@ -117,7 +117,7 @@ def _signature(folder: Path, ca: Path | None, files: Iterable[Path]) -> Signatur
 
 def _team_ca(ca: Path | None, files: Iterable[Path]) -> x509.Certificate | None:
     """The team CA certificate: given, else the first parameter file's ``evidence.signing_ca``."""
-    from cucmkit.params import load_yaml   # here: the parameter model imports this package's signing settings
+    from cucmkit.params import load_yaml  # here: the parameter model imports this package's signing settings
 
     if ca is None:
         for file in files:
