@@ -150,7 +150,8 @@ def _changes(record: ResultRecord) -> str:
     rows = []
     for node in _nodes(record):
         old, new = before.get(node), after.get(node)
-        state = "renewed" if old and new and old.serial != new.serial else ("unchanged" if new else "no after-inventory (the run ended first)")
+        state = "renewed" if old and new and old.serial != new.serial else (
+            "unchanged" if new else "no after-inventory (the run ended first)")
         rows.append(f"<tr><td><b>{escape(node)}</b><br><span class=note>{state}</span></td>"
                     f"<td>{_serial(old, new)}</td>{_cert_cells(new or old)}</tr>")  # type: ignore[arg-type]
     head = "".join(f"<th>{h}</th>" for h in ("node", "serial (hex): old &rarr; new", "SHA-256 fingerprint (now)",
@@ -209,7 +210,8 @@ def _earlier(record: ResultRecord) -> str:
 def first_screen(record: ResultRecord) -> str:
     """The board's summary as one HTML fragment (a ``<section id=cucmkit-board>`` with its own style)."""
     look = verdict_of(record)
-    return (f"<style>{_CSS}</style><section id=\"cucmkit-board\" data-verdict=\"{escape(record.verdict or record.status)}\">"
+    verdict = escape(record.verdict or record.status)
+    return (f"<style>{_CSS}</style><section id=\"cucmkit-board\" data-verdict=\"{verdict}\">"
             f"<div class=verdict style=\"background:{look.colour}\"><b>{look.label}</b>"
             f"<span>{escape(look.words)}</span></div>{_stopped_at(record)}{_facts(record)}"
             f"<h2>What changed, per node</h2>{_changes(record)}{_restarts(record)}{_phones(record)}"
