@@ -91,6 +91,9 @@ __all__ = [
     "json_schema",
     "parameter_error",
     "TOP_LEVEL_KEYS",
+    "EVIDENCE_KEYS",
+    "EvidenceParams",
+    "evidence_section",
     "TRUST_KEYS",
     "SECTION",
     "CaConfig",
@@ -609,6 +612,58 @@ TOP_LEVEL_KEYS = (
 )
 # Optional sections read by `cucmkit trust` and notebooks/trust.ipynb only (runbooks do not inject them).
 TRUST_KEYS = ("trust", "partners")
+# Optional section read by the evidence writer only (the runner's process, never the kernel).
+EVIDENCE_KEYS = ("evidence",)
+
+
+@dataclass(frozen=True, config=SECTION)
+class EvidenceParams:
+    """The ``evidence`` section: the team's key and certificate that sign every evidence manifest.
+
+    ``signing_key`` is a secret reference: ``{file: PATH}`` names the PEM file (read whole), ``{env: VAR}`` /
+    ``{keyring: ..}`` hold the PEM text; ``signing_cert`` the team's certificate; ``signing_ca`` (optional) the
+    team CA that ``cucmkit evidence verify`` checks the signer against. Without a key the evidence is unsigned.
+    """
+
+    signing_key: Reference | None = None
+    signing_cert: FilePath | None = None
+    signing_ca: FilePath | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        return _section(value, _fields(cls))
+
+    @model_validator(mode="after")
+    def _pair(self) -> EvidenceParams:
+        if (self.signing_key is None) != (self.signing_cert is None):
+            raise _bad("needs both signing_key and signing_cert", "give both (or neither: the evidence is then "
+                       "unsigned).", "signing_cert" if self.signing_cert is None else "signing_key")
+        return self
+
+    @property
+    def signs(self) -> bool:
+        return self.signing_key is not None
+
+
+_EVIDENCE_ADAPTER: TypeAdapter[EvidenceParams] = TypeAdapter(EvidenceParams)
+
+
+def evidence_section(source: Path) -> EvidenceParams:
+    """The ``evidence`` section of the parameter file ``source`` alone (even a file without nodes); absent: unsigned.
+
+    Relative paths resolve as ``load_parameters`` resolves them.
+    """
+    data = load_yaml(source)
+    value = data.get("evidence") if isinstance(data, Mapping) else None
+    try:
+        section = _EVIDENCE_ADAPTER.validate_python(value or {}, context={"root": _root_for(source, None),
+                                                                          "file": True})
+    except ValidationError as exc:
+        raise parameter_error(exc, ("evidence",)) from None
+    key = section.signing_key
+    return dataclasses.replace(section, signing_key=dataclasses.replace(key, where="evidence.signing_key")) \
+        if key is not None else section
 
 
 @runtime_checkable
@@ -679,13 +734,15 @@ class ClusterParams:
     expiry_threshold_days: Annotated[int, BeforeValidator(_integer(0, 3650))] = 60
     trust: TrustSettings = Field(default_factory=lambda: TrustSettings(keep=()))   # cucmkit/trust (docs/trust.md)
     partners: tuple[PartnerParams, ...] = ()
+    evidence: EvidenceParams = Field(default_factory=EvidenceParams)   # signing the evidence (docs/runbooks.md)
     root: SkipJsonSchema[Path] = Path(".")
     source: SkipJsonSchema[Path | None] = None
 
     @model_validator(mode="before")
     @classmethod
     def _shape(cls, value: Any) -> Any:
-        return _section(value, (*TOP_LEVEL_KEYS, *TRUST_KEYS, "root", "source"), ("cluster", "nodes", "credentials"))
+        return _section(value, (*TOP_LEVEL_KEYS, *TRUST_KEYS, *EVIDENCE_KEYS, "root", "source"),
+                        ("cluster", "nodes", "credentials"))
 
     @field_validator("nodes", mode="before")
     @classmethod

@@ -27,8 +27,8 @@ from cucmkit.evidence.html import render_html
 from cucmkit.evidence.journal import read_journal, utc_now, who
 from cucmkit.evidence.manifest import write_manifest
 from cucmkit.evidence.record import PapermillOutcome, ResultRecord, build_record, read_ledger, write_record
-from cucmkit.evidence.secrets import SecretSearch, project_root, redact, redact_patterns, scan_dir, search_for
-from cucmkit.evidence.signing import Signer, evidence_settings, load_signer, sign_manifest
+from cucmkit.evidence.secrets import SecretSearch, redact, redact_patterns, scan_dir, search_for
+from cucmkit.evidence.signing import Signer, evidence_section, load_signer, sign_manifest
 from cucmkit.evidence.stamp import (
     calm_errors,
     cell_infos,
@@ -156,8 +156,7 @@ def _parameters(path: Path) -> dict[str, Any]:
 def _signer(parameters_file: Path) -> tuple[Signer | None, str]:
     """The team's signer from the parameter file's ``evidence`` section, and what the record says about it."""
     try:
-        settings = evidence_settings(_parameters(parameters_file).get("evidence"))
-        signer = load_signer(settings, base=project_root(parameters_file.resolve().parent))
+        signer = load_signer(evidence_section(parameters_file))
     except CucmKitError as exc:
         return None, f"unsigned: the signing key could not be used ({exc})"
     if signer is None:

@@ -12,6 +12,7 @@ SHA-256). A reviewer checks it without cucmkit::
 
     openssl cms -verify -binary -content manifest.json -in manifest.json.p7s -inform PEM -CAfile team-ca.pem
 
+The section is ``cucmkit.params.EvidenceParams`` (``evidence_section(file)`` reads it alone).
 ``check_signature`` does the same in Python (asn1crypto parses the CMS
 structure, cryptography checks the digest and the signature) and says exactly
 what is wrong. A folder without a signature is ``unsigned``, said plainly.
@@ -24,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pydantic
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,51 +32,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from cucmkit.errors import ParameterError
-from cucmkit.secrets import describe, is_reference, resolve
+from cucmkit.params import EvidenceParams, SecretRef, evidence_section
 
-__all__ = ["SIGNATURE", "EvidenceSettings", "Signer", "SignatureCheck", "load_signer", "sign_manifest",
-           "check_signature", "evidence_settings"]
+__all__ = ["SIGNATURE", "EvidenceParams", "Signer", "SignatureCheck", "load_signer", "sign_manifest",
+           "check_signature", "evidence_section"]
 
 SIGNATURE = "manifest.json.p7s"
 _MANIFEST = "manifest.json"
-
-
-class EvidenceSettings(pydantic.BaseModel):
-    """The parameter file's ``evidence`` section: the team's signing key (a secret reference) and certificate."""
-
-    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
-
-    signing_key: dict[str, str] | None = None
-    signing_cert: str | None = None
-    signing_ca: str | None = None
-
-    @pydantic.field_validator("signing_key", mode="before")
-    @classmethod
-    def _reference_only(cls, value: Any) -> Any:
-        if value is not None and not is_reference(value):
-            raise ValueError("the signing key must be a reference ({file: PATH}, {env: VAR} or {keyring: ..}), "
-                             "never the key itself")
-        return value
-
-    @pydantic.model_validator(mode="after")
-    def _both_or_neither(self) -> EvidenceSettings:
-        if (self.signing_key is None) != (self.signing_cert is None):
-            raise ValueError("give both signing_key and signing_cert (or neither: the evidence is then unsigned)")
-        return self
-
-    @property
-    def signs(self) -> bool:
-        return self.signing_key is not None
-
-
-def evidence_settings(data: Any, *, where: str = "evidence") -> EvidenceSettings:
-    """The ``evidence`` section of a loaded parameter mapping (absent: unsigned); a ParameterError names the key."""
-    try:
-        return EvidenceSettings.model_validate(data or {})
-    except pydantic.ValidationError as exc:
-        problem = exc.errors()[0]
-        key = ".".join([where, *map(str, problem["loc"])])
-        raise ParameterError(f"{key}: {problem['msg']}", remedy="see docs/runbooks.md (signing the evidence)") from None
 
 
 @dataclass(frozen=True)
@@ -91,41 +53,36 @@ class Signer:
         return f"Signer({self.certificate.subject.rfc4514_string()}, key from {self.reference})"
 
 
-def _path(text: str, base: Path) -> Path:
-    path = Path(text).expanduser()
-    return path if path.is_absolute() else base / path
-
-
-def _key_pem(ref: dict[str, str], base: Path) -> bytes:
+def _key_pem(ref: SecretRef) -> bytes:
     """The key PEM: a ``{file:}`` reference is the whole file; ``{env:}``/``{keyring:}`` hold the PEM text."""
-    if "file" in ref:
-        path = _path(ref["file"], base)
+    if ref.kind == "file":
         try:
-            return path.read_bytes()
+            return Path(ref.target).expanduser().read_bytes()
         except OSError as exc:
-            raise ParameterError(f"evidence.signing_key: cannot read {describe(ref)} ({type(exc).__name__})",
+            raise ParameterError(f"evidence.signing_key: cannot read {ref.kind}:{ref.target} ({type(exc).__name__})",
                                  remedy="fix the path or the file's permissions") from None
-    return resolve(ref, base=base, where="evidence.signing_key").reveal().encode()
+    return ref.resolve().reveal().encode()
 
 
-def load_signer(settings: EvidenceSettings, *, base: Path) -> Signer | None:
+def load_signer(settings: EvidenceParams) -> Signer | None:
     """The signer the settings name (None: unsigned); a ParameterError says which part is wrong, never a value."""
     if settings.signing_key is None or settings.signing_cert is None:
         return None
+    reference = f"{settings.signing_key.kind}:{settings.signing_key.target}"
     try:
-        key = serialization.load_pem_private_key(_key_pem(settings.signing_key, base), password=None)
+        key = serialization.load_pem_private_key(_key_pem(settings.signing_key), password=None)
     except (ValueError, TypeError):
-        raise ParameterError(f"evidence.signing_key ({describe(settings.signing_key)}) is not an unencrypted PEM "
-                             "private key", remedy="point it at the team's signing key (PEM)") from None
+        raise ParameterError(f"evidence.signing_key ({reference}) is not an unencrypted PEM private key",
+                             remedy="point it at the team's signing key (PEM)") from None
     try:
-        cert = x509.load_pem_x509_certificate(_path(settings.signing_cert, base).read_bytes())
+        cert = x509.load_pem_x509_certificate(settings.signing_cert.read_bytes())
     except (OSError, ValueError):
         raise ParameterError(f"evidence.signing_cert: cannot read a PEM certificate from {settings.signing_cert}",
                              remedy="point it at the team's signing certificate (PEM)") from None
     if cert.public_key().public_numbers() != key.public_key().public_numbers():  # type: ignore[union-attr]
         raise ParameterError("evidence.signing_cert does not belong to evidence.signing_key",
                              remedy="give the certificate issued for that key")
-    return Signer(certificate=cert, key=key, reference=describe(settings.signing_key))
+    return Signer(certificate=cert, key=key, reference=reference)
 
 
 def sign_manifest(folder: Path, signer: Signer) -> Path:

@@ -22,7 +22,7 @@ from cucmkit.errors import ParameterError
 from cucmkit.evidence.manifest import ManifestProblem, manifest_says_signed, verify_manifest
 from cucmkit.evidence.record import read_record
 from cucmkit.evidence.secrets import Finding, SecretSearch, project_root, scan_dir, search_for
-from cucmkit.evidence.signing import SignatureCheck, check_signature, evidence_settings
+from cucmkit.evidence.signing import SignatureCheck, check_signature
 
 __all__ = ["VerifyReport", "verify", "find_parameter_file"]
 
@@ -117,14 +117,12 @@ def _signature(folder: Path, ca: Path | None, files: Iterable[Path]) -> Signatur
 
 def _team_ca(ca: Path | None, files: Iterable[Path]) -> x509.Certificate | None:
     """The team CA certificate: given, else the first parameter file's ``evidence.signing_ca``."""
-    from cucmkit.params import load_yaml  # here: the parameter model imports this package's signing settings
+    from cucmkit.params import evidence_section
 
     if ca is None:
         for file in files:
-            data = load_yaml(file)
-            section = evidence_settings(data.get("evidence") if isinstance(data, dict) else None)
-            if section.signing_ca:
-                ca = Path(section.signing_ca).expanduser()
-                ca = ca if ca.is_absolute() else project_root(file.resolve().parent) / ca
+            section = evidence_section(file)
+            if section.signing_ca is not None:
+                ca = section.signing_ca
                 break
     return x509.load_pem_x509_certificate(ca.read_bytes()) if ca is not None else None

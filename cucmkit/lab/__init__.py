@@ -115,6 +115,7 @@ class LabCluster:
             raise
         self._write_lab_json()
         self._write_known_hosts()
+        self._evidence_signing()   # parameters/lab.yaml names .lab/evidence-signing/: the demo's evidence is signed
 
     def _write_known_hosts(self) -> Path | None:
         if not self._ssh:
@@ -206,8 +207,16 @@ class LabCluster:
         known_hosts = self._write_known_hosts()
         if known_hosts is not None:
             data["ssh"] = {"known_hosts": str(known_hosts)}
+        data["evidence"] = self._evidence_signing()
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
+
+    def _evidence_signing(self) -> dict[str, Any]:
+        """The lab team's signing key (a file reference), certificate and CA, so the demo's evidence is signed."""
+        from cucmkit.lab.signing import write_signing_pair
+
+        pair = write_signing_pair(Path(self.state_dir) / "evidence-signing")
+        return {"signing_key": {"file": str(pair.key)}, "signing_cert": str(pair.cert), "signing_ca": str(pair.ca)}
 
 
     def self_signed_pins(self) -> dict[str, str]:

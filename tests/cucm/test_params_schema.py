@@ -13,7 +13,7 @@ import yaml
 
 from cucmkit.ca import registry
 from cucmkit.cli import main
-from cucmkit.params import TOP_LEVEL_KEYS, TRUST_KEYS, load_parameters
+from cucmkit.params import EVIDENCE_KEYS, TOP_LEVEL_KEYS, TRUST_KEYS, load_parameters
 from cucmkit.params_command import schema_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,7 +28,7 @@ def test_committed_schema_is_current() -> None:
 def test_cli_prints_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["params", "schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
-    assert set(schema["properties"]) == {*TOP_LEVEL_KEYS, *TRUST_KEYS}
+    assert set(schema["properties"]) == {*TOP_LEVEL_KEYS, *TRUST_KEYS, *EVIDENCE_KEYS}
     assert schema["additionalProperties"] is False and schema["required"] == ["cluster", "nodes", "credentials"]
     kinds = [option["properties"]["backend"]["const"] for option in schema["$defs"]["CaSection"]["oneOf"]]
     assert kinds == list(registry.kinds())

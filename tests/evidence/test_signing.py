@@ -12,8 +12,18 @@ import pytest
 from cucmkit.cli import main
 from cucmkit.errors import ParameterError
 from cucmkit.evidence import write_manifest
-from cucmkit.evidence.signing import SIGNATURE, evidence_settings, load_signer, sign_manifest
+from cucmkit.evidence.signing import SIGNATURE, EvidenceParams, evidence_section, load_signer, sign_manifest
 from cucmkit.lab.signing import SigningPair, write_signing_pair
+
+
+def _settings(base: Path, **section: object) -> EvidenceParams:
+    """The evidence section of a parameter file holding ``section`` (paths as given, key as a file reference)."""
+    body = {k: ({"file": str(v)} if k == "key" else str(v)) for k, v in section.items()}
+    path = base / "params-evidence.yaml"
+    lines = [f"  signing_{k}: {{file: '{v['file']}'}}" if isinstance(v, dict) else f"  signing_{k}: '{v}'"
+             for k, v in body.items()]
+    path.write_text("cluster: c1\nevidence:\n" + "\n".join(lines) + "\n")
+    return evidence_section(path)
 
 
 @pytest.fixture
@@ -27,8 +37,7 @@ def _filed(base: Path, pair: SigningPair, name: str = "20261127T220000Z-tomcat")
     (folder / "tomcat.html").write_text("<html>DONE</html>")
     (folder / "result.json").write_text(json.dumps({"status": "done", "parameters_files": [], "name": name}))
     write_manifest(folder, signed=True)
-    settings = evidence_settings({"signing_key": {"file": str(pair.key)}, "signing_cert": str(pair.cert)})
-    signer = load_signer(settings, base=base)
+    signer = load_signer(_settings(base, key=pair.key, cert=pair.cert))
     assert signer is not None
     sign_manifest(folder, signer)
     return folder
@@ -126,18 +135,27 @@ def test_unsigned_folder_says_so_plainly(tmp_path: Path, capsys: pytest.CaptureF
     assert "signature: unsigned (no signing key in the parameter file)" in capsys.readouterr().out
 
 
-def test_settings_refuse_a_key_value_and_half_a_pair(pair: SigningPair) -> None:
-    with pytest.raises(ParameterError, match="evidence.signing_key: .*reference"):
-        evidence_settings({"signing_key": "-----BEGIN PRIVATE KEY-----", "signing_cert": "c.pem"})
-    with pytest.raises(ParameterError, match="give both signing_key and signing_cert"):
-        evidence_settings({"signing_cert": str(pair.cert)})
-    assert not evidence_settings(None).signs
+def test_settings_refuse_a_key_value_and_half_a_pair(tmp_path: Path, pair: SigningPair) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("cluster: c1\nevidence: {signing_key: 'MIIEvQIBADANBgkq', signing_cert: c.pem}\n")
+    with pytest.raises(ParameterError, match="evidence.signing_key: a plain password is not allowed"):
+        evidence_section(path)
+    with pytest.raises(ParameterError, match="evidence.signing_key: needs both signing_key and signing_cert"):
+        _settings(tmp_path, cert=pair.cert)
+    path.write_text("cluster: c1\n")
+    assert not evidence_section(path).signs
+
+
+def test_relative_paths_resolve_against_the_project(tmp_path: Path, pair: SigningPair,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUCMKIT_ROOT", str(tmp_path))
+    settings = _settings(tmp_path, key="keys/signing-key.pem", cert="keys/signing-cert.pem", ca="keys/team-ca.pem")
+    assert settings.signing_ca == pair.ca and settings.signing_cert == pair.cert
+    assert load_signer(settings) is not None
 
 
 def test_certificate_of_another_key_is_refused(tmp_path: Path, pair: SigningPair) -> None:
     other = write_signing_pair(tmp_path / "other")
-    settings = evidence_settings({"signing_key": {"file": str(pair.key)}, "signing_cert": str(other.cert)})
     with pytest.raises(ParameterError, match="does not belong"):
-        load_signer(settings, base=tmp_path)
-    assert "PRIVATE" not in repr(load_signer(evidence_settings({"signing_key": {"file": str(pair.key)},
-                                                                "signing_cert": str(pair.cert)}), base=tmp_path))
+        load_signer(_settings(tmp_path, key=pair.key, cert=other.cert))
+    assert "PRIVATE" not in repr(load_signer(_settings(tmp_path, key=pair.key, cert=pair.cert)))
