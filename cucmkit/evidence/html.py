@@ -27,7 +27,7 @@ def render_html(nb: Any, path: Path, record: ResultRecord | None = None) -> Path
     resources = {"metadata": {"name": page_title(record) if record else "cucmkit evidence"}}
     try:
         exporter = HTMLExporter(template_name="lab", config=config)  # type: ignore[no-untyped-call]
-        body, _ = exporter.from_notebook_node(nb, resources=resources)  # type: ignore[no-untyped-call]
+        body, _ = exporter.from_notebook_node(nb, resources=resources)
     except Exception as exc:  # nbconvert raises many unrelated types; the message is ours
         raise CucmKitError(f"could not render the notebook as HTML ({type(exc).__name__})",
                            operation="render_html") from exc

@@ -57,7 +57,8 @@ def ticket_runs(ticket_dir: Path) -> list[RunSummary]:
 def to_attach(runs: list[RunSummary]) -> RunSummary | None:
     """The last DONE run, else the last run."""
     done = [r for r in runs if r.verdict == "done"]
-    return (done or runs or [None])[-1]
+    chosen = done or runs
+    return chosen[-1] if chosen else None
 
 
 def write_index(ticket_dir: Path) -> Path:
