@@ -68,9 +68,10 @@ def _run(tmp_path: Path, params: Path, mode: str, **kw: object):
 def _assert_clean(folder: Path, params: Path) -> None:
     assert sorted(p.name for p in folder.iterdir()) == ["inventory.html", "inventory.ipynb", "manifest.json",
                                                         "result.json"]
-    for path in folder.iterdir():
+    for path in [*folder.iterdir(), folder.parent / "index.html", folder.parent / "index.json"]:
         assert SENTINEL not in path.read_text(encoding="utf-8"), path.name
     report = verify(folder, parameter_files=[params])
     assert report.ok, report.lines()
+    assert "  signature: unsigned (no signing key in the parameter file)" in report.lines()
 
 

@@ -19,8 +19,9 @@ def test_inventory(nb_lab: LabCluster, tmp_path: Path) -> None:
     folder, run = run_purpose(nb_lab, tmp_path, "inventory")
     assert run.returncode == 0, run.stdout + run.stderr
     assert sorted(p.name for p in folder.iterdir()) == ["inventory.html", "inventory.ipynb", "manifest.json",
-                                                        "result.json"]
+                                                        "manifest.json.p7s", "result.json"]   # the lab team signs
     assert main(["evidence", "verify", str(folder)]) == 0
+    assert json.loads((folder.parent / "index.json").read_text())["attach"] == folder.name
     record = json.loads((folder / "result.json").read_text())
     assert record["status"] == "done" and record["cluster"] == "lab" and record["ticket"] == "CHG-100"
     assert len(record["certs_before"]) >= 4 * 5      # every node's identities

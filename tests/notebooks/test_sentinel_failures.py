@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cucmkit.evidence import verify
 from cucmkit.lab import LabCluster
@@ -49,8 +50,14 @@ def test_cell_error_with_a_wrong_sentinel_password(slow_lab: LabCluster, tmp_pat
     assert "FAILED" in run.stdout and str(folder) in run.stdout
     assert_nowhere([SENTINEL, *sentinels(slow_lab)], folder=tmp_path / "evidence", texts=(run.stdout, run.stderr))
     assert_no_encoding([SENTINEL, *sentinels(slow_lab)], folder=tmp_path / "evidence", texts=(run.stdout, run.stderr))
+    filed = {p.name for p in (tmp_path / "evidence").rglob("*") if p.is_file()}
+    assert {"index.html", "index.json", "manifest.json.p7s"} <= filed     # the new files were among those scanned
+    key = Path(yaml.safe_load(params.read_text())["evidence"]["signing_key"]["file"]).read_text()
+    key_body = "".join(key.splitlines()[1:-1])                            # the team's signing key, in no artefact
+    assert_no_encoding([key_body[:40], key_body[-40:]], folder=tmp_path / "evidence")
     report = verify(folder, parameter_files=[params])
     assert report.ok and "  looked for: credentials.os_admin.password (env:CUCMKIT_TEST_OS_ADMIN)" in report.lines()
+    assert report.signature.state == "signed"
 
 
 def _phases(record: dict) -> list[tuple[str, str]]:
