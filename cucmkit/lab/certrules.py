@@ -40,7 +40,7 @@ PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
 # [INF] lab wording: no public source shows CUCM's answer to a trust upload holding several certificates
 TRUST_BUNDLE = ("The upload holds {count} certificates; a trust store takes one certificate at a time. "
                 "Import each certificate separately.")
-MULTI_SERVER_UNITS = ("tomcat", "CallManager", "cup-xmpp")
+MULTI_SERVER_UNITS = ("tomcat", "CallManager", "cup-xmpp")   # cup-xmpp also covers cup-xmpp-s2s
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ class NodeCertificates:
         """Install a CA-signed identity per the upload rule order; CUCM's message on refusal."""
         unit = self.unit(purpose)
         cert = _parse_cert(pem_or_der)
-        _check_identity_shape(cert)
+        _check_identity_shape(cert, wildcard_ok=catalogue.get(unit).wildcard_san)
         with self._ctx.lock:
             entry = self.csrs.get(unit)
             if entry is None:
@@ -363,8 +363,9 @@ class NodeCertificates:
 # ---------------------------------------------------------------- helpers
 
 
-def _check_identity_shape(cert: x509.Certificate) -> None:
-    if pki.common_name(cert).startswith("*") or any(n.startswith("DNS:*") for n in pki.san_strings(cert)):
+def _check_identity_shape(cert: x509.Certificate, *, wildcard_ok: bool = False) -> None:
+    wild = pki.common_name(cert).startswith("*") or any(n.startswith("DNS:*") for n in pki.san_strings(cert))
+    if wild and not wildcard_ok:              # wildcard SANs: cup-xmpp-s2s only (IMP125)
         raise LabRefusal(MESSAGES.wildcard)
     pub = cert.public_key()
     if isinstance(pub, rsa.RSAPublicKey) and pub.key_size > 4096:

@@ -234,6 +234,7 @@ def _closing_steps(purpose: Purpose) -> list[Step]:
         steps.append(Step("phones-wait", "phones", "phones-wait", detail="wait until registration is back to the baseline"))
     steps += [Step(f"reminder:{check.reminder_key}", "phones", "reminder", detail=check.reminder)
               for check in purpose.prechecks_facts()]
+    steps += [Step(f"reminder:{r.key}", "phones", "reminder", detail=r.text) for r in purpose.reminders]
     return steps
 
 
