@@ -107,8 +107,9 @@ class NodeCertificates:
     def store(self, purpose_or_store: str) -> str:
         """The trust store name for a purpose or store name (``tomcat`` -> ``tomcat-trust``)."""
         name = str(purpose_or_store)
-        base = name[: -len("-trust")] if name.lower().endswith("-trust") else name
-        return f"{self.unit(base)}-trust"
+        if name.lower().endswith("-trust"):
+            return f"{self.unit(name[: -len('-trust')])}-trust"
+        return catalogue.get(self.unit(name)).trust_store     # cup-xmpp-s2s -> cup-xmpp-trust (IMP10)
 
     # ------------------------------------------------------------ reads
 
