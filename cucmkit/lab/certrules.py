@@ -232,7 +232,7 @@ class NodeCertificates:
         return MESSAGES.import_ok.format(unit=unit)
 
     def _check_against_csr(self, unit: str, cert: x509.Certificate, entry: dict[str, str]) -> None:
-        if not _chain_in(cert, self.stores.get(f"{unit}-trust", {}).values()):
+        if not _chain_in(cert, self.stores.get(self.store(unit), {}).values()):
             raise LabRefusal(MESSAGES.ca_not_in_trust)
         csr = x509.load_pem_x509_csr(entry["csr_pem"].encode())
         if not _same_key(csr.public_key(), cert.public_key()):
