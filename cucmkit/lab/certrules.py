@@ -40,7 +40,6 @@ PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
 # [INF] lab wording: no public source shows CUCM's answer to a trust upload holding several certificates
 TRUST_BUNDLE = ("The upload holds {count} certificates; a trust store takes one certificate at a time. "
                 "Import each certificate separately.")
-MULTI_SERVER_UNITS = ("tomcat", "CallManager", "cup-xmpp")   # cup-xmpp also covers cup-xmpp-s2s
 
 
 @dataclass(frozen=True)
@@ -200,7 +199,7 @@ class NodeCertificates:
 
     def _multi_server_names(self, unit: str, cn: str | None, alt: list[str]) -> tuple[str, list[str]]:
         topo = self._ctx.topology
-        if not unit.startswith(MULTI_SERVER_UNITS):
+        if not catalogue.get(unit).multi_server:
             raise LabRefusal(f"Multi-server distribution is not supported for {unit}", 400)
         for name in alt:
             if _is_ip(name):

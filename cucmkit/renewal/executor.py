@@ -141,7 +141,8 @@ class Renewal:
         return build_plan(cluster=self.cluster_name, purpose=self.purpose, nodes=facts,
                           certificates=cast("Mapping[str, Any]", certs),
                           now=self.options.clock(), threshold_days=self.options.threshold_days,
-                          security_mode=mode, explicit=explicit, self_signed=self.options.self_signed)
+                          security_mode=mode, explicit=explicit, self_signed=self.options.self_signed,
+                          multi_server=self.options.multi_server)
 
     def _node_facts(self, node: NodePort) -> NodeFacts:
         running = {name for name, st in node.service_status().items() if st.activated and st.status == "Started"}

@@ -8,7 +8,7 @@ from cucmkit.renewal.plan import Step
 from cucmkit.renewal.steps.base import StepContext, node_of
 from cucmkit.renewal.steps.material import material
 
-__all__ = ["trust", "identity", "self_signed"]
+__all__ = ["trust", "identity", "distributed", "self_signed"]
 
 
 def trust(step: Step, ctx: StepContext) -> str:
@@ -39,6 +39,23 @@ def identity(step: Step, ctx: StepContext) -> str:
         raise CertificateError("after the upload the node does not hold the new certificate",
                                node=name, purpose=ctx.purpose.name)
     return f"identity uploaded; node holds sha256 {new_fp}"
+
+
+def distributed(step: Step, ctx: StepContext) -> str:
+    """Multi-server: the node holds the certificate uploaded once on the holder (CUCM distributes it)."""
+    name = node_of(step)
+    holders = list(ctx.ledger.state.csrs)
+    if len(holders) != 1:
+        raise CertificateError(f"a multi-server run has one CSR; this run has {len(holders)}",
+                               node=name, purpose=ctx.purpose.name)
+    leaf, _ = material(ctx, holders[0])
+    new_fp = cert_sha256(leaf)
+    ctx.ledger.note_cert(name, after=new_fp)
+    if ctx.own_fingerprint(ctx.node(name)) != new_fp:
+        raise CertificateError(f"the multi-server certificate uploaded on {holders[0]} did not reach this node",
+                               node=name, purpose=ctx.purpose.name,
+                               remedy="check the node in OS Administration > Certificate Management, then re-run")
+    return f"holds the multi-server certificate from {holders[0]} (sha256 {new_fp[:16]}...)"
 
 
 def self_signed(step: Step, ctx: StepContext) -> str:
