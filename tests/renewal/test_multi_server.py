@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -61,3 +62,23 @@ def test_multi_server_tomcat_renews_every_node_on_the_lab(env) -> None:
     assert pki.common_name(leaf) == "cucm-pub-ms.lab.example"
     assert {f"DNS:{n.fqdn}" for n in env.lab.state.nodes.values()} <= set(pki.san_strings(leaf))
     assert_restart_order(env, "tomcat")
+
+
+def test_multi_server_for_a_per_node_purpose_is_a_clear_usage_error(env, capsys) -> None:
+    from cucmkit.renewal.command import main
+
+    code = main(["plan", "ipsec", "-f", str(env.params_file), "--multi-server", "--state-dir", str(env.state_dir)])
+    err = capsys.readouterr().err
+    assert code == 2 and "ipsec has no multi-server certificate" in err and "Traceback" not in err
+
+
+def test_multi_server_cup_xmpp_plan_through_the_cli(env, capsys) -> None:
+    from cucmkit.renewal.command import main
+
+    code = main(["plan", "cup-xmpp", "-f", str(env.params_file), "--multi-server", "--nodes", "imp-pub", "--json",
+                 "--state-dir", str(env.state_dir)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    summary = json.loads(out)
+    assert summary["renew"] == ["imp-pub.lab.example"]            # the lab's one IM&P node holds it
+    assert [k for k in summary["steps"] if k.startswith("csr:")] == ["csr:imp-pub.lab.example"]
