@@ -200,10 +200,12 @@ def _cert_steps(purpose: Purpose, planned: Sequence[PlannedNode], holder: str | 
                           detail=f"upload root and intermediates to {purpose.trust_store}"))
         steps.append(Step(f"identity:{n.name}", "install", "identity", n.name,
                           detail=f"upload the {purpose.name} identity, confirm by fingerprint"))
-    if holder is not None:
-        steps += [Step(f"distributed:{n.name}", "install", "distributed", n.name,
-                       detail=f"confirm the node holds the multi-server certificate uploaded on {holder}")
-                  for n in planned if n.action == "renew" and n.name != holder]
+    for n in planned:
+        if holder is not None and n.action == "renew" and n.name != holder:
+            steps.append(Step(f"trust:{n.name}", "install", "trust", n.name,
+                              detail=f"root and intermediates in {purpose.trust_store} (each only if missing)"))
+            steps.append(Step(f"distributed:{n.name}", "install", "distributed", n.name,
+                              detail=f"confirm the node holds the multi-server certificate uploaded on {holder}"))
     for n in planned:
         if n.action == "self-signed":
             steps.append(Step(f"self-signed:{n.name}", "install", "self-signed", n.name,

@@ -30,7 +30,8 @@ def test_multi_server_plan_one_csr_on_the_publisher_distributed_to_every_node() 
     per_node = {name: [s.node for s in plan.steps if s.name == name]
                 for name in ("csr", "ca-submit", "ca-collect", "trust", "identity", "distributed")}
     assert per_node == {"csr": ["cucm-pub.lab.example"], "ca-submit": ["cucm-pub.lab.example"],
-                        "ca-collect": ["cucm-pub.lab.example"], "trust": ["cucm-pub.lab.example"],
+                        "ca-collect": ["cucm-pub.lab.example"],
+                        "trust": [n.name for n in NODES],               # the chain on every node (TLS clients)
                         "identity": ["cucm-pub.lab.example"],
                         "distributed": ["cucm-sub1.lab.example", "imp-pub.lab.example"]}
     assert [s.node for s in plan.steps if s.name == "restart"] == [n.name for n in NODES]
@@ -82,3 +83,31 @@ def test_multi_server_cup_xmpp_plan_through_the_cli(env, capsys) -> None:
     summary = json.loads(out)
     assert summary["renew"] == ["imp-pub.lab.example"]            # the lab's one IM&P node holds it
     assert [k for k in summary["steps"] if k.startswith("csr:")] == ["csr:imp-pub.lab.example"]
+
+
+def test_multi_server_tomcat_crash_after_every_step_then_resume(env) -> None:
+    from .crashkit import finished_steps, renew_child
+    from .labcheck import assert_no_repeats
+
+    purpose, crashes = "tomcat", 0
+    for _ in range(60):
+        before = finished_steps(env, purpose)
+        child = renew_child(env, purpose, "CHG-MS", ("cucm-sub1",), crash=1, extra=("--multi-server",))
+        if child.returncode == 0:
+            break
+        assert child.returncode == 137, f"after {crashes} crashes: " + child.stdout[:700] + child.stderr[-2000:]
+        crashes += 1
+        assert len(finished_steps(env, purpose)) == len(before) + 1
+    else:
+        pytest.fail("the run never finished")
+    assert json.loads(child.stdout)["status"] == "done"
+    state = env.ledger(purpose).state
+    assert crashes == len(state.order)
+    pub = env.lab.state.publisher.fqdn
+    assert list(state.csrs) == [pub] and len(requests_for(env.lab, state.csrs[pub].pem)) == 1
+    assert len(env.lab.state.events(env.since, kind="identity_uploaded")) == 1
+    for node in env.lab.state.nodes.values():
+        own = node.own()["tomcat"]
+        assert pki.fingerprint(own.pem) == state.certificates[pub].after and own.active_pem == own.pem
+    assert_no_repeats(env, purpose)
+    assert_restart_order(env, purpose)
