@@ -32,6 +32,7 @@ __all__ = [
     "Precheck",
     "PRECHECKS",
     "RunbookFacts",
+    "Reminder",
     "Risk",
     "Restart",
     "Purpose",
@@ -84,6 +85,7 @@ class NodeScope(str, Enum):
     TVS = "tvs"                # CallManager nodes that run Cisco Trust Verification Service
     PUBLISHER = "publisher"    # the CUCM publisher only
     IMP = "imp"                # IM&P nodes only
+    IMP_PUBLISHER = "imp-publisher"  # the IM&P database publisher only
 
     @property
     def rule(self) -> ScopeRule:
@@ -104,6 +106,7 @@ _SCOPES: dict[NodeScope, ScopeRule] = {
                              service=TVS_SERVICE),
     NodeScope.PUBLISHER: ScopeRule("the CUCM publisher only", frozenset({CUCM}), publisher_only=True),
     NodeScope.IMP: ScopeRule("every IM&P node", frozenset({IMP})),
+    NodeScope.IMP_PUBLISHER: ScopeRule("the IM&P database publisher only", frozenset({IMP}), publisher_only=True),
 }
 
 
@@ -165,6 +168,14 @@ class RunbookFacts:
     phones_warnings: tuple[str, ...] = ()     # bullets of the phones step's markdown
 
 
+@dataclass(frozen=True)
+class Reminder:
+    """Something the kit cannot do or read itself: a closing step of the run ("reminder:<key>")."""
+
+    key: str
+    text: str
+
+
 class Risk(str, Enum):
     LOW = "low"
     MEDIUM = "medium"
@@ -197,6 +208,7 @@ class Purpose:
     ca_required: bool = False          # leaf must be CA:TRUE (CAPF)
     path_length: int | None = None     # required pathlen when ca_required
     multi_server: bool = False         # multi-SAN CSR allowed
+    wildcard_san: bool = False         # wildcard SANs allowed (cup-xmpp-s2s only; the validator reads it)
     restarts: tuple[Restart, ...] = ()
     restart_order: tuple[NodeRank, ...] = CUCM_PUBLISHER_FIRST
     activated_by: str = ""             # service whose restart makes a new certificate live
@@ -207,6 +219,7 @@ class Purpose:
     prechecks: tuple[str, ...] = ()        # keys of PRECHECKS ("sso_disabled", "no_backup")
     self_signed_elsewhere: NodeScope | None = None  # nodes offered self-signed regeneration instead
     runbook: RunbookFacts | None = None    # None: no runbook renews it (cucmkit run refuses it)
+    reminders: tuple[Reminder, ...] = ()   # closing reminders beyond the pre-checks' own
     risk: Risk = Risk.MEDIUM
     window: str = "after hours"
     impact: tuple[str, ...] = ()
@@ -338,39 +351,72 @@ def _callmanager(name: str, key_type: str) -> Purpose:
     )
 
 
-# IM&P (cucm-14-15-facts.md "IM&P", cucm-interfaces.md 8.2/8.3): cup -> SIP Proxy and Presence Engine,
-# cup-xmpp -> the XCP services; restart-per-type beyond that mapping, risk and window are [INF].
+# IM&P (cucm-14-15-facts.md "IM&P", IMP125; cucm-interfaces.md 8.2/8.3): cup -> SIP Proxy and Presence Engine,
+# cup-xmpp -> Cisco XCP Router on every IM&P node, cup-xmpp-s2s -> XCP XMPP Federation Connection Manager (wildcard
+# SANs allowed there only). After a CA chain change the Intercluster Sync Agent is restarted on the IM&P database
+# publisher. EC key usages, risk, window and the intercluster sync check's wording are [INF].
+_ICSA = Restart("Cisco Intercluster Sync Agent", NodeScope.IMP_PUBLISHER)
+_INTERCLUSTER = Reminder(
+    "intercluster-sync",
+    "where this IM&P cluster has intercluster peers: check that intercluster sync is in sync again "
+    "(IM&P Administration > Presence > Inter-Clustering) after the Intercluster Sync Agent restart [INF]")
+_IMP_ACTIVATE = (
+    "⚠️ **The IM&P database publisher first, then each other IM&P node one at a time.** After the CA chain "
+    "changed, the Cisco Intercluster Sync Agent is restarted on the IM&P database publisher (IM&P configuration "
+    "guide).",
+)
+
+
 def _imp(name: str, key_type: str, *, eku: frozenset[str], restarts: tuple[str, ...], activated_by: str,
-         impact: str, multi_server: bool = False) -> Purpose:
+         impact: tuple[str, ...], notebook: str, order: int, multi_server: bool = False,
+         wildcard_san: bool = False, extra: tuple[str, ...] = (), trust_store: str = "") -> Purpose:
+    rsa = key_type == "rsa"
     return Purpose(
         name=name,
-        trust_store=f"{name}-trust",
+        trust_store=trust_store or f"{name}-trust",
         scope=NodeScope.IMP,
-        key_usage=frozenset({_DS, _KE, _DE, _KA}) if key_type == "rsa" else frozenset({_DS, _KA}),  # EC: [INF]
+        key_usage=frozenset({_DS, _KE, _DE, _KA}) if rsa else frozenset({_DS, _KA}),  # EC: [INF]
         extended_key_usage=eku,
         key_type=key_type,
         multi_server=multi_server,
-        restarts=tuple(Restart(service, NodeScope.IMP) for service in restarts),
+        wildcard_san=wildcard_san,
+        restarts=tuple(Restart(service, NodeScope.IMP) for service in restarts) + (_ICSA,),
         restart_order=IMP_PUBLISHER_FIRST,
         activated_by=activated_by,
+        runbook=RunbookFacts(notebook, order, variant=not rsa, activate_warnings=_IMP_ACTIVATE + extra),
+        reminders=(_INTERCLUSTER,),
         risk=Risk.MEDIUM,
-        impact=(impact,),
-        notes=("No runbook yet: plan it with `cucmkit plan`.",),
+        window="after hours",
+        impact=impact,
+        notes=("IM&P database publisher first, then the other IM&P nodes one at a time.",),
     )
 
 
 def _cup(name: str, key_type: str) -> Purpose:
     return _imp(name, key_type, eku=frozenset({_SERVER, _CLIENT, IPSEC_END_SYSTEM_OID}),
                 restarts=("Cisco SIP Proxy", "Cisco Presence Engine"), activated_by="Cisco SIP Proxy",
-                impact="SIP federation and presence over TLS (SIP Proxy, Presence Engine) fail [INF].")
+                impact=("SIP federation and presence over TLS (SIP Proxy, Presence Engine) fail [INF].",),
+                notebook="cup", order=60)
 
 
 def _cup_xmpp(name: str, key_type: str) -> Purpose:
     return _imp(name, key_type, eku=frozenset({_SERVER, _CLIENT}), multi_server=True,
-                restarts=("Cisco XCP Connection Manager", "Cisco XCP Web Connection Manager",
-                          "Cisco XCP Directory Service",          # [INF] exact name
-                          "Cisco XCP Router"), activated_by="Cisco XCP Router",
-                impact="Jabber and MRA clients cannot log in to IM&P (XMPP over TLS).")
+                restarts=("Cisco XCP Router",), activated_by="Cisco XCP Router",
+                impact=("Jabber and MRA clients cannot log in to IM&P (XMPP over TLS).",
+                        "Restarting Cisco XCP Router drops every Jabber session on that node until it is back."),
+                notebook="cup-xmpp", order=70,
+                extra=("⚠️ Restarting `Cisco XCP Router` drops the node's Jabber sessions; clients reconnect "
+                       "once it is back.",))
+
+
+def _cup_xmpp_s2s(name: str, key_type: str) -> Purpose:
+    # IM&P configuration guide 10.0 ("Security configuration"): s2s trust certificates live in cup-xmpp-trust.
+    return _imp(name, key_type, eku=frozenset({_SERVER, _CLIENT}), multi_server=True, wildcard_san=True,
+                trust_store=name.replace("-s2s", "") + "-trust",
+                restarts=("Cisco XCP XMPP Federation Connection Manager",),
+                activated_by="Cisco XCP XMPP Federation Connection Manager",
+                impact=("XMPP federation with other domains (server to server) fails.",),
+                notebook="cup-xmpp-s2s", order=80)
 
 
 PURPOSES: dict[str, Purpose] = {
@@ -483,6 +529,8 @@ PURPOSES: dict[str, Purpose] = {
         _cup("cup-ECDSA", "ec"),
         _cup_xmpp("cup-xmpp", "rsa"),
         _cup_xmpp("cup-xmpp-ECDSA", "ec"),
+        _cup_xmpp_s2s("cup-xmpp-s2s", "rsa"),
+        _cup_xmpp_s2s("cup-xmpp-s2s-ECDSA", "ec"),
     )
 }
 

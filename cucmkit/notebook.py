@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from cucmkit.renewal.state import StepRecord
 
 __all__ = ["open_runbook", "open_inventory", "Runbook", "InventoryBook", "RunOptions", "is_interactive",
-           "impact_banner", "cert_frame", "cert_table", "timeline_png"]
+           "impact_banner", "cert_frame", "cert_table", "timeline_png", "renew_hint"]
 
 RUN_KEYS = ("parameters_file", "purpose", "ticket", "ca", "approve", "dry_run", "state_dir", "journal_file")
 _PROGRESS_EVERY = 5.0  # seconds between progress-bar refreshes under papermill
@@ -635,9 +635,18 @@ class InventoryBook:
         order = [p for p in safe if p in purposes] + [p for p in purposes if p not in safe]
         self.journal.write("due", purposes=order, count=len(due))
         _markdown("**Due for renewal**, in the safe order: " + (", ".join(order) or "nothing") +
-                  ("\n\nRenew with `cucmkit run <purpose> -f <parameters> --ticket <change>`." if order else ""))
+                  "".join(f"\n- {renew_hint(name)}" for name in order))
         _display(cert_table(due, now, threshold_days=self.params.expiry_threshold_days))
         self.journal.write("end", status="done")
+
+
+def renew_hint(purpose: str) -> str:
+    """The command that renews ``purpose`` (one that works: its runbook, or the plan when it has none)."""
+    try:
+        catalogue.runbook_for(purpose)
+    except ValueError:
+        return f"{purpose}: no runbook renews it; see `cucmkit plan {purpose} -f <parameters>`"
+    return f"{purpose}: `cucmkit run {purpose} -f <parameters> --ticket <change>`"
 
 
 # ---------------------------------------------------------------- entry points (one call in the first step cell)

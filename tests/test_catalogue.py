@@ -40,12 +40,12 @@ WIDGET = Purpose(
     activated_by=XCP,
     verify=(Verify.TLS,),
     prechecks=("no_backup",),
-    runbook=RunbookFacts("widget", 60, activate_warnings=("Restart the XCP Router on the IM&P publisher first.",)),
+    runbook=RunbookFacts("widget", 95, activate_warnings=("Restart the XCP Router on the IM&P publisher first.",)),
     impact=("Widgets stop.",),
 )
 WIDGET_EC = Purpose(name="lab-widget-ECDSA", trust_store="lab-widget-ECDSA-trust", scope=NodeScope.IMP,
                     key_usage=frozenset({"digital_signature"}), extended_key_usage=WIDGET.extended_key_usage,
-                    key_type="ec", activated_by=XCP, runbook=RunbookFacts("widget", 60, variant=True))
+                    key_type="ec", activated_by=XCP, runbook=RunbookFacts("widget", 95, variant=True))
 
 
 @pytest.fixture
@@ -78,7 +78,8 @@ def test_registration_is_undone_after_the_block_even_on_error() -> None:
         raise RuntimeError("boom")
     with pytest.raises(ValueError, match="unknown certificate purpose"):
         catalogue.get("lab-widget")
-    assert catalogue.runbook_order() == catalogue.RUNBOOK_ORDER == ("tomcat", "ipsec", "CAPF", "CallManager", "TVS")
+    assert catalogue.runbook_order() == catalogue.RUNBOOK_ORDER == ("tomcat", "ipsec", "CAPF", "CallManager", "TVS",
+                                                                  "cup", "cup-xmpp", "cup-xmpp-s2s")
 
 
 def test_scope_rules_are_data() -> None:
@@ -86,6 +87,8 @@ def test_scope_rules_are_data() -> None:
     assert NodeScope.TVS.covers(kind="CUCM", role="subscriber", services=frozenset({catalogue.TVS_SERVICE}))
     assert not NodeScope.TVS.covers(kind="CUCM", role="subscriber")
     assert NodeScope.PUBLISHER.covers(kind="CUCM", role="publisher")
+    assert NodeScope.IMP_PUBLISHER.covers(kind="IM&P", role="publisher")
+    assert not NodeScope.IMP_PUBLISHER.covers(kind="IM&P", role="subscriber")
     assert not NodeScope.PUBLISHER.covers(kind="IM&P", role="publisher")
     assert all(scope.text for scope in NodeScope)
 
@@ -95,7 +98,10 @@ def test_built_in_runbooks_variants_and_units() -> None:
     assert catalogue.runbook_for("callmanager-ecdsa") == "callmanager"
     assert catalogue.conflict_pairs() == (("CallManager", "TVS"),)
     assert catalogue.units_for("IM&P") == ("tomcat", "tomcat-ECDSA", "ipsec", "cup", "cup-ECDSA", "cup-xmpp",
-                                           "cup-xmpp-ECDSA")
+                                           "cup-xmpp-ECDSA", "cup-xmpp-s2s", "cup-xmpp-s2s-ECDSA")
+    assert catalogue.runbook_for("cup-xmpp-s2s-ecdsa") == "cup-xmpp-s2s"
+    assert catalogue.get("cup-xmpp-s2s").trust_store == "cup-xmpp-trust"          # IMP10: s2s trust lives there
+    assert [p.name for p in catalogue.PURPOSES.values() if p.wildcard_san] == ["cup-xmpp-s2s", "cup-xmpp-s2s-ECDSA"]
     assert catalogue.activated_by("cup-xmpp") == XCP and catalogue.activated_by("nothing") == ""
     with pytest.raises(ValueError, match="no runbook for ITLRecovery"):
         catalogue.runbook_for("itlrecovery")
@@ -139,7 +145,7 @@ def test_a_registered_purpose_gets_a_notebook(widget: Purpose) -> None:
     assert "`Cisco XCP Router` on every IM&P node" in text and "IM&P publisher first" in text
     assert "No DRS backup" in text and "Widgets stop." in text
     inventory = "\n".join(c.source for c in make.inventory_notebook().cells)
-    assert "TVS → lab-widget" in inventory
+    assert "cup-xmpp-s2s → lab-widget" in inventory
     assert runner.notebook_for("lab-widget-ecdsa", Path("nb")) == Path("nb/widget.ipynb")
     assert runner.purpose_name("LAB-WIDGET") == "lab-widget"
 

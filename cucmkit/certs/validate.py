@@ -398,15 +398,24 @@ def _dns_names(cert: x509.Certificate) -> list[str]:
     return [str(n) for n in san.get_values_for_type(x509.DNSName)] if san else []
 
 
+def _wildcard_purposes() -> str:
+    allowed = [p.name for p in catalogue.PURPOSES.values() if p.wildcard_san]
+    return f" (only {', '.join(allowed)} may carry them)" if allowed else ""
+
+
 def _check_wildcard(ctx: _Context) -> list[Check]:
     leaf = _leaf(ctx)
     names = [common_name(leaf.certificate.subject), *_dns_names(leaf.certificate)]
     wild = [n for n in names if "*" in n]
     if not wild:
         return [_check("wildcard", PASS, "no wildcard names", leaf)]
+    if ctx.purpose.wildcard_san:
+        return [_check("wildcard", PASS, f"wildcard name(s) {', '.join(sorted(set(wild)))}: allowed for "
+                       f"{ctx.purpose.name}", leaf)]
     return [_check(
         "wildcard", FAIL, f"wildcard name(s) {', '.join(sorted(set(wild)))}", leaf, cucm_message=MESSAGES.wildcard,
-        remedy="CUCM does not support wildcard certificates: have the certificate issued for the node FQDN(s) in the CSR.",
+        remedy=f"CUCM does not support wildcard certificates for {ctx.purpose.name}{_wildcard_purposes()}: have the "
+               "certificate issued for the node FQDN(s) in the CSR.",
     )]
 
 

@@ -32,10 +32,10 @@ from cucmkit.cucm.cli import add_known_hosts, fetch_ssh_host_keys, host_key_fing
 from cucmkit.errors import CucmKitError, ParameterError
 from cucmkit.params import ClusterParams, NodeParams, days_argument, load_parameters
 
-__all__ = ["register", "inventory_rows", "COLUMNS"]
+__all__ = ["register", "inventory_rows", "distribution", "COLUMNS"]
 
 COLUMNS = ("node", "store", "purpose", "filename", "common_name", "issuer", "serial", "not_after",
-           "days_left", "self_signed", "key", "fingerprint_sha256", "flag")
+           "days_left", "self_signed", "key", "fingerprint_sha256", "flag", "distribution")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -75,8 +75,21 @@ def _fail(exc: CucmKitError) -> int:
 # -- inventory ---------------------------------------------------------------------------
 
 
-def inventory_rows(records: Sequence[CertRecord], *, now: dt.datetime, threshold: int) -> list[dict[str, Any]]:
-    """One flat row per certificate, flagged EXPIRED or EXPIRING within ``threshold`` days."""
+def distribution(record: CertRecord, cluster_fqdns: Sequence[str] = ()) -> str:
+    """How an identity is deployed today: "multi-server" (CUCM's ``-ms`` common name, or the SAN names more
+    than one node of the cluster), "this-server", or "" for a trust certificate."""
+    if record.store != "own":
+        return ""
+    names = {n.lower().removeprefix("dns:") for n in record.sans}
+    nodes = sum(1 for fqdn in cluster_fqdns if fqdn.lower() in names)
+    multi = record.common_name.split(".")[0].endswith("-ms") or nodes > 1
+    return "multi-server" if multi else "this-server"
+
+
+def inventory_rows(records: Sequence[CertRecord], *, now: dt.datetime, threshold: int,
+                   cluster_fqdns: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """One flat row per certificate, flagged EXPIRED or EXPIRING within ``threshold`` days; ``distribution``
+    says whether an identity is multi-server or per node (``cluster_fqdns``: the cluster's nodes)."""
     rows = []
     for r in records:
         days = r.days_left(now)
@@ -86,6 +99,7 @@ def inventory_rows(records: Sequence[CertRecord], *, now: dt.datetime, threshold
             "common_name": r.common_name, "issuer": r.issuer, "serial": format(r.serial, "x"),
             "not_after": r.not_after.isoformat(), "days_left": round(days, 1), "self_signed": r.self_signed,
             "key": f"{r.key_type} {r.key_size}", "fingerprint_sha256": r.fingerprint_sha256, "flag": flag,
+            "distribution": distribution(r, cluster_fqdns),
         })
     return rows
 
@@ -102,7 +116,8 @@ def _inventory(args: argparse.Namespace) -> int:
     for failure in failures:
         _fail(failure)
     threshold = params.expiry_threshold_days if args.threshold is None else args.threshold
-    rows = inventory_rows(records, now=dt.datetime.now(dt.UTC), threshold=threshold)
+    rows = inventory_rows(records, now=dt.datetime.now(dt.UTC), threshold=threshold,
+                          cluster_fqdns=[n.fqdn for n in params.nodes])
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         print()

@@ -40,7 +40,6 @@ PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
 # [INF] lab wording: no public source shows CUCM's answer to a trust upload holding several certificates
 TRUST_BUNDLE = ("The upload holds {count} certificates; a trust store takes one certificate at a time. "
                 "Import each certificate separately.")
-MULTI_SERVER_UNITS = ("tomcat", "CallManager", "cup-xmpp")
 
 
 @dataclass(frozen=True)
@@ -107,8 +106,9 @@ class NodeCertificates:
     def store(self, purpose_or_store: str) -> str:
         """The trust store name for a purpose or store name (``tomcat`` -> ``tomcat-trust``)."""
         name = str(purpose_or_store)
-        base = name[: -len("-trust")] if name.lower().endswith("-trust") else name
-        return f"{self.unit(base)}-trust"
+        if name.lower().endswith("-trust"):
+            return f"{self.unit(name[: -len('-trust')])}-trust"
+        return catalogue.get(self.unit(name)).trust_store     # cup-xmpp-s2s -> cup-xmpp-trust (IMP10)
 
     # ------------------------------------------------------------ reads
 
@@ -199,7 +199,7 @@ class NodeCertificates:
 
     def _multi_server_names(self, unit: str, cn: str | None, alt: list[str]) -> tuple[str, list[str]]:
         topo = self._ctx.topology
-        if not unit.startswith(MULTI_SERVER_UNITS):
+        if not catalogue.get(unit).multi_server:
             raise LabRefusal(f"Multi-server distribution is not supported for {unit}", 400)
         for name in alt:
             if _is_ip(name):
@@ -214,7 +214,7 @@ class NodeCertificates:
         """Install a CA-signed identity per the upload rule order; CUCM's message on refusal."""
         unit = self.unit(purpose)
         cert = _parse_cert(pem_or_der)
-        _check_identity_shape(cert)
+        _check_identity_shape(cert, wildcard_ok=catalogue.get(unit).wildcard_san)
         with self._ctx.lock:
             entry = self.csrs.get(unit)
             if entry is None:
@@ -231,7 +231,7 @@ class NodeCertificates:
         return MESSAGES.import_ok.format(unit=unit)
 
     def _check_against_csr(self, unit: str, cert: x509.Certificate, entry: dict[str, str]) -> None:
-        if not _chain_in(cert, self.stores.get(f"{unit}-trust", {}).values()):
+        if not _chain_in(cert, self.stores.get(self.store(unit), {}).values()):
             raise LabRefusal(MESSAGES.ca_not_in_trust)
         csr = x509.load_pem_x509_csr(entry["csr_pem"].encode())
         if not _same_key(csr.public_key(), cert.public_key()):
@@ -363,8 +363,9 @@ class NodeCertificates:
 # ---------------------------------------------------------------- helpers
 
 
-def _check_identity_shape(cert: x509.Certificate) -> None:
-    if pki.common_name(cert).startswith("*") or any(n.startswith("DNS:*") for n in pki.san_strings(cert)):
+def _check_identity_shape(cert: x509.Certificate, *, wildcard_ok: bool = False) -> None:
+    wild = pki.common_name(cert).startswith("*") or any(n.startswith("DNS:*") for n in pki.san_strings(cert))
+    if wild and not wildcard_ok:              # wildcard SANs: cup-xmpp-s2s only (IMP125)
         raise LabRefusal(MESSAGES.wildcard)
     pub = cert.public_key()
     if isinstance(pub, rsa.RSAPublicKey) and pub.key_size > 4096:

@@ -359,7 +359,8 @@ def _print_status(data: dict[str, Any]) -> None:
         up = node["https_port"]
         ports = f"https {node['address']}:{node['https_port']}{rest} ssh {node['ssh_port']}" if up else "(down)"
         faults = f"  faults: {node['faults']}" if node["faults"] else ""
-        print(f"\n{node['fqdn']}  {node['role']} {node['kind']}  {ports}{faults}")
+        jabber = f"  jabber sessions {node['xmpp_sessions']}" if node.get("kind") == "IM&P" else ""
+        print(f"\n{node['fqdn']}  {node['role']} {node['kind']}  {ports}{faults}{jabber}")
         for cert in node["certificates"]:
             flag = "  (installed, not active until restart)" if cert["pending_restart"] else ""
             flag += "  (CSR pending)" if cert.get("csr_pending") else ""

@@ -40,7 +40,8 @@ def lab_status(state: LabState, endpoints: list[dict[str, Any]] | None, *, runni
         nodes.append({"name": name, "fqdn": node.fqdn, "role": node.role, "kind": node.kind,
                       "address": ep.get("address", "127.0.0.1"), "https_port": ep.get("https_port"),
                       "ssh_port": ep.get("ssh_port"), "rest_port": ep.get("rest_port"),
-                      "faults": state.faults.list().get(name, {}), "certificates": certs[name]})
+                      "faults": state.faults.list().get(name, {}), "certificates": certs[name],
+                      "xmpp_sessions": node.xmpp_sessions()})
     return {"running": running, "state_dir": str(state.state_dir), "security_mode": state.security_mode,
             "sso_enabled": state.sso_enabled, "backup_in_progress": state.backup_in_progress,
             "phones": state.phone_summary(), "nodes": nodes}

@@ -24,6 +24,8 @@ __all__ = [
     "IMP_SERVICES",
     "TOMCAT",
     "CALLMANAGER",
+    "XCP_ROUTER",
+    "RESTART_FACTOR",
     "RC_OK",
     "RC_NOT_RUNNING",
     "RC_NO_SUCH",
@@ -35,6 +37,16 @@ __all__ = [
 
 TOMCAT = "Cisco Tomcat"
 CALLMANAGER = "Cisco CallManager"
+XCP_ROUTER = "Cisco XCP Router"       # Jabber (XMPP) sessions end while it restarts
+
+# restart time relative to knobs.restart_seconds (IM&P's XCP and Presence services take longer than most) [INF]
+RESTART_FACTOR: dict[str, float] = {
+    XCP_ROUTER: 3.0,
+    "Cisco Presence Engine": 2.5,
+    "Cisco SIP Proxy": 1.5,
+    "Cisco Intercluster Sync Agent": 1.5,
+    "Cisco XCP XMPP Federation Connection Manager": 1.5,
+}
 
 # service name -> activated on (publisher, subscriber); absent = not installed on that kind
 CUCM_SERVICES: dict[str, tuple[bool, bool]] = {
@@ -63,8 +75,9 @@ IMP_SERVICES: dict[str, tuple[bool, bool]] = {
     "Cisco DRF Local": (True, True),
     "Cisco SIP Proxy": (True, True),
     "Cisco Presence Engine": (True, True),
-    "Cisco XCP Router": (True, True),
+    XCP_ROUTER: (True, True),
     "Cisco XCP Connection Manager": (True, True),
+    "Cisco XCP XMPP Federation Connection Manager": (True, True),
     "Cisco XCP Web Connection Manager": (True, True),
     "Cisco Intercluster Sync Agent": (True, True),
     "Cisco Client Profile Agent": (True, True),
@@ -162,6 +175,11 @@ class NodeServices:
                 return svc
         raise LabRefusal(f"No such service: {name}", 400, code=RC_NO_SUCH)
 
+    def xmpp_sessions(self) -> int:
+        """Jabber sessions on this node: ``knobs.jabber_sessions`` while Cisco XCP Router runs, else none."""
+        svc = self.table.get(XCP_ROUTER)
+        return self._ctx.knobs.jabber_sessions if svc and svc.status(time.time()).status == "Started" else 0
+
     def cm_running(self) -> bool:
         svc = self.table.get(CALLMANAGER)
         return bool(svc and svc.status(time.time()).status == "Started")
@@ -189,6 +207,8 @@ class NodeServices:
                 raise LabRefusal(f"{svc.name} is already stopped", 400, code=RC_ALREADY_STOPPED)
             svc.running, svc.done_at, svc.stop_until, svc.activates = False, None, None, {}
             self._ctx.record("service_stopped", self.fqdn, service=svc.name, door=_door_name())
+            if svc.name == XCP_ROUTER:
+                self._ctx.record("xmpp_sessions_dropped", self.fqdn, sessions=self._ctx.knobs.jabber_sessions)
             if svc.name == CALLMANAGER:
                 self._ctx.phones.drop_node(self.name, now=time.time(), until=None, delay=0)
             self._ctx.changed()
@@ -196,7 +216,7 @@ class NodeServices:
 
     def _duration(self, name: str) -> float:
         knobs = self._ctx.knobs
-        base = knobs.tomcat_restart_seconds if name == TOMCAT else knobs.restart_seconds
+        base = knobs.tomcat_restart_seconds if name == TOMCAT else knobs.restart_seconds * RESTART_FACTOR.get(name, 1.0)
         slow = self._ctx.faults.get(self.name, "slow_restart")
         factor = 5.0 if slow is True else float(slow) if slow else 1.0
         return knobs.delay(base) * factor
@@ -215,6 +235,8 @@ class NodeServices:
             svc.door, svc.action = _door_name(), "restart" if stop_phase else "start"
             self._ctx.record("restart_requested", self.fqdn, at=now, service=svc.name, door=svc.door,
                              action=svc.action)
+            if svc.name == XCP_ROUTER and svc.running:
+                self._ctx.record("xmpp_sessions_dropped", self.fqdn, at=now, sessions=self._ctx.knobs.jabber_sessions)
             if svc.name == CALLMANAGER:
                 knobs = self._ctx.knobs
                 self._ctx.phones.drop_node(self.name, now=now, until=svc.done_at,
@@ -236,6 +258,9 @@ class NodeServices:
                 svc.running, svc.started_at = True, svc.done_at
                 for unit, (pem, key_pem) in svc.activates.items():
                     self._certs.activate(unit, pem, key_pem)
+                if svc.name == XCP_ROUTER:
+                    self._ctx.record("xmpp_sessions_restored", self.fqdn, at=svc.done_at,
+                                     sessions=self._ctx.knobs.jabber_sessions)
             svc.clear_pending()
             changed = True
         return changed

@@ -116,7 +116,7 @@ def build_starting_state(state_dir: Path, nodes: Iterable[StartingNode]) -> None
 
 def _seed_trust(certs: NodeCertificates, old: pki.CaPair, expired: str) -> None:
     for unit in certs.units:
-        store = f"{unit}-trust"
+        store = certs.store(unit)
         certs.stores.setdefault(store, {})
         if store in _OLD_TRUSTED:
             for ca_pem in (old.root_pem, old.inter_pem):

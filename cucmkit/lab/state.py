@@ -176,6 +176,11 @@ class LabNodeState:
     def service(self, name: str) -> ServiceState:
         return self.svc.service(name)
 
+    def xmpp_sessions(self) -> int:
+        """Jabber sessions connected to this node now (IM&P: while Cisco XCP Router runs; CUCM: none)."""
+        self.svc.services()            # settles pending restarts first
+        return self.svc.xmpp_sessions() if self.kind == "IM&P" else 0
+
     def restart(self, service: str) -> ServiceState:
         return self.svc.restart(service)
 

@@ -50,7 +50,7 @@ __all__ = [
 EVENT_LIMIT = 5000
 EVENT_KINDS = ("restart_requested", "restart_completed", "restart_failed", "service_stopped", "csr_generated",
                "identity_uploaded", "trust_uploaded", "trust_deleted", "regenerated", "ctl_updated",
-               "devices_reset", "itl_deleted", "ca_rollover")
+               "devices_reset", "itl_deleted", "ca_rollover", "xmpp_sessions_dropped", "xmpp_sessions_restored")
 SECRET_NAMES = ("os_admin", "app_user", "ca_user")
 
 
@@ -80,6 +80,7 @@ class Knobs:
     ssh_login_delay: float = 0.0
     http_latency: float = 0.0          # seconds slept per HTTPS request (not scaled by speed)
     risport_window: float = 60.0       # RisPort's sliding rate window, seconds (not scaled by speed)
+    jabber_sessions: int = 40          # Jabber (XMPP) sessions per IM&P node while Cisco XCP Router runs
 
     def delay(self, base: float) -> float:
         return float(base) * float(self.speed)

@@ -52,6 +52,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-dir", type=Path,
                         help="where the engine keeps its ledger (default <root>/.cucmkit-state, as cucmkit run)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--multi-server", action="store_true",
+                        help="one multi-server certificate for every node ("
+                        + ", ".join(p.name for p in catalogue.PURPOSES.values() if p.multi_server) + ")")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -99,7 +102,8 @@ def _options(params: ClusterParams, args: argparse.Namespace, **kw: Any) -> Rene
 
     overrides = {"maintenance_window": args.override_window} if getattr(args, "override_window", None) else {}
     return RenewalOptions.from_parameters(params, nodes=tuple(args.nodes), overrides=overrides,
-                                          force_csr=bool(getattr(args, "force_csr", False)), **kw)
+                                          force_csr=bool(getattr(args, "force_csr", False)),
+                                          multi_server=bool(getattr(args, "multi_server", False)), **kw)
 
 
 def _print(obj: object, as_json: bool, payload: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ from cucmkit import catalogue, stopping
 from cucmkit.ca import CaBackend
 from cucmkit.catalogue import Purpose
 from cucmkit.certs.records import CertRecord
-from cucmkit.errors import CucmKitError, InterlockError, StoppedError, WaitingError
+from cucmkit.errors import CucmKitError, InterlockError, ParameterError, StoppedError, WaitingError
 from cucmkit.renewal import hooks
 from cucmkit.renewal.checks import CheckReport
 from cucmkit.renewal.interlocks import Interlocks
@@ -138,10 +138,14 @@ class Renewal:
             certs = dict(zip([n.name for n in nodes], pool.map(self._current_cert, nodes), strict=True))
         mode = self.cluster.security_mode() if self.purpose.ctl_update_in_mixed_mode else None
         # plan.py's _Cert protocol declares settable attributes; CertRecord is frozen (same fields, read-only)
+        if self.options.multi_server and not self.purpose.multi_server:
+            raise ParameterError(f"{self.purpose.name} has no multi-server certificate", purpose=self.purpose.name,
+                                 remedy="renew it per node (leave multi_server off for this purpose)")
         return build_plan(cluster=self.cluster_name, purpose=self.purpose, nodes=facts,
                           certificates=cast("Mapping[str, Any]", certs),
                           now=self.options.clock(), threshold_days=self.options.threshold_days,
-                          security_mode=mode, explicit=explicit, self_signed=self.options.self_signed)
+                          security_mode=mode, explicit=explicit, self_signed=self.options.self_signed,
+                          multi_server=self.options.multi_server)
 
     def _node_facts(self, node: NodePort) -> NodeFacts:
         running = {name for name, st in node.service_status().items() if st.activated and st.status == "Started"}

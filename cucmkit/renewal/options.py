@@ -26,6 +26,7 @@ class RenewalOptions:
     threshold_days: float = 60.0
     force_csr: bool = False                  # regenerate CSRs even if one was submitted to the CA
     self_signed: bool = True                 # offer self-signed regeneration where the catalogue says so
+    multi_server: bool = False               # one multi-server (multi-SAN) certificate for every node in scope
     dry_run: bool = False                    # plan only; every phase answers "skipped"
     overrides: Mapping[str, str] = field(default_factory=dict)  # check name -> recorded reason
     maintenance_window: MaintenanceWindow = MaintenanceWindow()
@@ -45,6 +46,8 @@ class RenewalOptions:
         validate_overrides(self.overrides)
         if isinstance(self.nodes, str):
             raise TypeError("nodes must be a sequence of node names")
+        if not isinstance(self.multi_server, bool):
+            raise TypeError("multi_server must be True or False")
 
     @classmethod
     def from_parameters(cls, params: ClusterParams, **kw: Any) -> RenewalOptions:

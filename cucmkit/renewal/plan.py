@@ -184,9 +184,11 @@ def _assess(purpose: Purpose, node: NodeFacts, cert: _Cert | None, *, now: datet
     return planned("ok", f"{days:.0f} days left")
 
 
-def _cert_steps(purpose: Purpose, planned: Sequence[PlannedNode]) -> list[Step]:
+def _cert_steps(purpose: Purpose, planned: Sequence[PlannedNode], holder: str | None = None) -> list[Step]:
+    """Per node: CSR, CA, trust, identity. Multi-server (``holder``): those on the holder only, then each
+    other node's confirmation that CUCM distributed the certificate to it."""
     steps: list[Step] = []
-    renew = [n for n in planned if n.action == "renew"]
+    renew = [n for n in planned if n.action == "renew" and holder in (None, n.name)]
     for n in renew:
         steps.append(Step(f"csr:{n.name}", "csr", "csr", n.name, detail="generate and download the CSR"))
     for n in renew:
@@ -198,6 +200,12 @@ def _cert_steps(purpose: Purpose, planned: Sequence[PlannedNode]) -> list[Step]:
                           detail=f"upload root and intermediates to {purpose.trust_store}"))
         steps.append(Step(f"identity:{n.name}", "install", "identity", n.name,
                           detail=f"upload the {purpose.name} identity, confirm by fingerprint"))
+    for n in planned:
+        if holder is not None and n.action == "renew" and n.name != holder:
+            steps.append(Step(f"trust:{n.name}", "install", "trust", n.name,
+                              detail=f"root and intermediates in {purpose.trust_store} (each only if missing)"))
+            steps.append(Step(f"distributed:{n.name}", "install", "distributed", n.name,
+                              detail=f"confirm the node holds the multi-server certificate uploaded on {holder}"))
     for n in planned:
         if n.action == "self-signed":
             steps.append(Step(f"self-signed:{n.name}", "install", "self-signed", n.name,
@@ -234,33 +242,69 @@ def _closing_steps(purpose: Purpose) -> list[Step]:
         steps.append(Step("phones-wait", "phones", "phones-wait", detail="wait until registration is back to the baseline"))
     steps += [Step(f"reminder:{check.reminder_key}", "phones", "reminder", detail=check.reminder)
               for check in purpose.prechecks_facts()]
+    steps += [Step(f"reminder:{r.key}", "phones", "reminder", detail=r.text) for r in purpose.reminders]
     return steps
 
 
 def build_plan(*, cluster: str, purpose: Purpose, nodes: Sequence[NodeFacts],
                certificates: Mapping[str, _Cert | None], now: datetime, threshold_days: float,
                security_mode: int | None = None, explicit: Iterable[str] = (),
-               locked: Iterable[str] | None = None, self_signed: bool = True) -> Plan:
+               locked: Iterable[str] | None = None, self_signed: bool = True, multi_server: bool = False) -> Plan:
     """The plan for ``purpose`` on ``cluster``.
 
     ``certificates``: node FQDN -> that node's current certificate for the purpose.
     ``locked``: the node set of a run being resumed (its nodes stay in the plan
     even though their new certificates are no longer due).
+    ``multi_server``: one certificate for every node in scope (the catalogue's ``multi_server`` purposes only):
+    one CSR, CA request and upload on the first node of the restart order, CUCM distributes it.
     """
+    if multi_server and not purpose.multi_server:
+        raise ValueError(f"{purpose.name} has no multi-server certificate; multi-server purposes: "
+                         f"{', '.join(sorted(p for p in _multi_server_purposes()))}")
     explicit_set, locked_set = set(explicit), (set(locked) if locked is not None else None)
     planned = [_assess(purpose, n, certificates.get(n.name), now=now, threshold=threshold_days,
                        explicit=explicit_set, locked=locked_set) for n in nodes]
     if not self_signed:
         planned = [PlannedNode(**{**p.__dict__, "action": "ok", "reason": "self-signed regeneration not requested"})
                    if p.action == "self-signed" else p for p in planned]
+    holder = _multi_server_holder(purpose, nodes, planned) if multi_server else None
+    if holder is not None:
+        planned = [_whole_scope(p, purpose, n) for p, n in zip(planned, nodes, strict=True)]
     steps: list[Step] = []
     if any(p.action in ("renew", "self-signed") for p in planned):
-        steps = _cert_steps(purpose, planned) + _activate_steps(purpose, nodes, planned, security_mode) + _closing_steps(purpose)
+        steps = (_cert_steps(purpose, planned, holder) + _activate_steps(purpose, nodes, planned, security_mode)
+                 + _closing_steps(purpose))
     notes: tuple[str, ...] = ()
     if security_mode == 1 and purpose.ctl_update_in_mixed_mode:
         notes = ("the cluster is in mixed mode: the CTL file is updated before the restarts",)
+    if holder is not None:
+        notes += (f"multi-server: one CSR on {holder} with every node's FQDN in the SAN, one CA request, one "
+                  "upload; CUCM distributes the certificate to every node",)
     return Plan(cluster=cluster, purpose=purpose, now=now, threshold_days=threshold_days, security_mode=security_mode,
                 nodes=tuple(planned), steps=tuple(steps), resumed=locked_set is not None, notes=notes)
+
+
+def _multi_server_purposes() -> list[str]:
+    from cucmkit import catalogue
+
+    return [p.name for p in catalogue.PURPOSES.values() if p.multi_server]
+
+
+def _multi_server_holder(purpose: Purpose, nodes: Sequence[NodeFacts], planned: Sequence[PlannedNode]) -> str | None:
+    """The node that generates and receives the multi-server certificate (first in restart order), if any is due."""
+    if not any(p.action == "renew" for p in planned):
+        return None
+    in_scope_nodes = [n for n in nodes if in_scope(purpose.scope, n)]
+    ordered = _ordered(in_scope_nodes, purpose.restart_order)
+    return ordered[0].name if ordered else None
+
+
+def _whole_scope(planned: PlannedNode, purpose: Purpose, node: NodeFacts) -> PlannedNode:
+    """Multi-server: every node in scope changes with the holder."""
+    if planned.action == "renew" or not in_scope(purpose.scope, node):
+        return planned
+    return PlannedNode(**{**planned.__dict__, "action": "renew",
+                          "reason": "multi-server: the certificate covers every node"})
 
 
 def plan_summary(plan: Plan) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import pytest
 from bench._common import BenchResult
 from bench.registration_watch import rate_floor
 from bench.run_all import BENCHMARKS, render
+from cucmkit import catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 240
@@ -44,11 +45,13 @@ def _metrics(result: BenchResult) -> list[str]:
 def test_window_rows(outputs):
     result, stdout = outputs["window"]
     metrics = [m.removeprefix("[scale 0.005] ") for m in _metrics(result)]
-    assert [m.split(" (")[0] for m in metrics[:5]] == ["tomcat", "ipsec", "CAPF", "CallManager", "TVS"]
-    assert metrics[5:] == ["all five purposes, end to end", "kit overhead beyond the floor"]
+    count = len(catalogue.RUNBOOK_ORDER)           # the CUCM five, then the IM&P purposes (cup-xmpp included)
+    assert [m.split(" (")[0] for m in metrics[:count]] == list(catalogue.RUNBOOK_ORDER)
+    assert "cup-xmpp" in catalogue.RUNBOOK_ORDER
+    assert metrics[count:] == [f"all {count} purposes, end to end", "kit overhead beyond the floor"]
     assert result.rows[5].target == "<= 1.05" and result.rows[5].met in ("yes", "no")
-    assert all(float(r.floor.removesuffix(" s")) > 0 for r in result.rows[:5])
-    assert "| [scale 0.005] all five purposes, end to end" in stdout and "peak RSS:" in stdout
+    assert all(float(r.floor.removesuffix(" s")) > 0 for r in result.rows[:count])
+    assert f"| [scale 0.005] all {len(catalogue.RUNBOOK_ORDER)} purposes, end to end" in stdout and "peak RSS:" in stdout
 
 
 def test_fleet_inventory_rows(outputs):

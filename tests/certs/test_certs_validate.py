@@ -334,6 +334,15 @@ def test_wildcard_is_refused(cn, san, wild):
     assert (check.status, check.message, check.cucm_message) == ("fail", f"wildcard name(s) {wild}", MESSAGES.wildcard)
 
 
+@pytest.mark.parametrize("purpose", ["cup-xmpp-s2s", "cup-xmpp-s2s-ECDSA"])
+def test_wildcard_is_allowed_for_xmpp_federation_only(purpose):
+    allowed = only(run(good(purpose, cn=FQDN, san=(f"DNS:{FQDN}", "DNS:*.lab.example")), purpose=purpose), "wildcard")
+    assert allowed.status == "pass" and allowed.message == f"wildcard name(s) *.lab.example: allowed for {purpose}"
+    for other in ("cup-xmpp", "cup", "tomcat"):
+        refused = only(run(good(other, cn=FQDN, san=(f"DNS:{FQDN}", "DNS:*.lab.example")), purpose=other), "wildcard")
+        assert refused.status == "fail" and "only cup-xmpp-s2s, cup-xmpp-s2s-ECDSA may carry them" in refused.remedy
+
+
 def test_rsa_4096_is_accepted():
     bundle = good("tomcat", leaf_key=rsa_key(4096, 0))
     report = run(bundle)

@@ -120,3 +120,26 @@ def test_rows_flags_at_threshold_edges() -> None:
     rows = inventory_rows([record(-0.0001), record(29.999), record(30)], now=now, threshold=30)
     assert [r["flag"] for r in rows] == ["EXPIRED", "EXPIRING", ""]
     assert rows[0]["serial"] == "ff"
+
+
+def test_inventory_detects_multi_server_and_per_node_identities() -> None:
+    import datetime as dt
+
+    from cucmkit.certs.records import CertRecord
+    from cucmkit.cucm.command import distribution
+
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    nodes = ("pub.example", "sub.example")
+
+    def record(cn: str, sans: tuple[str, ...], store: str = "own") -> CertRecord:
+        return CertRecord(node="pub.example", purpose="tomcat", store=store, filename="tomcat.pem", subject=f"CN={cn}",
+                          issuer="CN=ca", common_name=cn, serial=1, sans=sans, not_before=now,
+                          not_after=now + dt.timedelta(days=9), key_type="RSA", key_size=2048,
+                          fingerprint_sha256="00" * 32, self_signed=False, pem="")
+
+    assert distribution(record("pub-ms.example", ("DNS:pub.example",)), nodes) == "multi-server"   # CUCM's -ms CN
+    assert distribution(record("x.example", ("DNS:pub.example", "DNS:sub.example")), nodes) == "multi-server"
+    assert distribution(record("pub.example", ("DNS:pub.example", "DNS:example")), nodes) == "this-server"
+    assert distribution(record("ca", (), store="tomcat-trust"), nodes) == ""
+    rows = inventory_rows([record("pub-ms.example", ())], now=now, threshold=30, cluster_fqdns=nodes)
+    assert rows[0]["distribution"] == "multi-server"

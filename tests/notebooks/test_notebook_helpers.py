@@ -168,3 +168,21 @@ def test_recovery_plot_is_a_matplotlib_png(tmp_path: Path, monkeypatch: pytest.M
     book.recovery_plot()
     (png,) = shown
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and Image.open(BytesIO(png)).size == (700, 300)
+
+
+def test_the_inventory_renew_hint_always_names_a_command_that_works() -> None:
+    import shlex
+
+    from cucmkit import catalogue, runner
+    from cucmkit.notebook import renew_hint
+
+    notebooks = Path(__file__).resolve().parents[2] / "notebooks"
+    for name in catalogue.names():
+        hint = renew_hint(name)
+        command = shlex.split(hint.split("`")[1])
+        assert command[:2] in (["cucmkit", "run"], ["cucmkit", "plan"]) and command[2] == name, hint
+        if command[1] == "run":      # the runner finds a committed notebook for it
+            assert runner.notebook_for(name, notebooks).is_file(), hint
+        else:
+            assert catalogue.get(name).runbook is None
+    assert renew_hint("cup-xmpp") == "cup-xmpp: `cucmkit run cup-xmpp -f <parameters> --ticket <change>`"

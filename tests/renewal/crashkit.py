@@ -20,9 +20,9 @@ CRASH_ENV = "CUCMKIT_CRASH_AFTER_STEP"
 HOOK_DIR = Path(__file__).with_name("crashhook")
 
 
-def renew_child(env, purpose, ticket, nodes, crash=None):
+def renew_child(env, purpose, ticket, nodes, crash=None, extra=()):
     cmd = [sys.executable, "-m", "cucmkit.renewal.command", "renew", purpose, "-f", str(env.params_file), "--ticket", ticket,
-           "--ca", "lab", "--approve", "--json", "--state-dir", str(env.state_dir), "--nodes", *nodes]
+           "--ca", "lab", "--approve", "--json", "--state-dir", str(env.state_dir), *extra, "--nodes", *nodes]
     child_env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
     if crash is not None:
         child_env[CRASH_ENV] = str(crash)

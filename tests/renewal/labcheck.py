@@ -39,13 +39,9 @@ def engine_events(env: Env, kind: str | tuple[str, ...] | None = None) -> list[L
 
 
 def _in_scope(scope: NodeScope, node: Any) -> bool:
-    if scope is NodeScope.ALL:
-        return True
-    if scope is NodeScope.PUBLISHER:
-        return bool(node.is_publisher)
-    if node.kind != "CUCM":
-        return False
-    return scope is NodeScope.CUCM or "Cisco Trust Verification Service" in node.services()
+    """The catalogue's own scope rule (services: those activated on the lab node)."""
+    running = frozenset(name for name, svc in node.services().items() if svc.activated)
+    return scope.covers(kind=node.kind, role=node.role, services=running)
 
 
 def expected_restarts(env: Env, purpose: str) -> dict[tuple[str, str], str]:
@@ -81,7 +77,9 @@ def assert_restart_order(env: Env, purpose: str) -> list[str]:
             blocks.append([e])
     order = [b[0].node for b in blocks]
     assert len(order) == len(set(order)), f"a node's restarts were interleaved with another's: {order}"
-    assert order[0] == env.lab.state.publisher.fqdn, f"the publisher restarts first: {order}"
+    first_rank = catalogue.get(purpose).restart_order[0]
+    first = next(n.fqdn for n in env.lab.state.nodes.values() if first_rank.matches(kind=n.kind, role=n.role))
+    assert order[0] == first, f"the publisher restarts first: {order}"
     for before, after in zip(blocks, blocks[1:], strict=False):
         last_done = max(e.time for e in before if e.kind != "restart_requested")
         first_asked = min(e.time for e in after if e.kind == "restart_requested")

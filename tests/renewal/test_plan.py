@@ -105,8 +105,21 @@ def test_imp_purpose_renews_imp_nodes_only_imp_publisher_restarted_first():
     assert [n.short for n in p.renew] == ["imp-sub", "imp-pub"]
     assert {n.action for n in p.nodes if n.kind == "CUCM"} == {"out of scope"}
     restarts = [(s.node, s.service) for s in p.steps if s.name == "restart"]
-    assert [node for node, _ in restarts] == ["imp-pub.lab.example"] * 2 + ["imp-sub.lab.example"] * 2
+    assert [node for node, _ in restarts] == ["imp-pub.lab.example", "imp-sub.lab.example"]
+    assert {service for _, service in restarts} == {"Cisco XCP Router"}   # only where activated and running
     assert "verify-tls" not in {s.name for s in p.steps}
+
+
+def test_imp_chain_change_restarts_the_intercluster_sync_agent_on_the_imp_publisher_only():
+    services = frozenset({"Cisco XCP Router", "Cisco Intercluster Sync Agent"})
+    nodes = (*NODES[:3], NodeFacts("imp-sub.lab.example", "imp-sub", "subscriber", "IM&P", services),
+             NodeFacts("imp-pub.lab.example", "imp-pub", "publisher", "IM&P", services))
+    for name in ("cup", "cup-xmpp", "cup-xmpp-s2s-ECDSA"):
+        p = build_plan(cluster="lab", purpose=catalogue.get(name), nodes=nodes, certificates={}, now=NOW,
+                       threshold_days=60)
+        sync = [s.node for s in p.steps if s.service == "Cisco Intercluster Sync Agent"]
+        assert sync == ["imp-pub.lab.example"], name
+        assert p.steps[-1].key == "reminder:intercluster-sync" and "intercluster" in p.steps[-1].detail
 
 
 def test_verify_steps_come_from_the_catalogue():

@@ -25,6 +25,7 @@ HANDLERS: Mapping[StepKind, Handler] = MappingProxyType({
     StepKind.CA_COLLECT: ca.collect,
     StepKind.TRUST: install.trust,
     StepKind.IDENTITY: install.identity,
+    StepKind.DISTRIBUTED: install.distributed,
     StepKind.SELF_SIGNED: install.self_signed,
     StepKind.PHONES_BASELINE: activate.phones_baseline,
     StepKind.CTL_UPDATE: activate.ctl_update,

@@ -29,6 +29,7 @@ class StepKind(StrEnum):
     CA_COLLECT = "ca-collect"
     TRUST = "trust"
     IDENTITY = "identity"
+    DISTRIBUTED = "distributed"
     SELF_SIGNED = "self-signed"
     PHONES_BASELINE = "phones-baseline"
     CTL_UPDATE = "ctl-update"

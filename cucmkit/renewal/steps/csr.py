@@ -39,8 +39,12 @@ def _fresh_or_adopted(ctx: StepContext, name: str, pending: str | None, known: b
         return pending, "adopted the CSR generated before an interruption"
     node = ctx.node(name)
     size = ctx.options.key_size if ctx.purpose.key_type == "rsa" else ctx.options.ec_key_size
-    node.generate_csr(ctx.purpose.name, key_type=ctx.purpose.key_type, key_size=size)
-    how = "generated and downloaded"
+    if ctx.options.multi_server:
+        node.generate_csr(ctx.purpose.name, key_type=ctx.purpose.key_type, key_size=size, distribution="multi-server")
+    else:
+        node.generate_csr(ctx.purpose.name, key_type=ctx.purpose.key_type, key_size=size)
+    how = "generated and downloaded" + (" (multi-server: every node's FQDN in the SAN)" if ctx.options.multi_server
+                                        else "")
     if pending:
         how += ("; WARNING: it replaced a pending CSR this run did not create "
                 "(a certificate issued from that one will no longer upload)")

@@ -8,14 +8,14 @@ from cucmkit.renewal.plan import Step
 from cucmkit.renewal.steps.base import StepContext, node_of
 from cucmkit.renewal.steps.material import material
 
-__all__ = ["trust", "identity", "self_signed"]
+__all__ = ["trust", "identity", "distributed", "self_signed"]
 
 
 def trust(step: Step, ctx: StepContext) -> str:
     """Root and intermediates into the purpose's trust store, each only if not there yet."""
     name = node_of(step)
     node = ctx.node(name)
-    _, cas = material(ctx, name)
+    _, cas = material(ctx, _holder(ctx, name))
     store = ctx.purpose.trust_store
     present = {r.fingerprint_sha256 for r in node.trust_certificates(store)}
     missing = [pem for pem in cas if cert_sha256(pem) not in present]
@@ -39,6 +39,31 @@ def identity(step: Step, ctx: StepContext) -> str:
         raise CertificateError("after the upload the node does not hold the new certificate",
                                node=name, purpose=ctx.purpose.name)
     return f"identity uploaded; node holds sha256 {new_fp}"
+
+
+def distributed(step: Step, ctx: StepContext) -> str:
+    """Multi-server: the node holds the certificate uploaded once on the holder (CUCM distributes it)."""
+    name = node_of(step)
+    holder = _holder(ctx, name)
+    leaf, _ = material(ctx, holder)
+    new_fp = cert_sha256(leaf)
+    ctx.ledger.note_cert(name, after=new_fp)
+    if ctx.own_fingerprint(ctx.node(name)) != new_fp:
+        raise CertificateError(f"the multi-server certificate uploaded on {holder} did not reach this node",
+                               node=name, purpose=ctx.purpose.name,
+                               remedy="check the node in OS Administration > Certificate Management, then re-run")
+    return f"holds the multi-server certificate from {holder} (sha256 {new_fp[:16]}...)"
+
+
+def _holder(ctx: StepContext, name: str) -> str:
+    """The node whose CSR the CA signed for ``name``: itself, or (multi-server) the run's one CSR holder."""
+    csrs = list(ctx.ledger.state.csrs)
+    if name in csrs or not ctx.options.multi_server:
+        return name
+    if len(csrs) != 1:
+        raise CertificateError(f"a multi-server run has one CSR; this run has {len(csrs)}",
+                               node=name, purpose=ctx.purpose.name)
+    return csrs[0]
 
 
 def self_signed(step: Step, ctx: StepContext) -> str:
