@@ -53,6 +53,7 @@ __all__ = [
     "MESSAGES",
     "IPSEC_END_SYSTEM_OID",
     "TVS_SERVICE",
+    "RECOMMENDED_KEY_USAGES",
 ]
 
 IPSEC_END_SYSTEM_OID = "1.3.6.1.5.5.7.3.5"
@@ -265,6 +266,11 @@ _DS, _KE, _DE, _KA, _CS = (
     "key_agreement",
     "key_cert_sign",
 )
+# Key usages a purpose requests in its CSR but does not need on the certificate: Cisco's guide asks the
+# CA to keep them (a recommendation), while CUCM accepts certificates without them (Let's Encrypt's
+# digitalSignature + keyEncipherment certificates are uploaded to tomcat by public tools). The validator
+# warns when one is missing instead of refusing. Sources: docs/CONTRACTS.md "Recommended key usages".
+RECOMMENDED_KEY_USAGES: frozenset[str] = frozenset({_DE, _KA})
 
 _TOMCAT_IMPACT = (
     "SAML SSO login fails.",

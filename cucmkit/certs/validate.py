@@ -554,19 +554,28 @@ def _hash_name(cert: x509.Certificate) -> str | None:
 
 
 def _check_key_usage(ctx: _Context) -> list[Check]:
-    leaf, required = _leaf(ctx), ctx.purpose.key_usage
+    """Required usages missing: refused; only recommended ones (catalogue.RECOMMENDED_KEY_USAGES) missing: a warning."""
+    leaf, requested = _leaf(ctx), ctx.purpose.key_usage
+    required = requested - catalogue.RECOMMENDED_KEY_USAGES
     ku = _ext(leaf.certificate, x509.KeyUsage)
-    wanted = ", ".join(_KU_NAMES.get(k, k) for k in sorted(required))
     if ku is None:
-        return [_check("key_usage", FAIL, f"no Key Usage extension; {ctx.purpose.name} needs {wanted}", leaf,
-                       remedy=_ku_remedy(ctx))]
-    missing = sorted(k for k in required if not _ku_bit(ku, k))
+        return [_check("key_usage", FAIL, f"no Key Usage extension; {ctx.purpose.name} needs {_ku_list(requested)}",
+                       leaf, remedy=_ku_remedy(ctx))]
+    missing = frozenset(k for k in requested if not _ku_bit(ku, k))
     if not missing:
-        return [_check("key_usage", PASS, f"Key Usage has {wanted}", leaf)]
-    text = f"Key Usage lacks {', '.join(_KU_NAMES.get(k, k) for k in missing)} (required: {wanted})"
-    if "data_encipherment" in missing:
-        text += "; the CA dropped Data Encipherment"
-    return [_check("key_usage", FAIL, text, leaf, remedy=_ku_remedy(ctx))]
+        return [_check("key_usage", PASS, f"Key Usage has {_ku_list(requested)}", leaf)]
+    if missing & required:
+        text = f"Key Usage lacks {_ku_list(missing & required)} (required: {_ku_list(required)})"
+        if missing - required:
+            text += f"; also lacks {_ku_list(missing - required)} (recommended)"
+        return [_check("key_usage", FAIL, text, leaf, remedy=_ku_remedy(ctx))]
+    text = (f"Key Usage lacks {_ku_list(missing)}, which Cisco's guide recommends for {ctx.purpose.name} "
+            f"(the CA dropped {'it' if len(missing) == 1 else 'them'}; CUCM accepts the certificate with {_ku_list(required)})")
+    return [_check("key_usage", WARN, text, leaf, remedy=_ku_advice(missing))]
+
+
+def _ku_list(names: frozenset[str]) -> str:
+    return ", ".join(_KU_NAMES.get(k, k) for k in sorted(names))
 
 
 def _ku_bit(ku: x509.KeyUsage, name: str) -> bool:
@@ -579,6 +588,11 @@ def _ku_bit(ku: x509.KeyUsage, name: str) -> bool:
 def _ku_remedy(ctx: _Context) -> str:
     return (f"Have the CA issue from a template that keeps the CSR's key usages for {ctx.purpose.name} "
             "(Cisco's security guide table); never let it drop Data Encipherment.")
+
+
+def _ku_advice(missing: frozenset[str]) -> str:
+    return (f"Cisco's security guide asks that the CA keep {_ku_list(missing)}: where the CA allows it, issue "
+            "from a template that keeps the CSR's key usages (public ACME CAs do not).")
 
 
 def _check_eku(ctx: _Context) -> list[Check]:

@@ -379,12 +379,39 @@ def test_rsa_leaf_for_an_ecdsa_purpose_is_refused(tomcat):
     assert (check.status, check.message) == ("fail", "tomcat-ECDSA needs an EC key; the leaf has RSA 2048")
 
 
-def test_data_encipherment_dropped_by_the_ca():
+def test_data_encipherment_dropped_by_the_ca_is_a_warning_naming_the_guides_advice():
     bundle = good("tomcat", ku=("digital_signature", "key_encipherment"))
-    check = only(run(bundle), "key_usage")
+    report = run(bundle)
+    check = only(report, "key_usage")
     assert (check.status, check.message) == (
-        "fail", "Key Usage lacks Data Encipherment (required: Data Encipherment, Digital Signature, Key Encipherment); "
-                "the CA dropped Data Encipherment")
+        "warn", "Key Usage lacks Data Encipherment, which Cisco's guide recommends for tomcat "
+                "(the CA dropped it; CUCM accepts the certificate with Digital Signature, Key Encipherment)")
+    assert check.remedy is not None and "Cisco's security guide asks that the CA keep Data Encipherment" in check.remedy
+    assert report.ok and check in report.warnings
+
+
+def test_callmanager_without_data_encipherment_and_key_agreement_is_a_warning():
+    bundle = good("CallManager", ku=("digital_signature", "key_encipherment"))
+    report = run(bundle, purpose="CallManager")
+    check = only(report, "key_usage")
+    assert check.status == "warn" and report.ok
+    assert check.message.startswith("Key Usage lacks Data Encipherment, Key Agreement, which Cisco's guide recommends")
+    assert "the CA dropped them" in check.message
+
+
+def test_a_required_key_usage_missing_is_refused_and_names_the_recommended_ones_too():
+    bundle = good("tomcat", ku=("digital_signature",))
+    report = run(bundle)
+    check = only(report, "key_usage")
+    assert (check.status, check.message) == (
+        "fail", "Key Usage lacks Key Encipherment (required: Digital Signature, Key Encipherment); "
+                "also lacks Data Encipherment (recommended)")
+    assert not report.ok
+
+
+def test_recommended_key_usages_are_a_catalogue_fact_requested_by_the_purposes():
+    assert catalogue.RECOMMENDED_KEY_USAGES == frozenset({"data_encipherment", "key_agreement"})
+    assert catalogue.RECOMMENDED_KEY_USAGES <= catalogue.get("CallManager").key_usage
 
 
 def test_key_usage_extension_missing():
