@@ -453,9 +453,16 @@ class AdminCli:
         raise CliError(_meaningful(output), **self._where("show csr own"))
 
     def import_cert(self, kind: str, unit: str, pem: str) -> str:
-        """``set cert import own|trust <unit>`` pasting ``pem``; returns CUCM's success lines."""
+        """``set cert import own|trust <unit>`` pasting ``pem``; returns CUCM's success lines.
+
+        Both kinds take the unit (``tomcat``), not the trust store's name: the CLI reference gives
+        ``set cert import trust tomcat``, answered "Successfully imported certificate for tomcat."
+        """
         if "-----BEGIN CERTIFICATE-----" not in pem:
             raise ValueError("pem must hold a PEM certificate")
+        if unit.lower().endswith("-trust"):
+            raise ValueError(f"set cert import takes the unit, not the store: use "
+                             f"{unit[: -len('-trust')]!r}, not {unit!r}")
         result = self.run(f"set cert import {_kind(kind)} {_word(unit)}", paste=pem, check=False)
         if kind == "trust" and MESSAGES.not_replaced_older in result.output:
             return MESSAGES.not_replaced_older   # CUCM kept the newer one: the caller verifies by fingerprint

@@ -158,7 +158,7 @@ class CliCertStore:
         return self._run(lambda cli: cli.show_csr(purpose))
 
     def upload_trust(self, purpose: str, pem: str, *, description: str = "cucmkit") -> None:
-        output = self._run(lambda cli: cli.import_cert("trust", f"{purpose}-trust", pem))
+        output = self._run(lambda cli: cli.import_cert("trust", purpose, pem))
         reason = "" if "Successfully" in output else output.strip()
         stored = {r.fingerprint_sha256 for r in self.trust_certificates(f"{purpose}-trust")}
         _check_stored(self.node, self.interface, purpose, pem, stored, reason)

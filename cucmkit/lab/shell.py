@@ -642,6 +642,14 @@ def _store(sh: AdminShell, name: str) -> str | None:
     return None
 
 
+def _trust_unit_store(sh: AdminShell, unit: str) -> str | None:
+    """``set cert import trust <unit>`` names the unit (``tomcat``), never the store (CLI reference 12.5SU2):
+    ``tomcat`` -> ``tomcat-trust``; ``tomcat-trust`` is no unit, refused as an unknown one [INF]."""
+    if unit.strip().lower().endswith("-trust"):
+        return None
+    return _store(sh, f"{unit.strip()}-trust")
+
+
 _PEM_RE = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
 
 
@@ -773,7 +781,7 @@ def _set_cert_import(sh: AdminShell, rest: str) -> Command:
         _fail(sh, INCOMPLETE)
         return
     kind, name = words[0].lower(), words[1]
-    target = _unit(sh, name) if kind == "own" else _store(sh, name)
+    target = _unit(sh, name) if kind == "own" else _trust_unit_store(sh, name)
     if target is None:
         _fail(sh, INVALID_UNIT.format(unit=name))
         return
@@ -820,7 +828,7 @@ def _import_trust(sh: AdminShell, store: str, pasted: str) -> Command:
         return
     stored = getattr(result, "stored", True)
     if stored:
-        sh.say(MESSAGES.import_ok.format(unit=store), MESSAGES.restart_hint.format(unit=unit))
+        sh.say(MESSAGES.import_ok.format(unit=unit), MESSAGES.restart_hint.format(unit=unit))
     else:
         sh.say(str(getattr(result, "reason", "") or MESSAGES.not_replaced_older))
     return

@@ -196,8 +196,10 @@ def test_certificate_cycle_through_the_cli(fresh_lab) -> None:
         assert csr is not None and x509.load_pem_x509_csr(csr.encode())
         leaf, chain = fresh_lab.ca.issue(csr, "tomcat")
         for ca_pem in reversed(chain):
-            message = cli.import_cert("trust", "tomcat-trust", ca_pem)
-            assert "Successfully imported" in message or "not stored" in message
+            message = cli.import_cert("trust", "tomcat", ca_pem)
+            assert "Successfully imported certificate for tomcat." in message or "not stored" in message
+        with pytest.raises(ValueError, match="takes the unit"):
+            cli.import_cert("trust", "tomcat-trust", chain[-1])
         assert "Successfully imported certificate for tomcat" in cli.import_cert("own", "tomcat", leaf)
         assert cli.show_csr("tomcat") is None
         installed = record_from_pem(fresh_lab.state.node("cucm-sub1").own()["tomcat"].pem)

@@ -306,7 +306,7 @@ def test_csr_gen_then_import_of_lab_ca_issued_certificate(mterm: Term, cli_lab: 
     leaf, chain = cli_lab.ca.issue(csr, "tomcat")
     for ca_pem in reversed(chain):  # root first, then the intermediate
         assert _paste(mterm, "trust", "tomcat", ca_pem) == [
-            "Successfully imported certificate for tomcat-trust.",
+            "Successfully imported certificate for tomcat.",
             "Please restart services related to tomcat for the new certificate to become active.",
         ]
     assert _paste(mterm, "own", "tomcat", leaf) == [
@@ -348,7 +348,7 @@ def test_trust_import_of_an_older_duplicate_is_not_stored(mterm: Term, cli_lab: 
     older, _ = cli_lab.ca.issue(csr, "ipsec", common_name=cn,
                                 not_before=stored.not_valid_before_utc - timedelta(days=1),
                                 not_after=datetime.now(UTC) + timedelta(days=365))
-    assert _paste(mterm, "trust", "tomcat-trust", older) == [MESSAGES.not_replaced_older]
+    assert _paste(mterm, "trust", "tomcat", older) == [MESSAGES.not_replaced_older]
     assert node.trust("tomcat-trust")[name] == pem
 
 
@@ -368,6 +368,14 @@ def test_import_without_paste_content_is_refused(mterm: Term) -> None:
 def test_import_unknown_unit(mterm: Term) -> None:
     assert mterm.lines("set cert import own nosuch") == [
         "Executed command unsuccessfully", "Invalid certificate type nosuch for this server"]
+
+
+def test_trust_import_takes_the_unit_not_the_store(mterm: Term) -> None:
+    """CLI reference: `set cert import trust tomcat`; the store's name is no unit and is refused."""
+    assert mterm.lines("set cert import trust tomcat-trust") == [
+        "Executed command unsuccessfully", "Invalid certificate type tomcat-trust for this server"]
+    assert mterm.lines("set cert import trust CallManager-trust") == [
+        "Executed command unsuccessfully", "Invalid certificate type CallManager-trust for this server"]
 
 
 # --- regen / delete ---------------------------------------------------------------------------

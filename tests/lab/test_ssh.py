@@ -290,7 +290,7 @@ def test_csr_gen_and_import_over_ssh(ssh_lab: LabCluster) -> None:
         assert csr == node.pending_csr("tomcat")
         leaf, chain = ssh_lab.ca.issue(csr, "tomcat")
         for ca_pem in reversed(chain):
-            assert s.paste("trust", "tomcat", ca_pem)[0] == "Successfully imported certificate for tomcat-trust."
+            assert s.paste("trust", "tomcat", ca_pem)[0] == "Successfully imported certificate for tomcat."
         assert s.paste("own", "tomcat", leaf) == [
             "Successfully imported certificate for tomcat.",
             "Please restart services related to tomcat for the new certificate to become active.",
