@@ -634,27 +634,30 @@ RUNBOOK_ORDER: tuple[str, ...] = runbook_order()
 
 @dataclass(frozen=True)
 class UploadMessages:
-    """The messages CUCM answers a refused upload with (PROCEDURE.md's table).
+    """The messages CUCM answers a refused upload with.
 
-    The lab cluster answers with these; the validator quotes them so the
-    engineer sees what CUCM would have said. ``{...}`` fields are filled per call.
+    The lab cluster answers with these; the validator quotes them so the engineer sees what CUCM
+    would have said. ``{...}`` fields are filled per call. Each carries its source (docs/CONTRACTS.md
+    1.9); [INF] marks a wording no public source gives (the rule behind it may still be documented).
     """
 
-    ca_not_in_trust: str = "CA Certificate is Not Available in the Trust-Store"
-    no_csr: str = "The file {csr_path} does not exist"
-    no_csr_alt: str = "The file /usr/local/platform/upload/certs//{unit}.der could not be uploaded."
-    key_mismatch: str = "CSR Public Key and Certificate Public Key Do Not Match"
-    san_mismatch: str = "CSR Subject Alternate Name (SAN) and Certificate SAN Does Not Match"
+    # HCS CAA1018 quotes it so; TAC 200641's sibling heading writes it in title case
+    ca_not_in_trust: str = "CA certificate is not available in the trust-store"
+    no_csr: str = "The file {csr_path} does not exist"                                     # TAC procedure
+    no_csr_alt: str = "The file /usr/local/platform/upload/certs//{unit}.der could not be uploaded."  # TAC
+    # [INF] wording: built like the SAN answer below (HCS CAA1015 paraphrases "doesn't match")
+    key_mismatch: str = "CSR public key and Certificate public key does not match"
+    san_mismatch: str = "CSR SAN and Certificate SAN does not match"                       # TAC 200641
     expired: str = "Certificate is expired and cannot be uploaded"                       # [INF] wording
     not_replaced_older: str = (
         "A certificate with the same CN already exists with a newer validity start date; "
         "the uploaded certificate was not stored"                                          # [INF] CUCM is silent here
     )
-    wildcard: str = "Wildcard certificates are not supported"                             # [INF] wording
-    key_too_large: str = "Certificate key size exceeds the maximum of 4096 bits"          # [INF] wording
+    wildcard: str = "Wildcard certificates are not supported"     # [INF] wording; rule: Security Guide 15
+    key_too_large: str = "Certificate key size exceeds the maximum of 4096 bits"  # [INF] wording; rule: SG15
     bad_format: str = "Invalid certificate format: only PEM or DER encoded certificates are accepted"  # [INF]
-    import_ok: str = "Successfully imported certificate for {unit}."
-    restart_hint: str = "Please restart services related to {unit} for the new certificate to become active."
+    import_ok: str = "Successfully imported certificate for {unit}."                       # CLI reference
+    restart_hint: str = "Please restart services related to {unit} for the new certificate to become active."  # CLI ref
 
 
 MESSAGES = UploadMessages()
