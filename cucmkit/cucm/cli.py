@@ -38,6 +38,7 @@ import paramiko
 from cucmkit.catalogue import MESSAGES
 from cucmkit.certs.records import CertRecord, record_from_show_cert
 from cucmkit.cucm.models import BackupStatus, ServiceState
+from cucmkit.cucm.sso import SsoCliStatus, parse_sso_cli_status
 from cucmkit.errors import CliError, ConnectError, CucmKitError, TimeoutError_, TlsError
 from cucmkit.fingerprints import normalize_ssh_sha256, ssh_sha256
 from cucmkit.secrets import Secret
@@ -516,13 +517,17 @@ class AdminCli:
     def backup_status(self) -> BackupStatus:
         return parse_backup_status(self.run("utils disaster_recovery status backup").output)
 
-    def sso_status(self) -> bool:
+    def restore_status(self) -> BackupStatus:
+        """``utils disaster_recovery status restore`` (same layout as the backup status)."""
+        return parse_backup_status(self.run("utils disaster_recovery status restore").output)
+
+    def sso_status(self) -> SsoCliStatus:
+        """``utils sso status`` of this node (TAC 217268's layout); only its ``SSO Status:`` line decides."""
         output = self.run("utils sso status").output
-        if re.search(r"\bdisabled\b", output, re.IGNORECASE):
-            return False
-        if re.search(r"\benabled\b", output, re.IGNORECASE):
-            return True
-        raise CliError(f"cannot read the SSO status: {_meaningful(output)}", **self._where("utils sso status"))
+        status = parse_sso_cli_status(output)
+        if status is None:
+            raise CliError(f"cannot read the SSO status: {_meaningful(output)}", **self._where("utils sso status"))
+        return status
 
     def run_sql(self, query: str) -> list[dict[str, str]]:
         """``run sql <query>`` as rows (column -> text)."""
@@ -816,8 +821,10 @@ def parse_key_values(output: str) -> dict[str, str]:
 
 
 def parse_backup_status(output: str) -> BackupStatus:
-    """``utils disaster_recovery status backup``."""
-    if re.search(r"No backup status available", output, re.IGNORECASE):
+    """``utils disaster_recovery status backup|restore``: ``Status:``, ``Tar Filename:``, ``Storage Location:``,
+    ``Operation:``, ``Percentage Complete:`` and per-component rows, or ``drfCliMsg: No backup status
+    available`` (restore: ``No restore status available`` [INF]) when there is nothing to report."""
+    if re.search(r"No (backup|restore) status available", output, re.IGNORECASE):
         return BackupStatus(status="", in_progress=False, available=False)
     fields = {k.lower(): v for k, v in parse_key_values(output).items()}
     status = fields.get("status", "").split("::")[0].strip()

@@ -49,7 +49,7 @@ class ProcessNode:
 
 @dataclass(frozen=True)
 class BackupStatus:
-    """`utils disaster_recovery status backup`, parsed."""
+    """`utils disaster_recovery status backup` (or `restore`), parsed."""
 
     status: str                   # e.g. "SUCCESS", "ERROR", "IN PROGRESS", "" when no data
     in_progress: bool
@@ -57,4 +57,4 @@ class BackupStatus:
     percentage: int | None = None
     tar_filename: str = ""
     storage_location: str = ""
-    available: bool = True        # False: "No backup status available"
+    available: bool = True        # False: "No backup status available" / "No restore status available"

@@ -27,7 +27,7 @@ from cucmkit.cucm.certmgr import CertMgrClient
 from cucmkit.cucm.controlcenter import ControlCenterClient
 from cucmkit.cucm.models import BackupStatus, ProcessNode, ServiceState
 from cucmkit.cucm.risport import RateBudget, RegistrationSummary, RisPortClient
-from cucmkit.cucm.sso import SsoClient
+from cucmkit.cucm.sso import SsoClient, SsoCliStatus, SsoNodeStatus
 from cucmkit.cucm.store import REST_MIN_MAJOR, CertStore, store_for, uses_rest
 from cucmkit.errors import CucmError, CucmKitError, HttpStatusError, SoapFaultError, TimeoutError_, TransportError
 from cucmkit.params import Account, ClusterParams, NodeParams
@@ -266,8 +266,16 @@ class Node:
     def backup_status(self) -> BackupStatus:
         return self._with_cli(lambda cli: cli.backup_status())
 
+    def restore_status(self) -> BackupStatus:
+        return self._with_cli(lambda cli: cli.restore_status())
+
     def sso_status(self) -> bool:
+        """What this node's ``/ssosp/ws/public/singleSignOn`` answers."""
         return self.sso.enabled()
+
+    def sso_cli_status(self) -> SsoCliStatus:
+        """This node's ``utils sso status`` (TAC 217268's layout)."""
+        return self._with_cli(lambda cli: cli.sso_status())
 
 
 class Cluster:
@@ -404,7 +412,25 @@ class Cluster:
             return self._risport
 
     def sso_enabled(self) -> bool:
+        """The publisher's web API answer (quick); the pre-check reads every node: :meth:`sso_by_node`."""
         return self.publisher.sso_status()
+
+    def sso_by_node(self) -> list[SsoNodeStatus]:
+        """Every node's SSO state from its web API, its CLI and its ``processnode.tkssomode`` row.
+
+        The CLI and the GUI can disagree (TAC 217268), so nothing is taken from the publisher alone.
+        A source that does not answer is left None and named in ``error``.
+        """
+        modes, db_error = self._sso_modes()
+        return [_sso_of(node, modes, db_error) for node in self.nodes]
+
+    def _sso_modes(self) -> tuple[dict[str, int], str | None]:
+        try:
+            rows = self.axl.sql(SSO_MODE_SQL)
+        except CucmKitError as exc:
+            return {}, f"processnode: {exc}"
+        return {row.get("name", "").lower(): int(row["tkssomode"]) for row in rows
+                if (row.get("tkssomode") or "").strip().isdigit()}, None
 
     def ctl_update(self) -> str:
         return self.publisher._with_cli(lambda cli: cli.ctl_update())
@@ -418,3 +444,22 @@ class Cluster:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chosen)))) as pool:
             results = list(pool.map(Node.all_certificates, chosen))
         return [record for records in results for record in records]
+
+
+SSO_MODE_SQL = "select name,tkssomode from processnode"
+
+
+def _sso_of(node: Node, modes: dict[str, int], db_error: str | None) -> SsoNodeStatus:
+    errors = [db_error] if db_error else []
+
+    def read(what: str, call: Callable[[], bool]) -> bool | None:
+        try:
+            return call()
+        except CucmKitError as exc:
+            errors.append(f"{what}: {exc}")
+            return None
+
+    api = read("web API", node.sso_status)
+    cli = read("CLI", lambda: node.sso_cli_status().enabled)
+    mode = modes.get(node.name.lower(), modes.get(node.short.lower()))
+    return SsoNodeStatus(node=node.name, api=api, cli=cli, db_mode=mode, error="; ".join(errors) or None)

@@ -91,7 +91,7 @@ _PROCESSNODE = (
 _PROCESSCONFIG = ("pkid", "fkprocessnode", "tkservice", "paramname", "paramvalue", "tkparam", "isvalid")
 
 
-def _node_row(node: LabNodeState, node_id: int) -> dict[str, str]:
+def _node_row(node: LabNodeState, node_id: int, sso_mode: int = 0) -> dict[str, str]:
     return {
         "pkid": _uuid("processnode", node.fqdn),
         "name": node.fqdn,
@@ -104,7 +104,7 @@ def _node_row(node: LabNodeState, node_id: int) -> dict[str, str]:
         "ipv6name": "",
         "fklbmhubgroup": "",
         "tkprocessnoderole": "1" if node.kind == "CUCM" else "2",
-        "tkssomode": "0",
+        "tkssomode": str(sso_mode),
     }
 
 
@@ -122,7 +122,8 @@ def _ordered_nodes(state: LabState) -> list[LabNodeState]:
 
 
 def _processnode(state: LabState) -> list[dict[str, str]]:
-    return [_ewd_row()] + [_node_row(node, index + 2) for index, node in enumerate(_ordered_nodes(state))]
+    return [_ewd_row()] + [_node_row(node, index + 2, state.sso_mode(node.name))
+                            for index, node in enumerate(_ordered_nodes(state))]
 
 
 def _param_row(name: str, value: str, service: int = 11) -> dict[str, str]:

@@ -47,7 +47,8 @@ def lab_status(state: LabState, endpoints: list[dict[str, Any]] | None, *, runni
             "phones": state.phone_summary(), "nodes": nodes}
 
 
-_SETTABLE = {"security_mode": "set_security_mode", "sso_enabled": "set_sso", "backup_in_progress": "set_backup"}
+_SETTABLE = {"security_mode": "set_security_mode", "sso_enabled": "set_sso", "backup_in_progress": "set_backup",
+             "restore_in_progress": "set_restore"}
 
 
 def _truthy(value: Any) -> bool:

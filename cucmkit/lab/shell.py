@@ -1027,34 +1027,67 @@ def _ctl_update(sh: AdminShell, rest: str) -> Command:
     return _nothing()
 
 
-def _drs_lines(sh: AdminShell, running: bool) -> list[str]:
+DRS_NONE = "drfCliMsg: No {operation} status available"   # public parsers (backup); restore [INF]
+SSO_ENTITY_ID = "http://adfs.lab.example/adfs/services/trust"   # lab data
+SSO_WORDS = {0: "SAML SSO Disabled", 1: "Agent Flow SSO Enabled", 2: "SAML SSO Enabled"}  # 1: [INF]
+
+
+def _drs_lines(sh: AdminShell, running: bool, operation: str = "backup") -> list[str]:
     stamp = datetime.now(UTC).replace(microsecond=0)
     tar = stamp.strftime("%Y-%m-%d-%H-%M-%S")
     when = _java_date(stamp)
-    head = "Status: RUNNING :: Backup in progress" if running else "Status: SUCCESS :: BACKUP completed successfully"
-    lines = [head, f"Tar Filename: {tar}.tar", "Storage Location: NETWORK", "Operation: BACKUP",
+    word = operation.upper()
+    head = (f"Status: RUNNING :: {operation.capitalize()} in progress" if running
+            else f"Status: SUCCESS :: {word} completed successfully")
+    lines = [head, f"Tar Filename: {tar}.tar", "Storage Location: NETWORK", f"Operation: {word}",
              f"Percentage Complete: {40 if running else 100}"]
+    tag = "b" if operation == "backup" else "r"
     for index, node in enumerate(sorted(sh.state.nodes.values(), key=lambda n: getattr(n, "name", ""))):
         done = not running or index == 0
         status = "SUCCESS" if done else "ACTIVE"
         host = getattr(node, "name", "node")
-        lines.append(f"PLAT  {host}  PLATFORM  {status}  {when}  activelog/platform/drf/log/{tar}_b_{host}_plat_platform.log")
+        lines.append(f"PLAT  {host}  PLATFORM  {status}  {when}  activelog/platform/drf/log/{tar}_{tag}_{host}_plat_platform.log")
     return lines
 
 
 @_command("utils", "disaster_recovery", "status")
 def _drs_status(sh: AdminShell, rest: str) -> Command:
-    if rest.lower() != "backup":
+    """Backup: the last (or running) backup. Restore: only while one runs; else DRS has nothing to say."""
+    operation = rest.lower()
+    if operation not in ("backup", "restore"):
         _fail(sh, INCOMPLETE if not rest else INVALID_UNIT.format(unit=rest))
-    else:
+    elif operation == "backup":
         sh.say(*_drs_lines(sh, bool(getattr(sh.state, "backup_in_progress", False))))
+    elif getattr(sh.state, "restore_in_progress", False):
+        sh.say(*_drs_lines(sh, True, "restore"))
+    else:
+        sh.say(DRS_NONE.format(operation="restore"))
     return _nothing()
+
+
+def _sso_lines(mode: int, publisher: bool) -> list[str]:
+    """TAC 217268's layout; the field separators and the per-node recovery URL are [INF]."""
+    lines = [f"SSO Status: {SSO_WORDS.get(mode, SSO_WORDS[0])}"]
+    if mode == 0:
+        return lines
+    stamp = _java_date(datetime(2026, 1, 5, 9, 30, tzinfo=UTC))
+    return lines + [
+        f"IdP Metadata Imported Date = {stamp}",
+        f"SP Metadata Exported Date = {stamp}",
+        f"SSO Test Result Date = {stamp}",
+        "SAML SSO Test Status = passed",
+        # the lab's subscribers have the recovery URL turned off: the line must not read as "SSO disabled"
+        f"Recovery URL Status = {'enabled' if publisher else 'disabled'}",
+        f"Entity ID = {SSO_ENTITY_ID}",
+    ]
 
 
 @_command("utils", "sso", "status")
 def _sso_status(sh: AdminShell, rest: str) -> Command:
-    enabled = bool(getattr(sh.state, "sso_enabled", False))
-    sh.say(f"SSO Status: SAML SSO {'Enabled' if enabled else 'Disabled'}")  # [INF]
+    mode_of = getattr(sh.state, "sso_mode", None)
+    name = getattr(sh.node, "name", "")
+    mode = int(mode_of(name)) if callable(mode_of) else (2 if getattr(sh.state, "sso_enabled", False) else 0)
+    sh.say(*_sso_lines(mode, getattr(sh.node, "role", "") == "publisher"))
     return _nothing()
 
 

@@ -215,7 +215,9 @@ class LabState:
         self.security_mode = 0
         self.ctl = CtlFile()
         self.sso_enabled = False
+        self.sso_node_modes: dict[str, int] = {}   # node -> processnode.tkssomode where it differs (TAC 217268)
         self.backup_in_progress = False
+        self.restore_in_progress = False
         self.nodes: dict[str, LabNodeState] = {
             s.name: LabNodeState(state=self, spec=s, fqdn=topology.fqdn(s.name)) for s in topology.nodes}
         self.phones = PhoneFleet(trust_of=self._trust_of)
@@ -274,6 +276,8 @@ class LabState:
         state.ctl = CtlFile.from_dict(data["ctl"])
         state.sso_enabled = bool(data["sso_enabled"])
         state.backup_in_progress = bool(data["backup_in_progress"])
+        state.restore_in_progress = bool(data.get("restore_in_progress", False))
+        state.sso_node_modes = {str(k): int(v) for k, v in data.get("sso_node_modes", {}).items()}
         for name, node_data in data["nodes"].items():
             state.nodes[name].load_dict(node_data)
         state.phones = PhoneFleet.from_list(data["phones"], trust_of=state._trust_of)
@@ -292,6 +296,8 @@ class LabState:
             "ctl": self.ctl.to_dict(),
             "sso_enabled": self.sso_enabled,
             "backup_in_progress": self.backup_in_progress,
+            "restore_in_progress": self.restore_in_progress,
+            "sso_node_modes": dict(self.sso_node_modes),
             "nodes": {n: node.to_dict() for n, node in self.nodes.items()},
             "phones": self.phones.to_list(),
         }
@@ -376,8 +382,28 @@ class LabState:
             self.changed()
 
     def set_sso(self, enabled: bool) -> None:
+        """Cluster-wide SAML SSO on or off (every node agrees again)."""
         with self.lock:
             self.sso_enabled = bool(enabled)
+            self.sso_node_modes.clear()
+            self.changed()
+
+    def set_sso_node(self, node: str, mode: int) -> None:
+        """One node's ``processnode.tkssomode`` (0 off, 1 agent flow, 2 SAML): its CLI then says so,
+        while the web API keeps the cluster-wide answer (the GUI/CLI disagreement of TAC 217268)."""
+        if node not in self.nodes or int(mode) not in (0, 1, 2):
+            raise ValueError(f"set_sso_node needs a node of {sorted(self.nodes)} and a mode 0, 1 or 2")
+        with self.lock:
+            self.sso_node_modes[node] = int(mode)
+            self.changed()
+
+    def sso_mode(self, node: str) -> int:
+        """``processnode.tkssomode`` of ``node``: its own value, else 2 (SAML) or 0 from the cluster setting."""
+        return self.sso_node_modes.get(node, 2 if self.sso_enabled else 0)
+
+    def set_restore(self, in_progress: bool) -> None:
+        with self.lock:
+            self.restore_in_progress = bool(in_progress)
             self.changed()
 
     def set_backup(self, in_progress: bool) -> None:

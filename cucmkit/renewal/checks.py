@@ -103,19 +103,26 @@ def validate_overrides(overrides: Mapping[str, str]) -> None:
             raise ValueError(f"overriding {name!r} needs a reason that will be recorded")
 
 
-def check_sso(purpose: Purpose, sso_enabled: bool | None) -> CheckResult:
+def check_sso(purpose: Purpose, sso_enabled: bool | None, nodes: Mapping[str, str] | None = None) -> CheckResult:
+    """``sso_enabled``: True when any node says enabled, None when some node could not be read.
+
+    ``nodes``: node -> what it said (its web API, CLI and ``processnode.tkssomode``), for the report.
+    """
     if "sso_disabled" not in purpose.prechecks:
         return CheckResult("sso_disabled", "skipped", f"{purpose.name} does not depend on SAML SSO")
+    per_node = f" ({'; '.join(nodes[n] for n in sorted(nodes))})" if nodes else ""
     if sso_enabled is None:
-        return CheckResult("sso_disabled", "failed", "could not read the SAML SSO status",
-                           "check that the nodes answer /ssosp/ws/public/singleSignOn")
+        return CheckResult("sso_disabled", "failed", f"could not read the SAML SSO status of every node{per_node}",
+                           "check that every node answers /ssosp/ws/public/singleSignOn and `utils sso status`")
     if sso_enabled:
         return CheckResult(
-            "sso_disabled", "failed", "SAML SSO is enabled cluster-wide",
+            "sso_disabled", "failed", f"SAML SSO is enabled{per_node or ' cluster-wide'}",
             "disable SAML SSO (CM Administration > System > SAML Single Sign-On) before renewing tomcat; "
-            "re-enable it when the whole renewal is done",
+            "if the GUI says disabled while a node's CLI or tkssomode says enabled, run `utils sso disable` "
+            "on that node; re-enable it when the whole renewal is done",
         )
-    return CheckResult("sso_disabled", "passed", "SAML SSO is disabled cluster-wide (re-enable it at the end)")
+    return CheckResult("sso_disabled", "passed",
+                       f"SAML SSO is disabled on every node{per_node} (re-enable it at the end)")
 
 
 def check_backup(purpose: Purpose, running: Mapping[str, str]) -> CheckResult:
@@ -125,7 +132,7 @@ def check_backup(purpose: Purpose, running: Mapping[str, str]) -> CheckResult:
     if running:
         where = "; ".join(f"{node}: {what}" for node, what in sorted(running.items()))
         return CheckResult("no_backup", "failed", f"a DRS backup or restore is running ({where})",
-                           "wait until it completes (utils disaster_recovery status backup), then re-run")
+                           "wait until it completes (utils disaster_recovery status backup | restore), then re-run")
     return CheckResult("no_backup", "passed", "no DRS backup or restore is running")
 
 

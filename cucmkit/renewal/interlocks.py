@@ -97,7 +97,7 @@ class Interlocks:
         window, clock, overrides = self.options.maintenance_window, self.options.clock, self.options.overrides
         return [
             ("single_run", PHASES, self.take_lock),
-            ("sso_disabled", CHANGING, lambda: check_sso(self.purpose, self._sso())),
+            ("sso_disabled", CHANGING, self._sso),
             ("no_backup", CHANGING, lambda: check_backup(self.purpose, self._backups())),
             ("phones_gate", PHASES, lambda: check_conflict(self.purpose, self.gate.pending())),
             ("maintenance_window", ("activate", "phones"),
@@ -167,8 +167,14 @@ class Interlocks:
             self.lock.took_over = None
         return check_lock(None)
 
-    def _sso(self) -> bool | None:
-        return self.cluster.sso_enabled() if "sso_disabled" in self.purpose.prechecks else None
+    def _sso(self) -> CheckResult:
+        """Every node's SSO state (web API, CLI, tkssomode): enabled anywhere blocks; unreadable anywhere fails."""
+        if "sso_disabled" not in self.purpose.prechecks:
+            return check_sso(self.purpose, None)
+        nodes = self.cluster.sso_by_node()
+        states = [n.enabled for n in nodes]
+        enabled = True if any(states) else (None if None in states or not states else False)
+        return check_sso(self.purpose, enabled, {n.node: n.describe() for n in nodes})
 
     def _backups(self) -> dict[str, str]:
         """Node -> the DRS backup or restore running on it."""
@@ -176,9 +182,11 @@ class Interlocks:
             return {}
         running: dict[str, str] = {}
         for node in self.cluster.nodes:
-            status = node.backup_status()
-            if status.in_progress:
-                running[node.name] = f"{status.operation or 'backup'} {status.status}".strip()
+            busy = [f"{status.operation or kind} {status.status}".strip()
+                    for kind, status in (("backup", node.backup_status()), ("restore", node.restore_status()))
+                    if status.in_progress]
+            if busy:
+                running[node.name] = ", ".join(busy)
         return running
 
     def _mixed_mode(self) -> CheckResult:

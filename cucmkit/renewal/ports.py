@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from cucmkit.certs.records import CertRecord
     from cucmkit.cucm.models import BackupStatus, ServiceState
     from cucmkit.cucm.risport import RegistrationSummary
+    from cucmkit.cucm.sso import SsoNodeStatus
 
 __all__ = ["NodePort", "ClusterPort", "InboxCa"]
 
@@ -61,6 +62,8 @@ class NodePort(Protocol):
 
     def backup_status(self) -> BackupStatus: ...
 
+    def restore_status(self) -> BackupStatus: ...
+
 
 class ClusterPort(Protocol):
     """The cluster as the engine uses it: its nodes and the cluster-wide operations."""
@@ -79,6 +82,8 @@ class ClusterPort(Protocol):
     def security_mode(self) -> int: ...
 
     def sso_enabled(self) -> bool: ...
+
+    def sso_by_node(self) -> Sequence[SsoNodeStatus]: ...
 
     def ctl_update(self) -> str: ...
 

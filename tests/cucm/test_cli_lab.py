@@ -173,9 +173,11 @@ def test_sentinel_password_never_shows(lab, caplog) -> None:
 
 
 def test_cluster_level_commands(lab, pub_cli) -> None:
-    assert pub_cli.sso_status() is bool(lab.state.sso_enabled)
+    assert pub_cli.sso_status().enabled is bool(lab.state.sso_enabled)
     backup = pub_cli.backup_status()
     assert backup.in_progress is bool(lab.state.backup_in_progress) and backup.operation == "BACKUP"
+    restore = pub_cli.restore_status()
+    assert restore.in_progress is bool(lab.state.restore_in_progress)
     rows = pub_cli.run_sql("select paramname,paramvalue from processconfig where paramname='ClusterSecurityMode'")
     assert rows == [{"paramname": "ClusterSecurityMode", "paramvalue": str(int(lab.state.security_mode))}]
     nodes = pub_cli.run_sql("select name,tknodeusage,tkprocessnoderole from processnode")
@@ -284,3 +286,19 @@ def test_inventory_of_an_unreachable_cli_only_node_is_one_line_not_a_traceback(l
     assert code == 1 and "Traceback" not in err
     assert "error: [imp-pub.lab.example cli login] cannot open SSH" in err
     assert "cucm-pub" in out
+
+
+def test_sso_and_restore_status_read_the_real_layouts(fresh_lab) -> None:
+    """An enabled subscriber prints `Recovery URL Status = disabled`: still enabled (TAC 217268's layout)."""
+    fresh_lab.state.set_sso(True)
+    fresh_lab.state.set_restore(True)
+    with _cli(fresh_lab, "cucm-sub1") as cli:
+        sso = cli.sso_status()
+        assert (sso.enabled, sso.recovery_url, sso.test_status) == (True, False, "passed")
+        assert sso.entity_id and sso.entity_id.startswith("http")
+        restore = cli.restore_status()
+        assert (restore.in_progress, restore.operation, restore.available) == (True, "RESTORE", True)
+        fresh_lab.state.set_sso(False)
+        fresh_lab.state.set_restore(False)
+        assert cli.sso_status().enabled is False
+        assert cli.restore_status().available is False

@@ -89,6 +89,10 @@ def test_cluster_facts_from_axl_sso_and_risport(lab_params: Path, lab: LabCluste
         roles = {p.name.split(".")[0]: (p.role, p.kind) for p in cluster.process_nodes()}
         assert roles.get("cucm-pub") == ("publisher", "CUCM")
         assert cluster.sso_enabled() is lab.state.sso_enabled
+        by_node = cluster.sso_by_node()
+        assert [s.node for s in by_node] == [n.name for n in cluster.nodes]
+        assert all(s.enabled is lab.state.sso_enabled and not s.disagree and s.error is None for s in by_node)
+        assert all(s.db_mode == (2 if lab.state.sso_enabled else 0) for s in by_node)
         assert cluster.registration().total > 0
         with pytest.raises(KeyError):
             cluster.node("nope")

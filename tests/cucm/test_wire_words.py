@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cucmkit.catalogue import MESSAGES
+from cucmkit.cucm.cli import parse_backup_status
+from cucmkit.cucm.sso import SsoNodeStatus, parse_sso_cli_status
+
+TAC_217268_ENABLED = """SSO Status: SAML SSO Enabled
+IdP Metadata Imported Date = Mon Jan 05 09:30:00 UTC 2026
+SP Metadata Exported Date = Mon Jan 05 09:30:00 UTC 2026
+SSO Test Result Date = Mon Jan 05 09:31:00 UTC 2026
+SAML SSO Test Status = passed
+Recovery URL Status = disabled
+Entity ID = http://adfs.example.com/adfs/services/trust
+"""
 
 
 def test_upload_messages_are_cucms_words_where_a_source_gives_them() -> None:
@@ -12,3 +25,37 @@ def test_upload_messages_are_cucms_words_where_a_source_gives_them() -> None:
     assert MESSAGES.import_ok.format(unit="tomcat") == "Successfully imported certificate for tomcat."
     assert MESSAGES.no_csr.format(csr_path="/usr/local/platform/.security/tomcat/keys/tomcat.csr") == (
         "The file /usr/local/platform/.security/tomcat/keys/tomcat.csr does not exist")
+
+
+def test_sso_cli_status_reads_only_the_sso_status_line() -> None:
+    """`Recovery URL Status = disabled` on an enabled node must not read as SSO disabled."""
+    status = parse_sso_cli_status(TAC_217268_ENABLED)
+    assert status is not None and status.enabled is True and status.status == "SAML SSO Enabled"
+    assert (status.recovery_url, status.test_status) == (False, "passed")
+    assert status.entity_id == "http://adfs.example.com/adfs/services/trust"
+    assert status.idp_metadata_imported == "Mon Jan 05 09:30:00 UTC 2026"
+    off = parse_sso_cli_status("SSO Status: SAML SSO Disabled\r\n")
+    assert off is not None and off.enabled is False and off.recovery_url is None
+
+
+@pytest.mark.parametrize("text", ["", "Executed command unsuccessfully", "Recovery URL Status = enabled",
+                                  "SSO Status: unknown"])
+def test_sso_cli_status_without_a_readable_status_line_is_none(text: str) -> None:
+    assert parse_sso_cli_status(text) is None
+
+
+def test_sso_node_status_is_enabled_when_any_source_says_so() -> None:
+    gui_off_cli_on = SsoNodeStatus(node="cucm-sub1", api=False, cli=True, db_mode=2)
+    assert gui_off_cli_on.enabled is True and gui_off_cli_on.disagree
+    assert "tkssomode 2 (SAML)" in gui_off_cli_on.describe() and "CLI enabled" in gui_off_cli_on.describe()
+    assert SsoNodeStatus(node="n", api=False, cli=False, db_mode=0).enabled is False
+    assert SsoNodeStatus(node="n", error="CLI: down").enabled is None
+
+
+def test_drs_restore_status_and_idle_messages() -> None:
+    running = parse_backup_status("Status: RUNNING :: Restore in progress\nTar Filename: 2026.tar\n"
+                                  "Storage Location: NETWORK\nOperation: RESTORE\nPercentage Complete: 40\n")
+    assert (running.in_progress, running.operation, running.percentage) == (True, "RESTORE", 40)
+    for idle in ("drfCliMsg: No backup status available", "drfCliMsg: No restore status available"):
+        status = parse_backup_status(idle)
+        assert (status.available, status.in_progress) == (False, False)

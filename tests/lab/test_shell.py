@@ -563,9 +563,37 @@ def test_sso_status_follows_the_state(cli_lab: LabCluster) -> None:
     assert t.lines("utils sso status") == ["SSO Status: SAML SSO Disabled"]
     cli_lab.state.set_sso(True)
     try:
-        assert t.lines("utils sso status") == ["SSO Status: SAML SSO Enabled"]
+        lines = t.lines("utils sso status")
+        sub = Term(cli_lab, "cucm-sub1").lines("utils sso status")
     finally:
         cli_lab.state.set_sso(False)
+    assert lines[0] == "SSO Status: SAML SSO Enabled"   # TAC 217268's fields, in its order
+    assert [line.split(" = ")[0] for line in lines[1:]] == [
+        "IdP Metadata Imported Date", "SP Metadata Exported Date", "SSO Test Result Date", "SAML SSO Test Status",
+        "Recovery URL Status", "Entity ID"]
+    assert "Recovery URL Status = enabled" in lines and "Recovery URL Status = disabled" in sub
+
+
+def test_sso_status_of_one_node_can_differ_from_the_cluster(cli_lab: LabCluster) -> None:
+    """processnode.tkssomode per node (TAC 217268): that node's CLI says so; the web API keeps the cluster's."""
+    cli_lab.state.set_sso_node("cucm-sub2", 2)
+    try:
+        assert Term(cli_lab, "cucm-sub2").lines("utils sso status")[0] == "SSO Status: SAML SSO Enabled"
+        assert Term(cli_lab, "cucm-sub1").lines("utils sso status") == ["SSO Status: SAML SSO Disabled"]
+        assert cli_lab.state.sso_enabled is False
+    finally:
+        cli_lab.state.set_sso(False)
+
+
+def test_restore_status_follows_the_state(cli_lab: LabCluster) -> None:
+    t = Term(cli_lab)
+    assert t.lines("utils disaster_recovery status restore") == ["drfCliMsg: No restore status available"]
+    cli_lab.state.set_restore(True)
+    try:
+        lines = t.lines("utils disaster_recovery status restore")
+    finally:
+        cli_lab.state.set_restore(False)
+    assert lines[0] == "Status: RUNNING :: Restore in progress" and "Operation: RESTORE" in lines
 
 
 def test_show_version_active(term: Term) -> None:

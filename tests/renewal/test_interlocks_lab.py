@@ -41,6 +41,31 @@ def test_backup_running_blocks_ipsec(env):
         assert renewal.csr().status == "done"
 
 
+def test_sso_enabled_on_one_node_only_blocks_tomcat_and_names_the_node(env):
+    """The GUI (web API) says disabled; cucm-sub2's CLI and tkssomode say SAML (TAC 217268)."""
+    env.lab.state.set_sso_node("cucm-sub2", 2)
+    before = {n: env.lab.state.node(n).pending_csr("tomcat") for n in CUCM}
+    try:
+        with env.open("tomcat") as renewal:
+            result = renewal.run()
+            assert result.status == "blocked" and "SAML SSO is enabled" in result.message
+            assert "cucm-sub2.lab.example: API disabled, CLI enabled, tkssomode 2 (SAML)" in result.message
+            assert {n: env.lab.state.node(n).pending_csr("tomcat") for n in CUCM} == before
+    finally:
+        env.lab.state.set_sso(False)
+
+
+def test_restore_running_blocks_ipsec(env):
+    env.lab.state.set_restore(True)
+    before = env.lab.state.node("cucm-sub2").pending_csr("ipsec")
+    with env.open("ipsec", nodes=("cucm-sub2",)) as renewal:
+        result = renewal.run()
+        assert result.status == "blocked" and "restore" in result.message.lower()
+        assert env.lab.state.node("cucm-sub2").pending_csr("ipsec") == before
+        env.lab.state.set_restore(False)
+        assert renewal.csr().status == "done"
+
+
 def _raw_install(lab, node_name, purpose):
     node = lab.state.node(node_name)
     leaf, chain = lab.ca.issue(node.generate_csr(purpose), purpose)
