@@ -38,6 +38,8 @@ __all__ = [
     "DeviceRegistration",
     "RegistrationSummary",
     "STATUS_REASONS",
+    "UNREGISTRATION_CAUSES",
+    "REGISTRATION_FAILURE_CAUSES",
     "reason_text",
     "PATH",
 ]
@@ -54,33 +56,84 @@ DEFAULT_BACKOFF = 10.0       # seconds before the first retry; doubled, with jit
 DEFAULT_BACKOFF_MAX = 60.0
 NOT_REPORTED = "Not reported by RisPort"
 
-#: RisPort StatusReason -> text (CONTRACTS 1.3; 13 is [INF]).
-STATUS_REASONS: dict[int, str] = {
-    0: "Registered",
-    1: "Reset by administrator",
-    6: "Connectivity error",
-    8: "Device initiated reset",
-    9: "Call manager reset",
-    10: "Device unregistered",
-    11: "Malformed register message",
-    12: "SCCP device throttling",
-    13: "Security error: ITL/CTL signature mismatch",
-    14: "Registration sequence error",
-    15: "Invalid capabilities",
-    16: "Capability response timeout",
-    17: "Security mismatch",
-    18: "Autoregister device name conflict",
-    19: "Database configuration error",
-    20: "Database timeout",
-    21: "Registration timeout",
-    23: "Call manager failover",
+#: StatusReason of a phone that is not registered -> text: CISCO-CCM-MIB's CcmDevUnregCauseCode
+#: (ccmPhoneUnregReason), text = the MIB's name spelled out. That RisPort's StatusReason uses the
+#: MIB's numbering is [INF] (no RisPort table is public; CONTRACTS 1.3). No code names the ITL.
+UNREGISTRATION_CAUSES: dict[int, str] = {
+    0: "No error (noError)",
+    1: "Unknown (unknown)",
+    2: "No entry in database (noEntryInDatabase)",
+    3: "Database configuration error (databaseConfigurationError)",
+    4: "Device name unresolvable (deviceNameUnresolveable)",
+    5: "Maximum device registrations exceeded (maxDevRegExceeded)",
+    6: "Connectivity error (connectivityError)",
+    7: "Initialization error (initializationError)",
+    8: "Device initiated reset (deviceInitiatedReset)",
+    9: "CallManager reset (callManagerReset)",
+    10: "Device unregistered (deviceUnregistered)",
+    11: "Malformed register message (malformedRegisterMsg)",
+    12: "SCCP device throttling (sccpDeviceThrottling)",
+    13: "Keepalive timeout (keepAliveTimeout)",
+    14: "Configuration mismatch (configurationMismatch)",
+    15: "CallManager restart (callManagerRestart)",
+    16: "Duplicate registration (duplicateRegistration)",
+    17: "CallManager apply config (callManagerApplyConfig)",
+    18: "Device no response (deviceNoResponse)",
+    19: "Extension Mobility login/logout (emLoginLogout)",
+    20: "EMCC login/logout (emccLoginLogout)",
+    21: "EnergyWise power save plus (energywisePowerSavePlus)",
+    22: "CallManager forced restart (callManagerForcedRestart)",
+    23: "Source IP address changed (sourceIPAddrChanged)",
+    24: "Source port changed (sourcePortChanged)",
+    25: "Registration sequence error (registrationSequenceError)",
+    26: "Invalid capabilities (invalidCapabilities)",
+    28: "Fallback initiated (fallbackInitiated)",
+    29: "Device switch (deviceSwitch)",
 }
 
+#: StatusReason of a Rejected phone -> text: CISCO-CCM-MIB's CcmDevRegFailCauseCode (ccmPhoneRegFailReason).
+REGISTRATION_FAILURE_CAUSES: dict[int, str] = {
+    0: "No error (noError)",
+    1: "Unknown (unknown)",
+    2: "No entry in database (noEntryInDatabase)",
+    3: "Database configuration error (databaseConfigurationError)",
+    4: "Device name unresolvable (deviceNameUnresolveable)",
+    5: "Maximum device registrations exceeded (maxDevRegExceeded)",
+    6: "Connectivity error (connectivityError)",
+    7: "Initialization error (initializationError)",
+    8: "Device initiated reset (deviceInitiatedReset)",
+    9: "CallManager reset (callManagerReset)",
+    10: "Authentication error (authenticationError)",
+    11: "Invalid X.509 name in certificate (invalidX509NameInCertificate)",
+    12: "Invalid TLS cipher (invalidTLSCipher)",
+    13: "Directory number mismatch (directoryNumberMismatch)",
+    14: "Malformed register message (malformedRegisterMsg)",
+    15: "Protocol mismatch (protocolMismatch)",
+    16: "Device not active (deviceNotActive)",
+    17: "Authenticated device already exists (authenticatedDeviceAlreadyExists)",
+    18: "Obsolete protocol version (obsoleteProtocolVersion)",
+    23: "Database timeout (databaseTimeout)",
+    25: "Registration sequence error (registrationSequenceError)",
+    26: "Invalid capabilities (invalidCapabilities)",
+    27: "Capability response timeout (capabilityResponseTimeout)",
+    28: "Security mismatch (securityMismatch)",
+    29: "Auto-registration database error (autoRegisterDBError)",
+    30: "Database access error (dbAccessError)",
+    31: "Auto-registration database configuration timeout (autoRegisterDBConfigTimeout)",
+    32: "Device type mismatch (deviceTypeMismatch)",
+    33: "Addressing mode mismatch (addressingModeMismatch)",
+}
 
-def reason_text(code: int | None) -> str:
+STATUS_REASONS = UNREGISTRATION_CAUSES   # the table for every status but Rejected
+
+
+def reason_text(code: int | None, status: str = "") -> str:
+    """The cause behind a StatusReason: a Rejected phone's from the registration-failure codes, else
+    the unregistration codes (CISCO-CCM-MIB); a code neither lists is shown as its number."""
     if code is None:
         return NOT_REPORTED
-    return STATUS_REASONS.get(code, f"StatusReason {code}")
+    table = REGISTRATION_FAILURE_CAUSES if status == "Rejected" else UNREGISTRATION_CAUSES
+    return table.get(code, f"StatusReason {code}")
 
 
 class RateBudget:
@@ -169,7 +222,7 @@ class DeviceRegistration:
 
     @property
     def reason(self) -> str:
-        return reason_text(self.status_reason)
+        return reason_text(self.status_reason, self.status)
 
 
 @dataclass(frozen=True)

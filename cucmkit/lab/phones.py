@@ -5,7 +5,7 @@ certificate fingerprints of that node as it last saw them. Dropping it
 (reset, CallManager restart) sets the time it comes back. When that time has
 passed, it re-registers unless BOTH the node's active CallManager and active
 TVS certificates differ from what it last saw: then its ITL no longer matches
-and it stays UnRegistered with StatusReason 13 until ``delete_itl``.
+and it stays UnRegistered (StatusReason 1, unknown: no MIB code names the ITL) until ``delete_itl``.
 
 ``PhoneDesk`` is what the doors call (resets by device, pool or all, ITL
 deletes, views): it holds the cluster's lock, records events and persists.
@@ -26,9 +26,11 @@ from cucmkit.lab.store import LabContext, LabRefusal, current_door
 __all__ = ["Phone", "PhoneView", "PhoneFleet", "PhoneDesk", "CtlFile", "next_ctl", "CTL_SIGNERS",
            "REASON_REGISTERED", "REASON_RESET", "REASON_ITL"]
 
+# StatusReason codes as CISCO-CCM-MIB numbers unregistration causes (RisPort's use of them is [INF]):
+# a reset from CUCM is callManagerReset (9); no code names a distrusted ITL, so those phones say unknown (1).
 REASON_REGISTERED = 0
-REASON_RESET = 1
-REASON_ITL = 13
+REASON_RESET = 9
+REASON_ITL = 1
 NEVER = math.inf
 
 
@@ -60,7 +62,7 @@ class PhoneView:
     model: str
     description: str
     status: str          # "Registered" | "UnRegistered"
-    reason: int          # 0, 1 (reset), 13 (ITL mismatch)
+    reason: int          # 0, 9 (reset: callManagerReset), 1 (ITL mismatch: unknown)
     timestamp: int       # epoch seconds of the last status change
 
 
@@ -188,7 +190,7 @@ class PhoneFleet:
                 out["registered"] += 1
             else:
                 out["unregistered"] += 1
-                out["itl_mismatch"] += view.reason == REASON_ITL
+                out["itl_mismatch"] += bool(self._phones[view.name].broken)
         return out
 
     # -- persistence

@@ -197,8 +197,8 @@ def test_reset_shows_reason_in_summary(lab, quiet_window) -> None:
         axl.reset_all_devices()
         summary, _ = _all(lab)
     assert summary.unregistered == summary.total > 0
-    assert dict(summary.by_reason) == {"Reset by administrator": summary.total}
-    assert all(d.status_reason == 1 for d in summary.devices)
+    assert dict(summary.by_reason) == {"CallManager reset (callManagerReset)": summary.total}
+    assert all(d.status_reason == 9 for d in summary.devices)
     deadline = time.monotonic() + 20  # leave the shared lab as found: every phone registered again
     while time.monotonic() < deadline:
         lab.state.settle()

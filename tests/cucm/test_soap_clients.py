@@ -184,7 +184,7 @@ def test_risport_requests_validate_and_page_with_stateinfo() -> None:
     assert soap.child(transport.body(1), "StateInfo").text == '<StateInfo next="2"/>'
     assert (summary.total, summary.registered, summary.unregistered) == (2, 1, 1)
     assert summary.unregistered_names == ("SEP000000000002",)
-    assert dict(summary.by_reason) == {"Reset by administrator": 1}
+    assert dict(summary.by_reason) == {"Unknown (unknown)": 1}
     assert dict(summary.by_node) == {"cucm-sub1": 1}
     frame = summary.to_frame()
     assert list(frame["name"]) == ["SEP000000000001", "SEP000000000002"]

@@ -6,6 +6,7 @@ import pytest
 
 from cucmkit.catalogue import MESSAGES
 from cucmkit.cucm.cli import parse_backup_status
+from cucmkit.cucm.risport import REGISTRATION_FAILURE_CAUSES, UNREGISTRATION_CAUSES, DeviceRegistration, reason_text
 from cucmkit.cucm.sso import SsoNodeStatus, parse_sso_cli_status
 
 TAC_217268_ENABLED = """SSO Status: SAML SSO Enabled
@@ -59,3 +60,18 @@ def test_drs_restore_status_and_idle_messages() -> None:
     for idle in ("drfCliMsg: No backup status available", "drfCliMsg: No restore status available"):
         status = parse_backup_status(idle)
         assert (status.available, status.in_progress) == (False, False)
+
+
+def test_status_reasons_are_the_cisco_ccm_mib_cause_codes() -> None:
+    """CISCO-CCM-MIB: 13 is keepAliveTimeout (not an ITL error), 9 callManagerReset; Rejected uses the
+    registration-failure codes (13 directoryNumberMismatch, 28 securityMismatch); no code names the ITL."""
+    assert reason_text(13, "UnRegistered") == "Keepalive timeout (keepAliveTimeout)"
+    assert reason_text(9, "UnRegistered") == "CallManager reset (callManagerReset)"
+    assert reason_text(1, "UnRegistered") == "Unknown (unknown)"
+    assert reason_text(13, "Rejected") == "Directory number mismatch (directoryNumberMismatch)"
+    assert reason_text(28, "Rejected") == "Security mismatch (securityMismatch)"
+    assert reason_text(27, "UnRegistered") == "StatusReason 27"          # not in the unregistration codes
+    assert not any("ITL" in text for table in (UNREGISTRATION_CAUSES, REGISTRATION_FAILURE_CAUSES)
+                   for text in table.values())
+    assert DeviceRegistration(name="SEP1", node="n", status="Rejected", status_reason=10).reason == (
+        "Authentication error (authenticationError)")

@@ -1,4 +1,5 @@
-"""Phones drop and re-register; the broken-ITL case keeps them down (StatusReason 13)."""
+"""Phones drop and re-register (StatusReason 9, callManagerReset); the broken-ITL case keeps them down
+(StatusReason 1, unknown: CISCO-CCM-MIB has no ITL cause)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cucmkit.lab.phones import REASON_ITL, REASON_RESET
 from cucmkit.lab.pki import LabCA
 from cucmkit.lab.starting import ensure_cas
 from cucmkit.lab.state import LabRefusal, LabState
@@ -24,7 +26,7 @@ def state(tmp_path: Path) -> LabState:
 
 
 def _counts(state: LabState, node: str | None = None) -> dict[str, int]:
-    out = {"Registered": 0, "UnRegistered": 0, 13: 0, 1: 0}
+    out = {"Registered": 0, "UnRegistered": 0, REASON_ITL: 0, REASON_RESET: 0}
     for view in state.phone_views():
         if node is None or view.node == node:
             out[view.status] += 1
@@ -48,7 +50,7 @@ def test_phones_live_on_subscribers_with_risport_fields(state: LabState) -> None
 def test_reset_all_devices_drops_then_reregisters(state: LabState) -> None:
     assert state.reset_all_devices() == 12
     counts = _counts(state)
-    assert counts["UnRegistered"] == 12 and counts[1] == 12
+    assert counts["UnRegistered"] == 12 and counts[REASON_RESET] == 12
     wait_until(lambda: _all_registered(state), timeout=5)
 
 
@@ -107,12 +109,12 @@ def test_callmanager_and_tvs_together_break_the_itl(state: LabState) -> None:
     node.regenerate("TVS")
     node.restart("Cisco Trust Verification Service")
     node.restart("Cisco CallManager")
-    wait_until(lambda: _counts(state, "cucm-sub2")["Registered"] == 6 and _counts(state, "cucm-sub1")[13] == 6
+    wait_until(lambda: _counts(state, "cucm-sub2")["Registered"] == 6 and _counts(state, "cucm-sub1")[REASON_ITL] == 6
                and node.service("Cisco CallManager").status == "Started", timeout=5)
     views = [v for v in state.phone_views() if v.node == "cucm-sub1"]
-    assert {(v.status, v.reason) for v in views} == {("UnRegistered", 13)}
+    assert {(v.status, v.reason) for v in views} == {("UnRegistered", REASON_ITL)}
     state.reset_all_devices()  # a reset does not help
     time.sleep(0.6)
-    assert _counts(state, "cucm-sub1")[13] == 6
+    assert _counts(state, "cucm-sub1")[REASON_ITL] == 6
     assert state.delete_itl([v.name for v in views]) == 6  # by hand, phone by phone
     wait_until(lambda: _all_registered(state), timeout=5)

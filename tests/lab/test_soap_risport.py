@@ -151,7 +151,7 @@ def test_status_filter_after_a_device_pool_reset(ris_lab: LabCluster) -> None:
         ris_lab.state.reset_device_pool(pool)
         down = devices(select(ris_lab, "*", status="UnRegistered"))
         assert {d.Name for _, d in down} == dropped
-        assert {(d.Status, d.StatusReason) for _, d in down} == {("UnRegistered", 1)}
+        assert {(d.Status, d.StatusReason) for _, d in down} == {("UnRegistered", 9)}  # CISCO-CCM-MIB callManagerReset
         up = devices(select(ris_lab, "*", status="Registered"))
         assert len(up) == PHONES - len(dropped) and not dropped & {d.Name for _, d in up}
     finally:
@@ -246,18 +246,18 @@ def test_wsdl_is_the_installed_ciscos_file() -> None:
     assert Path(WSDL).read_text().count("selectCmDeviceExt") >= 2
 
 
-def test_broken_itl_phones_show_status_reason_13(fresh_lab: LabCluster) -> None:
-    """CallManager and TVS both replaced on a node: its phones stay UnRegistered, reason 13."""
+def test_broken_itl_phones_show_status_reason_unknown(fresh_lab: LabCluster) -> None:
+    """CallManager and TVS both replaced on a node: its phones stay UnRegistered, reason 1 (unknown)."""
     node = fresh_lab.state.node("cucm-sub1")
     victims = sorted(v.name for v in fresh_lab.state.phone_views() if v.node == "cucm-sub1")
     for purpose, svc in (("TVS", "Cisco Trust Verification Service"), ("CallManager", "Cisco CallManager")):
         node.regenerate(purpose)
         node.restart(svc)
         S.wait_until(lambda svc=svc: node.service(svc).status == "Started")
-    S.wait_until(lambda: all(v.reason == 13 for v in fresh_lab.state.phone_views() if v.node == "cucm-sub1"))
+    S.wait_until(lambda: all(v.reason == 1 for v in fresh_lab.state.phone_views() if v.node == "cucm-sub1"))
     down = devices(select(fresh_lab, "*", status="UnRegistered", node="cucm-pub"))
     assert sorted(d.Name for _, d in down) == victims
-    assert {(n, d.StatusReason) for n, d in down} == {("cucm-sub1.lab.example", 13)}
+    assert {(n, d.StatusReason) for n, d in down} == {("cucm-sub1.lab.example", 1)}
 
 
 def test_class_model_protocol_and_download_filters(ris_lab: LabCluster) -> None:

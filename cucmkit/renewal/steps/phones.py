@@ -79,14 +79,19 @@ def _wait_remedy(summary: RegistrationSummary | None, baseline: Baseline, poll: 
                 "re-run once the rate window has passed (registration.risport_rate per risport_window), "
                 "stop other tools polling RisPort on this cluster, or raise timeouts.registration")
     missing = _missing(summary, baseline)
-    if any(d.status_reason in _TRUST_REASONS for d in missing):
-        return ("phones rejected for a security reason (StatusReason 13/17: ITL/CTL mismatch) need their ITL "
-                "deleted on the phone (Settings > Security > Trust List, or Bulk Reset ITL); then re-run")
-    return ("check the phones listed (powered, reachable, their StatusReason); re-run to wait again, "
-            "or raise timeouts.registration / registration.tolerance if some are known to be away")
+    if any(d.status == "Rejected" and d.status_reason in _TRUST_REASONS for d in missing):
+        return ("phones rejected for a security reason (authentication, certificate name, TLS cipher or "
+                "security mismatch) may distrust the new certificates: check their ITL/CTL and delete the ITL "
+                "on the phone (Settings > Security > Trust List, or Bulk Reset ITL); then re-run")
+    return ("check the phones listed (powered, reachable, their StatusReason); a phone whose ITL no longer "
+            "matches has no StatusReason of its own (it may stay down, or even registered): after a CallManager "
+            "or TVS change, delete its ITL; re-run to wait again, or raise timeouts.registration / "
+            "registration.tolerance if some are known to be away")
 
 
-_TRUST_REASONS = frozenset({13, 17})
+# CISCO-CCM-MIB registration-failure causes of a Rejected phone that point at certificates or TLS:
+# authenticationError, invalidX509NameInCertificate, invalidTLSCipher, securityMismatch. No code names the ITL.
+_TRUST_REASONS = frozenset({10, 11, 12, 28})
 
 
 def _missing(summary: RegistrationSummary, baseline: Baseline) -> list[DeviceRegistration]:
