@@ -107,3 +107,49 @@ def test_get_without_wsdl_still_answers_the_service_page(wsdl_lab: LabCluster) -
     answer = S.session(wsdl_lab, "cucm-sub1").get(
         S.url(wsdl_lab, "cucm-sub1", "/realtimeservice2/services/RISService70"), timeout=10)
     assert answer.status_code == 200 and "AXIS service" in answer.text
+
+
+CISCO = {  # path -> (Cisco's WSDL from collabconnector, binding)
+    "/controlcenterservice2/services/ControlCenterServices":
+        (S.wsdl("12.5", "ControlCenterServices.wsdl"), "{http://schemas.cisco.com/ast/soap}ControlCenterServicesBinding"),
+    "/realtimeservice2/services/RISService70":
+        (S.wsdl("12.5", "RISService70.wsdl"), "{http://schemas.cisco.com/ast/soap}RisBinding"),
+    "/axl/": (S.wsdl("14.0", "AXLAPI.wsdl"), "{http://www.cisco.com/AXLAPIService/}AXLAPIBinding"),
+}
+
+
+def both(lab: LabCluster, path: str) -> dict[str, Any]:
+    """The same door through a client built from the lab's ?wsdl and one built from Cisco's WSDL."""
+    node = DOORS[path][0]
+    wsdl_file, binding = CISCO[path]
+    return {"lab": client(lab, path), "cisco": S.zeep_service(lab, node, wsdl_file, binding, path)}
+
+
+def test_both_wsdls_read_the_same_control_center_answers_and_restart_without_node_name(
+        wsdl_lab: LabCluster) -> None:
+    clients = both(wsdl_lab, "/controlcenterservice2/services/ControlCenterServices")
+    read = {name: {i.ServiceName: i.ServiceStatus for i in svc.soapGetServiceStatus(
+        ServiceStatus=[""]).ServiceInfoList.item} for name, svc in clients.items()}
+    assert read["lab"] == read["cisco"] and read["lab"]["Cisco CallManager"] == "Started"
+    for name, svc in clients.items():  # no NodeName: the local node (cucm-sub1) restarts, whichever WSDL
+        answer = svc.soapDoControlServices(ControlServiceRequest={
+            "ControlType": "Restart", "ServiceList": {"item": ["Cisco CallManager"]}})
+        [item] = answer.ServiceInfoList.item
+        assert item.ServiceName == "Cisco CallManager", name
+        S.wait_until(lambda: wsdl_lab.state.node("cucm-sub1").service("Cisco CallManager").status == "Started",
+                     timeout=30)
+
+
+def test_both_wsdls_page_risport_and_read_axl_alike(wsdl_lab: LabCluster) -> None:
+    seen = {}
+    for name, svc in both(wsdl_lab, "/realtimeservice2/services/RISService70").items():
+        answer = svc.selectCmDeviceExt(StateInfo="", CmSelectionCriteria={
+            "MaxReturnedDevices": 100, "Status": "Any", "SelectBy": "Name", "SelectItems": {"item": [{"Item": "SEP*"}]}})
+        seen[name] = sorted((d.Name, d.Status, d.StatusReason) for node in answer.SelectCmDeviceResult.CmNodes.item
+                            for d in (node.CmDevices.item if node.CmDevices else []))
+    assert seen["lab"] == seen["cisco"] and len(seen["lab"]) == len(wsdl_lab.state.phones.names())
+    rows = {}
+    for name, svc in both(wsdl_lab, "/axl/").items():
+        rows[name] = sorted((r[0].text, r[1].text) for r in svc.executeSQLQuery(
+            sql="select name,tkssomode from processnode")["return"].row)
+    assert rows["lab"] == rows["cisco"] and ("cucm-pub.lab.example", "0") in rows["lab"]
