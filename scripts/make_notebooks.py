@@ -166,8 +166,8 @@ def _runbook_cells(p: Purpose) -> list[nbformat.NotebookNode]:
         _step("ca", "book.ca()"),
         _md(f"## 7. Install\nWhat the CA returned is validated first (key usages, chain, SANs equal to the CSR, "
             f"not expired, no wildcard). Then, per node: the **root** and the **intermediates** as `{trust}`, then "
-            f"the CA-signed certificate as `{p.name}`.\n- ⚠️ Order matters: CUCM refuses the identity with *CA "
-            "Certificate is Not Available in the Trust-Store* when the chain is missing.\n- CUCM keeps one trust "
+            f"the CA-signed certificate as `{p.name}`.\n- ⚠️ Order matters: CUCM refuses the identity with "
+            f"*{catalogue.MESSAGES.ca_not_in_trust}* when the chain is missing.\n- CUCM keeps one trust "
             "certificate per CN: never upload an expired one; an older one does not replace a newer one."),
         _step("install", "book.install()"),
         _md(_activate_text(p)),
