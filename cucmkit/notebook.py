@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from cucmkit.certs.records import CertRecord
     from cucmkit.cucm import Cluster
     from cucmkit.cucm.risport import RegistrationSummary
+    from cucmkit.cucm.sso import SsoNodeStatus
     from cucmkit.params import ClusterParams
     from cucmkit.renewal import Renewal
     from cucmkit.renewal.state import StepRecord
@@ -285,6 +286,9 @@ class _RecordingCluster:
 
     def sso_enabled(self) -> bool:
         return self._cluster.sso_enabled()
+
+    def sso_by_node(self) -> Sequence[SsoNodeStatus]:
+        return self._cluster.sso_by_node()
 
     def ctl_update(self) -> str:
         return self._cluster.ctl_update()
