@@ -68,7 +68,8 @@ def register(subparsers: Any) -> None:
     kset.add_argument("value")
     kset.set_defaults(func=lambda a: _act(a, "knob_set", {"name": a.name, "value": a.value}))
 
-    setp = _with_dir(sub.add_parser("set", help="cluster setting: security_mode 0|1, sso_enabled, backup_in_progress"))
+    setp = _with_dir(sub.add_parser(
+        "set", help="cluster setting: security_mode 0|1, sso_enabled, backup_in_progress, restore_in_progress"))
     setp.add_argument("name")
     setp.add_argument("value")
     setp.set_defaults(func=lambda a: _act(a, "set", {"name": a.name, "value": a.value}))
