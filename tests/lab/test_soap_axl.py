@@ -163,7 +163,8 @@ def slow_reregister(axl_lab: LabCluster) -> Iterator[None]:
 def test_reset_enterprise_parameters_resets_every_phone(axl_lab: LabCluster, slow_reregister: None) -> None:
     assert axl(axl_lab).resetEnterpriseParameters()["return"] == "true"
     views = axl_lab.state.phone_views()
-    assert len(views) == PHONES and {(v.status, v.reason) for v in views} == {("UnRegistered", 1)}
+    # StatusReason 9: CISCO-CCM-MIB's callManagerReset
+    assert len(views) == PHONES and {(v.status, v.reason) for v in views} == {("UnRegistered", 9)}
     S.wait_until(lambda: S.all_registered(axl_lab))
 
 

@@ -138,9 +138,11 @@ def test_both_wsdls_read_the_same_control_center_answers_and_restart_without_nod
         assert item.ServiceName == "Cisco CallManager", name
         S.wait_until(lambda: wsdl_lab.state.node("cucm-sub1").service("Cisco CallManager").status == "Started",
                      timeout=30)
+    S.wait_until(lambda: S.all_registered(wsdl_lab), timeout=60)   # leave the module's lab as found
 
 
 def test_both_wsdls_page_risport_and_read_axl_alike(wsdl_lab: LabCluster) -> None:
+    S.wait_until(lambda: S.all_registered(wsdl_lab), timeout=60)   # the two reads must see the same phones
     seen = {}
     for name, svc in both(wsdl_lab, "/realtimeservice2/services/RISService70").items():
         answer = svc.selectCmDeviceExt(StateInfo="", CmSelectionCriteria={
