@@ -75,3 +75,23 @@ def test_status_reasons_are_the_cisco_ccm_mib_cause_codes() -> None:
                    for text in table.values())
     assert DeviceRegistration(name="SEP1", node="n", status="Rejected", status_reason=10).reason == (
         "Authentication error (authenticationError)")
+
+
+def test_the_phone_wait_remedy_rests_on_no_invented_itl_code() -> None:
+    """Only a Rejected phone's certificate/TLS registration-failure causes point at trust; 13 unregistered
+    is a keepalive timeout, and the ITL remedy never claims a StatusReason of its own."""
+    from cucmkit.cucm.risport import RegistrationSummary
+    from cucmkit.renewal.state import Baseline
+    from cucmkit.renewal.steps.phones import _Poll, _wait_remedy
+
+    baseline = Baseline(registered=1, total=1, names=("SEP1",))
+    poll = _Poll()
+    poll.fresh = True
+
+    def remedy(status: str, code: int) -> str:
+        device = DeviceRegistration(name="SEP1", node="n", status=status, status_reason=code)
+        return _wait_remedy(RegistrationSummary.build([device]), baseline, poll)
+
+    assert "rejected for a security reason" in remedy("Rejected", 28)
+    assert "rejected for a security reason" not in remedy("UnRegistered", 13)
+    assert "13/17" not in remedy("Rejected", 28) and "no StatusReason of its own" in remedy("UnRegistered", 13)
