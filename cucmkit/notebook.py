@@ -372,7 +372,8 @@ class Runbook:
             from cucmkit.renewal import RenewalOptions
 
             options = RenewalOptions.from_parameters(self.params, dry_run=self.options.dry_run,
-                                                     progress=self._progress)
+                                                     progress=self._progress, on_step_start=self._step_started,
+                                                     observers=(self._step_ended,))
             self._renewal = wiring.open_renewal(
                 self.params, self.purpose.name, state_dir=wiring.state_dir_for(self.params, self.options.state_dir),
                 ticket=self.options.ticket, ca=self.options.ca, options=options,
@@ -381,7 +382,18 @@ class Runbook:
         return self._renewal
 
     def _progress(self, text: str) -> None:
+        if text != self._last_message:
+            self.journal.write("progress", text=text[:300])   # the terminal's live view follows the journal
         self._last_message = text
+
+    def _step_started(self, record: StepRecord) -> None:
+        limits = {"restart": self.params.timeouts.restart, "phones-wait": self.params.timeouts.registration}
+        self.journal.write("step-start", key=record.key, step=record.name, node=record.node, phase=record.phase,
+                           detail=record.detail[:300], limit=limits.get(record.name))
+
+    def _step_ended(self, record: StepRecord) -> None:
+        self.journal.write("step-end", key=record.key, step=record.name, node=record.node, phase=record.phase,
+                           outcome=record.outcome, detail=record.detail[:300])
 
     # ---- cells ----
     def banner(self) -> None:
@@ -426,7 +438,8 @@ class Runbook:
 
     def plan(self) -> None:
         plan = self.renewal.plan()
-        self.journal.write("plan", due=bool(plan.due), steps=len(plan.steps))
+        self.journal.write("plan", due=bool(plan.due), steps=len(plan.steps),
+                           restarts=sum(1 for s in plan.steps if s.name == "restart"))
         _display(plan)
         self.results["plan"] = plan
 

@@ -40,6 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -53,6 +54,7 @@ from cucmkit.evidence.filing import Execution, file_evidence, read_notebook, saf
 from cucmkit.evidence.journal import read_journal, utc_now
 from cucmkit.evidence.record import PapermillOutcome, ResultRecord
 from cucmkit.evidence.secrets import project_root
+from cucmkit.live import LiveView
 from cucmkit.params import find_root
 from cucmkit.stopping import RUNNER_PID_ENV, process_gone
 
@@ -364,8 +366,11 @@ def _execute_with_retry(spec: RunSpec, staging: Path, execution: Execution) -> P
     return outcome
 
 
-def run_one(spec: RunSpec) -> RunOutcome:
-    """Run one notebook for one cluster; the evidence folder is written whatever happens."""
+def run_one(spec: RunSpec, view: LiveView | None = None) -> RunOutcome:
+    """Run one notebook for one cluster; the evidence folder is written whatever happens.
+
+    With a ``view``, the run's journal is followed live while papermill runs (the terminal's progress).
+    """
     spec = replace(spec, purpose=purpose_name(spec.purpose))
     notebook = notebook_for(spec.purpose, spec.notebooks_dir)
     if not notebook.is_file():
@@ -374,7 +379,8 @@ def run_one(spec: RunSpec) -> RunOutcome:
     execution = _execution(spec, staging, notebook, utc_now())
     outcome = execution.papermill
     try:
-        outcome = _execute_with_retry(spec, staging, execution)
+        with view.following(f"{execution.cluster} {spec.purpose}", staging / _JOURNAL) if view else nullcontext():
+            outcome = _execute_with_retry(spec, staging, execution)
     finally:
         filed = file_evidence(replace(execution, papermill=outcome, ended=utc_now()), spec.evidence_root)
         shutil.rmtree(staging, ignore_errors=True)
@@ -389,11 +395,11 @@ def _cluster_groups(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
     return list(groups.values())
 
 
-def _run_group(group: list[RunSpec]) -> list[RunOutcome]:
-    return [run_one(spec) for spec in group if not _STOP.is_set()]
+def _run_group(group: list[RunSpec], view: LiveView | None) -> list[RunOutcome]:
+    return [run_one(spec, view) for spec in group if not _STOP.is_set()]
 
 
-def run_batch(specs: Sequence[RunSpec], *, parallel: int = 1) -> list[RunOutcome]:
+def run_batch(specs: Sequence[RunSpec], *, parallel: int = 1, view: LiveView | None = None) -> list[RunOutcome]:
     """Every spec, clusters in parallel up to ``parallel``, each cluster's runs one after another.
 
     SIGINT (Ctrl-C) or SIGTERM stops the batch: running notebooks are asked to
@@ -404,7 +410,7 @@ def run_batch(specs: Sequence[RunSpec], *, parallel: int = 1) -> list[RunOutcome
     _KILL.clear()
     undo = _install_handlers()
     pool = ThreadPoolExecutor(max_workers=max(1, parallel))
-    futures = [pool.submit(_run_group, group) for group in _cluster_groups(specs)]
+    futures = [pool.submit(_run_group, group, view) for group in _cluster_groups(specs)]
     try:
         wait(futures)
     except KeyboardInterrupt:   # no handler could be installed (not the main thread): Ctrl-C still stops
@@ -486,7 +492,8 @@ def _command(args: argparse.Namespace) -> int:
     specs = [RunSpec(purpose=purpose, parameters_file=p, ticket=args.ticket, ca=args.ca, approve=args.approve,
                      dry_run=args.dry_run, evidence_root=args.evidence_root, timeout=args.timeout,
                      state_dir=args.state_dir, notebooks_dir=args.notebooks) for p in args.parameters]
-    outcomes = run_batch(specs, parallel=args.parallel)
+    with LiveView() as view:
+        outcomes = run_batch(specs, parallel=args.parallel, view=view)
     for outcome in outcomes:
         _report(outcome)
     if _STOP.is_set():
