@@ -57,7 +57,8 @@ if TYPE_CHECKING:
 __all__ = ["open_runbook", "open_inventory", "Runbook", "InventoryBook", "RunOptions", "is_interactive",
            "impact_banner", "cert_frame", "cert_table", "timeline_png", "renew_hint"]
 
-RUN_KEYS = ("parameters_file", "purpose", "ticket", "ca", "approve", "dry_run", "state_dir", "journal_file")
+RUN_KEYS = ("parameters_file", "purpose", "ticket", "ca", "approve", "dry_run", "state_dir", "journal_file",
+            "approver", "override_window", "renew_nodes", "force_csr")
 _PROGRESS_EVERY = 5.0  # seconds between progress-bar refreshes under papermill
 
 
@@ -75,6 +76,14 @@ class RunOptions:
     dry_run: bool = False
     state_dir: str = ".cucmkit-state"
     journal_file: str | None = None
+    approver: str | None = None              # the named approver, recorded beside the OS user
+    override_window: str | None = None       # reason to restart outside the maintenance window
+    renew_nodes: tuple[str, ...] = ()        # renew these even when not due
+    force_csr: bool = False
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        return {"maintenance_window": self.override_window} if self.override_window else {}
 
     @classmethod
     def from_namespace(cls, namespace: Mapping[str, Any], *, purpose: str | None = None) -> RunOptions:
@@ -88,7 +97,19 @@ class RunOptions:
             dry_run=bool(namespace.get("dry_run")),
             state_dir=str(namespace.get("state_dir") or ".cucmkit-state"),
             journal_file=namespace.get("journal_file") or None,
+            approver=str(namespace["approver"]).strip() or None if namespace.get("approver") else None,
+            override_window=str(namespace["override_window"]) if namespace.get("override_window") else None,
+            renew_nodes=_names(namespace.get("renew_nodes")),
+            force_csr=bool(namespace.get("force_csr")),
         )
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """``renew_nodes`` as given: a list of names, or one comma-separated string."""
+    if not value:
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    return tuple(str(item).strip() for item in items if str(item).strip())
 
 
 def is_interactive() -> bool:
@@ -372,6 +393,8 @@ class Runbook:
             from cucmkit.renewal import RenewalOptions
 
             options = RenewalOptions.from_parameters(self.params, dry_run=self.options.dry_run,
+                                                     nodes=self.options.renew_nodes, force_csr=self.options.force_csr,
+                                                     overrides=self.options.overrides,
                                                      progress=self._progress, on_step_start=self._step_started,
                                                      observers=(self._step_ended,))
             self._renewal = wiring.open_renewal(

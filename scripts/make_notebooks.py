@@ -58,7 +58,11 @@ ca = "lab"                     # CA back-end: {_ca_choices()} (None: the paramet
 approve = False                # True approves the steps that change the cluster
 dry_run = False                # True: plan and pre-check only, change nothing
 state_dir = ".cucmkit-state"   # the renewal engine's ledger, lock and phone gate
-journal_file = None            # set by `cucmkit run` (the evidence journal)''' + extra
+journal_file = None            # set by `cucmkit run` (the evidence journal)
+approver = None                # the named approver recorded beside the OS user (`cucmkit run --approver`)
+override_window = None         # a reason: restart outside the maintenance window (recorded)
+renew_nodes = []               # renew these nodes even if not due (`cucmkit run --nodes`)
+force_csr = False              # regenerate CSRs even if one was submitted to the CA''' + extra
     cell: nbformat.NotebookNode = nbformat.v4.new_code_cell(source)  # type: ignore[no-untyped-call]
     cell.metadata["tags"] = ["parameters"]
     return cell
