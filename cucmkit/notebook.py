@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cucmkit import catalogue, stopping, wiring
+from cucmkit.approval import ApprovalScope, badge
 from cucmkit.errors import CucmKitError, InterlockError, WaitingError
 from cucmkit.evidence.journal import Journal, who
 from cucmkit.renewal.ports import ClusterPort, InboxCa, NodePort
@@ -210,8 +211,7 @@ def _quiet_tracebacks() -> None:
 def impact_banner(purpose: str) -> str:
     """Markdown: a purpose's risk, window, impact and notes (from the catalogue)."""
     p = catalogue.get(purpose)
-    icon = {"high": "🔴", "medium": "🟠", "low": "🟢"}[p.risk.value]
-    lines = [f"### {icon} {p.name}: risk **{p.risk.value.upper()}**, window: {p.window}", "",
+    lines = [f"### {badge(p.risk.value)} {p.name}: risk **{p.risk.value.upper()}**, window: {p.window}", "",
              "**If this goes wrong:**", *[f"- {i}" for i in p.impact]]
     if p.notes:
         lines += ["", "**Before you start:**", *[f"- {n}" for n in p.notes]]
@@ -480,38 +480,58 @@ class Runbook:
                                  remedy="; ".join(c.remedy for c in blocking if c.remedy) or None)
 
     def approval(self) -> None:
-        """Approve the steps that change the cluster: parameter, or a button when interactive."""
+        """Restate what will happen, then approve: parameter, or a button (with the approver's name) when interactive."""
         if self.options.dry_run:
             _markdown("Dry run: no approval needed, nothing will change.")
             return
+        scope = self.scope()
+        _markdown(scope.markdown())
         if self._approved:
-            self.journal.write("approval", approved=True, by=who(), how="parameter approve=True")
-            _markdown(f"✅ Approved by parameter (`approve=True`), run by {who()}.")
+            self._approve("parameter approve=True", self.options.approver)
+            _markdown(f"[APPROVED] by parameter (`approve=True`){_by(self.options.approver)}, run by {who()}.")
             return
         if is_interactive():
-            self._approval_widget()
+            self._approval_widget(scope)
             return
-        self.journal.write("approval", approved=False, how="no approve parameter")
+        self.journal.write("approval", approved=False, how="no approve parameter", scope=scope.headline())
         raise WaitingError(
-            f"approval required: the next steps change the cluster ({self.purpose.name}, risk "
-            f"{self.purpose.risk.value}); stopped before any change",
+            f"approval required: {scope.headline()}; stopped before any change",
             purpose=self.purpose.name,
             remedy="re-run with --approve (cucmkit run) or -p approve True (papermill) once the change is approved")
 
-    def _approval_widget(self) -> Any:
+    def scope(self) -> ApprovalScope:
+        """What the approval approves (the plan restated: nodes, services, restarts, phones, longest duration)."""
+        plan = self.renewal.plan()
+        phones = None
+        if plan.purpose.resets_phones:
+            try:
+                phones = self.cluster.registration().registered
+            except CucmKitError:
+                phones = None
+        return ApprovalScope.of(plan, restart_limit=float(self.params.timeouts.restart),
+                                registration_limit=float(self.params.timeouts.registration), phones=phones)
+
+    def _approve(self, how: str, approver: str | None) -> None:
+        self._approved = True
+        self.journal.write("approval", approved=True, by=who(), approver=approver, how=how)
+
+    def _approval_widget(self, scope: ApprovalScope) -> Any:
         import ipywidgets as widgets
 
-        button = widgets.Button(description=f"Approve {self.purpose.name} renewal", button_style="danger")
+        name = widgets.Text(value=self.options.approver or "", description="Approver",
+                            placeholder="who approved the change", layout=widgets.Layout(width="420px"))
+        button = widgets.Button(description=scope.button_label(), button_style="danger",
+                                layout=widgets.Layout(width="auto"), tooltip=scope.headline())
         note = widgets.HTML("Nothing changes until you click. Then run the next cells.")
 
         def approve(_: Any) -> None:
-            self._approved = True
-            self.journal.write("approval", approved=True, by=who(), how="button")
-            note.value = f"✅ Approved by {who()}; run the next cells."
-            button.disabled = True
+            approver = name.value.strip() or None
+            self._approve("button", approver)
+            note.value = f"[APPROVED]{_by(approver)}, run by {who()}; run the next cells."
+            button.disabled = name.disabled = True
 
         button.on_click(approve)
-        box = widgets.VBox([button, note])
+        box = widgets.VBox([name, button, note])
         _display(box)
         return box
 
@@ -598,6 +618,10 @@ class Runbook:
         if stop:
             _stop_unless_ok(result, self.purpose.name)
         return result
+
+
+def _by(approver: str | None) -> str:
+    return f", approved by {approver}" if approver else ""
 
 
 def _stop_unless_ok(result: Any, purpose: str) -> None:
