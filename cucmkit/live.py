@@ -14,6 +14,7 @@ The notebook stays the record; this is only the live view. It never reads anythi
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ __all__ = ["LiveView", "RunStatus", "JournalTail", "step_line", "status_line", "
 OUTCOME_STYLES = {"done": "green", "skipped": "dim", "dry-run": "cyan", "waiting": "yellow", "blocked": "red",
                   "failed": "bold red", "stopped": "magenta", "running": "blue"}
 POLL_EVERY = 0.3          # seconds between reads of a journal file
+_PHONES = re.compile(r"^phones: (\d+|\?) of \d+ back")
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,8 @@ class LiveView:
 
     # ---- one method per event kind
     def _plan(self, label: str, event: dict[str, Any]) -> None:
-        self._update(label, restarts_planned=int(event.get("restarts") or 0))
+        self._update(label, restarts_planned=int(event.get("restarts") or 0),
+                     restarts_done=int(event.get("restarts_done") or 0))
         due = "due" if event.get("due") else "nothing due"
         self._print(Text(f"{_clock(event)} {label}  plan: {due}, {event.get('steps', 0)} steps, "
                          f"{event.get('restarts', 0)} restarts"))
@@ -242,7 +245,7 @@ class LiveView:
     def _progress(self, label: str, event: dict[str, Any]) -> None:
         text = str(event.get("text") or "")
         self._update(label, progress=text)
-        if not self.interactive and text.startswith("phones:"):
+        if not self.interactive and _PHONES.match(text):
             self._print(Text(f"{_clock(event)} {label}  {text}"))
 
     def _approval(self, label: str, event: dict[str, Any]) -> None:

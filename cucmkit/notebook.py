@@ -461,8 +461,10 @@ class Runbook:
 
     def plan(self) -> None:
         plan = self.renewal.plan()
-        self.journal.write("plan", due=bool(plan.due), steps=len(plan.steps),
-                           restarts=sum(1 for s in plan.steps if s.name == "restart"))
+        restarts = [s for s in plan.steps if s.name == "restart"]
+        done = sum(1 for s in restarts if (r := self.renewal.ledger.step(s.key)) is not None and r.finished)
+        self.journal.write("plan", due=bool(plan.due), steps=len(plan.steps), restarts=len(restarts),
+                           restarts_done=done)   # a resumed run counts on from what the ledger has
         _display(plan)
         self.results["plan"] = plan
 

@@ -18,6 +18,7 @@ EVENTS = [
     {"event": "step-end", "step": "restart", "node": "cucm-pub.lab.example", "outcome": "done",
      "detail": "Cisco Tomcat restarted and Started", "time": "2026-11-27T10:00:40+00:00"},
     {"event": "progress", "text": "phones: 3 of 5 back", "time": "2026-11-27T10:00:41+00:00"},
+    {"event": "progress", "text": "phones: done 2 step(s) done", "time": "2026-11-27T10:00:41+00:00"},
     {"event": "step-end", "step": "identity", "node": "cucm-sub1.lab.example", "outcome": "failed",
      "detail": "boom", "time": "2026-11-27T10:00:42+00:00"},
     {"event": "phase-end", "phase": "activate", "status": "failed", "message": "boom",
@@ -40,10 +41,15 @@ def test_plain_lines_name_phase_step_node_and_outcome() -> None:
     assert "10:00:02 lab tomcat  restart on cucm-pub ... (up to 600 s)" in text
     assert "done     restart on cucm-pub  Cisco Tomcat restarted and Started" in text
     assert "restarts 1 of 2 done" in text
-    assert "phones: 3 of 5 back" in text
+    assert "phones: 3 of 5 back" in text and "phones: done" not in text
     assert "failed   identity on cucm-sub1  boom" in text
     assert "phase activate: failed  boom" in text
     assert view.status("lab tomcat").restarts_done == 1
+
+
+def test_a_resumed_run_counts_restarts_on_from_the_ledger() -> None:
+    view, text = _render([{**EVENTS[0], "restarts": 12, "restarts_done": 3}, *EVENTS[1:4]])
+    assert "restarts 4 of 12 done" in text and view.status("lab tomcat").restarts_done == 4
 
 
 def test_status_line_shows_node_restarting_now_with_elapsed_and_limit() -> None:
