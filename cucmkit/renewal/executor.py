@@ -390,8 +390,8 @@ def _phase_result(phase: str, records: list[StepRecord]) -> PhaseResult:
     outcomes = [r.outcome for r in records]
     for status in ("failed", "blocked", "waiting"):
         if status in outcomes:
-            first = next(r for r in records if r.outcome == status)
-            return PhaseResult(phase=phase, status=status, steps=tuple(records), message=first.detail)
+            every = [r.detail for r in records if r.outcome == status]   # every node's problem, not the first only
+            return PhaseResult(phase=phase, status=status, steps=tuple(records), message=" | ".join(every))
     return PhaseResult(phase=phase, status="done", steps=tuple(records), message=f"{len(records)} step(s) done")
 
 
