@@ -73,6 +73,7 @@ KERNEL_START_TIMEOUT = 60.0
 DEFAULT_CELL_TIMEOUT = 3600.0
 DEFAULT_STATE_DIR = ".cucmkit-state"
 STOP_GRACE = float(os.environ.get("CUCMKIT_STOP_GRACE", "60"))  # seconds a kernel gets to reach a step boundary
+MESSAGE_LIMIT = 2000            # characters of an error kept (every node of a WAITING or a bad CA return)
 KILL_GRACE = 20.0               # seconds papermill gets to notice a killed kernel before its process is killed
 EXIT_INTERRUPTED = 130
 _OUT, _JOURNAL, _STATUS, _SPEC = "out.ipynb", "journal.jsonl", "status.json", "spec.json"
@@ -230,7 +231,7 @@ def _execute(job: dict[str, Any]) -> dict[str, Any]:
 def _status(code: int, exc: BaseException | None, failure: str | None, *, error_name: str | None = None,
             message: str = "") -> dict[str, Any]:
     return {"exit_code": code, "exception": type(exc).__name__ if exc else None, "failure": failure,
-            "error_name": error_name, "message": (message or "")[:500]}
+            "error_name": error_name, "message": (message or "")[:MESSAGE_LIMIT]}
 
 
 def _any_cell_started(output: Path) -> bool:
