@@ -4,7 +4,9 @@
                 [--ca lab|manual|adcs] [--approve] [--dry-run] [--parallel N]
                 [--evidence-root DIR] [--timeout S]
 
-The runner only executes: each run happens in a child process
+The runner only executes: it runs a pristine copy of the runbook built from the
+catalogue (``cucmkit.runbooks``; never an interactively edited notebooks/*.ipynb,
+unless ``--notebooks DIR`` names the folder to run). Each run happens in a child process
 (``python -m cucmkit.runner --child``) that calls papermill with references
 only (the parameter file's path, the ticket, the CA back-end name, approve,
 dry_run): the kernel resolves secrets itself. Whatever happens to papermill
@@ -401,9 +403,10 @@ def run_one(spec: RunSpec, view: LiveView | None = None) -> RunOutcome:
     """
     spec = replace(spec, purpose=purpose_name(spec.purpose))
     notebook = notebook_for(spec.purpose, spec.notebooks_dir)
-    if not notebook.is_file():
+    if spec.notebooks_dir is not None and not notebook.is_file():
         raise FileNotFoundError(f"no runbook notebook for {spec.purpose}: {notebook}")
     staging = Path(tempfile.mkdtemp(prefix="cucmkit-run-"))
+    notebook = _pristine(spec, notebook, staging)
     execution = _execution(spec, staging, notebook, utc_now())
     outcome = execution.papermill
     try:
@@ -413,6 +416,19 @@ def run_one(spec: RunSpec, view: LiveView | None = None) -> RunOutcome:
         filed = file_evidence(replace(execution, papermill=outcome, ended=utc_now()), spec.evidence_root)
         shutil.rmtree(staging, ignore_errors=True)
     return RunOutcome(spec=spec, folder=filed.path, record=filed.record)
+
+
+def _pristine(spec: RunSpec, notebook: Path, staging: Path) -> Path:
+    """The runbook to execute: a pristine copy built from the catalogue (``cucmkit.runbooks``), so that an
+    interactively edited notebooks/*.ipynb never leaks into batch evidence; ``--notebooks DIR`` runs DIR's files."""
+    if spec.notebooks_dir is not None:
+        return notebook
+    from cucmkit.runbooks import notebook_text
+
+    copy = staging / "runbook" / notebook.name
+    copy.parent.mkdir()
+    copy.write_text(notebook_text(notebook.stem), encoding="utf-8")
+    return copy
 
 
 def _cluster_groups(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
