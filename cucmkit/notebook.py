@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +39,7 @@ from cucmkit import catalogue, stopping, wiring
 from cucmkit.approval import ApprovalScope, badge
 from cucmkit.errors import CucmKitError, InterlockError, WaitingError
 from cucmkit.evidence.journal import Journal, who
+from cucmkit.meters import Meter, MeterDisplay
 from cucmkit.renewal.ports import ClusterPort, InboxCa, NodePort
 from cucmkit.tables import styled, whole_days
 
@@ -60,7 +60,7 @@ __all__ = ["open_runbook", "open_inventory", "Runbook", "InventoryBook", "RunOpt
 
 RUN_KEYS = ("parameters_file", "purpose", "ticket", "ca", "approve", "dry_run", "state_dir", "journal_file",
             "approver", "override_window", "renew_nodes", "force_csr")
-_PROGRESS_EVERY = 5.0  # seconds between progress-bar refreshes under papermill
+_PROGRESS_EVERY = 5.0  # seconds between meter refreshes under papermill (one output, updated in place)
 
 
 # ---------------------------------------------------------------- small pure helpers
@@ -322,42 +322,6 @@ class _RecordingCluster:
 # ---------------------------------------------------------------- progress while waiting
 
 
-def _with_progress(label: str, work: Callable[[], Any], status: Callable[[], str], *, total: float) -> Any:
-    """Run ``work`` here (so an interrupt stops it) while a ticker thread shows elapsed seconds and the
-    engine's last progress message on a tqdm bar (a widget when interactive)."""
-    bar = _bar(label, total)
-    done = threading.Event()
-    started = time.monotonic()
-
-    def tick() -> None:
-        while not done.wait(1.0 if is_interactive() else _PROGRESS_EVERY):
-            bar.n = min(total, round(time.monotonic() - started))
-            bar.set_postfix_str(status()[:80], refresh=False)
-            bar.refresh()
-
-    ticker = threading.Thread(target=tick, name=f"cucmkit-{label}-progress", daemon=True)
-    ticker.start()
-    try:
-        return work()
-    finally:
-        done.set()
-        ticker.join(timeout=2.0)
-        bar.n = min(total, round(time.monotonic() - started))
-        bar.set_postfix_str(status()[:80], refresh=False)
-        bar.close()
-
-
-def _bar(label: str, total: float) -> Any:
-    if is_interactive():
-        from tqdm.notebook import tqdm as notebook_tqdm
-
-        return notebook_tqdm(total=total, desc=label, unit="s")
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=label, file=sys.stdout, mininterval=_PROGRESS_EVERY, ascii=True,
-                bar_format="{desc}: {n:.0f} s elapsed (deadline {total:.0f} s){postfix}")
-
-
 # ---------------------------------------------------------------- the runbook
 
 
@@ -375,6 +339,7 @@ class Runbook:
         self._last_message = ""
         self._cluster: Cluster | None = None
         self._renewal: Renewal | None = None
+        self._meter: Meter | None = None      # the phase's progress meter, fed by the step observers
 
     # ---- wiring (lazy: nothing connects until a cell needs it; built by cucmkit.wiring) ----
     @property
@@ -410,11 +375,17 @@ class Runbook:
         self._last_message = text
 
     def _step_started(self, record: StepRecord) -> None:
+        if self._meter is not None and record.name == "restart":
+            service = record.key.split(":", 2)[-1]
+            self._meter.set(now=f"{service} on {(record.node or '').split('.')[0]}")
         limits = {"restart": self.params.timeouts.restart, "phones-wait": self.params.timeouts.registration}
         self.journal.write("step-start", key=record.key, step=record.name, node=record.node, phase=record.phase,
                            detail=record.detail[:300], limit=limits.get(record.name))
 
     def _step_ended(self, record: StepRecord) -> None:
+        meter = self._meter
+        if meter is not None and record.name == "restart" and record.finished:
+            meter.set(done=meter.done + 1, now="")
         self.journal.write("step-end", key=record.key, step=record.name, node=record.node, phase=record.phase,
                            outcome=record.outcome, detail=record.detail[:300])
 
@@ -571,13 +542,13 @@ class Runbook:
         self._phase("install")
 
     def activate(self) -> None:
-        self._phase("activate", wait=float(self.params.timeouts.restart))
+        self._phase("activate", meter=self._restart_meter())
 
     def phones(self) -> None:
         if not self.purpose.resets_phones:
             _markdown(f"{self.purpose.name} does not reset phones: nothing to watch.")
         try:
-            self._phase("phones", wait=float(self.params.timeouts.registration))
+            self._phase("phones", meter=self._phone_meter() if self.purpose.resets_phones else None)
         finally:
             if self.registrations.points:
                 self.recovery_plot()
@@ -606,13 +577,36 @@ class Runbook:
         self.results["summary"] = result
         self.renewal.close()
 
+    # ---- meters: restarts done of planned, phones back of expected ----
+    def _restart_meter(self) -> Meter:
+        restarts = [s for s in self.renewal.plan().steps if s.name == "restart"]
+        done = sum(1 for s in restarts if (r := self.renewal.ledger.step(s.key)) is not None and r.finished)
+        self._meter = Meter(label="restarts", unit="restarts done", total=len(restarts), done=done)
+        return self._meter
+
+    def _phone_meter(self) -> Meter:
+        baseline = self.renewal.ledger.state.baseline
+        expected = max(0, (baseline.registered if baseline else 0) - int(self.params.registration.tolerance))
+        self._meter = Meter(label="phones", unit="phones back", total=expected)
+        return self._meter
+
+    def _feed_phones(self, meter: Meter) -> None:
+        with self.registrations.lock:
+            last = self.registrations.points[-1] if self.registrations.points else None
+        if meter.label == "phones" and last is not None:
+            meter.set(done=int(last[1]))
+
     # ---- the phase wrapper ----
-    def _phase(self, name: str, *, wait: float | None = None, stop: bool = True) -> Any:
+    def _phase(self, name: str, *, meter: Meter | None = None, stop: bool = True) -> Any:
         self._require_approval()
         work = getattr(self.renewal, name)
         self._last_message = ""
         self.journal.write("phase-start", phase=name)
-        result = _with_progress(name, work, lambda: self._last_message, total=wait) if wait else work()
+        if meter is not None:
+            every = 1.0 if is_interactive() else _PROGRESS_EVERY
+            result = MeterDisplay(meter, every=every, feed=self._feed_phones).run(work)
+        else:
+            result = work()
         self.journal.write("phase-end", phase=name, status=result.status, message=result.message,
                            steps=_steps_json(result.steps))
         _display(result)
