@@ -63,6 +63,7 @@ _EXAMPLES: dict[str, str] = {
     "renew": "cucmkit renew tomcat -f parameters/lab.yaml --ticket CHG123 --ca lab --approve",
     "run": "cucmkit run tomcat -f parameters/lab.yaml --ticket CHG123 --ca lab --approve",
     "evidence": "cucmkit evidence verify evidence/lab/CHG123/20261127T100000Z-tomcat",
+    "params": "cucmkit params check -f parameters/lab.yaml",
 }
 _DESCRIPTIONS: dict[str, str] = {
     "inventory": "List every certificate of every node of the cluster (identity and trust stores), with days "
@@ -70,6 +71,7 @@ _DESCRIPTIONS: dict[str, str] = {
     "trust": "Fetch what each node serves (TLS chain, SSH host key fingerprints) to check out of band, then "
              "accept the SSH host keys into the parameter file's known_hosts.",
     "evidence": "Check an evidence folder: every file's SHA-256 against the manifest, and a scan for secrets.",
+    "params": "The parameter file: print its JSON Schema, check a file against it, list the CA back-ends.",
 }
 EXIT_CODES_TEXT = "exit codes: 0 done, 1 failed or refused, 2 usage, 3 waiting, 130 interrupted."
 

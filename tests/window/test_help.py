@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from cucmkit.cli import build_parser, main
+from cucmkit.cli import _COMMANDS, build_parser, main
 from cucmkit.renewal.command import EXIT_CODES, resume_command
 from cucmkit.runner import EXIT_INTERRUPTED, RunSpec
 
-COMMANDS = ("lab", "check", "inventory", "trust", "plan", "renew", "run", "evidence")
+COMMANDS = tuple(_COMMANDS)
 
 
 def _help(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
