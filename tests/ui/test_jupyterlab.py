@@ -92,19 +92,26 @@ _PROMPTS = "() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map(c 
            "(c.querySelector('.jp-InputPrompt')?.textContent || '').trim())"
 
 
-def _run_cells(page: object, upto: int) -> None:
-    """Shift+Enter until the active cell is ``upto`` (exclusive), waiting for each code cell to finish."""
-    for _ in range(200):
-        prompts = page.evaluate(_PROMPTS)  # type: ignore[attr-defined]
-        active = page.evaluate("() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')]"  # type: ignore[attr-defined]
-                               ".findIndex(c => c.classList.contains('jp-mod-active'))")
-        if active >= upto:
+def _run_cell(page: object, index: int) -> None:
+    """Select code cell ``index`` (its prompt: command mode) and run it in place; wait until it has a number."""
+    prompt = _cell(page, index).locator(".jp-InputPrompt")  # type: ignore[attr-defined]
+    for _ in range(3):
+        prompt.click()
+        page.keyboard.press("Control+Enter")  # type: ignore[attr-defined]
+        try:
+            page.wait_for_function(  # type: ignore[attr-defined]
+                f"() => /\\[\\d+\\]/.test(({_PROMPTS})()[{index}])", timeout=180_000)
             return
-        page.keyboard.press("Shift+Enter")  # type: ignore[attr-defined]
-        page.wait_for_function(  # type: ignore[attr-defined]
-            f"() => !({_PROMPTS})().some(p => p.includes('*'))", timeout=120_000)
-        assert len(prompts) > upto
-    raise AssertionError("never reached the cell")
+        except playwright_api.TimeoutError:
+            continue
+    raise AssertionError(f"cell {index} never ran")
+
+
+def _run_cells(page: object, start: int, stop: int) -> None:
+    """Every code cell in [start, stop), one at a time."""
+    for index in range(start, stop):
+        if _cell(page, index).get_attribute("class").find("jp-CodeCell") >= 0:  # type: ignore[attr-defined]
+            _run_cell(page, index)
 
 
 def _cell(page: object, index: int) -> object:
@@ -120,12 +127,11 @@ def test_runbook_in_jupyterlab_approve_and_upload(jupyter: tuple[str, Path], nb_
         try:
             page.goto(url)
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-            page.wait_for_function("() => document.querySelector('.jp-Notebook-ExecutionIndicator') !== null "
-                                   "|| document.querySelector('.jp-Toolbar-kernelName') !== null", timeout=90_000)
-            _cell(page, 0).click()
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
             approval = 11
-            _run_cells(page, approval)
-            page.keyboard.press("Shift+Enter")
+            _run_cells(page, 0, approval)
+            _cell(page, approval).locator(".jp-InputPrompt").click()
+            page.keyboard.press("Control+Enter")
             button = page.get_by_role("button", name="Approve the tomcat renewal on lab")
             button.wait_for(timeout=120_000)
             text = _cell(page, approval).inner_text()
@@ -138,9 +144,9 @@ def test_runbook_in_jupyterlab_approve_and_upload(jupyter: tuple[str, Path], nb_
             page.get_by_text("[APPROVED], approved by J. Smith").wait_for(timeout=30_000)
 
             ca = 15
-            _cell(page, approval + 1).click()                   # back from the widget to the notebook
-            _run_cells(page, ca)
-            page.keyboard.press("Shift+Enter")
+            _run_cells(page, approval + 1, ca)
+            _cell(page, ca).locator(".jp-InputPrompt").click()
+            page.keyboard.press("Control+Enter")
             uploads = _cell(page, ca).locator("input[type=file]")
             uploads.first.wait_for(state="attached", timeout=120_000)
             assert "waiting for the CA" in _cell(page, ca).inner_text()
@@ -155,11 +161,10 @@ def test_runbook_in_jupyterlab_approve_and_upload(jupyter: tuple[str, Path], nb_
             while len(list((root / "ca" / "inbox").rglob("*.pem"))) < len(csrs):
                 assert time.monotonic() < deadline, "the widget did not save the uploads to the inbox"
                 time.sleep(0.2)
-            _cell(page, ca).click()
-            page.keyboard.press("Control+Enter")                # run the CA cell again: it collects the file
+            _cell(page, ca).locator(".jp-InputPrompt").click()
+            page.keyboard.press("Control+Enter")                # run the CA cell again: it collects the files
             page.wait_for_function(f"() => !({_PROMPTS})().some(p => p.includes('*'))", timeout=120_000)
-            _cell(page, ca + 1).click()
-            _run_cells(page, 26)
+            _run_cells(page, ca + 1, 26)
             summary = _cell(page, 25).inner_text()
             assert re.search(r"\bdone\b", summary), summary
         except Exception:
