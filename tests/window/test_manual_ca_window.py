@@ -66,10 +66,10 @@ def test_manual_ca_every_node_at_once_newest_file_wins_and_archives(manual_lab: 
     for csr in csrs:                                     # every node's CSR path and inbox path is printed
         assert str(csr) in first.stdout and str(exchange / "inbox" / csr.stem) in first.stdout, first.stdout
 
-    # two nodes get bad files: a leaf without its chain, and a leaf without Data Encipherment
+    # two nodes get bad files: a leaf without its chain, and an expired leaf
     chainless, no_de = csrs[0], csrs[1]
     _sign(manual_lab, chainless, exchange / "inbox" / chainless.stem / "cert.pem", "--no-chain")
-    leaf, chain = manual_lab.ca.issue(no_de.read_text(), "tomcat", no_data_encipherment=True)
+    leaf, chain = manual_lab.ca.issue(no_de.read_text(), "tomcat", expired=True)
     (exchange / "inbox" / no_de.stem / "old.pem").write_text(leaf + "".join(chain))
     for csr in csrs[2:]:
         assert main(["lab", "ca", "sign", str(csr), "--inbox", str(exchange / "inbox"), "--state-dir",
@@ -79,7 +79,7 @@ def test_manual_ca_every_node_at_once_newest_file_wins_and_archives(manual_lab: 
     out = second.stdout
     assert chainless.stem.split("-tomcat")[0] in out and no_de.stem.split("-tomcat")[0] in out, out
     assert "add the CA's chain file (intermediate and root) to" in out and "re-issue from the pending CSR" not in out
-    assert "Data Encipherment" in out and "(judged from old.pem)" in out
+    assert "expired" in out and "(judged from old.pem)" in out
 
     # fixes: the chain file added; a corrected, newer file beside the old one
     (exchange / "inbox" / chainless.stem / "chain.pem").write_text("".join(manual_lab.ca.chain()))
@@ -92,6 +92,6 @@ def test_manual_ca_every_node_at_once_newest_file_wins_and_archives(manual_lab: 
     archived = {p.name for p in (exchange / "archive").rglob("*") if p.is_file()}
     assert {"old.pem", "new.pem", "cert.pem", "chain.pem"} <= archived and {c.name for c in csrs} <= archived
     assert not [p for p in (exchange / "inbox").rglob("*") if p.is_file()]
-    done = max((tmp_path / "evidence").glob("*/*/*"), key=lambda p: p.name)
+    done = max((p for p in (tmp_path / "evidence").glob("*/*/*") if p.is_dir()), key=lambda p: p.name)
     details = [s["detail"] for s in json.loads((done / "result.json").read_text())["steps"] if s["name"] == "ca-collect"]
     assert any("from new.pem (newest wins; superseded: old.pem)" in d for d in details), details
