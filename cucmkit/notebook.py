@@ -27,18 +27,19 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cucmkit import catalogue, stopping, wiring
+from cucmkit.approval import ApprovalScope, badge
 from cucmkit.errors import CucmKitError, InterlockError, WaitingError
 from cucmkit.evidence.journal import Journal, who
+from cucmkit.meters import Meter, MeterDisplay
 from cucmkit.renewal.ports import ClusterPort, InboxCa, NodePort
 from cucmkit.tables import styled, whole_days
 
@@ -58,8 +59,9 @@ if TYPE_CHECKING:
 __all__ = ["open_runbook", "open_inventory", "Runbook", "InventoryBook", "RunOptions", "is_interactive",
            "impact_banner", "cert_frame", "cert_table", "timeline_png", "renew_hint"]
 
-RUN_KEYS = ("parameters_file", "purpose", "ticket", "ca", "approve", "dry_run", "state_dir", "journal_file")
-_PROGRESS_EVERY = 5.0  # seconds between progress-bar refreshes under papermill
+RUN_KEYS = ("parameters_file", "purpose", "ticket", "ca", "approve", "dry_run", "state_dir", "journal_file",
+            "approver", "override_window", "renew_nodes", "force_csr")
+_PROGRESS_EVERY = 5.0  # seconds between meter refreshes under papermill (one output, updated in place)
 
 
 # ---------------------------------------------------------------- small pure helpers
@@ -76,6 +78,14 @@ class RunOptions:
     dry_run: bool = False
     state_dir: str = ".cucmkit-state"
     journal_file: str | None = None
+    approver: str | None = None              # the named approver, recorded beside the OS user
+    override_window: str | None = None       # reason to restart outside the maintenance window
+    renew_nodes: tuple[str, ...] = ()        # renew these even when not due
+    force_csr: bool = False
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        return {"maintenance_window": self.override_window} if self.override_window else {}
 
     @classmethod
     def from_namespace(cls, namespace: Mapping[str, Any], *, purpose: str | None = None) -> RunOptions:
@@ -89,7 +99,19 @@ class RunOptions:
             dry_run=bool(namespace.get("dry_run")),
             state_dir=str(namespace.get("state_dir") or ".cucmkit-state"),
             journal_file=namespace.get("journal_file") or None,
+            approver=str(namespace["approver"]).strip() or None if namespace.get("approver") else None,
+            override_window=str(namespace["override_window"]) if namespace.get("override_window") else None,
+            renew_nodes=_names(namespace.get("renew_nodes")),
+            force_csr=bool(namespace.get("force_csr")),
         )
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """``renew_nodes`` as given: a list of names, or one comma-separated string."""
+    if not value:
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    return tuple(str(item).strip() for item in items if str(item).strip())
 
 
 def is_interactive() -> bool:
@@ -190,8 +212,7 @@ def _quiet_tracebacks() -> None:
 def impact_banner(purpose: str) -> str:
     """Markdown: a purpose's risk, window, impact and notes (from the catalogue)."""
     p = catalogue.get(purpose)
-    icon = {"high": "🔴", "medium": "🟠", "low": "🟢"}[p.risk.value]
-    lines = [f"### {icon} {p.name}: risk **{p.risk.value.upper()}**, window: {p.window}", "",
+    lines = [f"### {badge(p.risk.value)} {p.name}: risk **{p.risk.value.upper()}**, window: {p.window}", "",
              "**If this goes wrong:**", *[f"- {i}" for i in p.impact]]
     if p.notes:
         lines += ["", "**Before you start:**", *[f"- {n}" for n in p.notes]]
@@ -305,42 +326,6 @@ class _RecordingCluster:
 # ---------------------------------------------------------------- progress while waiting
 
 
-def _with_progress(label: str, work: Callable[[], Any], status: Callable[[], str], *, total: float) -> Any:
-    """Run ``work`` here (so an interrupt stops it) while a ticker thread shows elapsed seconds and the
-    engine's last progress message on a tqdm bar (a widget when interactive)."""
-    bar = _bar(label, total)
-    done = threading.Event()
-    started = time.monotonic()
-
-    def tick() -> None:
-        while not done.wait(1.0 if is_interactive() else _PROGRESS_EVERY):
-            bar.n = min(total, round(time.monotonic() - started))
-            bar.set_postfix_str(status()[:80], refresh=False)
-            bar.refresh()
-
-    ticker = threading.Thread(target=tick, name=f"cucmkit-{label}-progress", daemon=True)
-    ticker.start()
-    try:
-        return work()
-    finally:
-        done.set()
-        ticker.join(timeout=2.0)
-        bar.n = min(total, round(time.monotonic() - started))
-        bar.set_postfix_str(status()[:80], refresh=False)
-        bar.close()
-
-
-def _bar(label: str, total: float) -> Any:
-    if is_interactive():
-        from tqdm.notebook import tqdm as notebook_tqdm
-
-        return notebook_tqdm(total=total, desc=label, unit="s")
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=label, file=sys.stdout, mininterval=_PROGRESS_EVERY, ascii=True,
-                bar_format="{desc}: {n:.0f} s elapsed (deadline {total:.0f} s){postfix}")
-
-
 # ---------------------------------------------------------------- the runbook
 
 
@@ -358,6 +343,7 @@ class Runbook:
         self._last_message = ""
         self._cluster: Cluster | None = None
         self._renewal: Renewal | None = None
+        self._meter: Meter | None = None      # the phase's progress meter, fed by the step observers
 
     # ---- wiring (lazy: nothing connects until a cell needs it; built by cucmkit.wiring) ----
     @property
@@ -376,7 +362,10 @@ class Runbook:
             from cucmkit.renewal import RenewalOptions
 
             options = RenewalOptions.from_parameters(self.params, dry_run=self.options.dry_run,
-                                                     progress=self._progress)
+                                                     nodes=self.options.renew_nodes, force_csr=self.options.force_csr,
+                                                     overrides=self.options.overrides,
+                                                     progress=self._progress, on_step_start=self._step_started,
+                                                     observers=(self._step_ended,))
             self._renewal = wiring.open_renewal(
                 self.params, self.purpose.name, state_dir=wiring.state_dir_for(self.params, self.options.state_dir),
                 ticket=self.options.ticket, ca=self.options.ca, options=options,
@@ -385,7 +374,24 @@ class Runbook:
         return self._renewal
 
     def _progress(self, text: str) -> None:
+        if text != self._last_message:
+            self.journal.write("progress", text=text[:300])   # the terminal's live view follows the journal
         self._last_message = text
+
+    def _step_started(self, record: StepRecord) -> None:
+        if self._meter is not None and record.name == "restart":
+            service = record.key.split(":", 2)[-1]
+            self._meter.set(now=f"{service} on {(record.node or '').split('.')[0]}")
+        limits = {"restart": self.params.timeouts.restart, "phones-wait": self.params.timeouts.registration}
+        self.journal.write("step-start", key=record.key, step=record.name, node=record.node, phase=record.phase,
+                           detail=record.detail[:300], limit=limits.get(record.name))
+
+    def _step_ended(self, record: StepRecord) -> None:
+        meter = self._meter
+        if meter is not None and record.name == "restart" and record.finished:
+            meter.set(done=meter.done + 1, now="")
+        self.journal.write("step-end", key=record.key, step=record.name, node=record.node, phase=record.phase,
+                           outcome=record.outcome, detail=record.detail[:300])
 
     # ---- cells ----
     def banner(self) -> None:
@@ -430,7 +436,10 @@ class Runbook:
 
     def plan(self) -> None:
         plan = self.renewal.plan()
-        self.journal.write("plan", due=bool(plan.due), steps=len(plan.steps))
+        restarts = [s for s in plan.steps if s.name == "restart"]
+        done = sum(1 for s in restarts if (r := self.renewal.ledger.step(s.key)) is not None and r.finished)
+        self.journal.write("plan", due=bool(plan.due), steps=len(plan.steps), restarts=len(restarts),
+                           restarts_done=done)   # a resumed run counts on from what the ledger has
         _display(plan)
         self.results["plan"] = plan
 
@@ -448,38 +457,58 @@ class Runbook:
                                  remedy="; ".join(c.remedy for c in blocking if c.remedy) or None)
 
     def approval(self) -> None:
-        """Approve the steps that change the cluster: parameter, or a button when interactive."""
+        """Restate what will happen, then approve: parameter, or a button (with the approver's name) when interactive."""
         if self.options.dry_run:
             _markdown("Dry run: no approval needed, nothing will change.")
             return
+        scope = self.scope()
+        _markdown(scope.markdown())
         if self._approved:
-            self.journal.write("approval", approved=True, by=who(), how="parameter approve=True")
-            _markdown(f"✅ Approved by parameter (`approve=True`), run by {who()}.")
+            self._approve("parameter approve=True", self.options.approver)
+            _markdown(f"[APPROVED] by parameter (`approve=True`){_by(self.options.approver)}, run by {who()}.")
             return
         if is_interactive():
-            self._approval_widget()
+            self._approval_widget(scope)
             return
-        self.journal.write("approval", approved=False, how="no approve parameter")
+        self.journal.write("approval", approved=False, how="no approve parameter", scope=scope.headline())
         raise WaitingError(
-            f"approval required: the next steps change the cluster ({self.purpose.name}, risk "
-            f"{self.purpose.risk.value}); stopped before any change",
+            f"approval required: {scope.headline()}; stopped before any change",
             purpose=self.purpose.name,
             remedy="re-run with --approve (cucmkit run) or -p approve True (papermill) once the change is approved")
 
-    def _approval_widget(self) -> Any:
+    def scope(self) -> ApprovalScope:
+        """What the approval approves (the plan restated: nodes, services, restarts, phones, longest duration)."""
+        plan = self.renewal.plan()
+        phones = None
+        if plan.purpose.resets_phones:
+            try:
+                phones = self.cluster.registration().registered
+            except CucmKitError:
+                phones = None
+        return ApprovalScope.of(plan, restart_limit=float(self.params.timeouts.restart),
+                                registration_limit=float(self.params.timeouts.registration), phones=phones)
+
+    def _approve(self, how: str, approver: str | None) -> None:
+        self._approved = True
+        self.journal.write("approval", approved=True, by=who(), approver=approver, how=how)
+
+    def _approval_widget(self, scope: ApprovalScope) -> Any:
         import ipywidgets as widgets
 
-        button = widgets.Button(description=f"Approve {self.purpose.name} renewal", button_style="danger")
+        name = widgets.Text(value=self.options.approver or "", description="Approver",
+                            placeholder="who approved the change", layout=widgets.Layout(width="420px"))
+        button = widgets.Button(description=scope.button_label(), button_style="danger",
+                                layout=widgets.Layout(width="auto"), tooltip=scope.headline())
         note = widgets.HTML("Nothing changes until you click. Then run the next cells.")
 
         def approve(_: Any) -> None:
-            self._approved = True
-            self.journal.write("approval", approved=True, by=who(), how="button")
-            note.value = f"✅ Approved by {who()}; run the next cells."
-            button.disabled = True
+            approver = name.value.strip() or None
+            self._approve("button", approver)
+            note.value = f"[APPROVED]{_by(approver)}, run by {who()}; run the next cells."
+            button.disabled = name.disabled = True
 
         button.on_click(approve)
-        box = widgets.VBox([button, note])
+        box = widgets.VBox([name, button, note])
         _display(box)
         return box
 
@@ -517,13 +546,13 @@ class Runbook:
         self._phase("install")
 
     def activate(self) -> None:
-        self._phase("activate", wait=float(self.params.timeouts.restart))
+        self._phase("activate", meter=self._restart_meter())
 
     def phones(self) -> None:
         if not self.purpose.resets_phones:
             _markdown(f"{self.purpose.name} does not reset phones: nothing to watch.")
         try:
-            self._phase("phones", wait=float(self.params.timeouts.registration))
+            self._phase("phones", meter=self._phone_meter() if self.purpose.resets_phones else None)
         finally:
             if self.registrations.points:
                 self.recovery_plot()
@@ -552,13 +581,36 @@ class Runbook:
         self.results["summary"] = result
         self.renewal.close()
 
+    # ---- meters: restarts done of planned, phones back of expected ----
+    def _restart_meter(self) -> Meter:
+        restarts = [s for s in self.renewal.plan().steps if s.name == "restart"]
+        done = sum(1 for s in restarts if (r := self.renewal.ledger.step(s.key)) is not None and r.finished)
+        self._meter = Meter(label="restarts", unit="restarts done", total=len(restarts), done=done)
+        return self._meter
+
+    def _phone_meter(self) -> Meter:
+        baseline = self.renewal.ledger.state.baseline
+        expected = max(0, (baseline.registered if baseline else 0) - int(self.params.registration.tolerance))
+        self._meter = Meter(label="phones", unit="phones back", total=expected)
+        return self._meter
+
+    def _feed_phones(self, meter: Meter) -> None:
+        with self.registrations.lock:
+            last = self.registrations.points[-1] if self.registrations.points else None
+        if meter.label == "phones" and last is not None:
+            meter.set(done=int(last[1]))
+
     # ---- the phase wrapper ----
-    def _phase(self, name: str, *, wait: float | None = None, stop: bool = True) -> Any:
+    def _phase(self, name: str, *, meter: Meter | None = None, stop: bool = True) -> Any:
         self._require_approval()
         work = getattr(self.renewal, name)
         self._last_message = ""
         self.journal.write("phase-start", phase=name)
-        result = _with_progress(name, work, lambda: self._last_message, total=wait) if wait else work()
+        if meter is not None:
+            every = 1.0 if is_interactive() else _PROGRESS_EVERY
+            result = MeterDisplay(meter, every=every, feed=self._feed_phones).run(work)
+        else:
+            result = work()
         self.journal.write("phase-end", phase=name, status=result.status, message=result.message,
                            steps=_steps_json(result.steps))
         _display(result)
@@ -566,6 +618,10 @@ class Runbook:
         if stop:
             _stop_unless_ok(result, self.purpose.name)
         return result
+
+
+def _by(approver: str | None) -> str:
+    return f", approved by {approver}" if approver else ""
 
 
 def _stop_unless_ok(result: Any, purpose: str) -> None:

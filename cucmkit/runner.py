@@ -4,7 +4,9 @@
                 [--ca lab|manual|adcs] [--approve] [--dry-run] [--parallel N]
                 [--evidence-root DIR] [--timeout S]
 
-The runner only executes: each run happens in a child process
+The runner only executes: it runs a pristine copy of the runbook built from the
+catalogue (``cucmkit.runbooks``; never an interactively edited notebooks/*.ipynb,
+unless ``--notebooks DIR`` names the folder to run). Each run happens in a child process
 (``python -m cucmkit.runner --child``) that calls papermill with references
 only (the parameter file's path, the ticket, the CA back-end name, approve,
 dry_run): the kernel resolves secrets itself. Whatever happens to papermill
@@ -22,8 +24,11 @@ kernel also watches the runner (``CUCMKIT_RUNNER_PID``): if the runner is
 SIGKILLed, the kernel stops at the next step boundary and the papermill child,
 now an orphan, files the evidence itself.
 
-Exit code: 0 all done, 3 some run waiting (on an approval or the CA) and none
-failed, 1 any run failed or was blocked, 130 interrupted.
+Exit code (the one contract of every command): 0 all done, 1 any run failed or
+was blocked, 2 usage, 3 some run waiting (on an approval or the CA) and none
+failed, 130 interrupted. After each run the terminal says where the cluster
+stands (``cucmkit.renewal.standing``) and the command that resumes it; the
+result record carries both (``standing``, ``resume``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -40,6 +46,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -53,19 +60,22 @@ from cucmkit.evidence.filing import Execution, file_evidence, read_notebook, saf
 from cucmkit.evidence.journal import read_journal, utc_now
 from cucmkit.evidence.record import PapermillOutcome, ResultRecord
 from cucmkit.evidence.secrets import project_root
+from cucmkit.live import LiveView
 from cucmkit.params import find_root
+from cucmkit.renewal.standing import is_half_done, standing_lines
 from cucmkit.stopping import RUNNER_PID_ENV, process_gone
 
 __all__ = ["register", "RunSpec", "RunOutcome", "run_one", "run_batch", "notebook_for", "exit_code", "EXIT_WAITING",
-           "EXIT_INTERRUPTED", "STOP_GRACE"]
+           "EXIT_INTERRUPTED", "EXIT_USAGE", "STOP_GRACE", "report_lines"]
 
-EXIT_OK, EXIT_FAILED, EXIT_WAITING = 0, 1, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
 DEAD_KERNEL_EXIT = 138          # what the papermill CLI exits with for DeadKernelError
 KERNEL_START_ATTEMPTS = 3
 KERNEL_START_TIMEOUT = 60.0
 DEFAULT_CELL_TIMEOUT = 3600.0
 DEFAULT_STATE_DIR = ".cucmkit-state"
 STOP_GRACE = float(os.environ.get("CUCMKIT_STOP_GRACE", "60"))  # seconds a kernel gets to reach a step boundary
+MESSAGE_LIMIT = 2000            # characters of an error kept (every node of a WAITING or a bad CA return)
 KILL_GRACE = 20.0               # seconds papermill gets to notice a killed kernel before its process is killed
 EXIT_INTERRUPTED = 130
 _OUT, _JOURNAL, _STATUS, _SPEC = "out.ipynb", "journal.jsonl", "status.json", "spec.json"
@@ -89,6 +99,22 @@ class RunSpec:
     notebooks_dir: Path | None = None
     kernel_name: str = "python3"
     start_timeout: float = KERNEL_START_TIMEOUT
+    approver: str | None = None             # the named approver, recorded beside the OS user
+    override_window: str | None = None      # reason to restart outside the maintenance window
+    renew_nodes: tuple[str, ...] = ()       # renew these nodes even if not due
+    force_csr: bool = False
+
+    def resume_command(self) -> str:
+        """The exact ``cucmkit run`` that resumes this run (the engine's ledger picks up where it stopped)."""
+        words = ["cucmkit", "run", self.purpose, "-f", _reference(self.parameters_file), "--ticket", self.ticket]
+        words += ["--ca", self.ca] if self.ca else []
+        words += ["--approve"]             # resuming changes the cluster: only once the change is approved
+        words += ["--approver", self.approver] if self.approver else []
+        words += ["--override-window", self.override_window] if self.override_window else []
+        words += ["--nodes", *self.renew_nodes] if self.renew_nodes else []
+        words += ["--state-dir", self.state_dir] if self.state_dir != DEFAULT_STATE_DIR else []
+        words += ["--evidence-root", str(self.evidence_root)] if self.evidence_root != Path("evidence") else []
+        return " ".join(shlex.quote(w) for w in words)
 
 
 @dataclass(frozen=True)
@@ -150,6 +176,10 @@ def _parameters(spec: RunSpec, staging: Path) -> dict[str, Any]:
         "dry_run": spec.dry_run,
         "state_dir": spec.state_dir,
         "journal_file": str(staging / _JOURNAL),
+        "approver": spec.approver,
+        "override_window": spec.override_window,
+        "renew_nodes": list(spec.renew_nodes),
+        "force_csr": spec.force_csr,
     }
 
 
@@ -203,7 +233,7 @@ def _execute(job: dict[str, Any]) -> dict[str, Any]:
 def _status(code: int, exc: BaseException | None, failure: str | None, *, error_name: str | None = None,
             message: str = "") -> dict[str, Any]:
     return {"exit_code": code, "exception": type(exc).__name__ if exc else None, "failure": failure,
-            "error_name": error_name, "message": (message or "")[:500]}
+            "error_name": error_name, "message": (message or "")[:MESSAGE_LIMIT]}
 
 
 def _any_cell_started(output: Path) -> bool:
@@ -225,7 +255,9 @@ def _execution(spec: RunSpec, staging: Path, notebook: Path, started: str) -> Ex
                      parameters_file=spec.parameters_file.resolve(), parameters_ref=_reference(spec.parameters_file),
                      source_notebook=notebook.resolve(), executed_notebook=staging / _OUT,
                      journal=staging / _JOURNAL, papermill=pending, started=started, ca=spec.ca,
-                     approve=spec.approve, dry_run=spec.dry_run)
+                     approve=spec.approve, dry_run=spec.dry_run, resume=spec.resume_command(),
+                     approver=spec.approver, nodes=spec.renew_nodes, force_csr=spec.force_csr,
+                     overrides={"maintenance_window": spec.override_window} if spec.override_window else {})
 
 
 def _launch(spec: RunSpec, staging: Path, execution: Execution, attempt: int) -> PapermillOutcome:
@@ -364,21 +396,39 @@ def _execute_with_retry(spec: RunSpec, staging: Path, execution: Execution) -> P
     return outcome
 
 
-def run_one(spec: RunSpec) -> RunOutcome:
-    """Run one notebook for one cluster; the evidence folder is written whatever happens."""
+def run_one(spec: RunSpec, view: LiveView | None = None) -> RunOutcome:
+    """Run one notebook for one cluster; the evidence folder is written whatever happens.
+
+    With a ``view``, the run's journal is followed live while papermill runs (the terminal's progress).
+    """
     spec = replace(spec, purpose=purpose_name(spec.purpose))
     notebook = notebook_for(spec.purpose, spec.notebooks_dir)
-    if not notebook.is_file():
+    if spec.notebooks_dir is not None and not notebook.is_file():
         raise FileNotFoundError(f"no runbook notebook for {spec.purpose}: {notebook}")
     staging = Path(tempfile.mkdtemp(prefix="cucmkit-run-"))
+    notebook = _pristine(spec, notebook, staging)
     execution = _execution(spec, staging, notebook, utc_now())
     outcome = execution.papermill
     try:
-        outcome = _execute_with_retry(spec, staging, execution)
+        with view.following(f"{execution.cluster} {spec.purpose}", staging / _JOURNAL) if view else nullcontext():
+            outcome = _execute_with_retry(spec, staging, execution)
     finally:
         filed = file_evidence(replace(execution, papermill=outcome, ended=utc_now()), spec.evidence_root)
         shutil.rmtree(staging, ignore_errors=True)
     return RunOutcome(spec=spec, folder=filed.path, record=filed.record)
+
+
+def _pristine(spec: RunSpec, notebook: Path, staging: Path) -> Path:
+    """The runbook to execute: a pristine copy built from the catalogue (``cucmkit.runbooks``), so that an
+    interactively edited notebooks/*.ipynb never leaks into batch evidence; ``--notebooks DIR`` runs DIR's files."""
+    if spec.notebooks_dir is not None:
+        return notebook
+    from cucmkit.runbooks import notebook_text
+
+    copy = staging / "runbook" / notebook.name
+    copy.parent.mkdir()
+    copy.write_text(notebook_text(notebook.stem), encoding="utf-8")
+    return copy
 
 
 def _cluster_groups(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
@@ -389,11 +439,11 @@ def _cluster_groups(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
     return list(groups.values())
 
 
-def _run_group(group: list[RunSpec]) -> list[RunOutcome]:
-    return [run_one(spec) for spec in group if not _STOP.is_set()]
+def _run_group(group: list[RunSpec], view: LiveView | None) -> list[RunOutcome]:
+    return [run_one(spec, view) for spec in group if not _STOP.is_set()]
 
 
-def run_batch(specs: Sequence[RunSpec], *, parallel: int = 1) -> list[RunOutcome]:
+def run_batch(specs: Sequence[RunSpec], *, parallel: int = 1, view: LiveView | None = None) -> list[RunOutcome]:
     """Every spec, clusters in parallel up to ``parallel``, each cluster's runs one after another.
 
     SIGINT (Ctrl-C) or SIGTERM stops the batch: running notebooks are asked to
@@ -404,7 +454,7 @@ def run_batch(specs: Sequence[RunSpec], *, parallel: int = 1) -> list[RunOutcome
     _KILL.clear()
     undo = _install_handlers()
     pool = ThreadPoolExecutor(max_workers=max(1, parallel))
-    futures = [pool.submit(_run_group, group) for group in _cluster_groups(specs)]
+    futures = [pool.submit(_run_group, group, view) for group in _cluster_groups(specs)]
     try:
         wait(futures)
     except KeyboardInterrupt:   # no handler could be installed (not the main thread): Ctrl-C still stops
@@ -455,15 +505,48 @@ def exit_code(outcomes: Sequence[RunOutcome]) -> int:
 # ---------------------------------------------------------------- the command
 
 
+RUN_DESCRIPTION = """\
+Run the runbook notebook of PURPOSE once per cluster parameter file, with papermill, into an evidence
+folder per run (<evidence-root>/<cluster>/<ticket>/<UTC start>-<purpose>/). While it runs, the terminal
+shows the phase, the step and node in flight, restarts done of planned and phones back; one line per
+finished step. A run that stops early (Ctrl-C, SIGTERM, a timeout, a failure) prints per node what is
+installed, what is active and what is pending, and the exact command that resumes it.
+"""
+
+RUN_EPILOG = """\
+exit codes:
+  0    every run done (or nothing was due, or a dry run)
+  1    a run failed, or a pre-check or interlock refused it (blocked)
+  2    usage: unknown purpose, missing parameter file, bad option
+  3    waiting: for an approval (add --approve) or for the CA (manual CA: the outbox/inbox are printed)
+  130  interrupted (Ctrl-C / SIGTERM): running notebooks stopped at a step boundary; re-run to resume
+
+examples:
+  cucmkit run inventory -f parameters/lab.yaml --ticket CHG100
+  cucmkit run tomcat -f parameters/lab.yaml --ticket CHG123 --ca lab --dry-run
+  cucmkit run tomcat -f parameters/lab.yaml --ticket CHG123 --ca lab --approve --approver "J. Smith"
+  cucmkit run CallManager -f parameters/east.yaml -f parameters/west.yaml --ticket CHG124 --approve --parallel 2
+  cucmkit run tomcat -f parameters/lab.yaml --ticket CHG125 --approve --override-window "P1 outage, CAB-77"
+"""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("run", help="run a runbook notebook per cluster with papermill, into evidence")
+    parser = subparsers.add_parser("run", help="run a runbook notebook per cluster with papermill, into evidence",
+                                   description=RUN_DESCRIPTION, epilog=RUN_EPILOG,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("purpose", metavar="PURPOSE", help=f"inventory or one of: {', '.join(catalogue.names())}")
     parser.add_argument("-f", "--parameters", action="append", type=Path, required=True, metavar="PARAMS",
                         help="a cluster parameter file (repeat for more clusters)")
     parser.add_argument("--ticket", required=True, metavar="CHANGE", help="the change ticket this run belongs to")
     parser.add_argument("--ca", choices=ca_kinds(), help="CA back-end (default: the parameter file's)")
     parser.add_argument("--approve", action="store_true", help="approve the steps that change the cluster")
+    parser.add_argument("--approver", metavar="NAME", help="who approved the change (recorded beside the OS user)")
     parser.add_argument("--dry-run", action="store_true", help="plan and pre-check only; change nothing")
+    parser.add_argument("--override-window", metavar="REASON",
+                        help="restart outside the maintenance window; the reason is recorded in the evidence")
+    parser.add_argument("--nodes", nargs="+", default=(), metavar="NODE", help="renew these nodes even if not due")
+    parser.add_argument("--force-csr", action="store_true",
+                        help="regenerate CSRs even if one was submitted to the CA (recorded)")
     parser.add_argument("--parallel", type=int, default=1, metavar="N", help="clusters run at the same time")
     parser.add_argument("--evidence-root", type=Path, default=Path("evidence"), metavar="DIR")
     parser.add_argument("--timeout", type=float, metavar="S", help="longest a single cell may run (seconds)")
@@ -478,15 +561,18 @@ def _command(args: argparse.Namespace) -> int:
         purpose = purpose_name(args.purpose)
     except ValueError as exc:
         print(f"cucmkit run: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     missing = [str(p) for p in args.parameters if not p.is_file()]
     if missing:
         print(f"cucmkit run: no such parameter file: {', '.join(missing)}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     specs = [RunSpec(purpose=purpose, parameters_file=p, ticket=args.ticket, ca=args.ca, approve=args.approve,
                      dry_run=args.dry_run, evidence_root=args.evidence_root, timeout=args.timeout,
-                     state_dir=args.state_dir, notebooks_dir=args.notebooks) for p in args.parameters]
-    outcomes = run_batch(specs, parallel=args.parallel)
+                     state_dir=args.state_dir, notebooks_dir=args.notebooks, approver=args.approver,
+                     override_window=args.override_window, renew_nodes=tuple(args.nodes),
+                     force_csr=args.force_csr) for p in args.parameters]
+    with LiveView() as view:
+        outcomes = run_batch(specs, parallel=args.parallel, view=view)
     for outcome in outcomes:
         _report(outcome)
     if _STOP.is_set():
@@ -495,11 +581,24 @@ def _command(args: argparse.Namespace) -> int:
     return exit_code(outcomes)
 
 
-def _report(outcome: RunOutcome) -> None:
+def report_lines(outcome: RunOutcome) -> list[str]:
+    """What the operator reads at the end of one run: status, evidence, message, where the cluster stands."""
     record = outcome.record
-    print(f"{record.status.upper():8} {record.cluster} {record.purpose}: evidence in {outcome.folder}")
+    lines = [f"{record.status.upper():8} {record.cluster} {record.purpose}: evidence in {outcome.folder}"]
     if record.message:
-        print(f"         {record.message}")
+        lines.append(f"         {record.message}")
+    if record.standing and any(n.pending for n in record.standing):
+        lines.append("         where the cluster stands:")
+        lines += [f"           {line}" for line in standing_lines(record.standing)]
+        if is_half_done(record.standing):
+            lines.append("         the cluster is half-activated: a re-run finishes it")
+    if record.resume and record.status in ("stopped", "failed", "waiting", "blocked"):
+        lines.append(f"         resume: {record.resume}")
+    return lines
+
+
+def _report(outcome: RunOutcome) -> None:
+    print("\n".join(report_lines(outcome)))
 
 
 def _main(argv: list[str]) -> int:

@@ -63,6 +63,11 @@ class Execution:
     approve: bool = False
     dry_run: bool = False
     run_by: str = field(default_factory=who)
+    resume: str = ""                             # the command that resumes this run
+    approver: str | None = None                  # --approver: the named approver
+    overrides: dict[str, str] = field(default_factory=dict)   # interlock -> reason (--override-window)
+    nodes: tuple[str, ...] = ()                  # --nodes
+    force_csr: bool = False                      # --force-csr
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -77,7 +82,10 @@ class Execution:
                    source_notebook=Path(body["source_notebook"]), executed_notebook=path("executed_notebook"),
                    journal=path("journal"), papermill=PapermillOutcome(**body["papermill"]),
                    started=str(body["started"]), ended=str(body["ended"]), ca=body.get("ca"),
-                   approve=bool(body.get("approve")), dry_run=bool(body.get("dry_run")), run_by=str(body["run_by"]))
+                   approve=bool(body.get("approve")), dry_run=bool(body.get("dry_run")), run_by=str(body["run_by"]),
+                   resume=str(body.get("resume") or ""), approver=body.get("approver"),
+                   overrides=dict(body.get("overrides") or {}), nodes=tuple(body.get("nodes") or ()),
+                   force_csr=bool(body.get("force_csr")))
 
 
 @dataclass(frozen=True)
@@ -202,7 +210,8 @@ def _record(run: Execution, nb: Any) -> ResultRecord:
         events=events, ledger=read_ledger(events), outcome=run.papermill, cells=cell_infos(nb), purpose=run.purpose,
         ticket=run.ticket, ca=run.ca, approve=run.approve, dry_run=run.dry_run, run_by=run.run_by,
         started=run.started, ended=run.ended, parameters_files=(run.parameters_ref,),
-        notebook=f"{run.purpose}.ipynb", cluster=run.cluster,
+        notebook=f"{run.purpose}.ipynb", cluster=run.cluster, resume=run.resume, approver=run.approver,
+        overrides=run.overrides, nodes=run.nodes, force_csr=run.force_csr,
     )
 
 

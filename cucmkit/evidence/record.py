@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from cucmkit.errors import CucmKitError
+from cucmkit.renewal.standing import NodeStanding
+from cucmkit.renewal.standing import standing as node_standing
 from cucmkit.renewal.state import RunState, StepRecord, load_state
 
 __all__ = [
@@ -139,6 +141,12 @@ class ResultRecord:
     window: dict[str, str] | None = None     # the parameter file's maintenance window
     signature: str = "unsigned"              # "signed by <subject>" or "unsigned (...)"
     earlier_runs: tuple[dict[str, str], ...] = ()   # earlier attempts of this ticket: folder, verdict, started
+    standing: tuple[NodeStanding, ...] = ()    # per node after the run: installed / active / pending
+    resume: str = ""                           # the exact command that resumes (when the run did not finish)
+    approver: str | None = None                # the named approver (beside run_by, the OS user)
+    overrides: dict[str, str] = field(default_factory=dict)   # interlock -> the operator's reason
+    nodes: tuple[str, ...] = ()                # renewed even if not due (--nodes)
+    force_csr: bool = False
 
     @property
     def steps(self) -> tuple[StepEntry, ...]:
@@ -274,7 +282,10 @@ def build_record(
     notebook: str,
     cluster: str | None = None,
     ledger: RunState | None = None,
+    resume: str = "",
+    **options: Any,
 ) -> ResultRecord:
+    """``options``: approver, overrides, nodes, force_csr as the run was asked (recorded as given)."""
     phases = phases_from_journal(events, ledger)
     ran = [c for c in cells if c.started]
     opened = next((e for e in events if e["event"] == "open"), {})
@@ -289,7 +300,19 @@ def build_record(
         message=outcome.message if status != "done" else "",
         verdict=board_verdict(status, events), approval=_approval(events),
         reminders=tuple(str(r) for r in _last(events, "end").get("reminders") or ()),
+        standing=node_standing(ledger) if status not in ("done", "dry-run") else (),
+        resume=resume if status not in ("done", "dry-run") else "",
+        approver=_approver(events) or options.get("approver"), overrides=dict(options.get("overrides") or {}),
+        nodes=tuple(options.get("nodes") or ()), force_csr=bool(options.get("force_csr")),
     )
+
+
+def _approver(events: list[dict[str, Any]]) -> str | None:
+    """The named approver of the last approval the kernel journaled (the widget's name field or the parameter)."""
+    for event in reversed(events):
+        if event["event"] == "approval" and event.get("approved"):
+            return str(event["approver"]) if event.get("approver") else None
+    return None
 
 
 def write_record(record: ResultRecord, folder: Path) -> Path:

@@ -20,7 +20,8 @@ __all__ = ["REFERENCE_KEYS", "VERDICT_TAG", "cell_infos", "correct_statuses", "s
            "drop_papermill_banners", "number_cells", "calm_errors", "hide_internal_paths"]
 
 # The only parameters the evidence keeps: references and run options, never values.
-REFERENCE_KEYS = ("parameters_file", "purpose", "ticket", "ca", "approve", "dry_run", "state_dir")
+REFERENCE_KEYS = ("parameters_file", "purpose", "ticket", "ca", "approve", "dry_run", "state_dir", "approver",
+                  "override_window", "force_csr")
 VERDICT_TAG = "cucmkit-verdict"
 STEP_TAG_PREFIX = "step-"
 

@@ -74,12 +74,13 @@ def register(subparsers: Any) -> None:
     setp.add_argument("value")
     setp.set_defaults(func=lambda a: _act(a, "set", {"name": a.name, "value": a.value}))
 
-    ca = sub.add_parser("ca", help="approve or deny pending AD CS requests; roll the lab CA over")
-    csub = ca.add_subparsers(dest="ca_command", metavar="approve|deny|pending|rollover", required=True)
+    ca = sub.add_parser("ca", help="the lab CA: approve or deny AD CS requests, sign a CSR (manual CA), roll over")
+    csub = ca.add_subparsers(dest="ca_command", metavar="approve|deny|pending|sign|rollover", required=True)
     for verb in ("approve", "deny"):
-        p = _with_dir(csub.add_parser(verb))
-        p.add_argument("req_id", type=int)
-        p.set_defaults(func=lambda a, v=verb: _act(a, f"ca_{v}", {"req_id": a.req_id}))
+        p = _with_dir(csub.add_parser(verb, help=f"{verb} a pending AD CS request (or --all of them)"))
+        p.add_argument("req_id", type=int, nargs="?")
+        p.add_argument("--all", action="store_true", help=f"{verb} every pending request")
+        p.set_defaults(func=lambda a, v=verb: _decide(a, v))
     _with_dir(csub.add_parser("pending")).set_defaults(func=lambda a: _act(a, "ca_pending", {}))
     roll = _with_dir(csub.add_parser("rollover", help="replace the lab CA: new root and issuing CA (default), "
                                      "--issuing-only, --same-cn, --cross-sign"))
@@ -89,6 +90,19 @@ def register(subparsers: Any) -> None:
     roll.add_argument("--cross-sign", action="store_true", help="the previous root certifies the new root's key")
     roll.set_defaults(func=lambda a: _act(a, "ca_rollover", {"label": a.label, "new_root": not a.issuing_only,
                                                              "same_cn": a.same_cn, "cross_sign": a.cross_sign}))
+    sign = _with_dir(csub.add_parser("sign", help="sign CSR files with the lab CA (the manual CA's other side)",
+                                     description="Sign each CSR with the lab CA; write the certificate and its "
+                                     "chain (intermediate, root) as one PEM file. With --inbox, the file goes to "
+                                     "INBOX/<csr name>/signed.pem, where the manual CA looks for it.",
+                                     epilog="example:\n  cucmkit lab ca sign ca-exchange/outbox/*.csr "
+                                     "--inbox ca-exchange/inbox", formatter_class=argparse.RawDescriptionHelpFormatter))
+    sign.add_argument("csr", nargs="+", type=Path, metavar="CSR", help="a CSR file (outbox/<node>-<purpose>.csr)")
+    sign.add_argument("--purpose", help="the certificate purpose (default: from the file name <node>-<purpose>.csr)")
+    where = sign.add_mutually_exclusive_group()
+    where.add_argument("--inbox", type=Path, metavar="DIR", help="write DIR/<csr name>/signed.pem")
+    where.add_argument("--out", type=Path, metavar="FILE", help="write FILE (one CSR only; default: stdout)")
+    sign.add_argument("--no-chain", action="store_true", help="the certificate alone, without the chain")
+    sign.set_defaults(func=_sign)
 
     events = _with_dir(sub.add_parser("events", help="the lab's event log: restarts, CSRs, uploads, CTL, resets"))
     events.add_argument("--json", action="store_true")
@@ -164,6 +178,77 @@ def _act(args: argparse.Namespace, action: str, payload: dict[str, Any]) -> int:
     except (RuntimeError, KeyError, ValueError, LabRefusal) as exc:
         print(f"error: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
         return 1
+
+
+def _decide(args: argparse.Namespace, verb: str) -> int:
+    """``lab ca approve|deny REQ`` or ``--all`` pending requests."""
+    if args.all == (args.req_id is not None):
+        print("give a request id or --all (see `cucmkit lab ca pending`)", file=sys.stderr)
+        return 2
+    if args.req_id is not None:
+        return _act(args, f"ca_{verb}", {"req_id": args.req_id})
+    from cucmkit.lab.control import apply_action, call
+
+    state_dir = _dir(args)
+    pending = call(state_dir, "ca_pending", {}) if _running(state_dir) else None
+    if pending is None:
+        state, ca = _offline(state_dir)
+        pending = apply_action(state, "ca_pending", {}, ca=ca, running=False)
+    codes = [_act(args, f"ca_{verb}", {"req_id": int(item["req_id"])}) for item in pending]
+    return max(codes, default=0)
+
+
+def _offline(state_dir: Path) -> tuple[Any, Any]:
+    from cucmkit.lab.pki import LabCA
+    from cucmkit.lab.starting import ensure_cas
+    from cucmkit.lab.state import LabState
+
+    state = LabState.load(state_dir)
+    old, current = ensure_cas(state_dir)
+    return state, LabCA(pair=current, old=old, directory=state_dir / "ca", knobs=state.knobs)
+
+
+def _csr_purpose(path: Path, given: str | None) -> str:
+    """``--purpose``, else the catalogue name ending the file name ``<node>-<purpose>.csr``."""
+    from cucmkit import catalogue
+
+    if given:
+        return catalogue.get(given).name
+    names = sorted(catalogue.names(), key=len, reverse=True)
+    found = next((n for n in names if path.stem.lower().endswith(f"-{n.lower()}")), None)
+    if found is None:
+        raise ValueError(f"cannot tell the purpose from {path.name}: give --purpose")
+    return found
+
+
+def _sign(args: argparse.Namespace) -> int:
+    """Sign CSR files with the lab CA (offline: the CA's key lives in the lab's state directory)."""
+    state_dir = _dir(args)
+    if args.out and len(args.csr) > 1:
+        print("--out takes one CSR; use --inbox DIR for several", file=sys.stderr)
+        return 2
+    try:
+        _, ca = _offline(state_dir)
+        for path in args.csr:
+            leaf, chain = ca.issue(path.read_text(encoding="ascii"), _csr_purpose(path, args.purpose))
+            _write_signed(args, path, leaf + ("" if args.no_chain else "".join(chain)))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _write_signed(args: argparse.Namespace, csr: Path, pem: str) -> None:
+    if args.inbox:
+        target = args.inbox / csr.stem / "signed.pem"
+    elif args.out:
+        target = args.out
+    else:
+        sys.stdout.write(pem)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(pem, encoding="ascii")
+    print(f"signed {csr.name} -> {target}")
 
 
 def _parse_faults(items: list[str]) -> dict[str, dict[str, Any]]:

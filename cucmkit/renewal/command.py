@@ -6,18 +6,19 @@
     cucmkit lock status -f parameters/lab.yaml            # who holds the cluster lock, and what to do
     cucmkit lock release -f parameters/lab.yaml --reason "run on host X died"   # recorded
 
-Without ``--approve``, ``renew`` shows the plan and stops. Exit codes: 0 done
-or nothing due, 1 failed, 2 bad parameters or usage, 3 waiting (for the CA),
-4 blocked by a pre-check or interlock, 5 stopped at a step boundary (a stop
-request; re-run to resume), 130 interrupted by Ctrl-C (143 by SIGTERM): the
-first signal stops the run at the next step boundary, a second one at once;
-either way one line, no traceback, and the lock is released.
+Without ``--approve``, ``renew`` shows the plan and stops. Exit codes (the same contract as
+``cucmkit run``): 0 done or nothing due, 1 failed or refused (blocked by a pre-check or
+interlock), 2 bad parameters or usage, 3 waiting (for the CA), 130 stopped at a step boundary
+(a stop request or Ctrl-C; 143 for SIGTERM): the first signal stops the run at the next step
+boundary, a second one at once; either way one line, no traceback, the lock is released, and a
+run that did not finish prints where each node stands and the command that resumes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["register", "main", "EXIT_CODES"]
 
-EXIT_CODES = {"done": 0, "skipped": 0, "failed": 1, "waiting": 3, "blocked": 4, "stopped": 5}
+EXIT_CODES = {"done": 0, "skipped": 0, "failed": 1, "waiting": 3, "blocked": 1, "stopped": 130}
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -57,12 +58,43 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         + ", ".join(p.name for p in catalogue.PURPOSES.values() if p.multi_server) + ")")
 
 
+PLAN_DESCRIPTION = """\
+Show what a renewal of PURPOSE would do on the cluster of the parameter file: which nodes are due,
+every step in order (CSRs, CA, install, restarts, phone reset) and the pre-checks. Changes nothing.
+"""
+PLAN_EPILOG = """\
+exit codes: 0 the plan was shown; 1 the cluster could not be read; 2 bad parameters or usage.
+
+example:
+  cucmkit plan tomcat -f parameters/lab.yaml
+"""
+RENEW_DESCRIPTION = """\
+Run a renewal of PURPOSE end to end in this process, without a notebook (cucmkit run is the
+notebook-and-evidence way). Resumes a run in progress from the engine's ledger. Without --approve it
+shows the plan and stops.
+"""
+RENEW_EPILOG = """\
+exit codes:
+  0    done, or nothing was due
+  1    failed, or refused by a pre-check or interlock (blocked)
+  2    bad parameters or usage
+  3    waiting for the CA (manual CA: sign the CSRs in the outbox, put the files in the inbox, re-run)
+  130  stopped at a step boundary (Ctrl-C / SIGTERM): re-run the same command to resume
+
+examples:
+  cucmkit renew tomcat -f parameters/lab.yaml --ticket CHG123 --ca lab --approve
+  cucmkit renew tomcat -f parameters/lab.yaml --ticket CHG123 --approve --override-window "P1 outage"
+"""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    plan = subparsers.add_parser("plan", help="show what a renewal would do (dry run)", description=__doc__.splitlines()[0])
+    raw = argparse.RawDescriptionHelpFormatter
+    plan = subparsers.add_parser("plan", help="show what a renewal would do (dry run)", description=PLAN_DESCRIPTION,
+                                 epilog=PLAN_EPILOG, formatter_class=raw)
     _common(plan)
     plan.set_defaults(func=_plan_main)
     renew = subparsers.add_parser("renew", help="run a renewal end to end (resumes a run in progress)",
-                                  description=__doc__.splitlines()[0])
+                                  description=RENEW_DESCRIPTION, epilog=RENEW_EPILOG, formatter_class=raw)
     _common(renew)
     renew.add_argument("--ticket", required=True, help="the change ticket this renewal belongs to")
     renew.add_argument("--ca", choices=ca_kinds(), help="CA back-end (default: the file's ca.backend)")
@@ -161,11 +193,15 @@ def _renew(args: argparse.Namespace) -> int:
         signalled = _signal_of(stopping.reason())
         print(f"{'interrupted' if signalled else 'stopped'}: {exc.message}; re-run the same command to resume",
               file=sys.stderr)
+        _where_it_stands(args)
         return 128 + signalled if signalled else EXIT_CODES["stopped"]
     except CucmKitError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        _where_it_stands(args)
         return EXIT_CODES["failed"]
     _print(result, args.json, result.to_dict())
+    if result.status not in ("done", "skipped"):
+        _where_it_stands(args)
     return EXIT_CODES.get(result.status, 1)
 
 
@@ -245,6 +281,36 @@ def _signal_of(reason: str | None) -> int:
         if reason and reason.startswith(sig.name):
             return int(sig)
     return 0
+
+
+def _where_it_stands(args: argparse.Namespace) -> None:
+    """Per node: installed / active / pending, from the ledger; and the command that resumes."""
+    from cucmkit.renewal.standing import is_half_done, standing, standing_lines
+    from cucmkit.renewal.state import Ledger
+
+    try:
+        params, state_dir = _load(args, check_secrets=False)     # the ledger needs no secret
+        state = Ledger.open(state_dir, params.cluster, args.purpose).state
+    except (CucmKitError, OSError, ValueError):
+        return
+    nodes = standing(state)
+    if nodes:
+        print("where the cluster stands:", *(f"  {line}" for line in standing_lines(nodes)), sep="\n",
+              file=sys.stderr)
+        if is_half_done(nodes):
+            print("the cluster is half-activated: a re-run finishes it", file=sys.stderr)
+    print(f"resume: {resume_command(args)}", file=sys.stderr)
+
+
+def resume_command(args: argparse.Namespace) -> str:
+    """The same ``cucmkit renew`` (without --force-csr: the CSRs it made are the ones to keep)."""
+    words = ["cucmkit", "renew", args.purpose, "-f", str(args.parameters), "--ticket", args.ticket]
+    words += ["--ca", args.ca] if args.ca else []
+    words += ["--approve"]
+    words += ["--override-window", args.override_window] if args.override_window else []
+    words += ["--nodes", *args.nodes] if args.nodes else []
+    words += ["--state-dir", str(args.state_dir)] if args.state_dir else []
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _progress(text: str) -> None:

@@ -14,7 +14,9 @@ At each step boundary the executor asks ``cucmkit.stopping.check``: a stop
 request (a signal, a vanished runner) ends the phase with ``StoppedError``
 between two steps, the ledger's status says ``stopped``, and a re-run resumes.
 After each step outcome is persisted, the step observers are told
-(``RenewalOptions.observers`` and ``cucmkit.renewal.hooks.on_step_recorded``).
+(``RenewalOptions.observers`` and ``cucmkit.renewal.hooks.on_step_recorded``);
+``RenewalOptions.on_step_start`` hears of each step once it is recorded running
+(the notebook journals it, so the terminal can show the step in flight).
 """
 
 from __future__ import annotations
@@ -320,8 +322,10 @@ class Renewal:
             return done
         stopping.check(where=step.key)
         started = utcnow()
-        self.ledger.record(StepRecord(step.key, step.name, step.node, step.phase, "running", started,
-                                      detail=step.detail))
+        running = self.ledger.record(StepRecord(step.key, step.name, step.node, step.phase, "running", started,
+                                                detail=step.detail))
+        if self.options.on_step_start is not None:
+            self.options.on_step_start(running)
         outcome, detail = self._attempt(step, self._context(done), started)
         record = self.ledger.record(StepRecord(step.key, step.name, step.node, step.phase, outcome, started,
                                                utcnow(), detail))
@@ -386,8 +390,8 @@ def _phase_result(phase: str, records: list[StepRecord]) -> PhaseResult:
     outcomes = [r.outcome for r in records]
     for status in ("failed", "blocked", "waiting"):
         if status in outcomes:
-            first = next(r for r in records if r.outcome == status)
-            return PhaseResult(phase=phase, status=status, steps=tuple(records), message=first.detail)
+            every = [r.detail for r in records if r.outcome == status]   # every node's problem, not the first only
+            return PhaseResult(phase=phase, status=status, steps=tuple(records), message=" | ".join(every))
     return PhaseResult(phase=phase, status="done", steps=tuple(records), message=f"{len(records)} step(s) done")
 
 

@@ -41,6 +41,7 @@ class RenewalOptions:
     progress: Callable[[str], None] | None = None
     clock: Callable[[], datetime] = utcnow
     observers: tuple[StepObserver, ...] = ()  # called after each step's outcome was persisted
+    on_step_start: StepObserver | None = None  # called with the "running" record before a step's handler runs
 
     def __post_init__(self) -> None:
         validate_overrides(self.overrides)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from cucmkit.ca.manual import Selection
     from cucmkit.certs.records import CertRecord
     from cucmkit.cucm.models import BackupStatus, ServiceState
     from cucmkit.cucm.risport import RegistrationSummary
@@ -101,3 +102,7 @@ class InboxCa(Protocol):
     def inbox_for(self, request_id: str) -> Path: ...
 
     def csr_path(self, request_id: str) -> Path: ...
+
+    def selection(self, request_id: str) -> Selection: ...
+
+    def archive(self, request_id: str) -> Path: ...

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from cucmkit.approval import ApprovalScope, RestartLine
 from cucmkit.errors import WaitingError
 from cucmkit.evidence.journal import Journal, read_journal
 from cucmkit.notebook import Runbook, RunOptions, impact_banner, is_interactive
@@ -31,11 +32,19 @@ def test_not_interactive_outside_a_front_end() -> None:
     assert is_interactive() is False
 
 
+# what the approval restates (the plan needs a cluster; these tests have none)
+SCOPE = ApprovalScope(purpose="tomcat", risk="medium", cluster="c1", renewed=("pub",), self_signed=(),
+                      restarts=(RestartLine("pub", ("Cisco Tomcat",), True),), phone_reset=False, phones=None,
+                      max_seconds=600.0)
+
+
 def _book(tmp_path: Path, **options: object) -> tuple[Runbook, Path]:
     journal = tmp_path / "journal.jsonl"
     params = SimpleNamespace(cluster="c1", ca=SimpleNamespace(backend="lab"))
     run = RunOptions(purpose="tomcat", ticket="CHG-1", **options)  # type: ignore[arg-type]
-    return Runbook(params=params, options=run, journal=Journal(journal)), journal
+    book = Runbook(params=params, options=run, journal=Journal(journal))
+    book.scope = lambda: SCOPE  # type: ignore[method-assign]
+    return book, journal
 
 
 def test_no_approval_stops_before_any_change(tmp_path: Path) -> None:
@@ -66,15 +75,17 @@ def test_dry_run_needs_no_approval(tmp_path: Path) -> None:
 
 def test_approval_button_approves_and_journals(tmp_path: Path) -> None:
     book, journal = _book(tmp_path)
-    box = book._approval_widget()
-    button = box.children[0]
+    box = book._approval_widget(SCOPE)
+    name, button = box.children[0], box.children[1]
+    assert button.description == "Approve the tomcat renewal on c1"
+    name.value = "J. Smith"
     with pytest.raises(WaitingError):
         book._require_approval()
     button.click()
     book._require_approval()                 # now allowed
     assert button.disabled is True
     (event,) = read_journal(journal)
-    assert (event["approved"], event["how"]) == (True, "button")
+    assert (event["approved"], event["how"], event["approver"]) == (True, "button", "J. Smith")
 
 
 def test_uploaded_ca_files_land_in_the_inbox(tmp_path: Path) -> None:

@@ -44,7 +44,10 @@ def test_ctrl_c_stops_at_the_step_boundary_with_one_line_and_exit_130(env):
     assert child.returncode == 130, err[-2000:]
     assert "Traceback" not in err
     last = [line for line in err.splitlines() if not line.startswith("  .. ")]
-    assert len(last) == 1 and last[0].startswith("interrupted:") and "re-run" in last[0]
+    assert last[0].startswith("interrupted:") and "re-run" in last[0]       # one line says what happened
+    standing = last[1:]                                                      # then where the cluster stands
+    assert standing[0] == "where the cluster stands:" and standing[-1].startswith("resume: cucmkit renew CAPF")
+    assert all(line.startswith("  ") or line.startswith("the cluster is half-activated") for line in standing[1:-1])
     state = env.ledger("CAPF").reload()
     assert state.status == "stopped"
     restarts = [r for r in state.steps.values() if r.name == "restart"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cucmkit.errors import WaitingError
+from cucmkit.errors import CertificateError, WaitingError
 from cucmkit.renewal.plan import Step
 from cucmkit.renewal.ports import InboxCa
 from cucmkit.renewal.state import CaRequest, Issued, utcnow
@@ -33,17 +33,36 @@ def collect(step: Step, ctx: StepContext) -> str:
     request, csr = state.requests[name], state.csrs[name]
     files = ctx.backend().collect(request.id)
     if files is None:
-        raise WaitingError(f"waiting for the CA: request {request.id} for {name} has no answer yet",
-                           node=name, purpose=ctx.purpose.name, remedy=_waiting_remedy(ctx, request.id))
+        raise WaitingError(_waiting_text(ctx, name, request.id), node=name, purpose=ctx.purpose.name,
+                           remedy=_waiting_remedy(ctx, request.id))
+    inbox = ctx.ca if isinstance(ctx.ca, InboxCa) else None
+    used = f" {inbox.selection(request.id).describe()}" if inbox is not None else ""
     pems = certificates_from(files)
     # Validate now: files that will not upload (a missing intermediate, another CSR's certificate)
     # are not recorded, so a re-run reads the inbox again once they are fixed.
-    validated(ctx.purpose, pems, csr.pem, ctx.node(name), ctx.options.clock())
+    try:
+        validated(ctx.purpose, pems, csr.pem, ctx.node(name), ctx.options.clock())
+    except CertificateError as exc:
+        remedy = exc.remedy
+        if inbox is not None and "chain_complete" in exc.message:
+            remedy = f"add the CA's chain file (intermediate and root) to {inbox.inbox_for(request.id)}, then re-run. " \
+                     + (remedy or "")
+        raise CertificateError(f"{exc.message} (judged{used})", node=name, purpose=ctx.purpose.name,
+                               operation="ca-collect", remedy=remedy) from None
     ctx.ledger.put_issued(name, Issued(pems=tuple(pems), at=utcnow()))
-    return f"collected {len(pems)} certificate(s) for request {request.id}; they pass validation"
+    archived = f"; files and CSR moved to {inbox.archive(request.id)}" if inbox is not None else ""
+    return f"collected {len(pems)} certificate(s) for request {request.id}{used}; they pass validation{archived}"
+
+
+def _waiting_text(ctx: StepContext, node: str, request_id: str) -> str:
+    if isinstance(ctx.ca, InboxCa):
+        return (f"waiting for the CA: {node}: CSR {ctx.ca.csr_path(request_id)} -> put the CA's files in "
+                f"{ctx.ca.inbox_for(request_id)}")
+    return f"waiting for the CA: request {request_id} for {node} has no answer yet"
 
 
 def _waiting_remedy(ctx: StepContext, request_id: str) -> str:
     if isinstance(ctx.ca, InboxCa):
-        return f"drop the CA's files into {ctx.ca.inbox_for(request_id)} and re-run"
+        return "have the CA sign each CSR in the outbox, drop its files (certificate and chain) into the " \
+               "node's inbox folder, then re-run"
     return "have the request approved at the CA, then re-run"

@@ -39,8 +39,10 @@ def validated(purpose: Purpose, pems: Iterable[str], csr_pem: str, node: NodePor
     report = validate(loaded, purpose=purpose.name, now=now, csr=csr_pem, trust_store=trust)
     if not report.ok:
         failed = "; ".join(f"{c.name}: {c.message}" for c in report.failed)
+        remedies = dict.fromkeys(f"{c.name}: {c.remedy}" for c in report.failed if c.remedy)   # one per check
         raise CertificateError(f"the issued certificate fails validation: {failed}", node=node.name,
-                               purpose=purpose.name, remedy="have the CA re-issue from the pending CSR")
+                               purpose=purpose.name, remedy=" ".join(remedies) or "have the CA re-issue from "
+                               "the pending CSR")
     leaf = next(s.pem for s in report.upload_plan if s.kind == "leaf")
     cas = [s.pem for s in report.upload_plan if s.kind != "leaf"]
     return leaf, cas

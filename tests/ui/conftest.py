@@ -1,0 +1,5 @@
+"""The notebooks' lab fixture (one lab per test process)."""
+
+from tests.notebooks.conftest import nb_lab
+
+__all__ = ["nb_lab"]
