@@ -81,6 +81,7 @@ class Knobs:
     http_latency: float = 0.0          # seconds slept per HTTPS request (not scaled by speed)
     risport_window: float = 60.0       # RisPort's sliding rate window, seconds (not scaled by speed)
     jabber_sessions: int = 40          # Jabber (XMPP) sessions per IM&P node while Cisco XCP Router runs
+    phone_interaction: bool = True     # 14+ "Phone Interaction on Certificate Update": phones reset on TVS/CAPF/TFTP change
 
     def delay(self, base: float) -> float:
         return float(base) * float(self.speed)

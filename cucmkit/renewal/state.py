@@ -200,6 +200,9 @@ class Baseline:
     registered: int
     total: int
     names: tuple[str, ...] = ()
+    # Taken before the upload (Phone Interaction on Certificate Update on): each registered phone's RisPort
+    # TimeStamp then; a phone counts as back only once its TimeStamp changed (it re-registered since).
+    stamps: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
