@@ -50,7 +50,8 @@ __all__ = [
 EVENT_LIMIT = 5000
 EVENT_KINDS = ("restart_requested", "restart_completed", "restart_failed", "service_stopped", "csr_generated",
                "identity_uploaded", "trust_uploaded", "trust_deleted", "regenerated", "ctl_updated",
-               "devices_reset", "itl_deleted", "ca_rollover", "xmpp_sessions_dropped", "xmpp_sessions_restored")
+               "devices_reset", "itl_deleted", "ca_rollover", "xmpp_sessions_dropped", "xmpp_sessions_restored",
+               "phones_auto_reset", "ipsec_restarted")
 SECRET_NAMES = ("os_admin", "app_user", "ca_user")
 
 
