@@ -45,6 +45,7 @@ __all__ = [
     "runbooks",
     "runbook_order",
     "runbook_for",
+    "renew_hint",
     "variants",
     "units_for",
     "activated_by",
@@ -747,6 +748,19 @@ def runbook_for(name: str) -> str:
         have = ", ".join(p.name for p in PURPOSES.values() if p.runbook is not None)
         raise ValueError(f"no runbook for {purpose.name}: no notebook renews it; purposes with a runbook: {have}")
     return purpose.runbook.notebook
+
+
+def renew_hint(name: str) -> str:
+    """How to renew purpose ``name`` with a command that works for it (the inventory's hint); the first
+    backticked command is always ``cucmkit run`` (a runbook renews it) or ``cucmkit plan`` (none does)."""
+    purpose = get(name)
+    if not purpose.ca_signed:
+        return (f"{purpose.name}: `cucmkit plan {purpose.name} -f <parameters>` lists the steps; not CA-signed: "
+                f"regenerate it on the publisher (`{purpose.regenerate_command}`), then the Security Guide's "
+                "ITL/CTL steps")
+    if purpose.runbook is None:
+        return f"{purpose.name}: no runbook renews it; see `cucmkit plan {purpose.name} -f <parameters>`"
+    return f"{purpose.name}: `cucmkit run {purpose.name} -f <parameters> --ticket <change>`"
 
 
 def units_for(kind: str) -> tuple[str, ...]:

@@ -283,6 +283,12 @@ class _RecordingCluster:
     def security_mode(self) -> int:
         return self._cluster.security_mode()
 
+    def version(self) -> str:
+        return self._cluster.version()
+
+    def phone_interaction(self) -> bool:
+        return self._cluster.phone_interaction()
+
     def sso_enabled(self) -> bool:
         return self._cluster.sso_enabled()
 
@@ -641,12 +647,12 @@ class InventoryBook:
 
 
 def renew_hint(purpose: str) -> str:
-    """The command that renews ``purpose`` (one that works: its runbook, or the plan when it has none)."""
+    """The command that renews ``purpose`` (one that works: its runbook, or the plan when it has none): the
+    catalogue's hint (ITLRecovery: regenerated, not CA-signed)."""
     try:
-        catalogue.runbook_for(purpose)
-    except ValueError:
-        return f"{purpose}: no runbook renews it; see `cucmkit plan {purpose} -f <parameters>`"
-    return f"{purpose}: `cucmkit run {purpose} -f <parameters> --ticket <change>`"
+        return catalogue.renew_hint(purpose)
+    except ValueError:       # a unit the catalogue does not know
+        return f"{purpose}: not in the catalogue; renew it by hand"
 
 
 # ---------------------------------------------------------------- entry points (one call in the first step cell)

@@ -183,3 +183,13 @@ def test_callmanager_and_tvs_remind_that_registration_is_not_itl_trust():
     for purpose in ("CallManager", "TVS"):
         step = next(s for s in plan(purpose, V15).steps if s.key == "reminder:phone-trust")
         assert "does not prove they trust the new ITL" in step.detail
+
+
+def test_renew_hint_names_something_that_works():
+    assert "cucmkit run tomcat" in catalogue.renew_hint("tomcat")
+    itl = catalogue.renew_hint("ITLRecovery")
+    assert "set cert regen ITLRecovery" in itl and "cucmkit run" not in itl
+    with pytest.raises(ValueError):
+        catalogue.runbook_for("ITLRecovery")
+    assert itl.split("`")[1].startswith("cucmkit plan ITLRecovery ")     # the notebook's hint rule (main)
+    assert "cucmkit run cup " in catalogue.renew_hint("cup")              # IM&P purposes have runbooks now
