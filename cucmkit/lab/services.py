@@ -74,7 +74,7 @@ CUCM_SERVICES: dict[str, tuple[bool, bool]] = {
     "Cisco DRF Local": (True, True),
     "Cisco Certificate Change Notification": (True, True),
     "Cisco Certificate Expiry Monitor": (True, True),
-    "Cisco Extension Mobility": (True, False),
+    "Cisco Extension Mobility": (False, False),   # a feature service; left deactivated: restarts skip it
     "Cisco Intercluster Lookup Service": (True, True),
     "Cisco Location Bandwidth Manager": (True, True),
     "Cisco AXL Tomcat": (True, True),
@@ -246,7 +246,8 @@ class NodeServices:
             duration = self._duration(svc.name)
             svc.stop_until = now + duration * 0.3 if stop_phase else None
             svc.done_at = now + duration
-            svc.will_fail = self._ctx.faults.get(self.name, "service_fail") in (svc.name, "*")
+            failing = self._ctx.faults.get(self.name, "service_fail")
+            svc.will_fail = isinstance(failing, str) and failing.strip().casefold() in (svc.name.casefold(), "*")
             svc.activates = self._certs.installed_for(svc.name)
             svc.door, svc.action = _door_name(), "restart" if stop_phase else "start"
             self._ctx.record("restart_requested", self.fqdn, at=now, service=svc.name, door=svc.door,

@@ -487,6 +487,7 @@ def test_restart_of_a_service_that_fails_prints_the_failure(cli_lab: LabCluster)
     assert "Cisco DRF Local[STARTED]" not in lines
     assert cli_lab.state.node("cucm-sub2").service("Cisco DRF Local").status == "Stopped"
     t = Term(cli_lab, "cucm-sub2")
+    t.run("set cli pagination off")       # the services of 14 make the list longer than one page
     assert "Cisco DRF Local[STOPPED]  Component is not running" in t.lines("utils service list")
     assert t.lines("utils service start Cisco DRF Local")[-1] == "Cisco DRF Local[STARTED]"
 
