@@ -454,6 +454,10 @@ class Runbook:
         if self.options.dry_run:
             _markdown("Dry run: no approval needed, nothing will change.")
             return
+        reasons = self.renewal.plan().restart_reasons()
+        if reasons:
+            _markdown("**Services this approval restarts, and why** (CUCM "
+                      f"{self.renewal.plan().version or 'version unknown'}):\n" + "".join(f"\n- {r}" for r in reasons))
         if self._approved:
             self.journal.write("approval", approved=True, by=who(), how="parameter approve=True")
             _markdown(f"✅ Approved by parameter (`approve=True`), run by {who()}.")

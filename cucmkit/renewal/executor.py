@@ -181,7 +181,7 @@ class Renewal:
                                purpose=self.purpose.name, remedy="move the ledger file away and re-plan")
         return Plan(cluster=self.cluster_name, purpose=self.purpose, now=self.options.clock(),
                     threshold_days=stored.threshold_days, security_mode=stored.security_mode,
-                    nodes=stored.nodes, steps=stored.steps, resumed=True, notes=stored.notes)
+                    nodes=stored.nodes, steps=stored.steps, resumed=True, notes=stored.notes, version=stored.version)
 
     def _begin(self, plan: Plan) -> None:
         before = {n.name: CertChange(before=n.fingerprint) for n in plan.nodes

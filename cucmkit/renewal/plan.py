@@ -99,6 +99,14 @@ class Plan:
     def due(self) -> bool:
         return bool(self.steps)
 
+    def restart_reasons(self) -> tuple[str, ...]:
+        """Each service (or reload) the plan restarts, once, with why it is there (the approval text)."""
+        seen: dict[str, str] = {}
+        for step in self.steps:
+            if step.name in ("restart", "reload") and step.service and step.service not in seen:
+                seen[step.service] = step.detail.split(": ", 1)[1] if ": " in step.detail else step.detail
+        return tuple(f"{service}: {why}" for service, why in seen.items())
+
     def phase_steps(self, phase: str) -> tuple[Step, ...]:
         return tuple(s for s in self.steps if s.phase == phase)
 

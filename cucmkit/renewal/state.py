@@ -214,11 +214,13 @@ class StoredPlan:
     threshold_days: float
     security_mode: int | None = None
     notes: tuple[str, ...] = ()
+    version: str | None = None          # the CUCM version the restarts were chosen for
 
     @classmethod
     def of(cls, plan: Plan) -> StoredPlan:
         return cls(nodes=tuple(replace(n, not_after=None) for n in plan.nodes), steps=plan.steps,
-                   threshold_days=plan.threshold_days, security_mode=plan.security_mode, notes=plan.notes)
+                   threshold_days=plan.threshold_days, security_mode=plan.security_mode, notes=plan.notes,
+                   version=plan.version)
 
 
 @dataclass(frozen=True)

@@ -193,3 +193,9 @@ def test_renew_hint_names_something_that_works():
         catalogue.runbook_for("ITLRecovery")
     assert itl.split("`")[1].startswith("cucmkit plan ITLRecovery ")     # the notebook's hint rule (main)
     assert "cucmkit run cup " in catalogue.renew_hint("cup")              # IM&P purposes have runbooks now
+
+
+def test_restart_reasons_for_the_approval_text():
+    reasons = plan("CallManager", V14SU3).restart_reasons()
+    assert any(r.startswith("Cisco HAProxy: HAProxy serves SIP OAuth TLS") for r in reasons)
+    assert len(reasons) == len({r.split(":")[0] for r in reasons})     # each service once
