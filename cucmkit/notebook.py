@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from cucmkit import catalogue, stopping, wiring
 from cucmkit.errors import CucmKitError, InterlockError, WaitingError
 from cucmkit.evidence.journal import Journal, who
+from cucmkit.renewal.plan import Plan
 from cucmkit.renewal.ports import ClusterPort, InboxCa, NodePort
 from cucmkit.tables import styled, whole_days
 
@@ -454,10 +455,7 @@ class Runbook:
         if self.options.dry_run:
             _markdown("Dry run: no approval needed, nothing will change.")
             return
-        reasons = self.renewal.plan().restart_reasons()
-        if reasons:
-            _markdown("**Services this approval restarts, and why** (CUCM "
-                      f"{self.renewal.plan().version or 'version unknown'}):\n" + "".join(f"\n- {r}" for r in reasons))
+        self._restart_reasons()
         if self._approved:
             self.journal.write("approval", approved=True, by=who(), how="parameter approve=True")
             _markdown(f"✅ Approved by parameter (`approve=True`), run by {who()}.")
@@ -471,6 +469,14 @@ class Runbook:
             f"{self.purpose.risk.value}); stopped before any change",
             purpose=self.purpose.name,
             remedy="re-run with --approve (cucmkit run) or -p approve True (papermill) once the change is approved")
+
+    def _restart_reasons(self) -> None:
+        """The services the approved steps restart and why (from the plan the plan cell showed)."""
+        plan = self.results.get("plan")
+        if not isinstance(plan, Plan) or not plan.restart_reasons():
+            return
+        _markdown(f"**Services this approval restarts, and why** (CUCM {plan.version or 'version unknown'}):\n"
+                  + "".join(f"\n- {r}" for r in plan.restart_reasons()))
 
     def _approval_widget(self) -> Any:
         import ipywidgets as widgets
