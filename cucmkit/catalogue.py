@@ -45,6 +45,7 @@ __all__ = [
     "runbooks",
     "runbook_order",
     "runbook_for",
+    "renew_hint",
     "variants",
     "units_for",
     "activated_by",
@@ -54,11 +55,45 @@ __all__ = [
     "IPSEC_END_SYSTEM_OID",
     "TVS_SERVICE",
     "RECOMMENDED_KEY_USAGES",
+    "TFTP_SERVICE",
+    "RELEASES",
+    "release",
+    "same_service",
 ]
 
 IPSEC_END_SYSTEM_OID = "1.3.6.1.5.5.7.3.5"
 TVS_SERVICE = "Cisco Trust Verification Service"
+TFTP_SERVICE = "Cisco Tftp"        # CUCM's own spelling (TAC 118744: ``Cisco Tftp[STARTED]``)
+HAPROXY = "Cisco HAProxy"
 CUCM, IMP = "CUCM", "IM&P"          # node kinds (NodeFacts.kind, the lab's NodeSpec.kind)
+
+# Named releases -> the first build number of that release (CUCM builds: 14SU1 = 14.0.1.11900-x, ...;
+# Cisco's release notes name each SU by its build) [INF: build numbers from Cisco's download pages' naming].
+RELEASES: dict[str, tuple[int, ...]] = {
+    "12.5": (12, 5),
+    "14": (14,),
+    "14SU1": (14, 0, 1, 11900),
+    "14SU2": (14, 0, 1, 12900),
+    "14SU3": (14, 0, 1, 13900),
+    "15": (15,),
+}
+
+
+def release(version: str | None) -> tuple[int, ...] | None:
+    """A CUCM version ("14.0.1.13900-155", "12.5", "15") as comparable numbers; None when unknown ("auto", "")."""
+    if not version or version == "auto":
+        return None
+    numbers = tuple(int(part) for part in version.replace("-", ".").split(".") if part.isdigit())
+    return numbers or None
+
+
+def _at_least(version: tuple[int, ...], name: str) -> bool:
+    return version >= RELEASES[name]
+
+
+def same_service(a: str, b: str) -> bool:
+    """Service names as CUCM matches them: case-insensitive ("Cisco TFTP" is "Cisco Tftp")."""
+    return a.strip().casefold() == b.strip().casefold()
 
 
 @dataclass(frozen=True)
@@ -75,7 +110,7 @@ class ScopeRule:
             return False
         if self.publisher_only and role != "publisher":
             return False
-        return self.service is None or self.service in services
+        return self.service is None or any(same_service(self.service, s) for s in services)
 
 
 class NodeScope(str, Enum):
@@ -185,17 +220,41 @@ class Risk(str, Enum):
 
 @dataclass(frozen=True)
 class Restart:
-    """One service a renewal restarts, and where.
+    """One service a renewal restarts, where, from which release, and why.
 
     ``where`` uses NodeScope values. Only nodes where the service is activated
     and running are restarted (the procedure's "only those running and
     activated"). ``via`` is "cli" for Cisco Tomcat (Control Center runs inside
     Tomcat and cannot restart it) and "controlcenter" for everything else.
+    ``since``/``until`` name ``RELEASES`` (``until`` excluded): the restart
+    applies to clusters of those releases only; an unknown version applies
+    every entry (only running services are restarted anyway). ``command``: a
+    CLI command that reloads something that is not a service (``utils ipsec
+    restart``); such a step runs on every node of ``where``.
     """
 
     service: str
     where: NodeScope = NodeScope.ALL
     via: str = "controlcenter"
+    since: str | None = None
+    until: str | None = None
+    reason: str = ""
+    command: str | None = None
+
+    def applies(self, version: tuple[int, ...] | None) -> bool:
+        """This restart belongs to the release ``version`` (None: unknown, every entry applies)."""
+        if version is None:
+            return True
+        if self.since is not None and not _at_least(version, self.since):
+            return False
+        return self.until is None or not _at_least(version, self.until)
+
+    @property
+    def why(self) -> str:
+        """The reason shown in the plan, with the release range."""
+        since = f" (from {self.since})" if self.since else ""
+        until = f" (before {self.until})" if self.until else ""
+        return f"{self.reason}{since}{until}".strip()
 
 
 @dataclass(frozen=True)
@@ -208,6 +267,11 @@ class Purpose:
     key_type: str = "rsa"              # "rsa" or "ec"
     ca_required: bool = False          # leaf must be CA:TRUE (CAPF)
     path_length: int | None = None     # required pathlen when ca_required
+    ca_required_since: str | None = None  # RELEASES name from which ca_required holds (None: every release)
+    ca_signed: bool = True             # False: regenerated on the node only, never CSR -> CA -> upload
+    regenerate_command: str = ""       # how the node regenerates it (CLI), shown in plans and the inventory
+    chain_also_to: tuple[str, ...] = ()    # other purposes whose trust stores also get the CA chain
+    auto_phone_reset: bool = False     # "Phone Interaction on Certificate Update" (14+) resets phones on change
     multi_server: bool = False         # multi-SAN CSR allowed
     wildcard_san: bool = False         # wildcard SANs allowed (cup-xmpp-s2s only; the validator reads it)
     restarts: tuple[Restart, ...] = ()
@@ -251,7 +315,25 @@ class Purpose:
         return kinds
 
     def restart_services(self) -> tuple[str, ...]:
-        return tuple(r.service for r in self.restarts)
+        return tuple(r.service for r in self.restarts if r.command is None)
+
+    def restarts_for(self, version: str | None) -> tuple[Restart, ...]:
+        """The restarts of the release ``version`` (every entry when the version is unknown)."""
+        numbers = release(version)
+        return tuple(r for r in self.restarts if r.applies(numbers))
+
+    def requires_ca(self, version: str | None) -> bool:
+        """The leaf must be CA:TRUE on release ``version`` (unknown version: the newest rule applies)."""
+        if not self.ca_required:
+            return False
+        numbers = release(version)
+        return numbers is None or self.ca_required_since is None or _at_least(numbers, self.ca_required_since)
+
+    @property
+    def trust_stores(self) -> tuple[str, ...]:
+        """Every trust store the CA chain goes to: the purpose's own, then those of ``chain_also_to``."""
+        stores = (self.trust_store, *(get(name).trust_store for name in self.chain_also_to))
+        return tuple(store for store in stores if store)
 
     def prechecks_facts(self) -> tuple[Precheck, ...]:
         return tuple(PRECHECKS[name] for name in self.prechecks)
@@ -280,7 +362,45 @@ _TOMCAT_IMPACT = (
     "Expressway traversal zone goes down when TLS verify is on.",
     "UCCX: the new root and intermediate must be in UCCX tomcat-trust or Finesse desktop login breaks.",
 )
-_TOMCAT_RESTARTS = (Restart("Cisco Tomcat", NodeScope.ALL, via="cli"),)
+# Restarts (SG14 "Certificate Names and Descriptions"; TAC225746 for UDS and SSOSP Tomcat): each names why.
+_SG14 = "SG14 table"
+_TOMCAT_SERVES = Restart("Cisco Tomcat", NodeScope.ALL, via="cli",
+                         reason="serves the tomcat identity on HTTPS (procedure)")
+_TOMCAT_RESTARTS = (
+    _TOMCAT_SERVES,
+    Restart("Cisco Intercluster Lookup Service", NodeScope.CUCM, since="14",
+            reason=f"ILS uses the tomcat certificate for intercluster TLS ({_SG14})"),
+    Restart("Cisco Location Bandwidth Manager", NodeScope.CUCM, since="14",
+            reason=f"LBM intercluster links use the tomcat certificate ({_SG14})"),
+    Restart("Cisco DRF Master", NodeScope.PUBLISHER, since="14", until="14SU2",
+            reason=f"DRF uses the tomcat certificate ({_SG14}; from 14SU2 not needed after tomcat RSA)"),
+    Restart("Cisco DRF Local", NodeScope.ALL, since="14", until="14SU2",
+            reason=f"DRF uses the tomcat certificate ({_SG14}; from 14SU2 not needed after tomcat RSA)"),
+    Restart("Cisco Extension Mobility", NodeScope.CUCM, since="14",
+            reason=f"Extension Mobility serves phones over HTTPS with it ({_SG14})"),
+    Restart("Cisco AXL Tomcat", NodeScope.CUCM, via="cli", since="14",
+            reason=f"the separate AXL Tomcat serves the tomcat identity ({_SG14})"),
+    Restart("Cisco UDS Tomcat", NodeScope.CUCM, via="cli", since="14",
+            reason="the separate UDS Tomcat serves the tomcat identity (TAC225746)"),
+    Restart("Cisco SSOSP Tomcat", NodeScope.CUCM, via="cli", since="14",
+            reason="the SSO service provider Tomcat serves the tomcat identity (TAC225746)"),
+)
+_TOMCAT_EC_RESTARTS = (
+    Restart("Cisco Tomcat", NodeScope.ALL, via="cli", reason="serves the tomcat-ECDSA identity on HTTPS (procedure)"),
+    Restart("Cisco DRF Master", NodeScope.PUBLISHER, since="14",
+            reason=f"DRF uses the tomcat-ECDSA certificate ({_SG14}; restated for 14SU2)"),
+    Restart("Cisco DRF Local", NodeScope.ALL, since="14",
+            reason=f"DRF uses the tomcat-ECDSA certificate ({_SG14}; restated for 14SU2)"),
+    Restart("Cisco UDS Tomcat", NodeScope.CUCM, via="cli", since="14",
+            reason=f"the UDS Tomcat serves the tomcat-ECDSA identity ({_SG14})"),
+    Restart("Cisco AXL Tomcat", NodeScope.CUCM, via="cli", since="14",
+            reason=f"the AXL Tomcat serves the tomcat-ECDSA identity ({_SG14})"),
+)
+_TOMCAT_EC_NOTE = (
+    "EC ciphers on Tomcat are disabled by default (HTTPS Ciphers enterprise parameter, Administration Guide "
+    "14SU2); the kit cannot read that parameter: enable EC ciphers (then restart Cisco Tomcat on every node) or "
+    "no client is ever served tomcat-ECDSA."
+)
 _CM_IMPACT = (
     "Phone registration problems; encrypted or authenticated phones do not register.",
     "TFTP not trusted: phones reject signed configuration and ITL files.",
@@ -288,10 +408,18 @@ _CM_IMPACT = (
     "AXL requests fail.",
 )
 _CM_RESTARTS = (
-    Restart("Cisco Trust Verification Service", NodeScope.CUCM),
-    Restart("Cisco TFTP", NodeScope.CUCM),
-    Restart("Cisco CallManager", NodeScope.CUCM),
-    Restart("Cisco CTIManager", NodeScope.CUCM),
+    Restart(TVS_SERVICE, NodeScope.CUCM, reason="TVS hands phones the certificates they trust (procedure)"),
+    Restart(TFTP_SERVICE, NodeScope.CUCM, reason="TFTP signs the ITL and configuration files (procedure)"),
+    Restart("Cisco CallManager", NodeScope.CUCM, reason="serves the CallManager identity to phones (procedure)"),
+    Restart("Cisco CTIManager", NodeScope.CUCM, reason="CTI/JTAPI TLS uses the CallManager certificate (procedure)"),
+    Restart(HAPROXY, NodeScope.CUCM, since="14",
+            reason=f"HAProxy serves SIP OAuth TLS with the CallManager certificate ({_SG14}: 14 and 14SU1 on)"),
+)
+_PHONE_TRUST_REMINDER = (
+    Reminder("phone-trust",
+             "phones were counted as registered, which does not prove they trust the new ITL (TAC 117598): "
+             "check phones' ITL status (Unified Reporting 'ITL File Status' on 15 [INF], or the phone's "
+             "Security Configuration > Trust List) on a sample of models"),
 )
 _CM_TVS_CAUTION = (
     "Never regenerate CallManager and TVS at the same time: the ITL on every phone would "
@@ -319,7 +447,7 @@ def _tomcat(name: str, key_type: str) -> Purpose:
         extended_key_usage=frozenset({_SERVER, _CLIENT}),
         key_type=key_type,
         multi_server=True,
-        restarts=_TOMCAT_RESTARTS,
+        restarts=_TOMCAT_RESTARTS if rsa else _TOMCAT_EC_RESTARTS,
         activated_by="Cisco Tomcat",
         verify=(Verify.TLS,) if rsa else (),    # ECDSA: served only to EC-only clients
         prechecks=("sso_disabled",),
@@ -330,7 +458,7 @@ def _tomcat(name: str, key_type: str) -> Purpose:
         notes=(
             "Disable SAML SSO cluster-wide before regeneration; re-enable it when the whole process is done.",
             "Restart Cisco Tomcat from the CLI: publisher first, then each subscriber one at a time.",
-        ),
+        ) + (() if rsa else (_TOMCAT_EC_NOTE,)),
     )
 
 
@@ -348,6 +476,8 @@ def _callmanager(name: str, key_type: str) -> Purpose:
         activated_by="Cisco CallManager",
         ctl_update_in_mixed_mode=True,
         resets_phones=True,
+        auto_phone_reset=True,      # it is the TFTP certificate (SG14 "Phone Interaction on Certificate Update")
+        reminders=_PHONE_TRUST_REMINDER,
         conflicts_with=("TVS",),
         runbook=RunbookFacts("callmanager", 40, variant=not rsa, phones_warnings=_CM_TVS_PHONES),
         risk=Risk.HIGH,
@@ -437,8 +567,10 @@ PURPOSES: dict[str, Purpose] = {
             key_usage=frozenset({_DS, _KE, _DE, _KA}),
             extended_key_usage=frozenset({_SERVER, _CLIENT, IPSEC_END_SYSTEM_OID}),
             restarts=(
-                Restart("Cisco DRF Master", NodeScope.PUBLISHER),
-                Restart("Cisco DRF Local", NodeScope.ALL),
+                Restart("Cisco DRF Master", NodeScope.PUBLISHER, reason="DRF uses the ipsec certificate (procedure)"),
+                Restart("Cisco DRF Local", NodeScope.ALL, reason="DRF uses the ipsec certificate (procedure)"),
+                Restart("IPsec", NodeScope.ALL, via="cli", command="utils ipsec restart",
+                        reason=f"reloads IPsec policies with the new certificate ({_SG14})"),
             ),
             activated_by="Cisco DRF Local",
             prechecks=("no_backup",),
@@ -463,10 +595,17 @@ PURPOSES: dict[str, Purpose] = {
             extended_key_usage=frozenset({_SERVER}),
             ca_required=True,
             path_length=0,
+            ca_required_since="14SU2",     # CAPF14: CA:TRUE, pathlen 0 for a CA-signed CAPF from 14SU2
+            chain_also_to=("CallManager",),  # SG14 "Add Certificate Authority-Signed CAPF Root ... to the Trust Store"
+            auto_phone_reset=True,
             restarts=(
-                Restart("Cisco Trust Verification Service", NodeScope.CUCM),
-                Restart("Cisco TFTP", NodeScope.CUCM),
-                Restart("Cisco Certificate Authority Proxy Function", NodeScope.PUBLISHER),
+                Restart(TVS_SERVICE, NodeScope.CUCM, reason="TVS hands phones the CAPF certificate (procedure)"),
+                Restart(TFTP_SERVICE, NodeScope.CUCM, reason="the ITL TFTP serves lists the CAPF certificate (procedure)"),
+                Restart("Cisco Certificate Authority Proxy Function", NodeScope.PUBLISHER,
+                        reason="serves the CAPF identity (procedure)"),
+                Restart(HAPROXY, NodeScope.CUCM, since="14",
+                        reason=f"with SIP OAuth on, HAProxy uses the CAPF certificate ({_SG14}); the kit cannot "
+                               "read the SIP OAuth mode, so it restarts HAProxy wherever it runs [INF]"),
             ),
             activated_by="Cisco Certificate Authority Proxy Function",
             ctl_update_in_mixed_mode=True,
@@ -496,11 +635,13 @@ PURPOSES: dict[str, Purpose] = {
             key_usage=frozenset({_DS, _KE, _DE}),            # [INF] no explicit text block in the guide
             extended_key_usage=frozenset({_SERVER, _CLIENT}),  # [INF]
             restarts=(
-                Restart("Cisco TFTP", NodeScope.CUCM),
-                Restart("Cisco Trust Verification Service", NodeScope.TVS),
+                Restart(TFTP_SERVICE, NodeScope.CUCM, reason="the ITL TFTP serves lists every TVS certificate (procedure)"),
+                Restart(TVS_SERVICE, NodeScope.TVS, reason="serves the TVS identity (procedure)"),
             ),
-            activated_by="Cisco Trust Verification Service",
+            activated_by=TVS_SERVICE,
             resets_phones=True,
+            auto_phone_reset=True,
+            reminders=_PHONE_TRUST_REMINDER,
             conflicts_with=("CallManager", "CallManager-ECDSA"),
             runbook=RunbookFacts("tvs", 50, phones_warnings=_CM_TVS_PHONES),
             risk=Risk.HIGH,
@@ -514,22 +655,28 @@ PURPOSES: dict[str, Purpose] = {
         ),
         Purpose(
             name="ITLRecovery",
-            trust_store="ITLRecovery-trust",
+            trust_store="",                  # there is no ITLRecovery-trust (SG14)
             scope=NodeScope.PUBLISHER,
             key_usage=frozenset({_DS}),
             extended_key_usage=frozenset({_SERVER, _CLIENT}),
+            ca_signed=False,                 # regenerated on the node only (CLI1251 set cert regen)
+            regenerate_command="set cert regen ITLRecovery",
             restarts=(
-                Restart("Cisco TFTP", NodeScope.CUCM),
-                Restart("Cisco Trust Verification Service", NodeScope.TVS),
+                Restart(TFTP_SERVICE, NodeScope.CUCM, reason="TFTP serves the ITL the ITLRecovery key signs (SG14)"),
+                Restart(TVS_SERVICE, NodeScope.TVS, reason="TVS vouches for the new ITL signer (SG14)"),
             ),
-            activated_by="Cisco TFTP",
+            activated_by=TFTP_SERVICE,
             ctl_update_in_mixed_mode=True,
             resets_phones=True,
+            reminders=(Reminder("itl-reset",
+                                "SG14's ITL steps after an ITLRecovery regeneration: if phones reject the new "
+                                "ITL, utils itl reset localkey (and utils ctl reset localkey in mixed mode), "
+                                "then reset the phones again"),),
             risk=Risk.HIGH,
             window="after hours",
             impact=("Signs the ITL since 12.0: a botched regeneration breaks ITL and config authentication on phones.",),
-            notes=("Normally self-signed; kept for completeness "
-                   "(utils ctl reset localkey, reset phones, CTL update, reset again).",),
+            notes=("Not a CA-signed purpose: it is regenerated on the publisher (set cert regen ITLRecovery), "
+                   "then the CTL is updated in mixed mode, TFTP and TVS restart and phones are reset (SG14).",),
         ),
         _cup("cup", "rsa"),
         _cup("cup-ECDSA", "ec"),
@@ -601,6 +748,19 @@ def runbook_for(name: str) -> str:
         have = ", ".join(p.name for p in PURPOSES.values() if p.runbook is not None)
         raise ValueError(f"no runbook for {purpose.name}: no notebook renews it; purposes with a runbook: {have}")
     return purpose.runbook.notebook
+
+
+def renew_hint(name: str) -> str:
+    """How to renew purpose ``name`` with a command that works for it (the inventory's hint); the first
+    backticked command is always ``cucmkit run`` (a runbook renews it) or ``cucmkit plan`` (none does)."""
+    purpose = get(name)
+    if not purpose.ca_signed:
+        return (f"{purpose.name}: `cucmkit plan {purpose.name} -f <parameters>` lists the steps; not CA-signed: "
+                f"regenerate it on the publisher (`{purpose.regenerate_command}`), then the Security Guide's "
+                "ITL/CTL steps")
+    if purpose.runbook is None:
+        return f"{purpose.name}: no runbook renews it; see `cucmkit plan {purpose.name} -f <parameters>`"
+    return f"{purpose.name}: `cucmkit run {purpose.name} -f <parameters> --ticket <change>`"
 
 
 def units_for(kind: str) -> tuple[str, ...]:

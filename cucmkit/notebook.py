@@ -40,6 +40,7 @@ from cucmkit.approval import ApprovalScope, badge
 from cucmkit.errors import CucmKitError, InterlockError, WaitingError
 from cucmkit.evidence.journal import Journal, who
 from cucmkit.meters import Meter, MeterDisplay
+from cucmkit.renewal.plan import Plan
 from cucmkit.renewal.ports import ClusterPort, InboxCa, NodePort
 from cucmkit.tables import styled, whole_days
 
@@ -305,6 +306,12 @@ class _RecordingCluster:
     def security_mode(self) -> int:
         return self._cluster.security_mode()
 
+    def version(self) -> str:
+        return self._cluster.version()
+
+    def phone_interaction(self) -> bool:
+        return self._cluster.phone_interaction()
+
     def sso_enabled(self) -> bool:
         return self._cluster.sso_enabled()
 
@@ -463,6 +470,7 @@ class Runbook:
             return
         scope = self.scope()
         _markdown(scope.markdown())
+        self._restart_reasons()
         if self._approved:
             self._approve("parameter approve=True", self.options.approver)
             _markdown(f"[APPROVED] by parameter (`approve=True`){_by(self.options.approver)}, run by {who()}.")
@@ -491,6 +499,14 @@ class Runbook:
     def _approve(self, how: str, approver: str | None) -> None:
         self._approved = True
         self.journal.write("approval", approved=True, by=who(), approver=approver, how=how)
+
+    def _restart_reasons(self) -> None:
+        """The services the approved steps restart and why (from the plan the plan cell showed)."""
+        plan = self.results.get("plan")
+        if not isinstance(plan, Plan) or not plan.restart_reasons():
+            return
+        _markdown(f"**Services this approval restarts, and why** (CUCM {plan.version or 'version unknown'}):\n"
+                  + "".join(f"\n- {r}" for r in plan.restart_reasons()))
 
     def _approval_widget(self, scope: ApprovalScope) -> Any:
         import ipywidgets as widgets
@@ -701,12 +717,12 @@ class InventoryBook:
 
 
 def renew_hint(purpose: str) -> str:
-    """The command that renews ``purpose`` (one that works: its runbook, or the plan when it has none)."""
+    """The command that renews ``purpose`` (one that works: its runbook, or the plan when it has none): the
+    catalogue's hint (ITLRecovery: regenerated, not CA-signed)."""
     try:
-        catalogue.runbook_for(purpose)
-    except ValueError:
-        return f"{purpose}: no runbook renews it; see `cucmkit plan {purpose} -f <parameters>`"
-    return f"{purpose}: `cucmkit run {purpose} -f <parameters> --ticket <change>`"
+        return catalogue.renew_hint(purpose)
+    except ValueError:       # a unit the catalogue does not know
+        return f"{purpose}: not in the catalogue; renew it by hand"
 
 
 # ---------------------------------------------------------------- entry points (one call in the first step cell)

@@ -22,7 +22,7 @@ import nbformat
 
 from cucmkit import catalogue
 from cucmkit.ca import registry as ca_registry
-from cucmkit.catalogue import Purpose
+from cucmkit.catalogue import Purpose, Restart
 
 __all__ = ["build", "runbook_notebook", "inventory_notebook", "trust_notebook", "rotation_notebook", "watch_notebook",
            "notebook_text", "same_notebook"]
@@ -116,11 +116,16 @@ def _prechecks_text(p: Purpose) -> str:
     return "\n".join(lines)
 
 
+def _restart_line(r: Restart) -> str:
+    what = f"`{r.command}`" if r.command else f"`{r.service}`" + (" (from the CLI)" if r.via == "cli" else "")
+    return f"- {what} on {r.where.text}" + (f": {r.why}" if r.why else "")
+
+
 def _activate_text(p: Purpose) -> str:
     lines = ["## Activate: restart the services that use the certificate",
-             "Only where the service is activated and running:"]
-    lines += [f"- `{r.service}` on {r.where.text}" + (" (from the CLI)" if r.via == "cli" else "")
-              for r in p.restarts]
+             "Only where the service is activated and running, and only those of the cluster's release "
+             "(the plan names the version and why each restart is there):"]
+    lines += [_restart_line(r) for r in p.restarts]
     lines += [f"- {text}" for text in (p.runbook.activate_warnings if p.runbook else ())]
     if p.ctl_update_in_mixed_mode:
         lines.append("- ⚠️ In mixed mode the CTL file is updated (`utils ctl update CTLFile`) **before** the restarts.")

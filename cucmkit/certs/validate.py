@@ -100,6 +100,7 @@ class _Context:
     store: tuple[LoadedCert, ...] | None
     csr: x509.CertificateSigningRequest | NoPendingCsr | None
     warning_days: int
+    version: str | None = None     # the node's CUCM release (rules that changed by release, e.g. CAPF CA:TRUE)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -611,6 +612,11 @@ def _check_eku(ctx: _Context) -> list[Check]:
 def _check_basic_constraints(ctx: _Context) -> list[Check]:
     leaf, p = _leaf(ctx), ctx.purpose
     bc = _ext(leaf.certificate, x509.BasicConstraints)
+    if p.ca_required and not p.requires_ca(ctx.version):
+        since = p.ca_required_since or ""
+        return [_check("basic_constraints", PASS,
+                       f"{p.name} on {ctx.version}: CA:TRUE, pathlen:{p.path_length} is required only from {since} "
+                       f"(the leaf has {'CA:TRUE' if bc is not None and bc.ca else 'CA:FALSE'})", leaf)]
     if p.ca_required:
         if bc is not None and bc.ca and bc.path_length == p.path_length:
             return [_check("basic_constraints", PASS, f"CA:TRUE, pathlen:{p.path_length} as {p.name} requires", leaf)]
@@ -618,12 +624,20 @@ def _check_basic_constraints(ctx: _Context) -> list[Check]:
         return [_check(
             "basic_constraints", FAIL, f"{p.name} needs Basic Constraints CA:TRUE, pathlen:{p.path_length}; the leaf has {have}",
             leaf, remedy=f"Have the CA issue {p.name} from a subordinate-CA template (CA:TRUE, pathlen 0, "
-                         "Certificate Sign); otherwise TLS fails.",
+                         f"Certificate Sign); {_since_text(p, ctx.version)}otherwise TLS fails.",
         )]
     if bc is not None and bc.ca:
         return [_check("basic_constraints", WARN, f"the leaf is a CA certificate (CA:TRUE), unusual for {p.name}", leaf,
                        remedy="Check the CA template used.")]
     return [_check("basic_constraints", PASS, "leaf is an end-entity certificate", leaf)]
+
+
+def _since_text(p: Purpose, version: str | None) -> str:
+    if p.ca_required_since is None:
+        return ""
+    if version is None:
+        return f"the node's release is unknown, so the {p.ca_required_since} rule is applied; "
+    return f"{version} is {p.ca_required_since} or later; "
 
 
 def _check_ca_constraints(ctx: _Context) -> list[Check]:
@@ -859,8 +873,13 @@ def validate(
     csr: CsrInput = None,
     trust_store: Material | Iterable[Any] | None = None,
     expiry_warning_days: int = 30,
+    version: str | None = None,
 ) -> Report:
-    """Every check of the material for ``purpose`` at ``now``; CertificateError only for unusable input."""
+    """Every check of the material for ``purpose`` at ``now``; CertificateError only for unusable input.
+
+    ``version``: the node's CUCM release; rules that changed by release apply by it (CAPF's CA:TRUE,
+    pathlen:0 from 14SU2); None (unknown) applies the newest rule.
+    """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     p = purpose if isinstance(purpose, Purpose) else catalogue.get(purpose)
@@ -870,7 +889,7 @@ def validate(
     _within_budgets(loaded, store, p)
     leaf_key = _spki(the_csr) if isinstance(the_csr, x509.CertificateSigningRequest) else None
     chain = build_chain(loaded.certificates, trust_store=store or (), leaf_key=leaf_key, leaf_usages=p.key_usage)
-    ctx = _Context(p, now, chain, loaded, store, the_csr, expiry_warning_days)
+    ctx = _Context(p, now, chain, loaded, store, the_csr, expiry_warning_days, version)
     checks = tuple(check for step in _CHECKS for check in step(ctx))
     report = Report(purpose=p.name, checks=checks, notes=loaded.notes, chain=_entries(ctx))
     return replace(report, upload_plan=_plan(ctx)) if report.ok else report

@@ -27,6 +27,11 @@ INTERFACE = "axl"
 SUPPORTED_VERSIONS = ("12.5", "14.0", "15.0")
 ENTERPRISE_WIDE = "EnterpriseWideData"
 SECURITY_MODE_SQL = "select paramname,paramvalue from processconfig where paramname='ClusterSecurityMode'"
+# "Phone Interaction on Certificate Update" (Security Parameters, CUCM 14+; SG14: default resets automatically).
+# The processconfig name and its values are [INF]: 1 (the default) resets phones automatically, 0 manually.
+PHONE_INTERACTION_PARAM = "PhoneInteractionOnCertificateUpdate"
+PHONE_INTERACTION_SQL = ("select paramname,paramvalue from processconfig "
+                         f"where paramname='{PHONE_INTERACTION_PARAM}'")
 PROCESS_NODE_SQL = "select name,description,nodeid,tknodeusage,tkprocessnoderole from processnode"
 
 DEFAULT_RETRIES = 4          # 503 answers retried this many times before ThrottledError
@@ -78,6 +83,12 @@ class AxlClient(SoapClient):
             return int(rows[0]["paramvalue"])
         except (IndexError, KeyError, ValueError) as exc:
             raise self._error("executeSQLQuery", "ClusterSecurityMode not found in processconfig") from exc
+
+    def phone_interaction(self) -> bool:
+        """True when CUCM resets phones itself on a TVS, CAPF or TFTP certificate change (14+);
+        False when the parameter is absent (before 14) or set to manual."""
+        rows = self.sql(PHONE_INTERACTION_SQL)
+        return bool(rows) and rows[0].get("paramvalue", "").strip().lower() in ("1", "t", "true")
 
     def process_nodes(self) -> list[ProcessNode]:
         """The cluster's servers from the ``processnode`` table, without EnterpriseWideData."""

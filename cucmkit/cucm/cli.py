@@ -37,7 +37,7 @@ import paramiko
 
 from cucmkit.catalogue import MESSAGES
 from cucmkit.certs.records import CertRecord, record_from_show_cert
-from cucmkit.cucm.models import BackupStatus, ServiceState
+from cucmkit.cucm.models import BackupStatus, ServiceState, ServiceStates
 from cucmkit.cucm.sso import SsoCliStatus, parse_sso_cli_status
 from cucmkit.errors import CliError, ConnectError, CucmKitError, TimeoutError_, TlsError
 from cucmkit.fingerprints import normalize_ssh_sha256, ssh_sha256
@@ -482,7 +482,7 @@ class AdminCli:
 
     # -- services ------------------------------------------------------------------------------
 
-    def service_list(self) -> dict[str, ServiceState]:
+    def service_list(self) -> ServiceStates:
         return parse_service_list(self.run("utils service list").output)
 
     def service_restart(self, name: str, *, on_line: Callable[[str], None] | None = None,
@@ -492,7 +492,7 @@ class AdminCli:
 
         def watch(line: str) -> None:
             state = _service_state(line)
-            if state is not None and state.name == name:
+            if state is not None and state.name.casefold() == name.strip().casefold():
                 last["state"] = state
             if on_line is not None:
                 on_line(line)
@@ -777,14 +777,10 @@ def _service_state(line: str) -> ServiceState | None:
                         reason_code=-1 if not reason else (-1068 if not activated else -1019), reason=reason)
 
 
-def parse_service_list(output: str) -> dict[str, ServiceState]:
-    """``Name[STARTED]`` / ``Name[STOPPED]  Service Not Activated`` lines; the last line per name wins."""
-    states: dict[str, ServiceState] = {}
-    for line in output.split("\n"):
-        state = _service_state(line)
-        if state is not None:
-            states[state.name] = state
-    return states
+def parse_service_list(output: str) -> ServiceStates:
+    """``Name[STARTED]`` / ``Name[STOPPED]  Service Not Activated`` lines; the last line per name wins;
+    looked up case-insensitively, as CUCM matches service names."""
+    return ServiceStates(state for line in output.split("\n") if (state := _service_state(line)) is not None)
 
 
 def parse_sql_table(output: str) -> list[dict[str, str]]:

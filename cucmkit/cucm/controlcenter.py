@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from lxml import etree
 
-from cucmkit.cucm.models import ServiceState
+from cucmkit.cucm.models import ServiceState, ServiceStates
 from cucmkit.cucm.soap import AST_NS, SoapClient, SoapEndpoint, Transport, child, child_text, children, sub, texts
 from cucmkit.errors import CucmError
 
@@ -53,7 +53,7 @@ class ControlCenterClient(SoapClient):
     def __repr__(self) -> str:
         return f"ControlCenterClient(node_name={self.node_name!r})"
 
-    def service_status(self, names: Sequence[str] = ()) -> dict[str, ServiceState]:
+    def service_status(self, names: Sequence[str] = ()) -> ServiceStates:
         """Status of the named services (all services when ``names`` is empty)."""
         body = etree.Element(_q("soapGetServiceStatus"), nsmap={"soap": AST_NS})
         for name in texts(names) or [""]:
@@ -61,7 +61,7 @@ class ControlCenterClient(SoapClient):
         answer = self._endpoint.call("soapGetServiceStatus", body, soap_action="soapGetServiceStatus")
         return self._states(answer, "soapGetServiceStatus")
 
-    def control(self, action: str, services: Sequence[str]) -> dict[str, ServiceState]:
+    def control(self, action: str, services: Sequence[str]) -> ServiceStates:
         """Start, Stop or Restart services; returns the states Control Center reports right away."""
         if action not in CONTROL_ACTIONS:
             raise ValueError(f"action must be one of {CONTROL_ACTIONS}, not {action!r}")
@@ -82,12 +82,12 @@ class ControlCenterClient(SoapClient):
             sub(service_list, _q("item"), name)
         return body
 
-    def _states(self, answer: etree._Element, operation: str) -> dict[str, ServiceState]:
+    def _states(self, answer: etree._Element, operation: str) -> ServiceStates:
         ret = next(iter(answer), None)
         if ret is None:
             raise CucmError("empty Control Center answer", node=self._transport.node,
                             interface=INTERFACE, operation=operation)
-        return {state.name: state for state in map(_service_state, children(child(ret, "ServiceInfoList"), "item"))}
+        return ServiceStates(map(_service_state, children(child(ret, "ServiceInfoList"), "item")))
 
 
 def _service_state(item: etree._Element) -> ServiceState:

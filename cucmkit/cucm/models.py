@@ -5,9 +5,10 @@ Frozen dataclasses, no I/O. The Node/Cluster facade re-exports them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-__all__ = ["ServiceState", "ProcessNode", "BackupStatus", "SERVICE_STATUSES"]
+__all__ = ["ServiceState", "ServiceStates", "ProcessNode", "BackupStatus", "SERVICE_STATUSES"]
 
 SERVICE_STATUSES = ("Started", "Stopped", "Starting", "Stopping", "Unknown")
 
@@ -30,6 +31,39 @@ class ServiceState:
     def settled(self) -> bool:
         """Not in the middle of a transition."""
         return self.status in ("Started", "Stopped", "Unknown")
+
+
+class ServiceStates(Mapping[str, ServiceState]):
+    """Service name -> state, looked up as CUCM matches names: case-insensitively.
+
+    CUCM answers "Cisco Tftp" where a document (or an older kit) writes "Cisco
+    TFTP"; a lookup by either spelling finds it. Iteration gives CUCM's own
+    spellings. The last state given for a name wins.
+    """
+
+    def __init__(self, states: Iterable[ServiceState] = ()) -> None:
+        self._states: dict[str, ServiceState] = {}
+        for state in states:
+            self._states[_fold(state.name)] = state
+
+    def __getitem__(self, name: str) -> ServiceState:
+        return self._states[_fold(name)]
+
+    def __iter__(self) -> Iterator[str]:
+        return (state.name for state in self._states.values())
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and _fold(name) in self._states
+
+    def __repr__(self) -> str:
+        return f"ServiceStates({list(self)!r})"
+
+
+def _fold(name: str) -> str:
+    return name.strip().casefold()
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from cucmkit.cucm._http import HttpTransport, fetch_server_certificate
 from cucmkit.cucm.axl import AxlClient
 from cucmkit.cucm.certmgr import CertMgrClient
 from cucmkit.cucm.controlcenter import ControlCenterClient
-from cucmkit.cucm.models import BackupStatus, ProcessNode, ServiceState
+from cucmkit.cucm.models import BackupStatus, ProcessNode, ServiceState, ServiceStates
 from cucmkit.cucm.risport import RateBudget, RegistrationSummary, RisPortClient
 from cucmkit.cucm.sso import SsoClient, SsoCliStatus, SsoNodeStatus
 from cucmkit.cucm.store import REST_MIN_MAJOR, CertStore, store_for, uses_rest
@@ -226,8 +226,13 @@ class Node:
 
     # -- services and status ------------------------------------------------------------
 
-    def service_status(self, names: Sequence[str] | None = None) -> dict[str, ServiceState]:
+    def service_status(self, names: Sequence[str] | None = None) -> ServiceStates:
+        """States by name, looked up case-insensitively (CUCM answers "Cisco Tftp" for "Cisco TFTP")."""
         return self.controlcenter.service_status(tuple(names or ()))
+
+    def run_command(self, command: str) -> str:
+        """One admin CLI command (e.g. ``utils ipsec restart``); CliError when CUCM answers with an error."""
+        return self._with_cli(lambda cli: cli.run(command).output)
 
     def restart_service(self, name: str, *, timeout: float | None = None,
                         on_line: Callable[[str], None] | None = None) -> ServiceState:
@@ -367,6 +372,10 @@ class Cluster:
 
     def security_mode(self) -> int:
         return self.axl.security_mode()
+
+    def phone_interaction(self) -> bool:
+        """The 14+ enterprise parameter "Phone Interaction on Certificate Update" resets phones automatically."""
+        return self.axl.phone_interaction()
 
     def process_nodes(self) -> list[ProcessNode]:
         return self.axl.process_nodes()

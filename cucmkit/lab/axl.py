@@ -138,7 +138,13 @@ def _processconfig(state: LabState) -> list[dict[str, str]]:
         _param_row("ClusterSecurityMode", str(int(state.security_mode))),
         _param_row("ClusterID", "StandAloneCluster"),
         _param_row("AllowedDeviceQueriesPerMinute", str(_rate(state))),
+        # 14+: "Phone Interaction on Certificate Update", default: reset phones automatically (SG14) [INF name]
+        _param_row("PhoneInteractionOnCertificateUpdate", "1" if _phone_interaction(state) else "0"),
     ]
+
+
+def _phone_interaction(state: LabState) -> bool:
+    return bool(getattr(state.knobs, "phone_interaction", True))
 
 
 def _rate(state: LabState) -> int:

@@ -13,6 +13,7 @@ service that uses it restarts (``services.NodeServices`` calls ``activate``).
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -227,6 +228,7 @@ class NodeCertificates:
             del self.csrs[unit]
             self._ctx.record("identity_uploaded", self.fqdn, purpose=unit, fingerprint=cert_sha256(pem),
                              targets=[n.fqdn for n in targets], door=current_door())
+            self._phone_interaction(unit)
             self._ctx.changed()
         return MESSAGES.import_ok.format(unit=unit)
 
@@ -252,7 +254,8 @@ class NodeCertificates:
 
     def installed_for(self, service: str) -> dict[str, list[str]]:
         """unit -> [pem, key_pem] of what ``service`` will make active when it (re)starts."""
-        return {u: [o.pem, o.key_pem] for u, o in self.own_certs.items() if catalogue.activated_by(u) == service}
+        return {u: [o.pem, o.key_pem] for u, o in self.own_certs.items()
+                if catalogue.activated_by(u) and catalogue.same_service(catalogue.activated_by(u), service)}
 
     def activate(self, unit: str, pem: str, key_pem: str) -> None:
         own = self.own_certs.get(unit)
@@ -280,8 +283,20 @@ class NodeCertificates:
             self.csrs.pop(unit, None)
             self._ctx.record("regenerated", self.fqdn, purpose=unit, fingerprint=cert_sha256(pem),
                              door=current_door())
+            self._phone_interaction(unit)
             self._ctx.changed()
         return f"Successfully Regenerated Certificate for {unit}."
+
+    def _phone_interaction(self, unit: str) -> None:
+        """14+ "Phone Interaction on Certificate Update" (on by default, SG14): a TVS, CAPF or TFTP
+        certificate change resets every phone; they re-register after the usual delay."""
+        purpose = catalogue.PURPOSES.get(unit)
+        knobs = self._ctx.knobs
+        if purpose is None or not purpose.auto_phone_reset or not knobs.phone_interaction:
+            return
+        fleet = self._ctx.phones
+        dropped = fleet.drop(fleet.names(), now=time.time(), delay=knobs.delay(knobs.reregister_seconds))
+        self._ctx.record("phones_auto_reset", self.fqdn, purpose=unit, phones=dropped)
 
     def set_web_security(self, *, orgunit: str, orgname: str, locality: str, state: str,
                          country: str = "", alternatehostname: str = "") -> str:

@@ -45,7 +45,10 @@ REASONS: dict[int, str] = {
 # Feature services (deployable through service activation) and their Serviceability groups.
 _FEATURE_GROUPS: dict[str, str] = {
     "Cisco CallManager": "CM Services",
-    "Cisco TFTP": "CM Services",
+    "Cisco Tftp": "CM Services",
+    "Cisco Extension Mobility": "CM Services",
+    "Cisco Intercluster Lookup Service": "CM Services",
+    "Cisco Location Bandwidth Manager": "CM Services",
     "Cisco CTIManager": "CTI Services",
     "Cisco Certificate Authority Proxy Function": "Security Services",
     "Cisco SIP Proxy": "IM and Presence Services",
@@ -60,6 +63,10 @@ _NETWORK_GROUPS: dict[str, str] = {
     "Cisco DRF Local": "Backup and Restore Services",
     "Cisco Trust Verification Service": "Security Services",
     "Cisco Tomcat": "Platform Services",
+    "Cisco AXL Tomcat": "Platform Services",
+    "Cisco UDS Tomcat": "Platform Services",
+    "Cisco SSOSP Tomcat": "Platform Services",
+    "Cisco HAProxy": "Platform Services",
 }
 
 

@@ -23,6 +23,8 @@ __all__ = [
     "CUCM_SERVICES",
     "IMP_SERVICES",
     "TOMCAT",
+    "TOMCAT_LIKE",
+    "TFTP",
     "CALLMANAGER",
     "XCP_ROUTER",
     "RESTART_FACTOR",
@@ -38,14 +40,21 @@ __all__ = [
 TOMCAT = "Cisco Tomcat"
 CALLMANAGER = "Cisco CallManager"
 XCP_ROUTER = "Cisco XCP Router"       # Jabber (XMPP) sessions end while it restarts
+TFTP = "Cisco Tftp"        # CUCM's spelling (TAC 118744: ``Cisco Tftp[STARTED]``)
+# CUCM 14's separate Tomcat instances restart like Tomcat (same knob); HAProxy reloads quickly [INF timings].
+TOMCAT_LIKE = frozenset({TOMCAT, "Cisco AXL Tomcat", "Cisco UDS Tomcat", "Cisco SSOSP Tomcat"})
 
-# restart time relative to knobs.restart_seconds (IM&P's XCP and Presence services take longer than most) [INF]
+# restart time relative to its base knob (IM&P's XCP and Presence services take longer than most; HAProxy, LBM
+# and ILS reload quickly) [INF]
 RESTART_FACTOR: dict[str, float] = {
     XCP_ROUTER: 3.0,
     "Cisco Presence Engine": 2.5,
     "Cisco SIP Proxy": 1.5,
     "Cisco Intercluster Sync Agent": 1.5,
     "Cisco XCP XMPP Federation Connection Manager": 1.5,
+    "Cisco HAProxy": 0.3,
+    "Cisco Location Bandwidth Manager": 0.5,
+    "Cisco Intercluster Lookup Service": 0.5,
 }
 
 # service name -> activated on (publisher, subscriber); absent = not installed on that kind
@@ -58,14 +67,20 @@ CUCM_SERVICES: dict[str, tuple[bool, bool]] = {
     "Cisco AXL Web Service": (True, False),
     CALLMANAGER: (True, True),
     "Cisco CTIManager": (True, True),
-    "Cisco TFTP": (True, True),
+    TFTP: (True, True),
     "Cisco Trust Verification Service": (True, True),
     "Cisco Certificate Authority Proxy Function": (True, False),
     "Cisco DRF Master": (True, False),
     "Cisco DRF Local": (True, True),
     "Cisco Certificate Change Notification": (True, True),
     "Cisco Certificate Expiry Monitor": (True, True),
-    "Cisco Extension Mobility": (False, False),
+    "Cisco Extension Mobility": (False, False),   # a feature service; left deactivated: restarts skip it
+    "Cisco Intercluster Lookup Service": (True, True),
+    "Cisco Location Bandwidth Manager": (True, True),
+    "Cisco AXL Tomcat": (True, True),
+    "Cisco UDS Tomcat": (True, True),
+    "Cisco SSOSP Tomcat": (True, True),
+    "Cisco HAProxy": (True, True),
     "Cisco DirSync": (False, False),
 }
 IMP_SERVICES: dict[str, tuple[bool, bool]] = {
@@ -216,7 +231,8 @@ class NodeServices:
 
     def _duration(self, name: str) -> float:
         knobs = self._ctx.knobs
-        base = knobs.tomcat_restart_seconds if name == TOMCAT else knobs.restart_seconds * RESTART_FACTOR.get(name, 1.0)
+        base = knobs.tomcat_restart_seconds if name in TOMCAT_LIKE else knobs.restart_seconds
+        base *= RESTART_FACTOR.get(name, 1.0)
         slow = self._ctx.faults.get(self.name, "slow_restart")
         factor = 5.0 if slow is True else float(slow) if slow else 1.0
         return knobs.delay(base) * factor
@@ -230,7 +246,8 @@ class NodeServices:
             duration = self._duration(svc.name)
             svc.stop_until = now + duration * 0.3 if stop_phase else None
             svc.done_at = now + duration
-            svc.will_fail = self._ctx.faults.get(self.name, "service_fail") in (svc.name, "*")
+            failing = self._ctx.faults.get(self.name, "service_fail")
+            svc.will_fail = isinstance(failing, str) and failing.strip().casefold() in (svc.name.casefold(), "*")
             svc.activates = self._certs.installed_for(svc.name)
             svc.door, svc.action = _door_name(), "restart" if stop_phase else "start"
             self._ctx.record("restart_requested", self.fqdn, at=now, service=svc.name, door=svc.door,

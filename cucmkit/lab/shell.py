@@ -1082,6 +1082,19 @@ def _sso_lines(mode: int, publisher: bool) -> list[str]:
     ]
 
 
+@_command("utils", "ipsec", "restart")
+def _ipsec_restart(sh: AdminShell, rest: str) -> Command:
+    """SG14: "restart the IPSec service through the CLI using the utils ipsec restart command"; wording [INF]."""
+    if rest:
+        _fail(sh, INVALID_UNIT.format(unit=rest))
+        return _nothing()
+    record = getattr(sh.state, "record", None)
+    if callable(record):
+        record("ipsec_restarted", getattr(sh.node, "fqdn", ""), door="ssh")
+    sh.say("Restarting IPSec service...", "IPSec service restarted successfully")  # [INF] wording
+    return _nothing()
+
+
 @_command("utils", "sso", "status")
 def _sso_status(sh: AdminShell, rest: str) -> Command:
     mode_of = getattr(sh.state, "sso_mode", None)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
+from cucmkit import catalogue
 from cucmkit.lab import pki
 from cucmkit.lab.certrules import NodeCertificates
 from cucmkit.lab.services import CUCM_SERVICES, IMP_SERVICES, NodeServices
@@ -116,6 +117,8 @@ def build_starting_state(state_dir: Path, nodes: Iterable[StartingNode]) -> None
 
 def _seed_trust(certs: NodeCertificates, old: pki.CaPair, expired: str) -> None:
     for unit in certs.units:
+        if unit in catalogue.PURPOSES and not catalogue.PURPOSES[unit].trust_store:
+            continue        # no trust store for this unit (ITLRecovery: SG14)
         store = certs.store(unit)
         certs.stores.setdefault(store, {})
         if store in _OLD_TRUSTED:

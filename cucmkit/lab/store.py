@@ -50,7 +50,8 @@ __all__ = [
 EVENT_LIMIT = 5000
 EVENT_KINDS = ("restart_requested", "restart_completed", "restart_failed", "service_stopped", "csr_generated",
                "identity_uploaded", "trust_uploaded", "trust_deleted", "regenerated", "ctl_updated",
-               "devices_reset", "itl_deleted", "ca_rollover", "xmpp_sessions_dropped", "xmpp_sessions_restored")
+               "devices_reset", "itl_deleted", "ca_rollover", "xmpp_sessions_dropped", "xmpp_sessions_restored",
+               "phones_auto_reset", "ipsec_restarted")
 SECRET_NAMES = ("os_admin", "app_user", "ca_user")
 
 
@@ -81,6 +82,7 @@ class Knobs:
     http_latency: float = 0.0          # seconds slept per HTTPS request (not scaled by speed)
     risport_window: float = 60.0       # RisPort's sliding rate window, seconds (not scaled by speed)
     jabber_sessions: int = 40          # Jabber (XMPP) sessions per IM&P node while Cisco XCP Router runs
+    phone_interaction: bool = True     # 14+ "Phone Interaction on Certificate Update": phones reset on TVS/CAPF/TFTP change
 
     def delay(self, base: float) -> float:
         return float(base) * float(self.speed)

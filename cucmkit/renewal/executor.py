@@ -139,6 +139,7 @@ class Renewal:
             facts = list(pool.map(self._node_facts, nodes))
             certs = dict(zip([n.name for n in nodes], pool.map(self._current_cert, nodes), strict=True))
         mode = self.cluster.security_mode() if self.purpose.ctl_update_in_mixed_mode else None
+        interaction = self._phone_interaction()
         # plan.py's _Cert protocol declares settable attributes; CertRecord is frozen (same fields, read-only)
         if self.options.multi_server and not self.purpose.multi_server:
             raise ParameterError(f"{self.purpose.name} has no multi-server certificate", purpose=self.purpose.name,
@@ -147,7 +148,26 @@ class Renewal:
                           certificates=cast("Mapping[str, Any]", certs),
                           now=self.options.clock(), threshold_days=self.options.threshold_days,
                           security_mode=mode, explicit=explicit, self_signed=self.options.self_signed,
-                          multi_server=self.options.multi_server)
+                          multi_server=self.options.multi_server,
+                          version=self._version(), phone_interaction=interaction)
+
+    def _version(self) -> str | None:
+        """The cluster's CUCM version (None when it cannot be read: the plan then restarts every release's list)."""
+        try:
+            return self.cluster.version()
+        except CucmKitError as exc:
+            self._say(f"could not read the CUCM version ({exc.message}); planning every release's restarts")
+            return None
+
+    def _phone_interaction(self) -> bool | None:
+        """"Phone Interaction on Certificate Update" (14+), read only for purposes it concerns."""
+        if not self.purpose.auto_phone_reset:
+            return None
+        try:
+            return self.cluster.phone_interaction()
+        except CucmKitError as exc:
+            self._say(f"could not read Phone Interaction on Certificate Update ({exc.message})")
+            return None
 
     def _node_facts(self, node: NodePort) -> NodeFacts:
         running = {name for name, st in node.service_status().items() if st.activated and st.status == "Started"}
@@ -163,7 +183,7 @@ class Renewal:
                                purpose=self.purpose.name, remedy="move the ledger file away and re-plan")
         return Plan(cluster=self.cluster_name, purpose=self.purpose, now=self.options.clock(),
                     threshold_days=stored.threshold_days, security_mode=stored.security_mode,
-                    nodes=stored.nodes, steps=stored.steps, resumed=True, notes=stored.notes)
+                    nodes=stored.nodes, steps=stored.steps, resumed=True, notes=stored.notes, version=stored.version)
 
     def _begin(self, plan: Plan) -> None:
         before = {n.name: CertChange(before=n.fingerprint) for n in plan.nodes

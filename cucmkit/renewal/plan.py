@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cucmkit.catalogue import TVS_SERVICE, NodeRank, NodeScope, Purpose, Verify
+from cucmkit.catalogue import TVS_SERVICE, NodeRank, NodeScope, Purpose, Restart, Verify, same_service
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,6 +45,10 @@ class NodeFacts:
     @property
     def is_cucm_publisher(self) -> bool:
         return self.kind == "CUCM" and self.role == "publisher"
+
+    def runs(self, service: str) -> bool:
+        """The service is activated and running here, matched as CUCM matches names (case-insensitive)."""
+        return any(same_service(service, name) for name in self.services)
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class Plan:
     steps: tuple[Step, ...]
     resumed: bool = False
     notes: tuple[str, ...] = field(default=())
+    version: str | None = None           # the cluster's CUCM version the restarts were chosen for
 
     @property
     def renew(self) -> tuple[PlannedNode, ...]:
@@ -93,6 +98,14 @@ class Plan:
     @property
     def due(self) -> bool:
         return bool(self.steps)
+
+    def restart_reasons(self) -> tuple[str, ...]:
+        """Each service (or reload) the plan restarts, once, with why it is there (the approval text)."""
+        seen: dict[str, str] = {}
+        for step in self.steps:
+            if step.name in ("restart", "reload") and step.service and step.service not in seen:
+                seen[step.service] = step.detail.split(": ", 1)[1] if ": " in step.detail else step.detail
+        return tuple(f"{service}: {why}" for service, why in seen.items())
 
     def phase_steps(self, phase: str) -> tuple[Step, ...]:
         return tuple(s for s in self.steps if s.phase == phase)
@@ -119,6 +132,7 @@ class Plan:
     def describe(self) -> str:
         p = self.purpose
         lines = [f"{p.name} on {self.cluster}: risk {p.risk.value}, window: {p.window}"]
+        lines.append(f"CUCM version: {self.version or 'unknown (every release restart planned)'}")
         lines += [f"impact: {item}" for item in p.impact]
         lines += [f"note: {item}" for item in p.notes + self.notes]
         if not self.due:
@@ -167,7 +181,7 @@ def _assess(purpose: Purpose, node: NodeFacts, cert: _Cert | None, *, now: datet
                            fingerprint=cert.fingerprint_sha256 if cert is not None else None)
 
     if in_scope(purpose.scope, node):
-        action = "renew"
+        action = "renew" if purpose.ca_signed else "self-signed"
     elif purpose.self_signed_elsewhere is not None and in_scope(purpose.self_signed_elsewhere, node):
         action = "self-signed"
     else:
@@ -195,40 +209,65 @@ def _cert_steps(purpose: Purpose, planned: Sequence[PlannedNode], holder: str | 
         steps.append(Step(f"ca-submit:{n.name}", "ca", "ca-submit", n.name, detail="submit the CSR to the CA"))
     for n in renew:
         steps.append(Step(f"ca-collect:{n.name}", "ca", "ca-collect", n.name, detail="collect the signed certificate"))
+    stores = " and ".join(purpose.trust_stores)
     for n in renew:
         steps.append(Step(f"trust:{n.name}", "install", "trust", n.name,
-                          detail=f"upload root and intermediates to {purpose.trust_store}"))
+                          detail=f"upload root and intermediates to {stores}"))
         steps.append(Step(f"identity:{n.name}", "install", "identity", n.name,
                           detail=f"upload the {purpose.name} identity, confirm by fingerprint"))
     for n in planned:
         if holder is not None and n.action == "renew" and n.name != holder:
             steps.append(Step(f"trust:{n.name}", "install", "trust", n.name,
-                              detail=f"root and intermediates in {purpose.trust_store} (each only if missing)"))
+                              detail=f"root and intermediates in {stores} (each only if missing)"))
             steps.append(Step(f"distributed:{n.name}", "install", "distributed", n.name,
                               detail=f"confirm the node holds the multi-server certificate uploaded on {holder}"))
     for n in planned:
         if n.action == "self-signed":
-            steps.append(Step(f"self-signed:{n.name}", "install", "self-signed", n.name,
-                              detail=f"regenerate {purpose.name} as self-signed (not CA-signed on this node)"))
+            steps.append(Step(f"self-signed:{n.name}", "install", "self-signed", n.name, detail=_regen_detail(purpose)))
     return steps
 
 
+def _regen_detail(purpose: Purpose) -> str:
+    if not purpose.ca_signed:
+        return f"regenerate {purpose.name} on the node ({purpose.regenerate_command}); it is never CA-signed"
+    return f"regenerate {purpose.name} as self-signed (not CA-signed on this node)"
+
+
+def _baseline_step(early: bool) -> Step:
+    if early:
+        return Step("phones-baseline", "install", "phones-baseline",
+                    detail="registration baseline (RisPort) before the upload: Phone Interaction on Certificate "
+                           "Update resets phones as soon as the certificate changes")
+    return Step("phones-baseline", "activate", "phones-baseline", detail="registration baseline (RisPort) before restarts")
+
+
+def _restart_step(node: NodeFacts, restart: Restart) -> Step | None:
+    """The step for ``restart`` on ``node``, or None (out of its scope, or a service not activated and running)."""
+    if not in_scope(restart.where, node):
+        return None
+    why = f": {restart.why}" if restart.why else ""
+    if restart.command is not None:
+        return Step(f"reload:{node.name}:{restart.service}", "activate", "reload", node.name, restart.service,
+                    detail=f"{restart.command}{why}")
+    if not node.runs(restart.service):
+        return None
+    return Step(f"restart:{node.name}:{restart.service}", "activate", "restart", node.name, restart.service,
+                detail=f"via {restart.via}, wait until started{why}")
+
+
 def _activate_steps(purpose: Purpose, nodes: Sequence[NodeFacts], planned: Sequence[PlannedNode],
-                    security_mode: int | None) -> list[Step]:
+                    security_mode: int | None, version: str | None, early_baseline: bool) -> list[Step]:
     steps: list[Step] = []
     changed = {n.name for n in planned if n.action in ("renew", "self-signed")}
-    if purpose.resets_phones:
-        steps.append(Step("phones-baseline", "activate", "phones-baseline",
-                          detail="registration baseline (RisPort) before restarts"))
+    if purpose.resets_phones and not early_baseline:
+        steps.append(_baseline_step(early=False))
     if purpose.ctl_update_in_mixed_mode and security_mode == 1:
         pub = next((n.name for n in nodes if n.is_cucm_publisher), None)
         steps.append(Step("ctl-update", "activate", "ctl-update", pub,
                           detail="mixed mode: utils ctl update CTLFile before restarts"))
+    restarts = purpose.restarts_for(version)
     for node in _ordered(nodes, purpose.restart_order):
-        for restart in purpose.restarts:
-            if in_scope(restart.where, node) and restart.service in node.services:
-                steps.append(Step(f"restart:{node.name}:{restart.service}", "activate", "restart", node.name,
-                                  restart.service, detail=f"via {restart.via}, wait until started"))
+        steps += [step for restart in restarts if (step := _restart_step(node, restart)) is not None]
         if node.name in changed:
             steps += [Step(f"{check.value}:{node.name}", "activate", check.value, node.name,
                            detail=_VERIFY_DETAIL[check]) for check in purpose.verify]
@@ -249,7 +288,8 @@ def _closing_steps(purpose: Purpose) -> list[Step]:
 def build_plan(*, cluster: str, purpose: Purpose, nodes: Sequence[NodeFacts],
                certificates: Mapping[str, _Cert | None], now: datetime, threshold_days: float,
                security_mode: int | None = None, explicit: Iterable[str] = (),
-               locked: Iterable[str] | None = None, self_signed: bool = True, multi_server: bool = False) -> Plan:
+               locked: Iterable[str] | None = None, self_signed: bool = True, multi_server: bool = False,
+               version: str | None = None, phone_interaction: bool | None = None) -> Plan:
     """The plan for ``purpose`` on ``cluster``.
 
     ``certificates``: node FQDN -> that node's current certificate for the purpose.
@@ -257,6 +297,8 @@ def build_plan(*, cluster: str, purpose: Purpose, nodes: Sequence[NodeFacts],
     even though their new certificates are no longer due).
     ``multi_server``: one certificate for every node in scope (the catalogue's ``multi_server`` purposes only):
     one CSR, CA request and upload on the first node of the restart order, CUCM distributes it.
+    ``version``: the cluster's CUCM version; it chooses the release's restarts (None: every entry).
+    ``phone_interaction``: the "Phone Interaction on Certificate Update" enterprise parameter (None: not read).
     """
     if multi_server and not purpose.multi_server:
         raise ValueError(f"{purpose.name} has no multi-server certificate; multi-server purposes: "
@@ -264,24 +306,44 @@ def build_plan(*, cluster: str, purpose: Purpose, nodes: Sequence[NodeFacts],
     explicit_set, locked_set = set(explicit), (set(locked) if locked is not None else None)
     planned = [_assess(purpose, n, certificates.get(n.name), now=now, threshold=threshold_days,
                        explicit=explicit_set, locked=locked_set) for n in nodes]
-    if not self_signed:
+    if not self_signed and purpose.ca_signed:
         planned = [PlannedNode(**{**p.__dict__, "action": "ok", "reason": "self-signed regeneration not requested"})
                    if p.action == "self-signed" else p for p in planned]
     holder = _multi_server_holder(purpose, nodes, planned) if multi_server else None
     if holder is not None:
         planned = [_whole_scope(p, purpose, n) for p, n in zip(planned, nodes, strict=True)]
+    early = bool(phone_interaction) and purpose.auto_phone_reset and purpose.resets_phones
     steps: list[Step] = []
     if any(p.action in ("renew", "self-signed") for p in planned):
-        steps = (_cert_steps(purpose, planned, holder) + _activate_steps(purpose, nodes, planned, security_mode)
-                 + _closing_steps(purpose))
-    notes: tuple[str, ...] = ()
-    if security_mode == 1 and purpose.ctl_update_in_mixed_mode:
-        notes = ("the cluster is in mixed mode: the CTL file is updated before the restarts",)
+        steps = _cert_steps(purpose, planned, holder)
+        if early:
+            at = next(i for i, s in enumerate(steps) if s.name in ("identity", "self-signed"))
+            steps.insert(at, _baseline_step(early=True))
+        steps += _activate_steps(purpose, nodes, planned, security_mode, version, early) + _closing_steps(purpose)
+    notes = _notes(purpose, security_mode, version, phone_interaction)
     if holder is not None:
         notes += (f"multi-server: one CSR on {holder} with every node's FQDN in the SAN, one CA request, one "
                   "upload; CUCM distributes the certificate to every node",)
     return Plan(cluster=cluster, purpose=purpose, now=now, threshold_days=threshold_days, security_mode=security_mode,
-                nodes=tuple(planned), steps=tuple(steps), resumed=locked_set is not None, notes=notes)
+                nodes=tuple(planned), steps=tuple(steps), resumed=locked_set is not None,
+                notes=notes, version=version)
+
+
+def _notes(purpose: Purpose, security_mode: int | None, version: str | None,
+           phone_interaction: bool | None) -> tuple[str, ...]:
+    notes: list[str] = []
+    if security_mode == 1 and purpose.ctl_update_in_mixed_mode:
+        notes.append("the cluster is in mixed mode: the CTL file is updated before the restarts")
+    if version is None and any(r.since or r.until for r in purpose.restarts):
+        notes.append("the CUCM version is unknown: every release's restarts are planned (where the service runs)")
+    if purpose.auto_phone_reset and phone_interaction:
+        notes.append("Phone Interaction on Certificate Update is on: CUCM resets phones itself when this certificate "
+                     "changes; the registration baseline is taken before the upload and the phone gate waits for "
+                     "every phone to re-register after the change")
+    elif purpose.auto_phone_reset and phone_interaction is None:
+        notes.append("Phone Interaction on Certificate Update could not be read: if it is on, phones reset as soon "
+                     "as the certificate changes")
+    return tuple(notes)
 
 
 def _multi_server_purposes() -> list[str]:

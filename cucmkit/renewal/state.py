@@ -200,6 +200,9 @@ class Baseline:
     registered: int
     total: int
     names: tuple[str, ...] = ()
+    # Taken before the upload (Phone Interaction on Certificate Update on): each registered phone's RisPort
+    # TimeStamp then; a phone counts as back only once its TimeStamp changed (it re-registered since).
+    stamps: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -211,11 +214,13 @@ class StoredPlan:
     threshold_days: float
     security_mode: int | None = None
     notes: tuple[str, ...] = ()
+    version: str | None = None          # the CUCM version the restarts were chosen for
 
     @classmethod
     def of(cls, plan: Plan) -> StoredPlan:
         return cls(nodes=tuple(replace(n, not_after=None) for n in plan.nodes), steps=plan.steps,
-                   threshold_days=plan.threshold_days, security_mode=plan.security_mode, notes=plan.notes)
+                   threshold_days=plan.threshold_days, security_mode=plan.security_mode, notes=plan.notes,
+                   version=plan.version)
 
 
 @dataclass(frozen=True)

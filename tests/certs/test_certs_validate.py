@@ -580,3 +580,15 @@ def test_first_refusal_follows_cucms_rule_order(tomcat):
     san_only = run(bundle)
     assert san_only.first_refusal.cucm_message == MESSAGES.san_mismatch
     assert run(tomcat).first_refusal is None
+
+
+def test_capf_ca_true_rule_applies_by_release_from_14su2():
+    """CAPF14: CA:TRUE, pathlen:0 for a CA-signed CAPF from 14SU2; before it an end-entity CAPF leaf is fine."""
+    end_entity = good("CAPF", bc=None)
+    before = only(run(end_entity, purpose="CAPF", version="14.0.1.11900-132"), "basic_constraints")
+    assert before.status == "pass" and "only from 14SU2" in before.message
+    on_su2 = only(run(end_entity, purpose="CAPF", version="14.0.1.12900-161"), "basic_constraints")
+    assert on_su2.status == "fail" and "14.0.1.12900-161 is 14SU2 or later" in on_su2.remedy
+    unknown = only(run(end_entity, purpose="CAPF"), "basic_constraints")
+    assert unknown.status == "fail" and "release is unknown" in unknown.remedy
+    assert only(run(good("CAPF"), purpose="CAPF", version="15.0.1.11900-23"), "basic_constraints").status == "pass"

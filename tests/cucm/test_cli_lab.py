@@ -94,7 +94,7 @@ def test_slow_restart_is_waited_on(lab) -> None:
     try:
         with _cli(lab, "cucm-sub1") as cli:
             started = time.monotonic()
-            state = cli.service_restart("Cisco TFTP", timeout=30)
+            state = cli.service_restart("Cisco Tftp", timeout=30)
             took = time.monotonic() - started
     finally:
         lab.state.faults.clear("cucm-sub1", "slow_restart")
@@ -102,15 +102,15 @@ def test_slow_restart_is_waited_on(lab) -> None:
 
 
 def test_failed_restart_is_cli_error(lab) -> None:
-    lab.state.faults.set("cucm-sub1", "service_fail", "Cisco TFTP")
+    lab.state.faults.set("cucm-sub1", "service_fail", "Cisco Tftp")
     try:
         with _cli(lab, "cucm-sub1") as cli, pytest.raises(CliError) as caught:
-            cli.service_restart("Cisco TFTP", timeout=20)
+            cli.service_restart("Cisco Tftp", timeout=20)
     finally:
         lab.state.faults.clear("cucm-sub1", "service_fail")
         with _cli(lab, "cucm-sub1") as cli:
-            cli.service_restart("Cisco TFTP", timeout=20)
-    assert "Cisco TFTP did not start" in caught.value.message
+            cli.service_restart("Cisco Tftp", timeout=20)
+    assert "Cisco Tftp did not start" in caught.value.message
     assert caught.value.operation == "utils service restart"
 
 
@@ -120,18 +120,18 @@ def test_restart_deadline_is_timeout_error(lab) -> None:
         with _cli(lab, "cucm-sub2") as cli:
             started = time.monotonic()
             with pytest.raises(TimeoutError_) as caught:
-                cli.service_restart("Cisco TFTP", timeout=1.0)
+                cli.service_restart("Cisco Tftp", timeout=1.0)
             assert time.monotonic() - started < 2.5
             assert not cli.connected
     finally:
         lab.state.faults.clear("cucm-sub2", "slow_restart")
         node = lab.state.node("cucm-sub2")
         deadline = time.monotonic() + 15
-        while node.service("Cisco TFTP").status != "Started" and time.monotonic() < deadline:
+        while node.service("Cisco Tftp").status != "Started" and time.monotonic() < deadline:
             time.sleep(0.1)  # leave the shared lab as found
     assert caught.value.node == lab.endpoint("cucm-sub2").fqdn
     assert (caught.value.interface, caught.value.operation) == ("cli", "utils service restart")
-    assert "utils service restart Cisco TFTP" in caught.value.message
+    assert "utils service restart Cisco Tftp" in caught.value.message
 
 
 def test_hung_cli_times_out_within_its_deadline(lab) -> None:

@@ -51,9 +51,9 @@ def test_status_of_all_and_named_services(lab) -> None:
 
 def test_restart_is_asynchronous_and_reaches_started(lab) -> None:
     with _client(lab, "cucm-sub1") as client:
-        answer = client.control("Restart", ["Cisco TFTP"])
-        assert answer["Cisco TFTP"].status in ("Starting", "Stopping", "Started")
-        assert wait_started(client, "Cisco TFTP", timeout=20) == "Started"
+        answer = client.control("Restart", ["Cisco Tftp"])
+        assert answer["Cisco Tftp"].status in ("Starting", "Stopping", "Started")
+        assert wait_started(client, "Cisco Tftp", timeout=20) == "Started"
 
 
 def test_slow_restart_is_waited_on(lab) -> None:
@@ -61,9 +61,9 @@ def test_slow_restart_is_waited_on(lab) -> None:
     try:
         with _client(lab, "cucm-sub2") as client:
             started = time.monotonic()
-            client.control("Restart", ["Cisco TFTP"])
-            assert client.service_status(["Cisco TFTP"])["Cisco TFTP"].status != "Started"
-            assert wait_started(client, "Cisco TFTP", timeout=30) == "Started"
+            client.control("Restart", ["Cisco Tftp"])
+            assert client.service_status(["Cisco Tftp"])["Cisco Tftp"].status != "Started"
+            assert wait_started(client, "Cisco Tftp", timeout=30) == "Started"
             assert time.monotonic() - started > 0.05
     finally:
         lab.state.faults.clear("cucm-sub2", "slow_restart")
@@ -82,7 +82,7 @@ def test_other_nodes_name_is_refused(lab) -> None:
     transport = _transport(lab, "cucm-pub")
     client = ControlCenterClient(transport=transport, node_name=_endpoint(lab, "cucm-sub1").fqdn)
     with client, pytest.raises(SoapFaultError) as caught:
-        client.control("Restart", ["Cisco TFTP"])
+        client.control("Restart", ["Cisco Tftp"])
     assert "not the local node" in str(caught.value)
 
 

@@ -222,8 +222,8 @@ def test_delete_missing_trust_is_404(cluster: Cluster) -> None:
 def test_restart_via_control_center_waits_until_started(cluster: Cluster, own_lab: LabCluster) -> None:
     node = cluster.node("cucm-sub1")
     started = time.monotonic()
-    state = node.restart_service("Cisco TFTP", timeout=10)
-    assert state.started and state.name == "Cisco TFTP"
+    state = node.restart_service("Cisco Tftp", timeout=10)
+    assert state.started and state.name == "Cisco Tftp"
     assert time.monotonic() - started >= own_lab.state.knobs.delay(own_lab.state.knobs.restart_seconds) * 0.9
 
 
@@ -232,7 +232,7 @@ def test_restart_deadline_is_timeout(cluster: Cluster, own_lab: LabCluster) -> N
     try:
         started = time.monotonic()
         with pytest.raises(TimeoutError_) as info:
-            cluster.node("cucm-sub1").restart_service("Cisco TFTP", timeout=0.3)
+            cluster.node("cucm-sub1").restart_service("Cisco Tftp", timeout=0.3)
         assert time.monotonic() - started < 3
         assert info.value.node == "cucm-sub1.lab.example" and info.value.operation == "restart service"
     finally:
@@ -240,16 +240,16 @@ def test_restart_deadline_is_timeout(cluster: Cluster, own_lab: LabCluster) -> N
 
 
 def test_service_that_fails_to_start(cluster: Cluster, own_lab: LabCluster) -> None:
-    own_lab.state.faults.set("cucm-sub2", "service_fail", "Cisco TFTP")
+    own_lab.state.faults.set("cucm-sub2", "service_fail", "Cisco Tftp")
     try:
         with pytest.raises(CucmKitError) as info:
-            cluster.node("cucm-sub2").restart_service("Cisco TFTP", timeout=5)
+            cluster.node("cucm-sub2").restart_service("Cisco Tftp", timeout=5)
         assert isinstance(info.value, (CucmError, TimeoutError_))
-        assert "Cisco TFTP" in str(info.value)
+        assert "Cisco Tftp" in str(info.value)
     finally:
         own_lab.state.faults.clear("cucm-sub2", "service_fail")
-        cluster.node("cucm-sub2").controlcenter.control("Start", ["Cisco TFTP"])
-        _wait_started(cluster, "cucm-sub2", "Cisco TFTP")
+        cluster.node("cucm-sub2").controlcenter.control("Start", ["Cisco Tftp"])
+        _wait_started(cluster, "cucm-sub2", "Cisco Tftp")
 
 
 def _wait_started(cluster: Cluster, node: str, service: str) -> None:

@@ -49,28 +49,28 @@ def test_a_new_lab_starts_with_an_empty_log(tmp_path: Path) -> None:
 def test_restart_is_requested_then_completed_at_its_end(small: LabState) -> None:
     node = small.node("cucm-sub1")
     t0 = time.time()
-    node.restart("Cisco TFTP")
-    wait_until(lambda: node.service("Cisco TFTP").status == "Started")
-    events = [e for e in small.events(since=t0) if e.get("service") == "Cisco TFTP"]
+    node.restart("Cisco Tftp")
+    wait_until(lambda: node.service("Cisco Tftp").status == "Started")
+    events = [e for e in small.events(since=t0) if e.get("service") == "Cisco Tftp"]
     assert [e.kind for e in events] == ["restart_requested", "restart_completed"]
     req, done = events
     assert req.node == done.node == node.fqdn and req.get("door") == done.get("door") == "api"
-    assert done.time == pytest.approx(node.service("Cisco TFTP").started_at)
+    assert done.time == pytest.approx(node.service("Cisco Tftp").started_at)
     assert done.time > req.time and done.seq > req.seq
 
 
 def test_a_failing_restart_is_recorded_as_failed(small: LabState) -> None:
     node = small.node("cucm-sub1")
-    small.faults.set(node.name, "service_fail", "Cisco TFTP")
+    small.faults.set(node.name, "service_fail", "Cisco Tftp")
     try:
         t0 = time.time()
-        node.restart("Cisco TFTP")
-        wait_until(lambda: node.service("Cisco TFTP").status == "Stopped")
-        assert _restarted(small, node.fqdn, "Cisco TFTP", t0) == ["restart_requested", "restart_failed"]
+        node.restart("Cisco Tftp")
+        wait_until(lambda: node.service("Cisco Tftp").status == "Stopped")
+        assert _restarted(small, node.fqdn, "Cisco Tftp", t0) == ["restart_requested", "restart_failed"]
     finally:
         small.faults.clear(node.name)
-        node.start("Cisco TFTP")
-        wait_until(lambda: node.service("Cisco TFTP").status == "Started")
+        node.start("Cisco Tftp")
+        wait_until(lambda: node.service("Cisco Tftp").status == "Started")
 
 
 def test_csr_uploads_and_regeneration_carry_fingerprints(small: LabState, tmp_path: Path) -> None:
@@ -159,13 +159,13 @@ def test_the_door_is_named_by_the_calling_listener(lab: LabCluster) -> None:
     wait_until(lambda: node.service("Cisco DRF Local").status == "Started")
     svc = S.zeep_service(lab, "cucm-sub1", S.wsdl("12.5", "ControlCenterServices.wsdl"), BINDING, PATH)
     svc.soapDoControlServices(ControlServiceRequest={
-        "NodeName": node.fqdn, "ControlType": "Restart", "ServiceList": {"item": ["Cisco TFTP"]}})
-    wait_until(lambda: node.service("Cisco TFTP").status == "Started")
+        "NodeName": node.fqdn, "ControlType": "Restart", "ServiceList": {"item": ["Cisco Tftp"]}})
+    wait_until(lambda: node.service("Cisco Tftp").status == "Started")
     rows = [(e.get("service"), e.kind, e.get("door")) for e in state.events(since=t0) if e.node == node.fqdn]
     assert ("Cisco DRF Local", "restart_requested", "cli") in rows
     assert ("Cisco DRF Local", "restart_completed", "cli") in rows
-    assert ("Cisco TFTP", "restart_requested", "controlcenter") in rows
-    assert ("Cisco TFTP", "restart_completed", "controlcenter") in rows
+    assert ("Cisco Tftp", "restart_requested", "controlcenter") in rows
+    assert ("Cisco Tftp", "restart_completed", "controlcenter") in rows
     with LabState.door("cli"):
         assert lab_state.current_door() == "cli"
     assert lab_state.current_door() == "api"

@@ -71,31 +71,31 @@ def test_tls_fail_aborts_the_handshake(flab: LabCluster) -> None:
 
 def test_service_fail_leaves_service_stopped(flab: LabCluster) -> None:
     node = flab.state.node("cucm-sub1")
-    flab.state.faults.set("cucm-sub1", "service_fail", "Cisco TFTP")
+    flab.state.faults.set("cucm-sub1", "service_fail", "Cisco Tftp")
     try:
-        node.restart("Cisco TFTP")
-        status = wait_until(lambda: (s := node.service("Cisco TFTP")).status in ("Stopped", "Started") and s, timeout=5)
+        node.restart("Cisco Tftp")
+        status = wait_until(lambda: (s := node.service("Cisco Tftp")).status in ("Stopped", "Started") and s, timeout=5)
         assert (status.status, status.reason) == ("Stopped", -1019)
         node.restart("Cisco CTIManager")  # other services are unaffected
         wait_until(lambda: node.service("Cisco CTIManager").status == "Started", timeout=5)
     finally:
         flab.state.faults.clear("cucm-sub1", "service_fail")
-    node.start("Cisco TFTP")
-    wait_until(lambda: node.service("Cisco TFTP").status == "Started", timeout=5)
+    node.start("Cisco Tftp")
+    wait_until(lambda: node.service("Cisco Tftp").status == "Started", timeout=5)
 
 
 def test_slow_restart_takes_longer(flab: LabCluster) -> None:
     """Status is computed from timestamps, so these checks hold on a loaded machine too."""
     node = flab.state.node("cucm-pub")
-    node.restart("Cisco TFTP")           # 10 s x speed 0.02 = 0.2 s
+    node.restart("Cisco Tftp")           # 10 s x speed 0.02 = 0.2 s
     time.sleep(0.6)
-    assert node.service("Cisco TFTP").status == "Started"
+    assert node.service("Cisco Tftp").status == "Started"
     flab.state.faults.set("cucm-pub", "slow_restart", 10)
     try:
-        node.restart("Cisco TFTP")       # now 2 s
+        node.restart("Cisco Tftp")       # now 2 s
         time.sleep(0.6)
-        assert node.service("Cisco TFTP").status in ("Stopping", "Starting")
-        wait_until(lambda: node.service("Cisco TFTP").status == "Started", timeout=10)
+        assert node.service("Cisco Tftp").status in ("Stopping", "Starting")
+        wait_until(lambda: node.service("Cisco Tftp").status == "Started", timeout=10)
     finally:
         flab.state.faults.clear("cucm-pub", "slow_restart")
 

@@ -64,14 +64,14 @@ def test_restart_is_asynchronous_and_completes(lab: Any) -> None:
     base = lab.state.knobs.restart_seconds
     lab.state.knobs.restart_seconds = 100  # x speed 0.02: 2 s, time for a second call while pending
     try:
-        [item] = control(lab, fqdn, "Restart", "Cisco TFTP", node="cucm-sub1")
-        [again] = control(lab, fqdn, "Restart", "Cisco TFTP", node="cucm-sub1")
+        [item] = control(lab, fqdn, "Restart", "Cisco Tftp", node="cucm-sub1")
+        [again] = control(lab, fqdn, "Restart", "Cisco Tftp", node="cucm-sub1")
     finally:
         lab.state.knobs.restart_seconds = base
-    assert item.ServiceName == "Cisco TFTP" and item.ReasonCode == -1
+    assert item.ServiceName == "Cisco Tftp" and item.ReasonCode == -1
     assert item.ServiceStatus in ("Stopping", "Starting")
     assert again.ReasonCode == -1029 and again.ReasonCodeString == "Operation is pending"
-    S.wait_until(lambda: status(lab, "Cisco TFTP", node="cucm-sub1")["Cisco TFTP"].ServiceStatus == "Started")
+    S.wait_until(lambda: status(lab, "Cisco Tftp", node="cucm-sub1")["Cisco Tftp"].ServiceStatus == "Started")
 
 
 def test_stop_start_and_their_reason_codes(lab: Any) -> None:
@@ -97,12 +97,12 @@ def test_control_of_deactivated_and_unknown_services(lab: Any) -> None:
 
 
 def test_another_nodes_name_is_refused(lab: Any) -> None:
-    before = lab.state.node("cucm-sub1").service("Cisco TFTP")
+    before = lab.state.node("cucm-sub1").service("Cisco Tftp")
     with pytest.raises(zeep.exceptions.Fault) as caught:
-        control(lab, "cucm-sub1.lab.example", "Restart", "Cisco TFTP", node="cucm-pub")
+        control(lab, "cucm-sub1.lab.example", "Restart", "Cisco Tftp", node="cucm-pub")
     assert caught.value.message == "The NodeName cucm-sub1.lab.example is not the local node cucm-pub.lab.example"
     assert caught.value.code.endswith("Server.NodeName")
-    assert lab.state.node("cucm-sub1").service("Cisco TFTP").started_at == before.started_at
+    assert lab.state.node("cucm-sub1").service("Cisco Tftp").started_at == before.started_at
 
 
 @pytest.mark.parametrize("node_element", ["", "<ns:NodeName/>", "<ns:NodeName>  </ns:NodeName>"])
@@ -123,16 +123,16 @@ def test_a_request_without_node_name_means_the_local_node(lab: Any, node_element
 def test_cisco_tomcat_cannot_be_controlled(lab: Any) -> None:
     for action in ("Restart", "Stop", "Start"):
         with pytest.raises(zeep.exceptions.Fault) as caught:
-            control(lab, "cucm-pub.lab.example", action, "Cisco TFTP", "Cisco Tomcat")
+            control(lab, "cucm-pub.lab.example", action, "Cisco Tftp", "Cisco Tomcat")
         assert caught.value.message == TOMCAT_REFUSED
-    assert lab.state.node("cucm-pub").service("Cisco TFTP").status == "Started"  # nothing half-done
+    assert lab.state.node("cucm-pub").service("Cisco Tftp").status == "Started"  # nothing half-done
 
 
 def test_service_fault_makes_restart_fail(fresh_lab: Any) -> None:
-    fresh_lab.state.faults.set("cucm-pub", "service_fail", "Cisco TFTP")
-    [item] = control(fresh_lab, "cucm-pub", "Restart", "Cisco TFTP")
+    fresh_lab.state.faults.set("cucm-pub", "service_fail", "Cisco Tftp")
+    [item] = control(fresh_lab, "cucm-pub", "Restart", "Cisco Tftp")
     assert item.ReasonCode == -1
-    final = S.wait_until(lambda: (s := status(fresh_lab, "Cisco TFTP")["Cisco TFTP"]).ServiceStatus == "Stopped" and s)
+    final = S.wait_until(lambda: (s := status(fresh_lab, "Cisco Tftp")["Cisco Tftp"]).ServiceStatus == "Stopped" and s)
     assert final.ReasonCode == -1019 and final.ReasonCodeString == "Component is not running"
 
 
@@ -180,7 +180,7 @@ def test_unknown_operation_and_missing_request_are_faults(lab: Any) -> None:
 
 def test_bad_control_type_is_a_fault(lab: Any) -> None:
     inner = ("<ns:soapDoControlServices><ns:ControlServiceRequest><ns:NodeName>cucm-pub</ns:NodeName>"
-             "<ns:ControlType>Reboot</ns:ControlType><ns:ServiceList><ns:item>Cisco TFTP</ns:item></ns:ServiceList>"
+             "<ns:ControlType>Reboot</ns:ControlType><ns:ServiceList><ns:item>Cisco Tftp</ns:item></ns:ServiceList>"
              "</ns:ControlServiceRequest></ns:soapDoControlServices>")
     code, text = S.fault_of(S.post(lab, "cucm-pub", PATH, S.envelope(inner)))
     assert code == "soapenv:Client" and "Reboot" in text
@@ -191,7 +191,7 @@ def test_bad_control_type_is_a_fault(lab: Any) -> None:
     "<ns:soapGetServiceStatus><ns:ServiceStatus>Cisco DirSync</ns:ServiceStatus>"
     "<ns:ServiceStatus>Nope</ns:ServiceStatus></ns:soapGetServiceStatus>",
     "<ns:soapDoControlServices><ns:ControlServiceRequest><ns:NodeName>cucm-pub.lab.example</ns:NodeName>"
-    "<ns:ControlType>Start</ns:ControlType><ns:ServiceList><ns:item>Cisco TFTP</ns:item><ns:item>Cisco DirSync</ns:item>"
+    "<ns:ControlType>Start</ns:ControlType><ns:ServiceList><ns:item>Cisco Tftp</ns:item><ns:item>Cisco DirSync</ns:item>"
     "</ns:ServiceList></ns:ControlServiceRequest></ns:soapDoControlServices>",
     "<ns:getProductInformationList><ns:ServiceInfo/></ns:getProductInformationList>",
     "<ns:soapGetStaticServiceList><ns:ServiceInformationResponse/></ns:soapGetStaticServiceList>",

@@ -371,9 +371,9 @@ def test_failing_service_over_ssh(ssh_lab: LabCluster) -> None:
             lines = s.run("utils service restart Cisco TFTP", timeout=15)
     finally:
         ssh_lab.state.faults.clear("cucm-sub1", "service_fail")
-    assert lines[-1] == "Cisco TFTP[STOPPED]  Component is not running"
+    assert lines[-1] == "Cisco Tftp[STOPPED]  Component is not running"
     with Session(ssh_lab, "cucm-sub1") as s:
-        assert s.run("utils service start Cisco TFTP")[-1] == "Cisco TFTP[STARTED]"
+        assert s.run("utils service start Cisco TFTP")[-1] == "Cisco Tftp[STARTED]"
 
 
 # --- faults ---------------------------------------------------------------------------------

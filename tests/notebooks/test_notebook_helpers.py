@@ -197,3 +197,22 @@ def test_the_inventory_renew_hint_always_names_a_command_that_works() -> None:
         else:
             assert catalogue.get(name).runbook is None
     assert renew_hint("cup-xmpp") == "cup-xmpp: `cucmkit run cup-xmpp -f <parameters> --ticket <change>`"
+
+
+def test_approval_lists_the_restarts_of_the_plan_it_approves(tmp_path: Path, monkeypatch) -> None:
+    from datetime import datetime
+
+    from cucmkit import catalogue, notebook
+    from cucmkit.renewal.plan import NodeFacts, build_plan
+
+    shown: list[str] = []
+    monkeypatch.setattr(notebook, "_markdown", shown.append)
+    book, _ = _book(tmp_path, approve=True)
+    node = NodeFacts("p.lab", "p", "publisher", "CUCM", frozenset({"Cisco HAProxy", "Cisco CallManager"}))
+    book.results["plan"] = build_plan(cluster="c1", purpose=catalogue.get("CallManager"), nodes=[node],
+                                      certificates={}, now=datetime.now(UTC), threshold_days=30,
+                                      version="14.0.1.13900-155")
+    book.approval()
+    text = "\n".join(shown)
+    assert "Services this approval restarts, and why** (CUCM 14.0.1.13900-155)" in text
+    assert "Cisco HAProxy: HAProxy serves SIP OAuth TLS" in text

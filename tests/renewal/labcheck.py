@@ -15,6 +15,7 @@ from cucmkit import catalogue
 from cucmkit.catalogue import NodeScope
 from cucmkit.cucm._http import fetch_server_certificate
 from cucmkit.lab import pki
+from cucmkit.lab.soap import LAB_VERSION
 from cucmkit.lab.state import LabEvent
 from cucmkit.renewal import Renewal, RunResult
 from cucmkit.renewal.state import Ledger, atomic_write_json
@@ -45,11 +46,14 @@ def _in_scope(scope: NodeScope, node: Any) -> bool:
 
 
 def expected_restarts(env: Env, purpose: str) -> dict[tuple[str, str], str]:
-    """(node FQDN, service) -> door, for every node where a restarted service runs activated."""
+    """(node FQDN, service) -> door, for every node where a restarted service of the lab's release runs activated."""
     out = {}
-    for restart in catalogue.get(purpose).restarts:
+    for restart in catalogue.get(purpose).restarts_for(LAB_VERSION):   # the lab's release chooses the list
+        if restart.command is not None:
+            continue                                 # a CLI reload (utils ipsec restart), not a service
         for node in env.lab.state.nodes.values():
-            svc = node.services().get(restart.service)
+            svc = next((s for name, s in node.services().items() if catalogue.same_service(name, restart.service)),
+                       None)
             if _in_scope(restart.where, node) and svc is not None and svc.activated:
                 out[(node.fqdn, restart.service)] = restart.via
     return out

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from .labcheck import assert_renewed, served_fingerprint
+from cucmkit.fingerprints import cert_sha256
+
+from .labcheck import assert_renewed, engine_events, served_fingerprint
+
+
+def _same(a: str, b: str) -> bool:
+    return cert_sha256(a) == cert_sha256(b)
 
 CASES = [
     ("tomcat", (), ()),
@@ -28,6 +34,13 @@ def test_purpose_end_to_end_with_lab_ca(env, purpose, explicit, self_signed):
             for node in ledger["nodes"]:
                 assert served_fingerprint(env, node) == ledger["certificates"][node]["after"]
             assert result.reminders and "SAML SSO" in result.reminders[0]
+        if purpose == "ipsec":       # SG14: IPsec reloads by `utils ipsec restart` on every node
+            reloaded = {e.node for e in engine_events(env, "ipsec_restarted")}
+            assert reloaded == {n.fqdn for n in env.lab.state.nodes.values()}
+        if purpose == "CAPF":        # SG14: the CA-signed CAPF's root also goes into CallManager-trust
+            issued = ledger["issued"]["cucm-pub.lab.example"]["pems"]
+            stored = env.lab.state.node("cucm-pub").trust("CallManager-trust").values()
+            assert any(_same(ca, pem) for ca in issued for pem in stored)
         if env.lab.state.node("cucm-pub").own().get(purpose) and plan.purpose.resets_phones:
             assert ledger["baseline"]["registered"] == env.lab.state.phone_summary()["total"]
         again = renewal.run()

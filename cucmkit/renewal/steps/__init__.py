@@ -30,6 +30,7 @@ HANDLERS: Mapping[StepKind, Handler] = MappingProxyType({
     StepKind.PHONES_BASELINE: activate.phones_baseline,
     StepKind.CTL_UPDATE: activate.ctl_update,
     StepKind.RESTART: activate.restart,
+    StepKind.RELOAD: activate.reload,
     StepKind.VERIFY_TLS: activate.verify_tls,
     StepKind.PHONES_RESET: phones.phones_reset,
     StepKind.PHONES_WAIT: phones.phones_wait,

@@ -9,7 +9,7 @@ from cucmkit.renewal.plan import Step
 from cucmkit.renewal.state import Baseline
 from cucmkit.renewal.steps.base import StepContext, node_of
 
-__all__ = ["phones_baseline", "ctl_update", "restart", "verify_tls"]
+__all__ = ["phones_baseline", "ctl_update", "restart", "reload", "verify_tls"]
 
 
 def phones_baseline(step: Step, ctx: StepContext) -> str:
@@ -18,8 +18,12 @@ def phones_baseline(step: Step, ctx: StepContext) -> str:
         return "baseline already taken"
     summary = ctx.cluster.registration()
     names = tuple(sorted(d.name for d in summary.devices if d.registered))
-    ctx.ledger.set_baseline(Baseline(registered=summary.registered, total=summary.total, names=names))
-    return f"{summary.registered} of {summary.total} phones registered"
+    early = step.phase == "install"     # before the upload: CUCM resets phones itself on the change
+    stamps = {d.name: d.timestamp for d in summary.devices if d.registered} if early else {}
+    ctx.ledger.set_baseline(Baseline(registered=summary.registered, total=summary.total, names=names,
+                                     stamps=stamps))
+    when = " before the upload (phones must re-register after the change)" if early else ""
+    return f"{summary.registered} of {summary.total} phones registered{when}"
 
 
 def ctl_update(step: Step, ctx: StepContext) -> str:
@@ -37,6 +41,17 @@ def restart(step: Step, ctx: StepContext) -> str:
                            node=step.node, operation="restart", purpose=ctx.purpose.name,
                            remedy="check the service on the node (utils service list), then re-run")
     return f"{service} restarted and Started"
+
+
+def reload(step: Step, ctx: StepContext) -> str:
+    """A CLI command that reloads what is not a service (``utils ipsec restart``), from the catalogue."""
+    ctx.open_gate("services restarted")
+    restart = next((r for r in ctx.purpose.restarts if r.command and r.service == step.service), None)
+    if restart is None or restart.command is None:
+        raise CucmKitError(f"the catalogue has no reload command for {step.service!r}", node=step.node,
+                           operation="reload", purpose=ctx.purpose.name, remedy="re-plan the run")
+    output = ctx.node(step.node).run_command(restart.command)
+    return f"{restart.command}: " + " ".join(output.split())[:200]
 
 
 def verify_tls(step: Step, ctx: StepContext) -> str:

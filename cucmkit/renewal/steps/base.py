@@ -34,6 +34,7 @@ class StepKind(StrEnum):
     PHONES_BASELINE = "phones-baseline"
     CTL_UPDATE = "ctl-update"
     RESTART = "restart"
+    RELOAD = "reload"
     VERIFY_TLS = "verify-tls"
     PHONES_RESET = "phones-reset"
     PHONES_WAIT = "phones-wait"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from cucmkit import catalogue
 from cucmkit.errors import CertificateError
 from cucmkit.fingerprints import cert_sha256
 from cucmkit.renewal.plan import Step
+from cucmkit.renewal.ports import NodePort
 from cucmkit.renewal.steps.base import StepContext, node_of
 from cucmkit.renewal.steps.material import material
 
@@ -12,15 +14,21 @@ __all__ = ["trust", "identity", "distributed", "self_signed"]
 
 
 def trust(step: Step, ctx: StepContext) -> str:
-    """Root and intermediates into the purpose's trust store, each only if not there yet."""
+    """Root and intermediates into the purpose's trust store (and the catalogue's extra stores), each only if
+    not there yet (CAPF: CallManager-trust too, SG14)."""
     name = node_of(step)
     node = ctx.node(name)
     _, cas = material(ctx, _holder(ctx, name))
-    store = ctx.purpose.trust_store
+    return "; ".join(_trust_into(node, unit, cas, ctx.ticket)
+                     for unit in (ctx.purpose.name, *ctx.purpose.chain_also_to))
+
+
+def _trust_into(node: NodePort, unit: str, cas: list[str], ticket: str) -> str:
+    store = catalogue.get(unit).trust_store
     present = {r.fingerprint_sha256 for r in node.trust_certificates(store)}
     missing = [pem for pem in cas if cert_sha256(pem) not in present]
     for pem in missing:
-        node.upload_trust(ctx.purpose.name, pem, description=f"cucmkit {ctx.ticket}")
+        node.upload_trust(unit, pem, description=f"cucmkit {ticket}")
     return f"{len(missing)} CA certificate(s) uploaded to {store}, {len(cas) - len(missing)} already there"
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from cucmkit.errors import CertificateError
+from cucmkit.errors import CertificateError, CucmKitError
 
 if TYPE_CHECKING:
     from cucmkit.catalogue import Purpose
@@ -30,13 +30,13 @@ def certificates_from(files: Iterable[bytes]) -> list[str]:
 
 
 def validated(purpose: Purpose, pems: Iterable[str], csr_pem: str, node: NodePort,
-              now: datetime) -> tuple[str, list[str]]:
+              now: datetime, version: str | None = None) -> tuple[str, list[str]]:
     """(leaf PEM, CA PEMs root first), or CertificateError naming every failed check."""
     from cucmkit.certs import intake, validate
 
     loaded = intake.load_bytes("".join(pems).encode(), name="issued")
     trust = node.trust_certificates(purpose.trust_store)
-    report = validate(loaded, purpose=purpose.name, now=now, csr=csr_pem, trust_store=trust)
+    report = validate(loaded, purpose=purpose.name, now=now, csr=csr_pem, trust_store=trust, version=version)
     if not report.ok:
         failed = "; ".join(f"{c.name}: {c.message}" for c in report.failed)
         remedies = dict.fromkeys(f"{c.name}: {c.remedy}" for c in report.failed if c.remedy)   # one per check
@@ -55,4 +55,12 @@ def material(ctx: StepContext, node: str) -> tuple[str, list[str]]:
     if issued is None or csr is None:
         raise CertificateError("nothing collected from the CA for this node yet", node=node,
                                purpose=ctx.purpose.name, remedy="run the CA phase first")
-    return validated(ctx.purpose, issued.pems, csr.pem, ctx.node(node), ctx.options.clock())
+    return validated(ctx.purpose, issued.pems, csr.pem, ctx.node(node), ctx.options.clock(), cluster_version(ctx))
+
+
+def cluster_version(ctx: StepContext) -> str | None:
+    """The cluster's CUCM version for release-dependent rules; None (the newest rules apply) if unreadable."""
+    try:
+        return ctx.cluster.version()
+    except CucmKitError:
+        return None

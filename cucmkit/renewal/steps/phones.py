@@ -37,14 +37,16 @@ def phones_wait(step: Step, ctx: StepContext) -> str:
     while True:
         poll.query(ctx, deadline)
         summary = poll.summary
-        if summary is not None and summary.registered >= target:
-            ctx.gate.clear(ctx.purpose.name, detail=f"{summary.registered} registered (baseline {baseline.registered})")
-            return f"{summary.registered} phones registered (baseline {baseline.registered}, tolerance {tolerance})"
+        back = _back(summary, baseline)
+        if summary is not None and back >= target:
+            ctx.gate.clear(ctx.purpose.name, detail=f"{back} registered (baseline {baseline.registered})")
+            again = " re-registered since the baseline" if baseline.stamps else " registered"
+            return f"{back} phones{again} (baseline {baseline.registered}, tolerance {tolerance})"
         left = deadline - time.monotonic()
         if left <= 0:
             raise CucmKitError(_missing_text(summary, baseline, poll), operation="phones-wait",
                                purpose=ctx.purpose.name, remedy=_wait_remedy(summary, baseline, poll))
-        ctx.say(f"phones: {summary.registered if summary else '?'} of {target} back")
+        ctx.say(f"phones: {back if summary else '?'} of {target} back")
         time.sleep(min(ctx.options.poll_interval, left))
 
 
@@ -70,6 +72,17 @@ class _Poll:
             self.held_back += 1
             self.last_refusal = exc.message
             ctx.say(f"RisPort gave no answer in time ({exc.message}); using its last answer")
+
+
+def _back(summary: RegistrationSummary | None, baseline: Baseline) -> int:
+    """Registered phones; with a pre-upload baseline only those that re-registered since (TimeStamp changed),
+    so the automatic reset of Phone Interaction on Certificate Update cannot let the gate pass early."""
+    if summary is None:
+        return 0
+    if not baseline.stamps:
+        return summary.registered
+    return sum(1 for d in summary.devices
+               if d.registered and baseline.stamps.get(d.name, d.timestamp - 1) != d.timestamp)
 
 
 def _wait_remedy(summary: RegistrationSummary | None, baseline: Baseline, poll: _Poll) -> str:
