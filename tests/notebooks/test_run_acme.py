@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,21 @@ from cucmkit.certs import validate
 from cucmkit.evidence import verify
 from cucmkit.lab import LabCluster, pki
 
-from .conftest import assert_nowhere, child_env, cucmkit_run, evidence_folders, sentinels, write_params
+from .conftest import assert_nowhere, child_env, cucmkit_run, evidence_folders, make_lab, sentinels, write_params
 
 pytestmark = pytest.mark.notebook
 bind, pebble = acme_servers.bind, acme_servers.pebble
+
+
+@pytest.fixture(scope="module")
+def acme_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
+    """A lab of its own: pebble's certificates on its nodes must not reach the other tests' shared lab."""
+    lab = make_lab(tmp_path_factory.mktemp("acmelab") / "state")
+    lab.start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
 
 
 def acme_params(lab: LabCluster, folder: Path, pebble: Pebble, bind: Bind, **acme: Any) -> Path:
@@ -74,29 +86,29 @@ def assert_pebble_issued(lab: LabCluster, purpose: str, record: dict[str, Any], 
     return renewed
 
 
-def test_tomcat_through_acme_waits_then_a_rerun_completes(nb_lab: LabCluster, tmp_path: Path, pebble: Pebble,
+def test_tomcat_through_acme_waits_then_a_rerun_completes(acme_lab: LabCluster, tmp_path: Path, pebble: Pebble,
                                                           bind: Bind) -> None:
     # First run: the orders are placed and answered, but the CA may not be waited for (wait_seconds 0).
-    params = acme_params(nb_lab, tmp_path, pebble, bind, wait_seconds=0)
-    folder, run, record = run_acme(nb_lab, tmp_path, params, "tomcat", "evidence-1")
+    params = acme_params(acme_lab, tmp_path, pebble, bind, wait_seconds=0)
+    folder, run, record = run_acme(acme_lab, tmp_path, params, "tomcat", "evidence-1")
     assert record["status"] in ("waiting", "done"), run.stdout + run.stderr
     assert verify(folder).ok
     if record["status"] == "waiting":
         assert run.returncode == 3, run.stdout[-3000:] + run.stderr[-3000:]
-        params = acme_params(nb_lab, tmp_path, pebble, bind, wait_seconds=30)
-        folder, run, record = run_acme(nb_lab, tmp_path, params, "tomcat", "evidence-2")
+        params = acme_params(acme_lab, tmp_path, pebble, bind, wait_seconds=30)
+        folder, run, record = run_acme(acme_lab, tmp_path, params, "tomcat", "evidence-2")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert record["status"] == "done" and record["approve"] is True
     assert verify(folder).ok
-    assert assert_pebble_issued(nb_lab, "tomcat", record, pebble)
+    assert assert_pebble_issued(acme_lab, "tomcat", record, pebble)
 
 
-def test_callmanager_through_acme_resets_the_phones(nb_lab: LabCluster, tmp_path: Path, pebble: Pebble,
+def test_callmanager_through_acme_resets_the_phones(acme_lab: LabCluster, tmp_path: Path, pebble: Pebble,
                                                     bind: Bind) -> None:
-    params = acme_params(nb_lab, tmp_path, pebble, bind, wait_seconds=60)
-    folder, run, record = run_acme(nb_lab, tmp_path, params, "CallManager", "evidence", timeout=300)
+    params = acme_params(acme_lab, tmp_path, pebble, bind, wait_seconds=60)
+    folder, run, record = run_acme(acme_lab, tmp_path, params, "CallManager", "evidence", timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert record["status"] == "done" and verify(folder).ok
-    assert assert_pebble_issued(nb_lab, "CallManager", record, pebble)
+    assert assert_pebble_issued(acme_lab, "CallManager", record, pebble)
     names = [s["name"] for s in record["steps"]]
     assert "phones-reset" in names and "phones-wait" in names

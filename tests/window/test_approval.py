@@ -9,13 +9,13 @@ from tests.renewal.test_plan import plan
 
 def test_tomcat_scope_names_the_restart_on_a_node_outside_the_renewal() -> None:
     scope = ApprovalScope.of(plan("tomcat", {"cucm-sub1": 10}), restart_limit=600, registration_limit=1800)
-    assert scope.renewed == ("cucm-sub1",) and scope.restart_count == 4 and not scope.phone_reset
+    assert scope.renewed == ("cucm-sub1",) and scope.restart_count == 9 and not scope.phone_reset
     text = scope.markdown()
-    assert "- Restart on cucm-sub1: Cisco Tomcat\n" in text
-    assert "- Restart on imp-pub: Cisco Tomcat (not renewed: the tomcat procedure restarts Cisco Tomcat on every " \
-           "node where it runs, so that each node loads the new root and intermediates of tomcat-trust)" in text
-    assert scope.headline() == ("[MEDIUM] tomcat on lab: 1 node(s) renewed, 4 restart(s) on 4 node(s); "
-                                "at most 40 min")
+    assert "- Restart on cucm-sub1: Cisco Tomcat, Cisco DRF Local\n" in text
+    assert "- Restart on imp-pub: Cisco Tomcat, Cisco DRF Local (not renewed: the tomcat procedure restarts Cisco " \
+           "Tomcat, Cisco DRF Local on every node where it runs, so that each node loads the new root and intermediates of tomcat-trust)" in text
+    assert scope.headline() == ("[MEDIUM] tomcat on lab: 1 node(s) renewed, 9 restart(s) on 4 node(s); "
+                                "at most 90 min")
     assert badge("high") == "[HIGH]"
 
 
