@@ -37,6 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 from cucmkit import catalogue, stopping, wiring
 from cucmkit.approval import ApprovalScope, badge
+from cucmkit.display import markdown as _markdown
+from cucmkit.display import png as _display_png_bytes
+from cucmkit.display import show as _display
 from cucmkit.errors import CucmKitError, InterlockError, WaitingError
 from cucmkit.evidence.journal import Journal, who
 from cucmkit.meters import Meter, MeterDisplay
@@ -126,15 +129,6 @@ def is_interactive() -> bool:
     return bool(kernel is not None and getattr(kernel, "_allow_stdin", False))
 
 
-def _display(obj: Any) -> None:
-    try:
-        from IPython.display import display
-    except ImportError:
-        print(obj)
-        return
-    display(obj)  # type: ignore[no-untyped-call]
-
-
 def _png(figure: Any) -> bytes:
     """A matplotlib Figure as PNG bytes (Agg canvas: no pyplot, no inline backend)."""
     buffer = io.BytesIO()
@@ -145,15 +139,6 @@ def _png(figure: Any) -> bytes:
 def _display_png(figure: Any) -> None:
     """Show a matplotlib Figure as a PNG output."""
     _display_png_bytes(_png(figure))
-
-
-def _display_png_bytes(data: bytes) -> None:
-    try:
-        from IPython.display import Image
-    except ImportError:
-        print(f"[figure: {len(data)} bytes of PNG]")
-        return
-    _display(Image(data=data, format="png"))  # type: ignore[no-untyped-call]
 
 
 def _figure(width: float, height: float) -> Any:
@@ -188,15 +173,6 @@ def timeline_png(points: list[tuple[str, datetime, bool]], *, now: datetime, tit
     axis.set_title(title)
     figure.tight_layout()
     return _png(figure)
-
-
-def _markdown(text: str) -> None:
-    try:
-        from IPython.display import Markdown
-    except ImportError:
-        print(text)
-        return
-    _display(Markdown(text))  # type: ignore[no-untyped-call]
 
 
 def _quiet_tracebacks() -> None:

@@ -22,6 +22,10 @@ from typing import Any
 
 import pandas as pd
 
+from cucmkit.display import approval_button
+from cucmkit.display import markdown as _markdown
+from cucmkit.display import png as _display_png
+from cucmkit.display import show as _display
 from cucmkit.errors import WaitingError
 from cucmkit.evidence.journal import Journal, who
 from cucmkit.params import ClusterParams, from_notebook
@@ -93,19 +97,12 @@ class TrustBook:
         _markdown("Not approved: the clean-up cell will stop before deleting anything.")
 
     def _approval_widget(self) -> None:
-        import ipywidgets as widgets
-
-        button = widgets.Button(description="Approve the trust clean-up", button_style="danger")
-        note = widgets.HTML("Nothing is deleted until you click. Then run the next cell.")
-
-        def approve(_: Any) -> None:
+        def approve() -> str:
             self._approved = True
             self.journal.write("approval", approved=True, by=who(), how="button")
-            note.value = f"✅ Approved by {who()}; run the next cell."
-            button.disabled = True
+            return f"[APPROVED] by {who()}; run the next cell."
 
-        button.on_click(approve)
-        _display(widgets.VBox([button, note]))
+        approval_button("Approve the trust clean-up", "Nothing is deleted until you click. Then run the next cell.", approve)
 
     def clean(self) -> None:
         plan = self._plan or plan_cleanup(self.inventory())
@@ -164,20 +161,3 @@ def open_trust(namespace: Mapping[str, Any]) -> TrustBook:
     book.banner()
     return book
 
-
-def _markdown(text: str) -> None:
-    from IPython.display import Markdown, display
-
-    display(Markdown(text))  # type: ignore[no-untyped-call]
-
-
-def _display(obj: Any) -> None:
-    from IPython.display import display
-
-    display(obj)  # type: ignore[no-untyped-call]
-
-
-def _display_png(data: bytes) -> None:
-    from IPython.display import Image, display
-
-    display(Image(data=data, format="png"))  # type: ignore[no-untyped-call]

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from cucmkit.certs.intake import load_files
+from cucmkit.display import approval_button
+from cucmkit.display import markdown as _markdown
 from cucmkit.errors import CucmError, InterlockError, ParameterError, WaitingError
 from cucmkit.evidence.journal import Journal, who
 from cucmkit.params import ClusterParams, from_notebook
@@ -70,19 +72,12 @@ class RotationBook:
                            "stopped before any change", remedy="re-run with -p approve True once approved")
 
     def _approval_widget(self) -> None:
-        import ipywidgets as widgets
-
-        button = widgets.Button(description="Approve the CA rotation", button_style="danger")
-        note = widgets.HTML("Nothing changes until you click. Then run the next cells.")
-
-        def approve(_: Any) -> None:
+        def approve() -> str:
             self._approved = True
             self.journal.write("approval", approved=True, by=who(), how="button")
-            note.value = f"✅ Approved by {who()}; run the next cells."
-            button.disabled = True
+            return f"[APPROVED] by {who()}; run the next cells."
 
-        button.on_click(approve)
-        _display(widgets.VBox([button, note]))
+        approval_button("Approve the CA rotation", "Nothing changes until you click. Then run the next cells.", approve)
 
     def step(self, name: str) -> None:
         if not self._approved and name != "collisions":
@@ -126,14 +121,3 @@ def open_rotation(namespace: Mapping[str, Any]) -> RotationBook:
     book.show_plan()
     return book
 
-
-def _markdown(text: str) -> None:
-    from IPython.display import Markdown, display
-
-    display(Markdown(text))  # type: ignore[no-untyped-call]
-
-
-def _display(obj: Any) -> None:
-    from IPython.display import display
-
-    display(obj)  # type: ignore[no-untyped-call]

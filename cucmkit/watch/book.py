@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cucmkit.display import show as _display
 from cucmkit.errors import ParameterError
 from cucmkit.params import find_root
 from cucmkit.watch.classify import TICKET_PLACEHOLDER, classify_fleet
@@ -23,15 +24,6 @@ if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
 __all__ = ["scan", "clusters", "timeline", "due", "commands", "everything"]
-
-
-def _display(obj: Any) -> None:
-    try:
-        from IPython.display import display
-    except ImportError:
-        print(obj)
-        return
-    display(obj)  # type: ignore[no-untyped-call]
 
 
 def _paths(value: Any) -> list[Path]:
