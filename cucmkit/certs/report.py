@@ -223,25 +223,21 @@ def _plan_lines(plan: tuple[UploadStep, ...], ok: bool) -> list[str]:
 
 
 def _checks_html(checks: tuple[Check, ...]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in _COLUMNS)
-    rows = []
-    for check in checks:
-        cells = []
-        for col in _COLUMNS:
-            value = getattr(check, col)
-            text = "" if value is None else html.escape(str(value))
-            if col == "status":
-                text = f'<b style="color:{_COLOURS[check.status]}">{text}</b>'
-            cells.append(f"<td style='text-align:left'>{text}</td>")
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    """The checks as a Styler table (cucmkit.tables), the status cell coloured by its verdict."""
+    import pandas as pd
+
+    from cucmkit.tables import styled
+
+    frame = pd.DataFrame([{col: getattr(check, col) for col in _COLUMNS} for check in checks], columns=list(_COLUMNS))
+    styler = styled(frame).map(lambda v: f"color: {_COLOURS.get(str(v), '')}; font-weight: bold", subset=["status"])
+    return str(styler.to_html())
 
 
 def _plan_html(plan: tuple[UploadStep, ...]) -> str:
-    cols = ("order", "store", "kind", "subject", "fingerprint", "already_present")
-    head = "".join(f"<th>{c}</th>" for c in cols)
-    rows = "".join(
-        "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(str(getattr(s, c)))}</td>" for c in cols) + "</tr>"
-        for s in plan
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    import pandas as pd
+
+    from cucmkit.tables import styled
+
+    cols = ["order", "store", "kind", "subject", "fingerprint", "already_present"]
+    frame = pd.DataFrame([{c: getattr(s, c) for c in cols} for s in plan], columns=cols)
+    return str(styled(frame).to_html())

@@ -84,7 +84,9 @@ class CheckReport:
 
     def _repr_html_(self) -> str:
         verdict = "all pre-checks passed" if self.ok else "BLOCKED"
-        table: str = self.to_frame().to_html(index=False)
+        from cucmkit.tables import styled
+
+        table = str(styled(self.to_frame()).to_html())
         return f"<p><b>Pre-checks for {self.purpose}: {verdict}</b></p>" + table
 
     def __str__(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cucmkit.errors import CucmKitError, InterlockError, StoppedError, WaitingError
@@ -15,16 +16,23 @@ STATUSES = ("done", "skipped", "waiting", "failed", "blocked", "stopped")
 _COLUMNS = ["phase", "step", "node", "outcome", "started", "ended", "detail"]
 
 
+def _second(moment: datetime | None) -> str:
+    """A step's time shown to the second, UTC (the ledger keeps microseconds; a reader does not need them)."""
+    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def steps_frame(steps: tuple[StepRecord, ...]) -> Any:
     import pandas as pd
 
     rows = [{"phase": s.phase, "step": s.name, "node": s.node or "", "outcome": s.outcome,
-             "started": s.started, "ended": s.ended, "detail": s.detail} for s in steps]
+             "started": _second(s.started), "ended": _second(s.ended), "detail": s.detail} for s in steps]
     return pd.DataFrame(rows, columns=_COLUMNS)
 
 
 def _html(title: str, message: str, frame: Any) -> str:
-    return f"<div><p><b>{html.escape(title)}</b> {html.escape(message)}</p>{frame.to_html(index=False)}</div>"
+    from cucmkit.tables import styled
+
+    return f"<div><p><b>{html.escape(title)}</b> {html.escape(message)}</p>{styled(frame).to_html()}</div>"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ def test_tomcat_scope_names_the_restart_on_a_node_outside_the_renewal() -> None:
     text = scope.markdown()
     assert "- Restart on cucm-sub1: Cisco Tomcat, Cisco DRF Local\n" in text
     assert "- Restart on imp-pub: Cisco Tomcat, Cisco DRF Local (not renewed: the tomcat procedure restarts Cisco " \
-           "Tomcat, Cisco DRF Local on every node where it runs, so that each node loads the new root and intermediates of tomcat-trust)" in text
+           "Tomcat, Cisco DRF Local on every node where it runs, so that each node loads the new root and " \
+           "intermediates of tomcat-trust)" in text
     assert scope.headline() == ("[MEDIUM] tomcat on lab: 1 node(s) renewed, 9 restart(s) on 4 node(s); "
                                 "at most 90 min")
     assert badge("high") == "[HIGH]"
