@@ -56,10 +56,8 @@ DEFAULT_BACKOFF = 10.0       # seconds before the first retry; doubled, with jit
 DEFAULT_BACKOFF_MAX = 60.0
 NOT_REPORTED = "Not reported by RisPort"
 
-#: StatusReason of a phone that is not registered -> text: CISCO-CCM-MIB's CcmDevUnregCauseCode
-#: (ccmPhoneUnregReason), text = the MIB's name spelled out. That RisPort's StatusReason uses the
-#: MIB's numbering is [INF] (no RisPort table is public; CONTRACTS 1.3). No code names the ITL.
-UNREGISTRATION_CAUSES: dict[int, str] = {
+#: Codes 0-9 mean the same in both of CISCO-CCM-MIB's cause enumerations below.
+_SHARED_CAUSES: dict[int, str] = {
     0: "No error (noError)",
     1: "Unknown (unknown)",
     2: "No entry in database (noEntryInDatabase)",
@@ -70,6 +68,13 @@ UNREGISTRATION_CAUSES: dict[int, str] = {
     7: "Initialization error (initializationError)",
     8: "Device initiated reset (deviceInitiatedReset)",
     9: "CallManager reset (callManagerReset)",
+}
+
+#: StatusReason of a phone that is not registered -> text: CISCO-CCM-MIB's CcmDevUnregCauseCode
+#: (ccmPhoneUnregReason), text = the MIB's name spelled out. That RisPort's StatusReason uses the
+#: MIB's numbering is [INF] (no RisPort table is public; CONTRACTS 1.3). No code names the ITL.
+UNREGISTRATION_CAUSES: dict[int, str] = {
+    **_SHARED_CAUSES,
     10: "Device unregistered (deviceUnregistered)",
     11: "Malformed register message (malformedRegisterMsg)",
     12: "SCCP device throttling (sccpDeviceThrottling)",
@@ -93,16 +98,7 @@ UNREGISTRATION_CAUSES: dict[int, str] = {
 
 #: StatusReason of a Rejected phone -> text: CISCO-CCM-MIB's CcmDevRegFailCauseCode (ccmPhoneRegFailReason).
 REGISTRATION_FAILURE_CAUSES: dict[int, str] = {
-    0: "No error (noError)",
-    1: "Unknown (unknown)",
-    2: "No entry in database (noEntryInDatabase)",
-    3: "Database configuration error (databaseConfigurationError)",
-    4: "Device name unresolvable (deviceNameUnresolveable)",
-    5: "Maximum device registrations exceeded (maxDevRegExceeded)",
-    6: "Connectivity error (connectivityError)",
-    7: "Initialization error (initializationError)",
-    8: "Device initiated reset (deviceInitiatedReset)",
-    9: "CallManager reset (callManagerReset)",
+    **_SHARED_CAUSES,
     10: "Authentication error (authenticationError)",
     11: "Invalid X.509 name in certificate (invalidX509NameInCertificate)",
     12: "Invalid TLS cipher (invalidTLSCipher)",
