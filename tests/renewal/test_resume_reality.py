@@ -71,7 +71,7 @@ def test_plan_and_renew_commands(env, capsys):
     env.lab.state.set_backup(True)
     code = main(["renew", "ipsec", "-f", str(env.params_file), "--ticket", "CHG8", "--nodes", "cucm-sub1",
                  "--state-dir", str(env.state_dir), "--ca", "lab", "--approve", "--json"])
-    assert code == 4 and json.loads(capsys.readouterr().out)["status"] == "blocked"
+    assert code == 1 and json.loads(capsys.readouterr().out)["status"] == "blocked"   # refused: exit 1 (docs/check.md)
 
 
 def test_csr_step_interrupted_after_generating_adopts_the_pending_csr(env):
