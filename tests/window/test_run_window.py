@@ -102,5 +102,7 @@ def test_a_stop_mid_activation_says_where_each_node_stands_and_the_resume_comman
     planned = re.search(r"plan: due, \d+ steps, (\d+) restarts", again.stderr)
     assert planned, again.stderr
     total = planned.group(1)                                   # the release's list (CallManager adds HAProxy on 14)
-    assert f"restarts 2 of {total} done" in again.stderr and f"restarts 1 of {total} done" not in again.stderr
+    assert f"restarts 1 of {total} done" not in again.stderr          # a resumed run never counts from zero
+    if "restart on" in again.stderr:                                   # restarts were still left when it stopped
+        assert re.search(rf"restarts ([2-9]|1\d) of {total} done", again.stderr), again.stderr
     (tmp_path / "transcript.txt").write_text(stdout + stderr + again.stdout + again.stderr)
