@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -101,6 +101,36 @@ def run_purpose(lab: LabCluster, tmp_path: Path, purpose: str, *extra: str,
     assert str(folders[0]) in run.stdout
     assert_nowhere(sentinels(lab), folder=root, texts=(run.stdout, run.stderr))
     return folders[0], run
+
+
+@pytest.fixture(scope="module")
+def manual_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
+    """A lab of its own for the manual CA's runs (their CSRs and inbox files stay apart from other tests')."""
+    lab = make_lab(tmp_path_factory.mktemp("manuallab") / "state")
+    lab.start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+def manual_ca_params(lab: LabCluster, tmp_path: Path) -> tuple[Path, Path]:
+    """The lab's parameter file with the manual CA's outbox and inbox under ``tmp_path``; (file, exchange folder)."""
+    params = write_params(lab, tmp_path / "lab.yaml")
+    data = yaml.safe_load(params.read_text())
+    exchange = tmp_path / "ca-exchange"
+    data["ca"].update(outbox=str(exchange / "outbox"), inbox=str(exchange / "inbox"))
+    params.write_text(yaml.safe_dump(data, sort_keys=False))
+    return params, exchange
+
+
+def run_manual_ca(lab: LabCluster, tmp_path: Path, params: Path, ticket: str,
+                  *extra: str) -> subprocess.CompletedProcess[str]:
+    """`cucmkit run tomcat --ca manual` from ``tmp_path`` as working directory (the project named by CUCMKIT_ROOT)."""
+    args = ["tomcat", "-f", str(params), "--ticket", ticket, "--ca", "manual", "--approve", "--timeout", "120",
+            "--evidence-root", str(tmp_path / "evidence"), "--state-dir", str(tmp_path / "state"), *extra]
+    return subprocess.run([sys.executable, "-m", "cucmkit", "run", *args], cwd=tmp_path, text=True,
+                          capture_output=True, env=child_env(lab, CUCMKIT_ROOT=str(REPO)), timeout=240)
 
 
 @pytest.fixture(scope="module")

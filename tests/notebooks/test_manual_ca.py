@@ -4,52 +4,25 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-import yaml
 
 from cucmkit.evidence import verify
 from cucmkit.lab import LabCluster
 from cucmkit.runner import EXIT_WAITING
 
-from .conftest import REPO, assert_nowhere, child_env, evidence_folders, make_lab, sentinels, write_params
+from .conftest import assert_nowhere, evidence_folders, manual_ca_params, run_manual_ca, sentinels
 
 pytestmark = pytest.mark.notebook
 
 
-@pytest.fixture(scope="module")
-def manual_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
-    lab = make_lab(tmp_path_factory.mktemp("manuallab") / "state")
-    lab.start()
-    try:
-        yield lab
-    finally:
-        lab.stop()
-
-
-def _params(lab: LabCluster, tmp_path: Path) -> tuple[Path, Path]:
-    """The lab's parameter file with the manual CA's outbox and inbox under tmp_path."""
-    params = write_params(lab, tmp_path / "lab.yaml")
-    data = yaml.safe_load(params.read_text())
-    exchange = tmp_path / "ca-exchange"
-    data["ca"].update(outbox=str(exchange / "outbox"), inbox=str(exchange / "inbox"))
-    params.write_text(yaml.safe_dump(data, sort_keys=False))
-    return params, exchange
-
-
 def _run(lab: LabCluster, tmp_path: Path, params: Path) -> subprocess.CompletedProcess[str]:
-    """From tmp_path as working directory, the project root (notebooks/) named by CUCMKIT_ROOT."""
-    args = ["tomcat", "-f", str(params), "--ticket", "CHG-500", "--ca", "manual", "--approve", "--timeout", "120",
-            "--evidence-root", str(tmp_path / "evidence"), "--state-dir", str(tmp_path / "state")]
-    return subprocess.run([sys.executable, "-m", "cucmkit", "run", *args], cwd=tmp_path, text=True,
-                          capture_output=True, env=child_env(lab, CUCMKIT_ROOT=str(REPO)), timeout=240)
+    return run_manual_ca(lab, tmp_path, params, "CHG-500")
 
 
 def test_manual_flow_waits_then_resumes(manual_lab: LabCluster, tmp_path: Path) -> None:
-    params, exchange = _params(manual_lab, tmp_path)
+    params, exchange = manual_ca_params(manual_lab, tmp_path)
     first = _run(manual_lab, tmp_path, params)
     assert first.returncode == EXIT_WAITING, first.stdout + first.stderr
     assert "WAITING" in first.stdout

@@ -10,47 +10,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from cucmkit.cli import main
 from cucmkit.lab import LabCluster
 from cucmkit.runner import EXIT_FAILED, EXIT_WAITING
-from tests.notebooks.conftest import REPO, child_env, make_lab, write_params
+from tests.notebooks.conftest import manual_ca_params, run_manual_ca
 
 pytestmark = pytest.mark.notebook
 
 
-@pytest.fixture(scope="module")
-def manual_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
-    lab = make_lab(tmp_path_factory.mktemp("manualwin") / "state")
-    lab.start()
-    try:
-        yield lab
-    finally:
-        lab.stop()
-
-
-def _params(lab: LabCluster, tmp_path: Path) -> tuple[Path, Path]:
-    params = write_params(lab, tmp_path / "lab.yaml")
-    data = yaml.safe_load(params.read_text())
-    exchange = tmp_path / "ca-exchange"
-    data["ca"].update(outbox=str(exchange / "outbox"), inbox=str(exchange / "inbox"))
-    params.write_text(yaml.safe_dump(data, sort_keys=False))
-    return params, exchange
-
-
 def _run(lab: LabCluster, tmp_path: Path, params: Path) -> subprocess.CompletedProcess[str]:
-    args = ["tomcat", "-f", str(params), "--ticket", "CHG-600", "--ca", "manual", "--approve", "--timeout", "120",
-            "--evidence-root", str(tmp_path / "evidence"), "--state-dir", str(tmp_path / "state"), "--nodes",
-            "cucm-pub", "cucm-sub1", "cucm-sub2"]
-    return subprocess.run([sys.executable, "-m", "cucmkit", "run", *args], cwd=tmp_path, text=True,
-                          capture_output=True, env=child_env(lab, CUCMKIT_ROOT=str(REPO)), timeout=240)
+    return run_manual_ca(lab, tmp_path, params, "CHG-600", "--nodes", "cucm-pub", "cucm-sub1", "cucm-sub2")
 
 
 def _sign(lab: LabCluster, csr: Path, out: Path, *extra: str) -> None:
@@ -58,7 +32,7 @@ def _sign(lab: LabCluster, csr: Path, out: Path, *extra: str) -> None:
 
 
 def test_manual_ca_every_node_at_once_newest_file_wins_and_archives(manual_lab: LabCluster, tmp_path: Path) -> None:
-    params, exchange = _params(manual_lab, tmp_path)
+    params, exchange = manual_ca_params(manual_lab, tmp_path)
     first = _run(manual_lab, tmp_path, params)
     assert first.returncode == EXIT_WAITING, first.stdout + first.stderr
     csrs = sorted((exchange / "outbox").glob("*.csr"))
