@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from cucmkit.lab import pki
 
-from .crashkit import finished_steps, renew_child, requests_for
+from .crashkit import crash_after_every_step, renew_child, requests_for
 from .labcheck import assert_ctl, assert_no_repeats, assert_restart_order
 
 
@@ -21,22 +19,8 @@ def test_crash_after_every_step_then_resume(env):
     """Each child completes exactly one more step and dies; the last one finishes the run."""
     env.lab.state.set_security_mode(1)
     purpose, nodes = "CAPF", ("cucm-pub",)
-    csr_seen, crashes = None, 0
-    for _ in range(40):
-        before = finished_steps(env, purpose)
-        child = renew_child(env, purpose, "CHG-CRASH", nodes, crash=1)
-        if child.returncode == 0:
-            break
-        assert child.returncode == 137, child.stderr[-2000:]
-        crashes += 1
-        after = finished_steps(env, purpose)
-        assert len(after) == len(before) + 1 and after[: len(before)] == before
-        csr = env.ledger(purpose).state.csrs.get(env.lab.state.publisher.fqdn)
-        if csr_seen is None and csr:
-            csr_seen = csr.fingerprint
-        assert csr is None or csr.fingerprint == csr_seen, "a CSR was regenerated after a crash"
-    else:
-        pytest.fail("the run never finished")
+    child, crashes = crash_after_every_step(env, purpose, "CHG-CRASH", nodes,
+                                            csr_node=env.lab.state.publisher.fqdn)
     result = json.loads(child.stdout)
     assert result["status"] == "done"
     state = env.ledger(purpose).state
