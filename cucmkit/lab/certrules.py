@@ -27,7 +27,8 @@ from cucmkit import catalogue
 from cucmkit.catalogue import MESSAGES
 from cucmkit.fingerprints import cert_sha256
 from cucmkit.lab import pki
-from cucmkit.lab.store import LabContext, LabRefusal, current_door
+from cucmkit.lab.doors import LabRefusal, current_door
+from cucmkit.lab.store import LabContext
 
 __all__ = [
     "OwnCert",

@@ -7,8 +7,7 @@ passed, it re-registers unless BOTH the node's active CallManager and active
 TVS certificates differ from what it last saw: then its ITL no longer matches
 and it stays UnRegistered (StatusReason 1, unknown: no MIB code names the ITL) until ``delete_itl``.
 
-``PhoneDesk`` is what the doors call (resets by device, pool or all, ITL
-deletes, views): it holds the cluster's lock, records events and persists.
+The doors reach the phones through ``cucmkit.lab.desk.PhoneDesk``.
 ``CtlFile`` and ``next_ctl`` are the cluster's CTL (Mixed Mode only).
 """
 
@@ -21,9 +20,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cucmkit.lab.store import LabContext, LabRefusal, current_door
+from cucmkit.lab.doors import LabRefusal
 
-__all__ = ["Phone", "PhoneView", "PhoneFleet", "PhoneDesk", "CtlFile", "next_ctl", "CTL_SIGNERS",
+__all__ = ["Phone", "PhoneView", "PhoneFleet", "CtlFile", "next_ctl", "CTL_SIGNERS",
            "REASON_REGISTERED", "REASON_RESET", "REASON_ITL"]
 
 # StatusReason codes as CISCO-CCM-MIB numbers unregistration causes (RisPort's use of them is [INF]):
@@ -212,59 +211,6 @@ class PhoneFleet:
                 row = {**row, "return_at": NEVER}
             phones.append(Phone(**row))
         return cls(phones, trust_of=trust_of)
-
-
-class PhoneDesk:
-    """The doors' phone operations: each holds the lock, settles, records one event and persists."""
-
-    def __init__(self, ctx: LabContext) -> None:
-        self._ctx = ctx
-
-    def _rereg(self) -> float:
-        return self._ctx.knobs.delay(self._ctx.knobs.reregister_seconds)
-
-    def _drop(self, names: Iterable[str], scope: str) -> int:
-        self._ctx.settle()
-        count = self._ctx.phones.drop(names, now=time.time(), delay=self._rereg())
-        self._ctx.record("devices_reset", scope=scope, count=count, door=current_door())
-        self._ctx.changed()
-        return count
-
-    def reset_all_devices(self) -> int:
-        with self._ctx.lock:
-            return self._drop(self._ctx.phones.names(), "all")
-
-    def reset_device_pool(self, name: str) -> int:
-        with self._ctx.lock:
-            fleet = self._ctx.phones
-            names = fleet.by_pool(name)
-            if not names and name.lower() not in {p.lower() for p in fleet.pools()}:
-                raise LabRefusal(f"Device pool {name} was not found", 404)
-            return self._drop(names, f"pool:{name}")
-
-    def reset_device(self, name: str) -> int:
-        with self._ctx.lock:
-            if self._ctx.phones.get(name) is None:
-                raise LabRefusal(f"Device {name} was not found", 404)
-            return self._drop([name], f"device:{name}")
-
-    def delete_itl(self, names: Iterable[str]) -> int:
-        with self._ctx.lock:
-            names = list(names)
-            count = self._ctx.phones.delete_itl(names, now=time.time(), delay=self._rereg())
-            self._ctx.record("itl_deleted", scope=",".join(names[:20]), count=count, door=current_door())
-            self._ctx.changed()
-            return count
-
-    def views(self) -> list[PhoneView]:
-        with self._ctx.lock:
-            self._ctx.settle()
-            return self._ctx.phones.views()
-
-    def summary(self) -> dict[str, int]:
-        with self._ctx.lock:
-            self._ctx.settle()
-            return self._ctx.phones.summary()
 
 
 # ---------------------------------------------------------------- CTL

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from cucmkit.lab.certrules import NodeCertificates
-from cucmkit.lab.store import LabContext, LabRefusal, current_door
+from cucmkit.lab.doors import LabRefusal, current_door
+from cucmkit.lab.store import LabContext
 
 __all__ = [
     "ServiceState",

@@ -35,8 +35,10 @@ from cucmkit.lab.certrules import (
     TrustResult,
     trust_filename,
 )
+from cucmkit.lab.desk import PhoneDesk
+from cucmkit.lab.doors import LabRefusal, current_door, door
 from cucmkit.lab.faults import Faults
-from cucmkit.lab.phones import CtlFile, PhoneDesk, PhoneFleet, PhoneView, next_ctl
+from cucmkit.lab.phones import CtlFile, PhoneFleet, PhoneView, next_ctl
 from cucmkit.lab.services import NodeServices, ServiceState
 from cucmkit.lab.starting import build_starting_state
 from cucmkit.lab.store import (
@@ -45,11 +47,8 @@ from cucmkit.lab.store import (
     EventLog,
     Knobs,
     LabEvent,
-    LabRefusal,
     PemMirror,
     Secrets,
-    current_door,
-    door,
     save_state,
 )
 from cucmkit.lab.topology import NodeSpec, Topology

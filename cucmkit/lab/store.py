@@ -1,6 +1,5 @@
 """The lab's persistence and event log: what every concern of the lab writes through.
 
-- ``LabRefusal``: CUCM refused (its message, HTTP status, Control Center code).
 - ``LabContext``: what a concern (certificates, services, phones) needs from the
   cluster: the lock, knobs, faults, phones, topology, ``record`` an event,
   ``changed`` (persist now) and ``settle`` (apply what time has done).
@@ -9,8 +8,6 @@
 - ``Secrets``: the random per-state-directory passwords (``secrets/``, mode 0600).
 - ``save_state`` writes ``state.json`` atomically; ``PemMirror`` mirrors
   certificates, keys and CSRs as files under ``nodes/`` for people and tools.
-- ``current_door`` / ``door``: which door (``cli``, ``https``, ``controlcenter``,
-  ``api``) is calling, for the event log.
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ if TYPE_CHECKING:
     from cucmkit.lab.topology import Topology
 
 __all__ = [
-    "LabRefusal",
     "LabContext",
     "LabEvent",
     "EVENT_KINDS",
@@ -43,8 +39,6 @@ __all__ = [
     "Secrets",
     "PemMirror",
     "save_state",
-    "current_door",
-    "door",
 ]
 
 EVENT_LIMIT = 5000
@@ -53,16 +47,6 @@ EVENT_KINDS = ("restart_requested", "restart_completed", "restart_failed", "serv
                "devices_reset", "itl_deleted", "ca_rollover", "xmpp_sessions_dropped", "xmpp_sessions_restored",
                "phones_auto_reset", "ipsec_restarted")
 SECRET_NAMES = ("os_admin", "app_user", "ca_user")
-
-
-class LabRefusal(Exception):
-    """CUCM refused: ``message`` is CUCM's text, ``status`` the HTTP status, ``code`` a Control Center reason."""
-
-    def __init__(self, message: str, status: int = 400, *, code: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
 
 
 @dataclass
@@ -123,40 +107,6 @@ class LabContext(Protocol):
     def changed(self) -> None: ...
 
     def settle(self) -> None: ...
-
-
-# ---------------------------------------------------------------- doors
-
-
-_DOOR = threading.local()
-
-
-def current_door() -> str:
-    """Which door is calling, for the event log: the innermost ``door(...)`` block.
-
-    The SSH listener wraps each session in ``door("cli")``, the HTTPS listener each
-    request in ``door("https")`` (``"controlcenter"`` for Control Center); anything
-    else is a direct call (``api``: a test, the control endpoint).
-    """
-    return str(getattr(_DOOR, "name", None) or "api")
-
-
-class _DoorBlock:
-    def __init__(self, name: str) -> None:
-        self._name: str = name
-        self._saved: str | None = None
-
-    def __enter__(self) -> None:
-        self._saved = getattr(_DOOR, "name", None)
-        _DOOR.name = self._name
-
-    def __exit__(self, *exc: object) -> None:
-        _DOOR.name = self._saved
-
-
-def door(name: str) -> _DoorBlock:
-    """``with door("cli"): ...`` names the door for the events recorded in the block."""
-    return _DoorBlock(name)
 
 
 # ---------------------------------------------------------------- events
