@@ -41,13 +41,9 @@ def _ca_cert(cn: str, *, not_before: dt.datetime, not_after: dt.datetime) -> str
 
 @pytest.fixture(scope="module")
 def own_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
-    lab = LabCluster(tmp_path_factory.mktemp("certmgrlab") / "state", topology=Topology(phones=4),
-                     ports="ephemeral", speed=0.02)
-    lab.start()
-    try:
+    with LabCluster(tmp_path_factory.mktemp("certmgrlab") / "state", topology=Topology(phones=4),
+                    ports="ephemeral", speed=0.02) as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 @pytest.fixture(scope="module")

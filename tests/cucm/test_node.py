@@ -43,13 +43,9 @@ def _fast(params: ClusterParams, **timeouts: float) -> ClusterParams:
 
 @pytest.fixture(scope="module")
 def own_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
-    lab = LabCluster(tmp_path_factory.mktemp("nodelab") / "state", topology=Topology(phones=8),
-                     ports="ephemeral", speed=0.02)
-    lab.start()
-    try:
+    with LabCluster(tmp_path_factory.mktemp("nodelab") / "state", topology=Topology(phones=8),
+                    ports="ephemeral", speed=0.02) as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 @pytest.fixture(scope="module")

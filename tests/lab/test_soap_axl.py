@@ -25,14 +25,10 @@ PHONES = 24
 @pytest.fixture(scope="module")
 def axl_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
     """A lab of our own: these tests reset phones and flip the security mode."""
-    lab = LabCluster(tmp_path_factory.mktemp("axl") / "state", topology=Topology(phones=PHONES),
-                     ports="ephemeral", speed=0.02, ssh=False)
-    lab.start()
-    lab.state.knobs.reregister_seconds = 5  # x speed 0.02: phones are back ~0.1 s after a reset
-    try:
+    with LabCluster(tmp_path_factory.mktemp("axl") / "state", topology=Topology(phones=PHONES),
+                    ports="ephemeral", speed=0.02, ssh=False) as lab:
+        lab.state.knobs.reregister_seconds = 5  # x speed 0.02: phones are back ~0.1 s after a reset
         yield lab
-    finally:
-        lab.stop()
 
 
 def axl(lab: Any, version: str = "14.0", node: str = "cucm-pub") -> Any:

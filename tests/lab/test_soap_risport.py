@@ -26,14 +26,10 @@ PHONES = 40
 @pytest.fixture(scope="module")
 def ris_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
     """A lab of our own: these tests send many requests, so the rate knob is raised here."""
-    lab = LabCluster(tmp_path_factory.mktemp("ris") / "state", topology=Topology(phones=PHONES),
-                     ports="ephemeral", speed=0.02, ssh=False)
-    lab.start()
-    lab.state.knobs.risport_rate = 100000
-    try:
+    with LabCluster(tmp_path_factory.mktemp("ris") / "state", topology=Topology(phones=PHONES),
+                    ports="ephemeral", speed=0.02, ssh=False) as lab:
+        lab.state.knobs.risport_rate = 100000
         yield lab
-    finally:
-        lab.stop()
 
 
 @pytest.fixture

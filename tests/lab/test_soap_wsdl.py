@@ -30,13 +30,9 @@ DOORS = {  # path -> (node, service, port, binding, target namespace)
 
 @pytest.fixture(scope="module")
 def wsdl_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
-    lab = LabCluster(tmp_path_factory.mktemp("wsdl") / "state", topology=Topology(phones=6),
-                     ports="ephemeral", speed=0.02, ssh=False)
-    lab.start()
-    try:
+    with LabCluster(tmp_path_factory.mktemp("wsdl") / "state", topology=Topology(phones=6),
+                    ports="ephemeral", speed=0.02, ssh=False) as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 def client(lab: LabCluster, path: str) -> Any:

@@ -31,12 +31,8 @@ def make_lab(state_dir: Path) -> LabCluster:
 @pytest.fixture(scope="session")
 def nb_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
     """One lab per test process; each purpose is renewed by one test only, so they do not interfere."""
-    lab = make_lab(tmp_path_factory.mktemp("nblab") / "state")
-    lab.start()
-    try:
+    with make_lab(tmp_path_factory.mktemp("nblab") / "state") as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 def write_params(lab: LabCluster, path: Path, *, os_admin_env: str = ENV_VAR, threshold: float | None = None) -> Path:
@@ -106,12 +102,8 @@ def run_purpose(lab: LabCluster, tmp_path: Path, purpose: str, *extra: str,
 @pytest.fixture(scope="module")
 def manual_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
     """A lab of its own for the manual CA's runs (their CSRs and inbox files stay apart from other tests')."""
-    lab = make_lab(tmp_path_factory.mktemp("manuallab") / "state")
-    lab.start()
-    try:
+    with make_lab(tmp_path_factory.mktemp("manuallab") / "state") as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 def manual_ca_params(lab: LabCluster, tmp_path: Path) -> tuple[Path, Path]:
@@ -136,13 +128,9 @@ def run_manual_ca(lab: LabCluster, tmp_path: Path, params: Path, ticket: str,
 @pytest.fixture(scope="module")
 def slow_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
     """A lab of its own whose service restarts hang (so a cell can time out or a kernel be killed mid-restart)."""
-    lab = make_lab(tmp_path_factory.mktemp("slowlab") / "state")
-    lab.start()
-    lab.state.faults.set("*", "slow_restart", 2000)
-    try:
+    with make_lab(tmp_path_factory.mktemp("slowlab") / "state") as lab:
+        lab.state.faults.set("*", "slow_restart", 2000)
         yield lab
-    finally:
-        lab.stop()
 
 
 def run_plain_papermill(lab: LabCluster, tmp_path: Path, notebook: str, options: tuple[str, ...]) -> None:

@@ -35,12 +35,8 @@ bind, pebble = acme_servers.bind, acme_servers.pebble
 @pytest.fixture(scope="module")
 def acme_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
     """A lab of its own: pebble's certificates on its nodes must not reach the other tests' shared lab."""
-    lab = make_lab(tmp_path_factory.mktemp("acmelab") / "state")
-    lab.start()
-    try:
+    with make_lab(tmp_path_factory.mktemp("acmelab") / "state") as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 def acme_params(lab: LabCluster, folder: Path, pebble: Pebble, bind: Bind, **acme: Any) -> Path:

@@ -21,12 +21,8 @@ pytestmark = pytest.mark.notebook
 
 @pytest.fixture
 def own_lab(tmp_path: Path):
-    lab = make_lab(tmp_path / "lab")
-    lab.start()
-    try:
+    with make_lab(tmp_path / "lab") as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 def test_run_goes_on_past_a_stopped_tomcat(own_lab: LabCluster, tmp_path: Path, monkeypatch) -> None:

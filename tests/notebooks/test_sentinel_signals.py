@@ -44,13 +44,9 @@ STARTS = ("restart_requested", "service_stopped", "csr_generated", "identity_upl
 
 @pytest.fixture(scope="module")
 def kill_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
-    lab = make_lab(tmp_path_factory.mktemp("killlab") / "state")
-    lab.start()
-    lab.state.faults.set("*", "slow_restart", 8)      # a restart lasts a few seconds: a kill lands in one
-    try:
+    with make_lab(tmp_path_factory.mktemp("killlab") / "state") as lab:
+        lab.state.faults.set("*", "slow_restart", 8)      # a restart lasts a few seconds: a kill lands in one
         yield lab
-    finally:
-        lab.stop()
 
 
 def _start(lab: LabCluster, tmp_path: Path, mark: str) -> subprocess.Popen[str]:

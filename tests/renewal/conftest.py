@@ -33,16 +33,12 @@ FAST = dict(poll_interval=0.1, registration_timeout=20.0, restart_timeout=15.0, 
 
 @pytest.fixture(scope="module")
 def rlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
-    lab = LabCluster(tmp_path_factory.mktemp("rlab") / "state", topology=Topology(phones=PHONES),
-                     ports="ephemeral", speed=SPEED)
-    lab.start()
-    # Every test gets its own cluster name, hence its own client-side RisPort budget (14/min);
-    # the lab's cluster-wide limit would otherwise add up across the tests of a module.
-    lab.state.knobs.set("risport_rate", 1000)
-    try:
+    with LabCluster(tmp_path_factory.mktemp("rlab") / "state", topology=Topology(phones=PHONES),
+                    ports="ephemeral", speed=SPEED) as lab:
+        # Every test gets its own cluster name, hence its own client-side RisPort budget (14/min);
+        # the lab's cluster-wide limit would otherwise add up across the tests of a module.
+        lab.state.knobs.set("risport_rate", 1000)
         yield lab
-    finally:
-        lab.stop()
 
 
 @dataclass

@@ -27,12 +27,8 @@ pytestmark = pytest.mark.notebook
 
 @pytest.fixture(scope="module")
 def window_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
-    lab = make_lab(tmp_path_factory.mktemp("windowlab") / "state")
-    lab.start()
-    try:
+    with make_lab(tmp_path_factory.mktemp("windowlab") / "state") as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 def _args(tmp_path: Path, purpose: str, *extra: str) -> list[str]:
