@@ -44,7 +44,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Protocol, runtime_checkable
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -65,6 +65,7 @@ from pydantic_core import ArgsKwargs, PydanticCustomError
 
 from cucmkit.errors import ParameterError
 from cucmkit.fingerprints import normalize_sha256, normalize_ssh_sha256
+from cucmkit.params_base import CaSection, parameter_error, schema_error
 from cucmkit.params_yaml import load_yaml, quote
 from cucmkit.secrets import REFERENCE_KINDS, Secret, resolve
 from cucmkit.trust.config import PartnerParams, TrustSettings
@@ -126,31 +127,7 @@ normalize_ssh_fingerprint = normalize_ssh_sha256   # the name this module export
 # ---------------------------------------------------------------------------- errors
 
 
-def _bad(problem: str, remedy: str, *at: str | int) -> PydanticCustomError:
-    """A schema error: ``problem`` at the field (``at``: a sub-path below it) and its ``remedy``."""
-    return PydanticCustomError("parameter", problem.replace("{", "{{").replace("}", "}}"),
-                               {"remedy": remedy, "at": at})
-
-
-def _where(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        if part == "[key]":
-            continue
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def parameter_error(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> ParameterError:
-    """The first problem of a pydantic ValidationError as a ParameterError ``path: problem`` + remedy."""
-    first = exc.errors(include_url=False, include_input=False)[0]
-    ctx = first.get("ctx") or {}
-    where = _where((*prefix, *first["loc"], *ctx.get("at", ()))) or "parameter file"
-    if first["type"] == "parameter":
-        return ParameterError(f"{where}: {first['msg']}", remedy=str(ctx.get("remedy")))
-    message = first["msg"][:1].lower() + first["msg"][1:]
-    return ParameterError(f"{where}: {message[:200]}",
-                          remedy="see docs/parameters.md (or docs/parameters.schema.json) for the expected form.")
+_bad = schema_error    # the short name this module's validators use
 
 
 def _section(value: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> Any:
@@ -666,14 +643,6 @@ def evidence_section(source: Path) -> EvidenceParams:
         if key is not None else section
 
 
-@runtime_checkable
-class CaSection(Protocol):
-    """What every back-end's ``ca:`` model has: its kind. ``CaConfig`` subclasses also name their secrets."""
-
-    @property
-    def backend(self) -> str: ...
-
-
 @dataclass(frozen=True, config=SECTION)
 class CaConfig:
     """The ``ca:`` section; each CA back-end subclasses it with its own keys (``cucmkit.ca.registry``)."""
@@ -697,11 +666,6 @@ class CaConfig:
     def labelled(self, where: str) -> CaConfig:
         """This config with its secret references named by key path (``ca.password``)."""
         return self
-
-
-def schema_error(problem: str, remedy: str, *at: str | int) -> PydanticCustomError:
-    """For back-end config models: an error naming ``problem`` and ``remedy`` (``at``: a sub-path)."""
-    return _bad(problem, remedy, *at)
 
 
 def _ca_config(value: Any, info: ValidationInfo) -> CaSection:

@@ -23,7 +23,8 @@ from pydantic.dataclasses import dataclass
 from cucmkit.ca.registry import BackendSpec
 from cucmkit.cucm._http import HttpTransport
 from cucmkit.errors import CertificateError, ParameterError
-from cucmkit.params import SECTION, CaConfig, ClusterParams, FilePaths, Reference, SecretRef, Text, schema_error
+from cucmkit.params import SECTION, CaConfig, ClusterParams, FilePaths, Reference, SecretRef, Text
+from cucmkit.params_base import schema_error
 from cucmkit.secrets import Secret
 
 __all__ = ["AdcsCa", "AdcsConfig", "BACKEND", "parse_submit_page"]

@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
-from cucmkit.params import CaSection, ClusterParams, schema_error
+from cucmkit.params_base import CaSection, parameter_error, schema_error
 
 __all__ = [
     "GROUP",
@@ -62,7 +62,7 @@ class CaBackend(Protocol):
     def collect(self, request_id: str) -> list[bytes] | None: ...
 
 
-Factory = Callable[[ClusterParams, Path | None], CaBackend]
+Factory = Callable[[Any, Path | None], CaBackend]    # (the cluster's ClusterParams, the state folder)
 
 
 @dataclass(frozen=True)
@@ -148,8 +148,6 @@ def validate_config(value: Any, *, context: Mapping[str, Any] | None = None) -> 
 
 
 def _nested(exc: ValidationError) -> PydanticCustomError:
-    from cucmkit.params import parameter_error
-
     first = exc.errors(include_url=False, include_input=False)[0]
     error = parameter_error(exc)
     at = tuple(p for p in first["loc"] if p != "[key]") + tuple((first.get("ctx") or {}).get("at", ()))
