@@ -66,7 +66,9 @@ from pydantic_core import ArgsKwargs, PydanticCustomError
 from cucmkit.errors import ParameterError
 from cucmkit.fingerprints import normalize_sha256, normalize_ssh_sha256
 from cucmkit.params_base import CaSection, parameter_error, schema_error
+from cucmkit.params_sans import extra_sans_section, resolve_san_nodes
 from cucmkit.params_yaml import load_yaml, quote
+from cucmkit.sans import ExtraSans
 from cucmkit.secrets import REFERENCE_KINDS, Secret, resolve
 from cucmkit.trust.config import PartnerParams, TrustSettings
 
@@ -180,6 +182,12 @@ def _integer(low: int, high: int) -> Callable[[Any], int]:
             raise _bad(f"must be an integer {low}..{high} (got {quote(value)})", "fix the number.")
         return value
     return check
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _bad(f"must be true or false (got {quote(value)})", "write true or false.")
+    return value
 
 
 def _seconds(value: Any) -> float:
@@ -586,6 +594,7 @@ class RegistrationParams:
 TOP_LEVEL_KEYS = (
     "cluster", "nodes", "credentials", "tls", "ssh", "timeouts", "retries", "maintenance_window",
     "ca", "registration", "expiry_threshold_days",
+    "extra_sans",
 )
 # Optional sections read by `cucmkit trust` and notebooks/trust.ipynb only (runbooks do not inject them).
 TRUST_KEYS = ("trust", "partners")
@@ -645,11 +654,16 @@ def evidence_section(source: Path) -> EvidenceParams:
 
 @dataclass(frozen=True, config=SECTION)
 class CaConfig:
-    """The ``ca:`` section; each CA back-end subclasses it with its own keys (``cucmkit.ca.registry``)."""
+    """The ``ca:`` section; each CA back-end subclasses it with its own keys (``cucmkit.ca.registry``).
+
+    ``refuses_ms_common_name``: this CA refuses CUCM's multi-server common name ``<publisher>-ms.<domain>``;
+    the kit then asks CUCM for a multi-server CSR whose common name is the holder's FQDN (PROCEDURE.md).
+    """
 
     backend: str = "manual"
     outbox: FilePath | None = None     # the manual flow's folders: any run may choose it (--ca manual)
     inbox: FilePath | None = None
+    refuses_ms_common_name: Annotated[bool, BeforeValidator(_flag)] = False
 
     @model_validator(mode="before")
     @classmethod
@@ -683,6 +697,22 @@ def _default_ca() -> CaSection:
 _CA_SCHEMA = {"type": "object"}   # replaced by the registry's alternatives in json_schema()
 
 
+def _extra_sans(value: Any) -> ExtraSans:
+    """``extra_sans: {<purpose>: {nodes: {<node>: [names]}, multi_server: [names]}}``, checked by ``cucmkit.sans``."""
+    if isinstance(value, ExtraSans):
+        return value
+    return extra_sans_section(value, _bad)
+
+
+_NAMES_SCHEMA = {"type": "array", "items": {"type": "string"}}
+_EXTRA_SANS_SCHEMA = {
+    "type": "object", "description": "extra SAN entries per certificate purpose (docs/parameters.md)",
+    "additionalProperties": {"type": "object", "additionalProperties": False, "properties": {
+        "nodes": {"type": "object", "additionalProperties": _NAMES_SCHEMA,
+                  "description": "node (short name or FQDN) -> other domains and IP addresses"},
+        "multi_server": {**_NAMES_SCHEMA, "description": "extra FQDNs of the multi-server CSR (no IP)"}}}}
+
+
 @dataclass(frozen=True, config=SECTION)
 class ClusterParams:
     cluster: Annotated[str, BeforeValidator(_cluster)]
@@ -696,6 +726,8 @@ class ClusterParams:
     ca: Annotated[CaSection, PlainValidator(_ca_config), WithJsonSchema(_CA_SCHEMA)] = Field(default_factory=_default_ca)
     registration: RegistrationParams = Field(default_factory=RegistrationParams)
     expiry_threshold_days: Annotated[int, BeforeValidator(_integer(0, 3650))] = 60
+    extra_sans: Annotated[ExtraSans, PlainValidator(_extra_sans),
+                          WithJsonSchema(_EXTRA_SANS_SCHEMA)] = Field(default_factory=ExtraSans)
     trust: TrustSettings = Field(default_factory=lambda: TrustSettings(keep=()))   # cucmkit/trust (docs/trust.md)
     partners: tuple[PartnerParams, ...] = ()
     evidence: EvidenceParams = Field(default_factory=EvidenceParams)   # signing the evidence (docs/runbooks.md)
@@ -731,6 +763,12 @@ class ClusterParams:
             raise _bad(f"needs exactly one CUCM publisher (found {len(publishers)})",
                        "mark the CUCM publisher with role: publisher (IM&P publishers have kind: IM&P).")
         return nodes
+
+    @model_validator(mode="after")
+    def _san_nodes(self) -> ClusterParams:
+        """``extra_sans`` names nodes of this file that carry the purpose; keyed by FQDN from here on."""
+        resolved = resolve_san_nodes(self.extra_sans, self.nodes, _bad)
+        return self if resolved == self.extra_sans else dataclasses.replace(self, extra_sans=resolved)
 
     @property
     def publisher(self) -> NodeParams:

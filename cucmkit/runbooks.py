@@ -51,6 +51,7 @@ retries = None
 maintenance_window = None
 registration = None
 expiry_threshold_days = None
+extra_sans = None              # extra SAN entries per purpose (the parameter file's extra_sans)
 purpose = "{purpose}"
 ticket = "LAB-CHANGE"          # the change ticket this run belongs to
 ca = "lab"                     # CA back-end: {_ca_choices()} (None: the parameter file's)

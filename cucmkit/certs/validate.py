@@ -28,6 +28,7 @@ from cucmkit.certs.intake import LoadedCert, Material, load_bytes, load_csr, loa
 from cucmkit.certs.records import CertRecord, common_name, key_description
 from cucmkit.certs.report import FAIL, PASS, SKIPPED, WARN, ChainEntry, Check, Report, UploadStep
 from cucmkit.errors import CertificateError
+from cucmkit.sans import ExpectedNames
 
 __all__ = ["validate", "NO_PENDING_CSR", "NoPendingCsr", "MAX_RSA_BITS"]
 
@@ -101,6 +102,7 @@ class _Context:
     csr: x509.CertificateSigningRequest | NoPendingCsr | None
     warning_days: int
     version: str | None = None     # the node's CUCM release (rules that changed by release, e.g. CAPF CA:TRUE)
+    expected: ExpectedNames | None = None   # the names the CA must return, recorded with the CSR
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -746,6 +748,43 @@ def _check_csr_subject(ctx: _Context, csr: x509.CertificateSigningRequest) -> li
     )]
 
 
+def _expected_checks(ctx: _Context) -> list[Check]:
+    """The SAN set and common name recorded with the CSR (before the CA signed) against the certificate."""
+    if ctx.expected is None:
+        return []
+    leaf, want = _leaf(ctx), ctx.expected
+    have = _san_set(leaf.certificate)
+    return [_san_missing(ctx, leaf, sorted(want.sans - have)), _san_added(leaf, sorted(have - want.sans)),
+            _expected_cn(leaf, want.common_name)]
+
+
+def _san_missing(ctx: _Context, leaf: ChainCert, missing: list[str]) -> Check:
+    if not missing:
+        return _check("san_missing", PASS, "every SAN entry the CSR asked for is in the certificate", leaf)
+    extras = [m for m in missing if ctx.expected is not None and m in ctx.expected.extras]
+    why = (f" ({', '.join(extras)} from the parameter file's extra_sans: the CA template must take SANs from the "
+           "request)") if extras else ""
+    return _check("san_missing", FAIL, f"the CA dropped SAN entries the CSR asked for: {', '.join(missing)}{why}",
+                  leaf, cucm_message=MESSAGES.san_mismatch, remedy=_REMEDY_SAN)
+
+
+def _san_added(leaf: ChainCert, added: list[str]) -> Check:
+    if not added:
+        return _check("san_added", PASS, "the CA added no SAN entry", leaf)
+    return _check("san_added", FAIL, f"the CA added SAN entries the CSR did not ask for: {', '.join(added)} "
+                  "(e.g. the CN or an IP address)", leaf, cucm_message=MESSAGES.san_mismatch, remedy=_REMEDY_SAN)
+
+
+def _expected_cn(leaf: ChainCert, want: str) -> Check:
+    have = common_name(leaf.certificate.subject)
+    if not want or have.lower() == want.lower():
+        return _check("expected_cn", PASS, f"common name {shorten(have)!r} as requested", leaf)
+    return _check("expected_cn", WARN, f"common name {shorten(have)!r}, not the {shorten(want)!r} the CSR asked for "
+                  "(CUCM compares key and SANs, not the CN)", leaf,
+                  remedy="Check that this is the certificate for this CSR; a CA that refuses the -ms common name "
+                         "is declared with ca.refuses_ms_common_name: true (the CSR then asks for the holder's FQDN).")
+
+
 # --- trust store -------------------------------------------------------------------------------
 
 
@@ -817,7 +856,7 @@ _CHECKS = (
     _check_intake, _check_private_keys, _check_leaf, _check_leaf_names, _check_chain, _check_signatures, _check_strays,
     _check_validity, _check_leaf_expiry, _check_wildcard, _check_key_type, _check_public_keys, _check_key_size,
     _check_signature_algorithms, _check_critical_extensions, _check_key_usage, _check_eku, _check_basic_constraints,
-    _check_ca_constraints, _csr_checks, _trust_checks,
+    _check_ca_constraints, _csr_checks, _expected_checks, _trust_checks,
 )
 
 
@@ -874,11 +913,14 @@ def validate(
     trust_store: Material | Iterable[Any] | None = None,
     expiry_warning_days: int = 30,
     version: str | None = None,
+    expected: ExpectedNames | None = None,
 ) -> Report:
     """Every check of the material for ``purpose`` at ``now``; CertificateError only for unusable input.
 
     ``version``: the node's CUCM release; rules that changed by release apply by it (CAPF's CA:TRUE,
-    pathlen:0 from 14SU2); None (unknown) applies the newest rule.
+    pathlen:0 from 14SU2); None (unknown) applies the newest rule. ``expected``: the SAN set and common name
+    recorded with the CSR before the CA signed (``cucmkit.sans``): entries missing and entries added are each a
+    named failure (``san_missing``, ``san_added``), another common name a warning (``expected_cn``).
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -889,7 +931,7 @@ def validate(
     _within_budgets(loaded, store, p)
     leaf_key = _spki(the_csr) if isinstance(the_csr, x509.CertificateSigningRequest) else None
     chain = build_chain(loaded.certificates, trust_store=store or (), leaf_key=leaf_key, leaf_usages=p.key_usage)
-    ctx = _Context(p, now, chain, loaded, store, the_csr, expiry_warning_days, version)
+    ctx = _Context(p, now, chain, loaded, store, the_csr, expiry_warning_days, version, expected)
     checks = tuple(check for step in _CHECKS for check in step(ctx))
     report = Report(purpose=p.name, checks=checks, notes=loaded.notes, chain=_entries(ctx))
     return replace(report, upload_plan=_plan(ctx)) if report.ok else report

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from cucmkit.renewal.checks import MaintenanceWindow, validate_overrides
 from cucmkit.renewal.hooks import StepObserver
 from cucmkit.renewal.state import utcnow
+from cucmkit.sans import ExtraSans, NamePolicy
 
 if TYPE_CHECKING:
     from cucmkit.params import ClusterParams
@@ -27,6 +28,7 @@ class RenewalOptions:
     force_csr: bool = False                  # regenerate CSRs even if one was submitted to the CA
     self_signed: bool = True                 # offer self-signed regeneration where the catalogue says so
     multi_server: bool = False               # one multi-server (multi-SAN) certificate for every node in scope
+    names: NamePolicy = NamePolicy()         # extra SAN entries, the CA's -ms common name rule (cucmkit.sans)
     dry_run: bool = False                    # plan only; every phase answers "skipped"
     overrides: Mapping[str, str] = field(default_factory=dict)  # check name -> recorded reason
     maintenance_window: MaintenanceWindow = MaintenanceWindow()
@@ -61,8 +63,16 @@ class RenewalOptions:
             "tls_timeout": float(params.timeouts.restart),     # a restarted Tomcat serving again
             "registration_timeout": float(params.timeouts.registration),
             "registration_tolerance": int(params.registration.tolerance),
+            "names": _names(params),
         }
         return cls(**{**base, **kw})
+
+
+def _names(params: ClusterParams) -> NamePolicy:
+    """The parameter file's extra SAN entries and its CA's ``refuses_ms_common_name``."""
+    extra = getattr(params, "extra_sans", None)
+    return NamePolicy(extra=extra if isinstance(extra, ExtraSans) else ExtraSans(),
+                      refuses_ms_common_name=getattr(params.ca, "refuses_ms_common_name", False) is True)
 
 
 def _window(window: WindowParams | None) -> MaintenanceWindow:

@@ -36,6 +36,7 @@ from pydantic import TypeAdapter, ValidationError
 from cucmkit.errors import InterlockError
 from cucmkit.renewal.checks import CheckResult
 from cucmkit.renewal.plan import Plan, PlannedNode, Step
+from cucmkit.sans import ExpectedNames
 
 __all__ = [
     "OUTCOMES",
@@ -145,6 +146,16 @@ class CsrEntry:
     pem: str
     fingerprint: str          # public key sha256
     at: datetime
+    expected_sans: tuple[str, ...] = ()   # the SAN set the CA must return (``DNS:x``/``IP:y``; () = not recorded)
+    expected_cn: str = ""                 # the common name the CA should keep
+    extra_sans: tuple[str, ...] = ()      # which of them are the parameter file's extra entries
+
+    def expected(self) -> ExpectedNames | None:
+        """What the CA must return, known since the CSR (None for a ledger written before it was recorded)."""
+        if not self.expected_sans:
+            return None
+        return ExpectedNames(sans=frozenset(self.expected_sans), common_name=self.expected_cn,
+                             extras=frozenset(self.extra_sans))
 
 
 @dataclass(frozen=True)

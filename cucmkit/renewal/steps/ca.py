@@ -41,7 +41,7 @@ def collect(step: Step, ctx: StepContext) -> str:
     # Validate now: files that will not upload (a missing intermediate, another CSR's certificate)
     # are not recorded, so a re-run reads the inbox again once they are fixed.
     try:
-        validated(ctx.purpose, pems, csr.pem, ctx.node(name), ctx.options.clock())
+        validated(ctx.purpose, pems, csr.pem, ctx.node(name), ctx.options.clock(), expected=csr.expected())
     except CertificateError as exc:
         remedy = exc.remedy
         if inbox is not None and "chain_complete" in exc.message:

@@ -10,6 +10,7 @@ from cucmkit.errors import CertificateError, CucmKitError
 
 if TYPE_CHECKING:
     from cucmkit.catalogue import Purpose
+    from cucmkit.sans import ExpectedNames
     from cucmkit.renewal.ports import NodePort
     from cucmkit.renewal.steps.base import StepContext
 
@@ -30,13 +31,17 @@ def certificates_from(files: Iterable[bytes]) -> list[str]:
 
 
 def validated(purpose: Purpose, pems: Iterable[str], csr_pem: str, node: NodePort,
-              now: datetime, version: str | None = None) -> tuple[str, list[str]]:
-    """(leaf PEM, CA PEMs root first), or CertificateError naming every failed check."""
+              now: datetime, version: str | None = None,
+              expected: ExpectedNames | None = None) -> tuple[str, list[str]]:
+    """(leaf PEM, CA PEMs root first), or CertificateError naming every failed check.
+
+    ``expected``: the names recorded with the CSR (the validator's ``san_missing``/``san_added`` checks)."""
     from cucmkit.certs import intake, validate
 
     loaded = intake.load_bytes("".join(pems).encode(), name="issued")
     trust = node.trust_certificates(purpose.trust_store)
-    report = validate(loaded, purpose=purpose.name, now=now, csr=csr_pem, trust_store=trust, version=version)
+    report = validate(loaded, purpose=purpose.name, now=now, csr=csr_pem, trust_store=trust, version=version,
+                      expected=expected)
     if not report.ok:
         failed = "; ".join(f"{c.name}: {c.message}" for c in report.failed)
         remedies = dict.fromkeys(f"{c.name}: {c.remedy}" for c in report.failed if c.remedy)   # one per check
@@ -55,7 +60,8 @@ def material(ctx: StepContext, node: str) -> tuple[str, list[str]]:
     if issued is None or csr is None:
         raise CertificateError("nothing collected from the CA for this node yet", node=node,
                                purpose=ctx.purpose.name, remedy="run the CA phase first")
-    return validated(ctx.purpose, issued.pems, csr.pem, ctx.node(node), ctx.options.clock(), cluster_version(ctx))
+    return validated(ctx.purpose, issued.pems, csr.pem, ctx.node(node), ctx.options.clock(), cluster_version(ctx),
+                     csr.expected())
 
 
 def cluster_version(ctx: StepContext) -> str | None:
