@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from html import unescape
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
@@ -76,6 +77,7 @@ class AdcsConfig(CaConfig):
 _ISSUED = re.compile(r"certnew\.cer\?ReqID=(\d+)")
 _PENDING = re.compile(r"Your Request Id is\s*(\d+)", re.IGNORECASE)
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.IGNORECASE | re.DOTALL)
 
 
 def parse_submit_page(html: str) -> tuple[str, str]:
@@ -87,10 +89,19 @@ def parse_submit_page(html: str) -> tuple[str, str]:
     if pending:
         return pending.group(1), "pending"
     if "denied" in html.lower():
-        raise CertificateError("the CA denied the request", interface="adcs", operation="submit")
+        why = _reason(html)
+        raise CertificateError("the CA denied the request" + (f": {why}" if why else ""), interface="adcs",
+                               operation="submit")
     raise CertificateError("the CA's answer holds no request id (not an AD CS enrolment page?)",
                            interface="adcs", operation="submit",
                            remedy="check ca.url and the template name in the parameter file")
+
+
+def _reason(html: str) -> str:
+    """The first paragraph of an AD CS denial page, as text (shortened)."""
+    match = _PARAGRAPH.search(html)
+    text = re.sub(r"<[^>]+>", "", match.group(1)) if match else ""
+    return " ".join(unescape(text).split())[:300]
 
 
 class AdcsCa:

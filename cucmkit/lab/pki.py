@@ -59,6 +59,10 @@ PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 _KEY_POOL: dict[tuple[str, int, int], PrivateKey] = {}
 _POOL_LOCK = threading.Lock()
 _ORG = "Lab Example"
+# AD CS's denial for a subject its policy refuses (CERTSRV_E_BAD_REQUESTSUBJECT); that a CA answers a -ms
+# common name this way is [INF]: the seed only says some CAs do not accept -ms.
+MS_REFUSED = ("The request subject name is invalid or too long. 0x80094001 (-2146877439 "
+              "CERTSRV_E_BAD_REQUESTSUBJECT)")
 
 
 def utcnow() -> dt.datetime:
@@ -495,9 +499,11 @@ class LabCA:
         purpose = template.removeprefix("CUCM-").removesuffix("-Pending")
         unit_usages(purpose)                    # an unknown template is refused now, like AD CS does
         try:
-            x509.load_pem_x509_csr(csr_pem.encode())
+            csr = x509.load_pem_x509_csr(csr_pem.encode())
         except ValueError as exc:
             raise ValueError("The request is not a valid PKCS #10 certificate request") from exc
+        if getattr(self.knobs, "ca_refuses_ms_cn", False) and common_name(csr.subject).split(".", 1)[0].endswith("-ms"):
+            raise ValueError(MS_REFUSED)
         manual = template.endswith("-Pending") or str(getattr(self.knobs, "ca_approval", "auto")) == "manual"
         with self._lock:
             req_id = self._book.next_id

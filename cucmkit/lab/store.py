@@ -67,6 +67,7 @@ class Knobs:
     risport_window: float = 60.0       # RisPort's sliding rate window, seconds (not scaled by speed)
     jabber_sessions: int = 40          # Jabber (XMPP) sessions per IM&P node while Cisco XCP Router runs
     phone_interaction: bool = True     # 14+ "Phone Interaction on Certificate Update": phones reset on TVS/CAPF/TFTP change
+    ca_refuses_ms_cn: bool = False     # the lab CA denies a CSR whose common name's host ends in -ms (some CAs do)
 
     def delay(self, base: float) -> float:
         return float(base) * float(self.speed)

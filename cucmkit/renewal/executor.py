@@ -294,7 +294,7 @@ class Renewal:
             self.ledger.event(f"resumed under ticket {self.ticket} (the run belongs to {self.ledger.state.ticket})")
         records = [self.ledger.step(s.key) for s in plan.phase_steps(phase)]
         done = tuple(r for r in records if r is not None and r.finished)
-        if records and len(done) == len(records):
+        if records and len(done) == len(records) and not (phase == "csr" and self._force_pending(plan)):
             return self._finish_phase(phase, PhaseResult(phase=phase, status="done", steps=done,
                                                          message=f"{phase}: already done"))
         return self._blocked(phase)
@@ -393,6 +393,16 @@ class Renewal:
         if any(not r.finished for r in records):
             return records
         return records + [self._step(s) for s in steps if s.name == StepKind.CA_COLLECT]
+
+    def _force_pending(self, plan: Plan) -> bool:
+        """force_csr has CSRs to forget (a finished CSR phase runs again, e.g. after the CA refused the CSR)."""
+        if not self.options.force_csr:
+            return False
+        for step in plan.phase_steps("csr"):
+            identity = self.ledger.step(f"identity:{step.node}")
+            if step.node not in self._forced and not (identity is not None and identity.finished):
+                return True
+        return False
 
     def _force_reset(self, node: str | None) -> None:
         """force_csr: forget this node's CSR and everything downstream that has not been installed."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from cucmkit.errors import CertificateError, WaitingError
 from cucmkit.renewal.plan import Step
 from cucmkit.renewal.ports import InboxCa
-from cucmkit.renewal.state import CaRequest, Issued, utcnow
+from cucmkit.renewal.state import CaRequest, CsrEntry, Issued, utcnow
 from cucmkit.renewal.steps.base import StepContext, node_of
+from cucmkit.renewal.steps.csr import request_names
 from cucmkit.renewal.steps.material import certificates_from, validated
 
 __all__ = ["submit", "collect"]
@@ -18,11 +19,43 @@ def submit(step: Step, ctx: StepContext) -> str:
     if known:
         return f"already submitted as request {known.id}"
     csr = ctx.ledger.state.csrs[name]
+    _shaped_for_the_ca(csr, name, ctx)
     backend = ctx.backend()
-    request_id = backend.submit(name, ctx.purpose.name, csr.pem)
+    try:
+        request_id = backend.submit(name, ctx.purpose.name, csr.pem)
+    except CertificateError as exc:
+        raise _ms_refusal(exc, csr.pem, name, ctx) from None
     ctx.ledger.put_request(name, CaRequest(id=request_id, backend=backend.kind, csr_fingerprint=csr.fingerprint,
                                            at=utcnow()))
     return f"submitted to the {backend.kind} CA as request {request_id}"
+
+
+def _shaped_for_the_ca(csr: CsrEntry, node: str, ctx: StepContext) -> None:
+    """A CSR recorded with a common name the CA refuses (the rule was declared after it was made) is not sent."""
+    wanted = request_names(ctx, node).common_name
+    if wanted and csr.expected_cn and csr.expected_cn.lower() != wanted.lower():
+        raise CertificateError(
+            f"the CSR on {node} has the common name {csr.expected_cn}, which this CA refuses "
+            "(ca.refuses_ms_common_name)", node=node, purpose=ctx.purpose.name, operation="ca-submit",
+            remedy=f"re-run with force_csr (`--force-csr`): a new CSR with the common name {wanted} is generated")
+
+
+def _ms_refusal(exc: CertificateError, csr_pem: str, node: str, ctx: StepContext) -> CertificateError:
+    """A CA that refused a CSR whose common name is CUCM's ``<host>-ms.<domain>``: say what to do (PROCEDURE.md:
+    some CAs refuse -ms; generate the CSR without it). Any other refusal is passed on unchanged."""
+    from cryptography import x509
+
+    from cucmkit.sans import MS_SUFFIX, common_name_of
+
+    cn = common_name_of(x509.load_pem_x509_csr(csr_pem.encode()))
+    if not cn.split(".", 1)[0].lower().endswith(MS_SUFFIX):
+        return exc
+    return CertificateError(
+        f"{exc.message}; the CSR's common name {cn} is CUCM's multi-server name, which some CAs refuse",
+        node=node, purpose=ctx.purpose.name, operation="ca-submit",
+        remedy=f"if this CA refuses the {MS_SUFFIX} common name, set refuses_ms_common_name: true under ca: in the "
+               f"parameter file and re-run with force_csr (`--force-csr`): the kit asks CUCM for a new multi-server CSR "
+               f"with the common name {node} (the SANs stay the same); otherwise ask the CA manager why it refused")
 
 
 def collect(step: Step, ctx: StepContext) -> str:

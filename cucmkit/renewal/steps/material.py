@@ -10,9 +10,9 @@ from cucmkit.errors import CertificateError, CucmKitError
 
 if TYPE_CHECKING:
     from cucmkit.catalogue import Purpose
-    from cucmkit.sans import ExpectedNames
     from cucmkit.renewal.ports import NodePort
     from cucmkit.renewal.steps.base import StepContext
+    from cucmkit.sans import ExpectedNames
 
 __all__ = ["certificates_from", "validated", "material"]
 
