@@ -114,6 +114,7 @@ __all__ = [
 ROLES = ("publisher", "subscriber")
 KINDS = ("CUCM", "IM&P")
 HOST_KEY_POLICIES = ("reject", "warn")
+CERTIFICATE_APIS = ("auto", "cli")
 MAX_SECONDS = 10_000_000.0        # ~115 days: any larger timeout or delay is a typo
 MAX_NODES = 200                   # a budget, well above any one cluster's node count
 _REF_HOW = "reference it as {env: ...} / {file: ...} / {keyring: ...}"
@@ -424,6 +425,10 @@ class NodeParams:
     ssh_port: Port = 22
     os_admin: Account | None = None   # per-node OS admin (else credentials.os_admin)
     ssh_host_key_sha256: SshPins = ()  # "SHA256:<base64>" pins of the node's SSH host key(s)
+    # how the kit reads and writes the node's certificates: auto (REST from 14, else the CLI), or cli where the
+    # certificate REST API is not available (blocked, not running)
+    certificate_api: Annotated[str, BeforeValidator(_choice(CERTIFICATE_APIS)),
+                               WithJsonSchema({"enum": list(CERTIFICATE_APIS)})] = "auto"
 
     @model_validator(mode="before")
     @classmethod

@@ -177,7 +177,8 @@ class Node:
     def store(self) -> CertStore:
         """This node's certificate store, chosen once from its version (REST from 14 on, else the CLI)."""
         if self._store is None:
-            chosen = store_for(self.version, node=self.name, certmgr=lambda: self.certmgr, cli=self._with_cli)
+            chosen = store_for(self.version, node=self.name, certmgr=lambda: self.certmgr, cli=self._with_cli,
+                               api=self.params.certificate_api)
             with self._lock:   # the version may come from AXL: read it outside the lock
                 if self._store is None:
                     self._store = chosen

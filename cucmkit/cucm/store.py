@@ -71,9 +71,12 @@ def uses_rest(version: str) -> bool:
 
 
 def store_for(version: str, *, node: str, certmgr: Callable[[], CertMgrClient],
-              cli: CliRunner) -> CertStore:
-    """The store for a node of ``version``: REST from 14 on, else the CLI. ``cli`` runs one call on the session."""
-    if uses_rest(version):
+              cli: CliRunner, api: str = "auto") -> CertStore:
+    """The store for a node of ``version``: REST from 14 on, else the CLI. ``cli`` runs one call on the session.
+
+    ``api="cli"`` (the parameter file's ``certificate_api``): the CLI on any release (the REST API is not
+    available on that node)."""
+    if api != "cli" and uses_rest(version):
         return RestCertStore(node=node, client=certmgr)
     return CliCertStore(node=node, run=cli)
 

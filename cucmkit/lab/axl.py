@@ -268,7 +268,7 @@ def _response(call: SoapCall) -> tuple[etree._Element, etree._Element]:
 
 def _ccm_version(call: SoapCall) -> etree._Element:
     root, ret = _response(call)
-    sub(sub(ret, "componentVersion"), "version", LAB_VERSION)
+    sub(sub(ret, "componentVersion"), "version", call.request.state.version if call.request.state else LAB_VERSION)
     return root
 
 

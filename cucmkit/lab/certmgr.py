@@ -1,4 +1,9 @@
-"""Certificate Management REST door: ``/platformcom/api/v1/certmgr/config/...`` (CONTRACTS 1.1)."""
+"""Certificate Management REST door: ``/platformcom/api/v1/certmgr/config/...`` (CONTRACTS 1.1).
+
+With the node fault ``certmgr_down`` every path answers Tomcat's 404 page, as a container whose certificate
+API application is not running would [INF]: the kit's multi-server upload path check reads that as "REST
+unavailable".
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import uuid
 from typing import Any
 
 from cucmkit.lab.http import Handler, LabRequest, LabResponse, error_response, json_response
+from cucmkit.lab.soap import tomcat_error
 from cucmkit.lab.state import LabNodeState, LabRefusal
 
 __all__ = ["ROUTES", "BASE"]
@@ -22,6 +28,8 @@ def _door(methods: dict[str, Handler]) -> Handler:
 
     def handle(request: LabRequest) -> LabResponse:
         node, state = request.node, request.state
+        if node is not None and state is not None and state.faults.active(node.name, "certmgr_down"):
+            return tomcat_error(404, "Not Found", "The requested resource is not available.")  # [INF]
         if node is None or state is None or request.auth is None or not state.check_os_admin(node, *request.auth):
             return _unauthorized()
         handler = methods.get(request.method)

@@ -187,6 +187,9 @@ class NodeCertificates:
         return csr_pem
 
     def _csr_names(self, unit: str, cn: str | None, alt: list[str], distribution: str) -> tuple[str, list[str]]:
+        wild = next((a for a in alt if a.startswith("*")), None)
+        if wild is not None and not catalogue.get(unit).wildcard_san:   # wildcards: cup-xmpp-s2s only (IMP125)
+            raise LabRefusal(f"Invalid alternate name {wild}: wildcard names are not supported for {unit}", 400)
         if distribution == "multi-server":
             return self._multi_server_names(unit, cn, alt)
         if distribution != "this-server":

@@ -243,7 +243,7 @@ def _products(parent: etree._Element, request: LabRequest) -> None:
     item = _add(products, "item")
     cucm = request.node.kind == "CUCM"
     _add(item, "ProductName", "Cisco Unified Communications Manager" if cucm else "Cisco Unified IM and Presence")
-    _add(item, "ProductVersion", LAB_VERSION)
+    _add(item, "ProductVersion", request.state.version if request.state else LAB_VERSION)
     _add(item, "ProductDescription", "Cisco Unified Communications Manager" if cucm else "IM and Presence Service")
     _add(item, "ProductID", _product_id(request))
     _add(item, "ShortName", "CM" if cucm else "CUP")
@@ -253,7 +253,7 @@ def _product_information(call: SoapCall) -> etree._Element:
     request = call.request
     root = _root("getProductInformationListResponse")
     ret = _add(root, "getProductInformationListReturn")
-    _add(ret, "ActiveServerVersion", LAB_VERSION)
+    _add(ret, "ActiveServerVersion", request.state.version if request.state else LAB_VERSION)
     _add(ret, "PrimaryNode", request.node.fqdn)
     nil(ret, _q("SecondaryNode"))
     _products(ret, request)

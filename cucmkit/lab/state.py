@@ -337,6 +337,13 @@ class LabState:
         with self.lock:
             return self._log.select(since, kind)
 
+    @property
+    def version(self) -> str:
+        """The CUCM release the lab's doors report (AXL, Control Center, the CLI): the knob ``cucm_version``."""
+        from cucmkit.lab.soap import LAB_VERSION
+
+        return str(self.knobs.cucm_version or LAB_VERSION)
+
     def settle(self) -> None:
         """Apply everything whose time has come: finished restarts, re-registrations."""
         with self.lock:

@@ -35,6 +35,8 @@ from cucmkit.renewal.options import RenewalOptions
 from cucmkit.renewal.plan import PHASES
 from cucmkit.renewal.ports import ClusterPort
 from cucmkit.renewal.state import Ledger, Override, PhoneGate, RunState, utcnow
+from cucmkit.renewal.uploadpath import GUARDS as UPLOAD_GUARDS
+from cucmkit.renewal.uploadpath import UPLOAD_PATH, check_upload_path, holder_of
 
 __all__ = ["Interlocks", "CHANGING", "HTTPS_SERVICE", "InFlight", "tomcat_in_flight"]
 
@@ -103,6 +105,7 @@ class Interlocks:
             ("maintenance_window", ("activate", "phones"),
              lambda: check_window(window, clock(), overrides.get("maintenance_window"))),
             ("mixed_mode", ("activate",), self._mixed_mode),
+            (UPLOAD_PATH, UPLOAD_GUARDS, self._upload_path),
         ]
 
     def await_restarts(self) -> tuple[str, ...]:
@@ -197,6 +200,11 @@ class Interlocks:
         if mode == 1 and self.ledger.active:
             self.on_mixed_mode()
         return check_mixed_mode(self.purpose, mode)
+
+    def _upload_path(self) -> CheckResult:
+        """Multi-server: the holder's certificate REST API answers (``renewal/uploadpath.py``)."""
+        holder = holder_of(self.purpose, self.cluster.nodes) if self.options.multi_server else None
+        return check_upload_path(self.purpose, holder, multi_server=self.options.multi_server)
 
     def _record_overrides(self, report: CheckReport) -> None:
         if not self.ledger.active:

@@ -13,6 +13,7 @@ from cucmkit.fingerprints import public_key_sha256
 from cucmkit.renewal.plan import Step
 from cucmkit.renewal.state import CsrEntry, utcnow
 from cucmkit.renewal.steps.base import StepContext, node_of
+from cucmkit.renewal.uploadpath import via
 from cucmkit.sans import CsrNames, csr_names
 
 __all__ = ["generate_csr", "request_names"]
@@ -78,8 +79,9 @@ def _fresh_or_adopted(ctx: StepContext, names: CsrNames, pending: str | None, kn
     distribution = "multi-server" if ctx.options.multi_server else "this-server"
     node.generate_csr(ctx.purpose.name, common_name=names.common_name, alt_names=names.alt_names,
                       key_type=ctx.purpose.key_type, key_size=size, distribution=distribution)
-    how = "generated and downloaded" + (" (multi-server: every node's FQDN in the SAN)" if ctx.options.multi_server
-                                        else "")
+    path = via(node)
+    how = "generated and downloaded" + (f" through {path}" if path else "") + \
+        (" (multi-server: every node's FQDN in the SAN)" if ctx.options.multi_server else "")
     if names.describe():
         how += f" with {names.describe()}"
     if pending:

@@ -9,6 +9,7 @@ from cucmkit.renewal.plan import Step
 from cucmkit.renewal.ports import NodePort
 from cucmkit.renewal.steps.base import StepContext, node_of
 from cucmkit.renewal.steps.material import material
+from cucmkit.renewal.uploadpath import via
 
 __all__ = ["trust", "identity", "distributed", "self_signed"]
 
@@ -46,7 +47,8 @@ def identity(step: Step, ctx: StepContext) -> str:
     if ctx.own_fingerprint(node) != new_fp:
         raise CertificateError("after the upload the node does not hold the new certificate",
                                node=name, purpose=ctx.purpose.name)
-    return f"identity uploaded; node holds sha256 {new_fp}"
+    path = via(node)
+    return f"identity uploaded{f' through {path}' if path else ''}; node holds sha256 {new_fp}"
 
 
 def distributed(step: Step, ctx: StepContext) -> str:
