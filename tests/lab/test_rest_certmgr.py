@@ -233,3 +233,29 @@ def test_fixed_second_ports_count_from_8543() -> None:
     topology = Topology()
     assert [topology.rest_port(i, s) for i, s in enumerate(topology.nodes)] == [8543, 8544, 8545, 8546]
     assert "rest_port" not in topology.to_dict()["nodes"][0]  # saved states stay as they were
+
+
+def test_wildcard_alt_name_is_400_outside_cup_xmpp_s2s(rest_lab: LabCluster) -> None:
+    session, base = https_session(rest_lab, "cucm-pub")
+    resp = session.post(base + BASE + "/csr", json={"service": "tomcat", "distribution": "this-server",
+                                                    "altNames": ["*.lab.example"]})
+    assert resp.status_code == 400 and "wildcard" in resp.json()["message"]
+    session, base = https_session(rest_lab, "imp-pub")
+    resp = session.post(base + BASE + "/csr", json={"service": "cup-xmpp-s2s", "distribution": "multi-server",
+                                                    "altNames": ["*.chat.lab.example"]})
+    assert resp.status_code == 200
+    from cryptography import x509
+
+    csr = x509.load_pem_x509_csr(resp.json()["csr"].encode())
+    assert "DNS:*.chat.lab.example" in pki.san_strings(csr)
+
+
+def test_certmgr_down_answers_tomcats_404(rest_lab: LabCluster) -> None:
+    session, base = https_session(rest_lab, "cucm-sub2")
+    rest_lab.state.faults.set("cucm-sub2", "certmgr_down")
+    try:
+        resp = session.get(base + BASE + "/snapshot/server")
+        assert resp.status_code == 404 and "text/html" in resp.headers["Content-Type"]
+    finally:
+        rest_lab.state.faults.clear("cucm-sub2", "certmgr_down")
+    assert session.get(base + BASE + "/snapshot/server").status_code == 200

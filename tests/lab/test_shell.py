@@ -676,3 +676,21 @@ def test_shell_accepts_node_names(lab: LabCluster) -> None:
     shell.feed("show cert list own\r")
     assert "tomcat/tomcat.pem" in "".join(chunks)
     assert Path(lab.state.state_dir).is_dir()
+
+
+def test_multi_server_identity_is_taken_through_the_cli_before_14su2(mterm: Term, cli_lab: LabCluster) -> None:
+    """Before 14SU2 the CLI takes a multi-server upload and CUCM installs it on every node (last in this module:
+    it changes tomcat everywhere)."""
+    cli_lab.state.knobs.set("cucm_version", "14.0.1.11900-132")
+    try:
+        assert mterm.lines("show version active")[0] == "Active Master Version: 14.0.1.11900-132"
+        node = cli_lab.state.node("cucm-pub")
+        leaf, chain = cli_lab.ca.issue(node.generate_csr("tomcat", distribution="multi-server"), "tomcat")
+        for ca_pem in reversed(chain):
+            _paste(mterm, "trust", "tomcat", ca_pem)
+        assert _paste(mterm, "own", "tomcat", leaf)[0] == "Successfully imported certificate for tomcat."
+        fingerprint = record_from_pem(leaf).fingerprint_sha256
+        for peer in cli_lab.state.nodes.values():
+            assert record_from_pem(peer.own()["tomcat"].pem).fingerprint_sha256 == fingerprint, peer.fqdn
+    finally:
+        cli_lab.state.knobs.set("cucm_version", "")
