@@ -154,7 +154,9 @@ class CliCertStore:
         if distribution != "this-server" or alt_names or common_name:
             raise CucmError("the CLI path (CUCM before 14) makes only this-server CSRs with the node's own name",
                             node=self.node, interface=self.interface, operation="set csr gen", purpose=purpose,
-                            remedy="generate multi-server or custom-SAN CSRs in the OS Administration GUI.")
+                            remedy="generate multi-server or custom-SAN CSRs in the OS Administration GUI (for "
+                                   "tomcat, `set web-security ... alternatehostname` adds one alternate name), or "
+                                   "remove the node's extra_sans.")
         return self._run(lambda cli: _csr_via_cli(cli, purpose))
 
     def get_csr(self, purpose: str) -> str | None:

@@ -96,6 +96,18 @@ def test_the_request_drops_ms_only_for_a_multi_server_csr_when_the_ca_refuses_it
     assert multi.required == {"DNS:pub.x.example", "DNS:sub.x.example"}
 
 
+def test_a_csr_without_the_requested_names_is_refused_before_the_ca() -> None:
+    from cucmkit.errors import CertificateError
+
+    policy = NamePolicy(ExtraSans({"tomcat": PurposeSans(nodes={"cucm-pub.lab.example": (f"DNS:{PORTAL}",)})}))
+    names = csr_names(purpose="tomcat", node="cucm-pub.lab.example", nodes=(), multi_server=False, policy=policy)
+    assert names.alt_names == (PORTAL,) and names.common_name is None
+    with pytest.raises(CertificateError, match=f"lacks SAN entries the kit asked for: DNS:{PORTAL}"):
+        names.expected(_csr(("DNS:cucm-pub.lab.example",)))
+    got = names.expected(_csr(("DNS:cucm-pub.lab.example", f"DNS:{PORTAL}")))
+    assert got.sans == {"DNS:cucm-pub.lab.example", f"DNS:{PORTAL}"} and got.extras == {f"DNS:{PORTAL}"}
+
+
 # ---------------------------------------------------------------- the validator against the recorded names
 
 
