@@ -108,4 +108,5 @@ def test_faults_registry() -> None:
     assert faults.active("any-node", "axl_503") and not faults.active("any-node", "tls_fail")
     faults.clear("*")
     assert faults.list() == {}
-    assert {"unreachable", "tls_fail", "hang_ssh", "service_fail", "slow_restart", "risport_throttle", "axl_503"} == set(FAULTS)
+    assert {"unreachable", "tls_fail", "hang_ssh", "service_fail", "slow_restart", "risport_throttle", "axl_503",
+            "certmgr_down"} == set(FAULTS)
