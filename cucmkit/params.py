@@ -599,7 +599,7 @@ class RegistrationParams:
 TOP_LEVEL_KEYS = (
     "cluster", "nodes", "credentials", "tls", "ssh", "timeouts", "retries", "maintenance_window",
     "ca", "registration", "expiry_threshold_days",
-    "extra_sans",
+    "extra_sans", "multi_server",
 )
 # Optional sections read by `cucmkit trust` and notebooks/trust.ipynb only (runbooks do not inject them).
 TRUST_KEYS = ("trust", "partners")
@@ -718,6 +718,41 @@ _EXTRA_SANS_SCHEMA = {
         "multi_server": {**_NAMES_SCHEMA, "description": "extra FQDNs of the multi-server CSR (no IP)"}}}}
 
 
+def _multi_server_purposes() -> tuple[str, ...]:
+    from cucmkit import catalogue
+
+    return tuple(p.name for p in catalogue.PURPOSES.values() if p.multi_server)
+
+
+def _multi_server(value: Any) -> tuple[str, ...]:
+    """``multi_server: [tomcat, cup-xmpp]``: the purposes this cluster renews as one multi-server certificate."""
+    from cucmkit import catalogue
+
+    allowed = _multi_server_purposes()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise _bad("must be a list of certificate purposes", f"write it as [tomcat]; allowed: {', '.join(allowed)}.")
+    names: list[str] = []
+    for i, item in enumerate(items):
+        text = _text(item)
+        try:
+            name = catalogue.get(text).name
+        except ValueError:
+            name = text
+        if name not in allowed:
+            raise _bad(f"{quote(text)} has no multi-server certificate",
+                       f"list only multi-server purposes: {', '.join(allowed)}.", i)
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+MultiServer = Annotated[tuple[str, ...], BeforeValidator(_multi_server),
+                        WithJsonSchema({"type": "array", "items": {"type": "string"}, "uniqueItems": True,
+                                        "description": "purposes renewed as one multi-server (multi-SAN) "
+                                                       "certificate; the others are per node"})]
+
+
 @dataclass(frozen=True, config=SECTION)
 class ClusterParams:
     cluster: Annotated[str, BeforeValidator(_cluster)]
@@ -733,6 +768,7 @@ class ClusterParams:
     expiry_threshold_days: Annotated[int, BeforeValidator(_integer(0, 3650))] = 60
     extra_sans: Annotated[ExtraSans, PlainValidator(_extra_sans),
                           WithJsonSchema(_EXTRA_SANS_SCHEMA)] = Field(default_factory=ExtraSans)
+    multi_server: MultiServer = ()    # purposes renewed multi-server (docs/runbooks.md); the rest per node
     trust: TrustSettings = Field(default_factory=lambda: TrustSettings(keep=()))   # cucmkit/trust (docs/trust.md)
     partners: tuple[PartnerParams, ...] = ()
     evidence: EvidenceParams = Field(default_factory=EvidenceParams)   # signing the evidence (docs/runbooks.md)
@@ -791,6 +827,10 @@ class ClusterParams:
 
     def in_window(self, now: dt.datetime) -> bool:
         return self.maintenance_window is None or self.maintenance_window.contains(now)
+
+    def uses_multi_server(self, purpose: str) -> bool:
+        """True when the parameter file renews ``purpose`` as one multi-server certificate."""
+        return purpose in self.multi_server
 
     def with_overrides(self, **changes: Any) -> ClusterParams:
         return dataclasses.replace(self, **changes)

@@ -51,13 +51,13 @@ def open_renewal(params: ClusterParams, purpose: str, *, state_dir: Path, ticket
     """A ``Renewal`` of ``purpose`` on the cluster of ``params``.
 
     ``ca``: a back-end, or its kind (default: the file's ``ca.backend``); ``with_ca=False`` opens
-    without one (plan and dry runs). ``options``: default ``RenewalOptions.from_parameters(params)``.
+    without one (plan and dry runs). ``options``: default ``RenewalOptions.from_parameters(params, purpose)``.
     ``cluster``: the caller's (e.g. a recording wrapper); without it one is built and closed with the renewal.
     """
     from cucmkit.renewal import Renewal, RenewalOptions
 
     backend = _backend(params, ca) if with_ca else None
-    options = options if options is not None else RenewalOptions.from_parameters(params)
+    options = options if options is not None else RenewalOptions.from_parameters(params, purpose)
     if cluster is not None:
         return Renewal.open(cluster, purpose, state_dir=state_dir, ticket=ticket, ca=backend, options=options)
     built = open_cluster(params)

@@ -77,13 +77,10 @@ def _fail(exc: CucmKitError) -> int:
 
 def distribution(record: CertRecord, cluster_fqdns: Sequence[str] = ()) -> str:
     """How an identity is deployed today: "multi-server" (CUCM's ``-ms`` common name, or the SAN names more
-    than one node of the cluster), "this-server", or "" for a trust certificate."""
-    if record.store != "own":
-        return ""
-    names = {n.lower().removeprefix("dns:") for n in record.sans}
-    nodes = sum(1 for fqdn in cluster_fqdns if fqdn.lower() in names)
-    multi = record.common_name.split(".")[0].endswith("-ms") or nodes > 1
-    return "multi-server" if multi else "this-server"
+    than one node of the cluster), "this-server", or "" for a trust certificate (``renewal.distribution``)."""
+    from cucmkit.renewal.distribution import distribution_of
+
+    return distribution_of(record, cluster_fqdns)
 
 
 def inventory_rows(records: Sequence[CertRecord], *, now: dt.datetime, threshold: int,

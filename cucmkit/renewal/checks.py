@@ -5,10 +5,11 @@ reason, remedy) and names the phases it guards. The executor gathers the facts
 (SSO status, DRS status, the phone gate, the lock, the clock, the security
 mode) and refuses a phase while a check that guards it has failed.
 
-Only the maintenance window may be overridden, and only with a reason that is
-recorded in the ledger (PROCEDURE.md allows an emergency restart outside the
-window; it never allows renewing tomcat with SSO on, ipsec during a backup, or
-CallManager and TVS in flight together).
+Only the maintenance window and a per-node <-> multi-server conversion may be
+overridden, and only with a reason that is recorded in the ledger (PROCEDURE.md
+allows an emergency restart outside the window; it never allows ipsec during a
+backup, or CallManager and TVS in flight together; a conversion is a planned
+choice the engineer confirms, ``renewal/distribution.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "CheckResult",
     "CheckReport",
     "OVERRIDABLE",
+    "CONVERT_OVERRIDE",
     "MaintenanceWindow",
     "check_sso",
     "check_backup",
@@ -38,7 +40,8 @@ __all__ = [
     "validate_overrides",
 ]
 
-OVERRIDABLE = frozenset({"maintenance_window"})
+CONVERT_OVERRIDE = "convert_multi_server"   # confirms a per-node <-> multi-server conversion (renewal/distribution)
+OVERRIDABLE = frozenset({"maintenance_window", CONVERT_OVERRIDE})
 MUTATING = ("csr", "ca", "install", "activate", "phones")
 
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from cucmkit.renewal.lock import LockInfo
     from cucmkit.renewal.options import RenewalOptions
 
-__all__ = ["register", "main", "EXIT_CODES"]
+__all__ = ["register", "main", "EXIT_CODES", "add_distribution_flags", "override_argument", "overrides_of"]
 
 EXIT_CODES = {"done": 0, "skipped": 0, "failed": 1, "waiting": 3, "blocked": 1, "stopped": 130}
 EXIT_USAGE = 2
@@ -53,9 +53,40 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-dir", type=Path,
                         help="where the engine keeps its ledger (default <root>/.cucmkit-state, as cucmkit run)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.add_argument("--multi-server", action="store_true",
-                        help="one multi-server certificate for every node ("
-                        + ", ".join(p.name for p in catalogue.PURPOSES.values() if p.multi_server) + ")")
+    add_distribution_flags(parser)
+
+
+def add_distribution_flags(parser: argparse.ArgumentParser) -> None:
+    """``--multi-server`` / ``--per-node``: override the parameter file's ``multi_server:`` for this run."""
+    names = ", ".join(p.name for p in catalogue.PURPOSES.values() if p.multi_server)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--multi-server", dest="multi_server", action="store_true", default=None,
+                       help=f"one multi-server certificate for every node ({names}); default: the parameter "
+                       "file's multi_server list")
+    group.add_argument("--per-node", dest="multi_server", action="store_false",
+                       help="one certificate per node, even if the parameter file lists the purpose under multi_server")
+
+
+def override_argument(text: str) -> tuple[str, str]:
+    """An argparse ``type`` for ``--override CHECK=REASON`` (the check must be one that may be overridden)."""
+    from cucmkit.renewal.checks import validate_overrides
+
+    name, sep, reason = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r}: write CHECK=REASON, e.g. convert_multi_server=\"CAB-12\"")
+    try:
+        validate_overrides({name.strip(): reason.strip()})
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return name.strip(), reason.strip()
+
+
+def overrides_of(args: argparse.Namespace) -> dict[str, str]:
+    """``--override-window`` and every ``--override CHECK=REASON`` as the engine's overrides."""
+    found = dict(getattr(args, "override", None) or ())
+    if getattr(args, "override_window", None):
+        found["maintenance_window"] = args.override_window
+    return found
 
 
 PLAN_DESCRIPTION = """\
@@ -101,6 +132,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     renew.add_argument("--approve", action="store_true", help="really do it (without: show the plan only)")
     renew.add_argument("--force-csr", action="store_true", help="regenerate CSRs even if one was submitted to the CA")
     renew.add_argument("--override-window", metavar="REASON", help="restart outside the maintenance window (recorded)")
+    renew.add_argument("--override", action="append", type=override_argument, metavar="CHECK=REASON",
+                       help="confirm what a pre-check refuses, with a recorded reason (e.g. convert_multi_server=...)")
     renew.set_defaults(func=_renew_main)
     _register_lock(subparsers)
 
@@ -132,10 +165,9 @@ def _load(args: argparse.Namespace, *, check_secrets: bool = True) -> tuple[Clus
 def _options(params: ClusterParams, args: argparse.Namespace, **kw: Any) -> RenewalOptions:
     from cucmkit.renewal.options import RenewalOptions
 
-    overrides = {"maintenance_window": args.override_window} if getattr(args, "override_window", None) else {}
-    return RenewalOptions.from_parameters(params, nodes=tuple(args.nodes), overrides=overrides,
+    return RenewalOptions.from_parameters(params, args.purpose, nodes=tuple(args.nodes), overrides=overrides_of(args),
                                           force_csr=bool(getattr(args, "force_csr", False)),
-                                          multi_server=bool(getattr(args, "multi_server", False)), **kw)
+                                          multi_server=getattr(args, "multi_server", None), **kw)
 
 
 def _print(obj: object, as_json: bool, payload: dict[str, Any]) -> None:
@@ -308,6 +340,8 @@ def resume_command(args: argparse.Namespace) -> str:
     words += ["--ca", args.ca] if args.ca else []
     words += ["--approve"]
     words += ["--override-window", args.override_window] if args.override_window else []
+    words += [w for name, reason in (args.override or ()) for w in ("--override", f"{name}={reason}")]
+    words += {True: ["--multi-server"], False: ["--per-node"], None: []}[args.multi_server]
     words += ["--nodes", *args.nodes] if args.nodes else []
     words += ["--state-dir", str(args.state_dir)] if args.state_dir else []
     return " ".join(shlex.quote(w) for w in words)

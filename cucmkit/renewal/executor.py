@@ -79,7 +79,7 @@ class Renewal:
         self.lock = ClusterLock.for_cluster(self.state_dir, self.cluster_name)
         self.interlocks = Interlocks(cluster=cluster, purpose=purpose, ticket=ticket, options=options,
                                      ledger=self.ledger, gate=self.gate, lock=self.lock,
-                                     on_mixed_mode=self._ensure_ctl_step, say=self._say)
+                                     on_mixed_mode=self._ensure_ctl_step, say=self._say, planned=self.plan)
         self._on_close = on_close
         self._plan: Plan | None = None
         self._forced: set[str] = set()
@@ -181,9 +181,25 @@ class Renewal:
         if stored is None:
             raise CucmKitError(f"the ledger {self.ledger.path} has a run in progress but no plan",
                                purpose=self.purpose.name, remedy="move the ledger file away and re-plan")
-        return Plan(cluster=self.cluster_name, purpose=self.purpose, now=self.options.clock(),
+        plan = Plan(cluster=self.cluster_name, purpose=self.purpose, now=self.options.clock(),
                     threshold_days=stored.threshold_days, security_mode=stored.security_mode,
                     nodes=stored.nodes, steps=stored.steps, resumed=True, notes=stored.notes, version=stored.version)
+        self._same_distribution(plan)
+        return plan
+
+    def _same_distribution(self, plan: Plan) -> None:
+        """A run started per node is never resumed as multi-server, nor the other way round."""
+        if not self.purpose.multi_server or plan.multi_server == self.options.multi_server:
+            return
+        asked = "multi-server" if self.options.multi_server else "per-node"
+        flag = "--multi-server" if plan.multi_server else "--per-node"
+        state = self.ledger.state
+        raise InterlockError(
+            f"the run in progress ({self.ledger.path}, run {state.run_id}, ticket {state.ticket}) was started "
+            f"{plan.distribution} and cannot be resumed {asked}", purpose=self.purpose.name,
+            remedy=f"finish it as it was started (re-run with {flag}, or set the parameter file's multi_server list "
+                   f"as it was), then renew {asked} in a new run; or discard it: move {self.ledger.path.name} into "
+                   f"{self.ledger.path.parent / 'history'}/ (nothing already installed is undone)")
 
     def _begin(self, plan: Plan) -> None:
         before = {n.name: CertChange(before=n.fingerprint) for n in plan.nodes
@@ -260,6 +276,9 @@ class Renewal:
     def _phase(self, phase: str, body: PhaseBody) -> PhaseResult:
         try:
             plan = self.plan()
+        except InterlockError as exc:
+            return PhaseResult(phase=phase, status="blocked", message=f"blocked: {exc.message}",
+                               remedy=exc.remedy or "")
         except CucmKitError as exc:
             return PhaseResult(phase=phase, status="failed", message=f"could not plan: {exc}")
         early = self._before_steps(phase, plan)

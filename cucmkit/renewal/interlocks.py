@@ -30,9 +30,10 @@ from cucmkit.renewal.checks import (
     check_sso,
     check_window,
 )
+from cucmkit.renewal.distribution import CONVERT_OVERRIDE, GUARDS, check_distribution, distribution_of
 from cucmkit.renewal.lock import ClusterLock
 from cucmkit.renewal.options import RenewalOptions
-from cucmkit.renewal.plan import PHASES
+from cucmkit.renewal.plan import PHASES, Plan
 from cucmkit.renewal.ports import ClusterPort
 from cucmkit.renewal.state import Ledger, Override, PhoneGate, RunState, utcnow
 from cucmkit.renewal.uploadpath import GUARDS as UPLOAD_GUARDS
@@ -85,6 +86,7 @@ class Interlocks:
     lock: ClusterLock
     on_mixed_mode: Callable[[], None]
     say: Callable[[str], None] = field(default=_quiet)
+    planned: Callable[[], Plan] | None = None    # the run's plan (the distribution check reads its nodes)
 
     def report(self, phase: str | None = None) -> CheckReport:
         """Evaluate the checks guarding ``phase`` (or all) now; overrides are recorded in the ledger."""
@@ -106,6 +108,7 @@ class Interlocks:
              lambda: check_window(window, clock(), overrides.get("maintenance_window"))),
             ("mixed_mode", ("activate",), self._mixed_mode),
             (UPLOAD_PATH, UPLOAD_GUARDS, self._upload_path),
+            ("distribution", GUARDS, self._distribution),
         ]
 
     def await_restarts(self) -> tuple[str, ...]:
@@ -205,6 +208,25 @@ class Interlocks:
         """Multi-server: the holder's certificate REST API answers (``renewal/uploadpath.py``)."""
         holder = holder_of(self.purpose, self.cluster.nodes) if self.options.multi_server else None
         return check_upload_path(self.purpose, holder, multi_server=self.options.multi_server)
+
+    def _distribution(self) -> CheckResult:
+        """Multi-server or per node as asked, against what the renewed nodes have today (before the first change)."""
+        if not self.purpose.multi_server:
+            return check_distribution(self.purpose, multi_server=False, current={})
+        if any(r.outcome == "done" for r in self.ledger.state.steps.values()):
+            return CheckResult("distribution", "passed", "decided when this run started (a run keeps its choice)",
+                               guards=GUARDS)
+        plan = self.planned() if self.planned is not None else None
+        names = [n.name for n in plan.renew] if plan is not None else []
+        fqdns = [n.name for n in self.cluster.nodes]
+        current: dict[str, str] = {}
+        for name in names:
+            own = next((r for r in self.cluster.node(name).own_certificates() if r.purpose == self.purpose.name),
+                       None)
+            if own is not None:
+                current[name] = distribution_of(own, fqdns)
+        return check_distribution(self.purpose, multi_server=self.options.multi_server, current=current,
+                                  override=self.options.overrides.get(CONVERT_OVERRIDE))
 
     def _record_overrides(self, report: CheckReport) -> None:
         if not self.ledger.active:

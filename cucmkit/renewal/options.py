@@ -53,10 +53,14 @@ class RenewalOptions:
             raise TypeError("multi_server must be True or False")
 
     @classmethod
-    def from_parameters(cls, params: ClusterParams, **kw: Any) -> RenewalOptions:
+    def from_parameters(cls, params: ClusterParams, purpose: str | None = None, **kw: Any) -> RenewalOptions:
         """Threshold, window, restart (also the TLS verify budget) and registration timeouts and tolerance
-        from the parameter file; ``kw`` wins."""
+        from the parameter file, and for ``purpose`` whether it is renewed multi-server (``multi_server:``);
+        ``kw`` wins (``multi_server=None`` in ``kw`` means: as the parameter file says)."""
+        if kw.get("multi_server", False) is None:
+            kw.pop("multi_server")
         base: dict[str, Any] = {
+            "multi_server": purpose is not None and params.uses_multi_server(_catalogue_name(purpose)),
             "threshold_days": float(params.expiry_threshold_days),
             "maintenance_window": _window(params.maintenance_window),
             "restart_timeout": float(params.timeouts.restart),
@@ -73,6 +77,12 @@ def _names(params: ClusterParams) -> NamePolicy:
     extra = getattr(params, "extra_sans", None)
     return NamePolicy(extra=extra if isinstance(extra, ExtraSans) else ExtraSans(),
                       refuses_ms_common_name=getattr(params.ca, "refuses_ms_common_name", False) is True)
+
+
+def _catalogue_name(purpose: str) -> str:
+    from cucmkit import catalogue
+
+    return catalogue.get(purpose).name
 
 
 def _window(window: WindowParams | None) -> MaintenanceWindow:

@@ -18,9 +18,11 @@ from cucmkit.catalogue import TVS_SERVICE, NodeRank, NodeScope, Purpose, Restart
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["NodeFacts", "PlannedNode", "Step", "Plan", "build_plan", "in_scope", "PHASES", "TVS_SERVICE"]
+__all__ = ["NodeFacts", "PlannedNode", "Step", "Plan", "build_plan", "in_scope", "PHASES", "TVS_SERVICE",
+           "MULTI_SERVER_NOTE", "PER_NODE_NOTE"]
 
 PHASES = ("csr", "ca", "install", "activate", "phones")
+MULTI_SERVER_NOTE, PER_NODE_NOTE = "multi-server:", "per-node:"   # how the plan says which it is (stored with it)
 _VERIFY_DETAIL = {Verify.TLS: "confirm over TLS that the node serves the new certificate"}
 
 
@@ -99,6 +101,16 @@ class Plan:
     def due(self) -> bool:
         return bool(self.steps)
 
+    @property
+    def multi_server(self) -> bool:
+        """True when this plan renews one multi-server certificate (its notes say so; they are stored with it)."""
+        return any(note.startswith(MULTI_SERVER_NOTE) for note in self.notes)
+
+    @property
+    def distribution(self) -> str:
+        """``multi-server`` or ``per-node``: what the plan, the approval and the evidence call this run."""
+        return "multi-server" if self.multi_server else "per-node"
+
     def restart_reasons(self) -> tuple[str, ...]:
         """Each service (or reload) the plan restarts, once, with why it is there (the approval text)."""
         seen: dict[str, str] = {}
@@ -133,6 +145,8 @@ class Plan:
         p = self.purpose
         lines = [f"{p.name} on {self.cluster}: risk {p.risk.value}, window: {p.window}"]
         lines.append(f"CUCM version: {self.version or 'unknown (every release restart planned)'}")
+        if p.multi_server:
+            lines.append(f"distribution: {self.distribution}")
         lines += [f"impact: {item}" for item in p.impact]
         lines += [f"note: {item}" for item in p.notes + self.notes]
         if not self.due:
@@ -322,8 +336,11 @@ def build_plan(*, cluster: str, purpose: Purpose, nodes: Sequence[NodeFacts],
         steps += _activate_steps(purpose, nodes, planned, security_mode, version, early) + _closing_steps(purpose)
     notes = _notes(purpose, security_mode, version, phone_interaction)
     if holder is not None:
-        notes += (f"multi-server: one CSR on {holder} with every node's FQDN in the SAN, one CA request, one "
+        notes += (f"{MULTI_SERVER_NOTE} one CSR on {holder} with every node's FQDN in the SAN, one CA request, one "
                   "upload; CUCM distributes the certificate to every node",)
+    elif purpose.multi_server and steps:
+        notes += (f"{PER_NODE_NOTE} one CSR, CA request and certificate per node (multi-server is a parameter "
+                  "file choice: multi_server)",)
     return Plan(cluster=cluster, purpose=purpose, now=now, threshold_days=threshold_days, security_mode=security_mode,
                 nodes=tuple(planned), steps=tuple(steps), resumed=locked_set is not None,
                 notes=notes, version=version)
@@ -370,5 +387,5 @@ def _whole_scope(planned: PlannedNode, purpose: Purpose, node: NodeFacts) -> Pla
 
 
 def plan_summary(plan: Plan) -> dict[str, Any]:
-    return {"purpose": plan.purpose.name, "renew": [n.name for n in plan.renew],
+    return {"purpose": plan.purpose.name, "distribution": plan.distribution, "renew": [n.name for n in plan.renew],
             "self_signed": [n.name for n in plan.self_signed], "steps": [s.key for s in plan.steps]}

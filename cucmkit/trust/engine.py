@@ -26,7 +26,7 @@ def engine_renewer(cluster: ClusterPort, params: ClusterParams, *, state_dir: Pa
     from cucmkit.wiring import open_renewal
 
     def renew(purpose: str, nodes: tuple[str, ...]) -> tuple[str, str]:
-        options = RenewalOptions.from_parameters(params, nodes=nodes)
+        options = RenewalOptions.from_parameters(params, purpose, nodes=nodes)
         with open_renewal(params, purpose, state_dir=state_dir, ticket=ticket, ca=ca, options=options,
                           cluster=cluster) as renewal:
             result = renewal.run()

@@ -16,6 +16,7 @@ from .crashkit import requests_for
 from .labcheck import assert_restart_order
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
+CONVERT = {"convert_multi_server": "CAB-14: move tomcat to one multi-server certificate"}
 NODES = (
     NodeFacts("cucm-pub.lab.example", "cucm-pub", "publisher", "CUCM", frozenset({"Cisco Tomcat"})),
     NodeFacts("cucm-sub1.lab.example", "cucm-sub1", "subscriber", "CUCM", frozenset({"Cisco Tomcat"})),
@@ -45,9 +46,11 @@ def test_multi_server_is_refused_for_a_per_node_purpose() -> None:
 
 
 def test_multi_server_tomcat_renews_every_node_on_the_lab(env) -> None:
-    with env.open("tomcat", multi_server=True) as renewal:
+    with env.open("tomcat", multi_server=True, overrides=CONVERT) as renewal:   # the lab starts per node
         result = renewal.run()
     assert result.status == "done", result
+    assert [(o.check, o.reason) for o in env.ledger("tomcat").state.overrides] == [("distribution", CONVERT[
+        "convert_multi_server"])]
     state = env.ledger("tomcat").state
     pub = env.lab.state.publisher.fqdn
     assert list(state.csrs) == [pub]
@@ -92,7 +95,8 @@ def test_multi_server_tomcat_crash_after_every_step_then_resume(env) -> None:
     purpose, crashes = "tomcat", 0
     for _ in range(60):
         before = finished_steps(env, purpose)
-        child = renew_child(env, purpose, "CHG-MS", ("cucm-sub1",), crash=1, extra=("--multi-server",))
+        child = renew_child(env, purpose, "CHG-MS", ("cucm-sub1",), crash=1, extra=("--multi-server", "--override",
+                                                                                    "convert_multi_server=CAB-14"))
         if child.returncode == 0:
             break
         assert child.returncode == 137, f"after {crashes} crashes: " + child.stdout[:700] + child.stderr[-2000:]
