@@ -43,6 +43,7 @@ class ApprovalScope:
     phone_reset: bool
     phones: int | None                 # registered phones now (None: not known)
     max_seconds: float
+    distribution: str = ""             # "multi-server" | "per-node" (purposes that can be either), else ""
 
     @property
     def restart_count(self) -> int:
@@ -58,7 +59,8 @@ class ApprovalScope:
         seconds = sum(len(line.services) for line in restarts) * restart_limit + (registration_limit if resets else 0)
         return cls(purpose=purpose.name, risk=purpose.risk.value, cluster=plan.cluster,
                    renewed=tuple(n.short for n in plan.renew), self_signed=tuple(n.short for n in plan.self_signed),
-                   restarts=restarts, phone_reset=resets, phones=phones, max_seconds=seconds)
+                   restarts=restarts, phone_reset=resets, phones=phones, max_seconds=seconds,
+                   distribution=plan.distribution if purpose.multi_server else "")
 
     def button_label(self) -> str:
         return f"Approve the {self.purpose} renewal on {self.cluster}"
@@ -68,12 +70,18 @@ class ApprovalScope:
         if self.phone_reset:
             phones = f" and a reset of {self.phones} phones" if self.phones is not None else " and a reset of all phones"
         nodes = len(self.restarts)
-        return (f"{badge(self.risk)} {self.purpose} on {self.cluster}: {len(self.renewed)} node(s) renewed, "
+        how = f" ({self.distribution})" if self.distribution else ""
+        return (f"{badge(self.risk)} {self.purpose}{how} on {self.cluster}: {len(self.renewed)} node(s) renewed, "
                 f"{self.restart_count} restart(s) on {nodes} node(s){phones}; at most {_duration(self.max_seconds)}")
 
     def markdown(self) -> str:
         lines = [f"**{self.headline()}**", ""]
         lines.append(f"- Renewed (CA-signed): {', '.join(self.renewed) or 'none'}")
+        if self.distribution == "multi-server":
+            lines.append("- Multi-server: one CSR and one certificate with every node in its SAN, uploaded once; "
+                         "CUCM distributes it to every node listed")
+        elif self.distribution:
+            lines.append("- Per node: one CSR and one certificate for each node listed")
         if self.self_signed:
             lines.append(f"- Regenerated self-signed: {', '.join(self.self_signed)}")
         for line in self.restarts:

@@ -64,7 +64,8 @@ __all__ = ["open_runbook", "open_inventory", "Runbook", "InventoryBook", "RunOpt
            "impact_banner", "cert_frame", "cert_table", "timeline_png", "renew_hint"]
 
 RUN_KEYS = ("parameters_file", "purpose", "ticket", "ca", "approve", "dry_run", "state_dir", "journal_file",
-            "approver", "override_window", "renew_nodes", "force_csr")
+            "approver", "override_window", "renew_nodes", "force_csr", "renew_as", "overrides")
+RENEW_AS = {"multi-server": True, "per-node": False}
 _PROGRESS_EVERY = 5.0  # seconds between meter refreshes under papermill (one output, updated in place)
 
 
@@ -86,10 +87,20 @@ class RunOptions:
     override_window: str | None = None       # reason to restart outside the maintenance window
     renew_nodes: tuple[str, ...] = ()        # renew these even when not due
     force_csr: bool = False
+    renew_as: str | None = None              # "multi-server" | "per-node" | None: the parameter file's multi_server
+    checks_overridden: tuple[tuple[str, str], ...] = ()   # check -> recorded reason (`cucmkit run --override`)
 
     @property
     def overrides(self) -> dict[str, str]:
-        return {"maintenance_window": self.override_window} if self.override_window else {}
+        found = dict(self.checks_overridden)
+        if self.override_window:
+            found["maintenance_window"] = self.override_window
+        return found
+
+    @property
+    def multi_server(self) -> bool | None:
+        """``renew_as`` for the engine: True, False, or None (the parameter file decides)."""
+        return None if self.renew_as is None else RENEW_AS[self.renew_as]
 
     @classmethod
     def from_namespace(cls, namespace: Mapping[str, Any], *, purpose: str | None = None) -> RunOptions:
@@ -107,7 +118,30 @@ class RunOptions:
             override_window=str(namespace["override_window"]) if namespace.get("override_window") else None,
             renew_nodes=_names(namespace.get("renew_nodes")),
             force_csr=bool(namespace.get("force_csr")),
+            renew_as=_renew_as(namespace.get("renew_as")),
+            checks_overridden=_overrides(namespace.get("overrides")),
         )
+
+
+def _renew_as(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if value not in RENEW_AS:
+        raise ValueError(f"renew_as must be one of {', '.join(RENEW_AS)} or None (got {str(value)[:40]!r})")
+    return str(value)
+
+
+def _overrides(value: Any) -> tuple[tuple[str, str], ...]:
+    """``overrides``: check -> reason, checked as the engine checks them (only overridable checks, with a reason)."""
+    from cucmkit.renewal.checks import validate_overrides
+
+    if not value:
+        return ()
+    if not isinstance(value, Mapping):
+        raise ValueError("overrides must be a mapping of check -> reason, e.g. {\"convert_multi_server\": \"CAB-12\"}")
+    found = {str(k): str(v) for k, v in value.items()}
+    validate_overrides(found)
+    return tuple(sorted(found.items()))
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -344,7 +378,8 @@ class Runbook:
         if self._renewal is None:
             from cucmkit.renewal import RenewalOptions
 
-            options = RenewalOptions.from_parameters(self.params, dry_run=self.options.dry_run,
+            options = RenewalOptions.from_parameters(self.params, self.purpose.name, dry_run=self.options.dry_run,
+                                                     multi_server=self.options.multi_server,
                                                      nodes=self.options.renew_nodes, force_csr=self.options.force_csr,
                                                      overrides=self.options.overrides,
                                                      progress=self._progress, on_step_start=self._step_started,
@@ -422,7 +457,8 @@ class Runbook:
         restarts = [s for s in plan.steps if s.name == "restart"]
         done = sum(1 for s in restarts if (r := self.renewal.ledger.step(s.key)) is not None and r.finished)
         self.journal.write("plan", due=bool(plan.due), steps=len(plan.steps), restarts=len(restarts),
-                           restarts_done=done)   # a resumed run counts on from what the ledger has
+                           restarts_done=done,   # a resumed run counts on from what the ledger has
+                           distribution=plan.distribution if self.purpose.multi_server else None)
         _display(plan)
         self.results["plan"] = plan
 

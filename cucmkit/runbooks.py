@@ -52,6 +52,7 @@ maintenance_window = None
 registration = None
 expiry_threshold_days = None
 extra_sans = None              # extra SAN entries per purpose (the parameter file's extra_sans)
+multi_server = None            # purposes renewed as one multi-server certificate (the parameter file's list)
 purpose = "{purpose}"
 ticket = "LAB-CHANGE"          # the change ticket this run belongs to
 ca = "lab"                     # CA back-end: {_ca_choices()} (None: the parameter file's)
@@ -62,7 +63,9 @@ journal_file = None            # set by `cucmkit run` (the evidence journal)
 approver = None                # the named approver recorded beside the OS user (`cucmkit run --approver`)
 override_window = None         # a reason: restart outside the maintenance window (recorded)
 renew_nodes = []               # renew these nodes even if not due (`cucmkit run --nodes`)
-force_csr = False              # regenerate CSRs even if one was submitted to the CA''' + extra
+force_csr = False              # regenerate CSRs even if one was submitted to the CA
+renew_as = None                # "multi-server" | "per-node" (`cucmkit run --multi-server | --per-node`); None: multi_server
+overrides = {{}}                 # check -> recorded reason (`cucmkit run --override convert_multi_server=...`)''' + extra
     cell: nbformat.NotebookNode = nbformat.v4.new_code_cell(source)  # type: ignore[no-untyped-call]
     cell.metadata["tags"] = ["parameters"]
     return cell
@@ -117,6 +120,19 @@ def _prechecks_text(p: Purpose) -> str:
     return "\n".join(lines)
 
 
+def _distribution_text(p: Purpose) -> str:
+    """For purposes CUCM can issue as one multi-server certificate: how the run chooses, and the conversion rule."""
+    if not p.multi_server:
+        return ""
+    return (f"\n\n**Multi-server or per node.** `{p.name}` can be one multi-server certificate (one CSR on "
+            "the first node with every node's FQDN in the SAN, one CA request, one upload; CUCM distributes it) or "
+            f"one per node. The parameter file decides: `multi_server: [{p.name}]` renews it multi-server, otherwise "
+            "per node (`cucmkit run --multi-server | --per-node` overrides it for one run). The plan, the approval "
+            "and the evidence say which. When the choice differs from what the cluster has today the pre-checks "
+            "refuse: converting is confirmed explicitly (`--override convert_multi_server=\"<reason>\"`, recorded). "
+            "A run started one way is never resumed the other way.")
+
+
 def _restart_line(r: Restart) -> str:
     what = f"`{r.command}`" if r.command else f"`{r.service}`" + (" (from the CLI)" if r.via == "cli" else "")
     return f"- {what} on {r.where.text}" + (f": {r.why}" if r.why else "")
@@ -157,7 +173,8 @@ def _runbook_cells(p: Purpose) -> list[nbformat.NotebookNode]:
         _md(f"## 2. The `{p.name}` certificates now\nEvery holder's installed certificate, its expiry and days "
             "left; the fingerprints go into the evidence as *before*."),
         _step("inventory-before", 'book.inventory("before")'),
-        _md("## 3. Plan\nWhich nodes are due (or named), which get self-signed regeneration, and every step in order."),
+        _md("## 3. Plan\nWhich nodes are due (or named), which get self-signed regeneration, and every step in order."
+            + _distribution_text(p)),
         _step("plan", "book.plan()"),
         _md(_prechecks_text(p)),
         _step("prechecks", "book.prechecks()"),

@@ -2,6 +2,7 @@
 
     cucmkit run PURPOSE -f parameters/<cluster>.yaml [-f ...] --ticket CHANGE
                 [--ca lab|manual|adcs] [--approve] [--dry-run] [--parallel N]
+                [--multi-server | --per-node] [--override CHECK=REASON]
                 [--evidence-root DIR] [--timeout S]
 
 The runner only executes: it runs a pristine copy of the runbook built from the
@@ -62,6 +63,7 @@ from cucmkit.evidence.record import PapermillOutcome, ResultRecord
 from cucmkit.evidence.secrets import project_root
 from cucmkit.live import LiveView
 from cucmkit.params import find_root
+from cucmkit.renewal.command import add_distribution_flags, override_argument
 from cucmkit.renewal.standing import is_half_done, standing_lines
 from cucmkit.stopping import RUNNER_PID_ENV, process_gone
 
@@ -103,6 +105,20 @@ class RunSpec:
     override_window: str | None = None      # reason to restart outside the maintenance window
     renew_nodes: tuple[str, ...] = ()       # renew these nodes even if not due
     force_csr: bool = False
+    multi_server: bool | None = None        # --multi-server / --per-node; None: the parameter file's multi_server
+    overrides: tuple[tuple[str, str], ...] = ()   # --override CHECK=REASON (recorded)
+
+    @property
+    def renew_as(self) -> str | None:
+        """The notebook's ``renew_as``: ``multi-server``, ``per-node`` or None (as the parameter file says)."""
+        return {True: "multi-server", False: "per-node", None: None}[self.multi_server]
+
+    def all_overrides(self) -> dict[str, str]:
+        """Check -> the operator's reason: ``--override-window`` and every ``--override``."""
+        found = dict(self.overrides)
+        if self.override_window:
+            found["maintenance_window"] = self.override_window
+        return found
 
     def resume_command(self) -> str:
         """The exact ``cucmkit run`` that resumes this run (the engine's ledger picks up where it stopped)."""
@@ -111,6 +127,8 @@ class RunSpec:
         words += ["--approve"]             # resuming changes the cluster: only once the change is approved
         words += ["--approver", self.approver] if self.approver else []
         words += ["--override-window", self.override_window] if self.override_window else []
+        words += [w for name, reason in self.overrides for w in ("--override", f"{name}={reason}")]
+        words += [f"--{self.renew_as}"] if self.renew_as else []
         words += ["--nodes", *self.renew_nodes] if self.renew_nodes else []
         words += ["--state-dir", self.state_dir] if self.state_dir != DEFAULT_STATE_DIR else []
         words += ["--evidence-root", str(self.evidence_root)] if self.evidence_root != Path("evidence") else []
@@ -180,6 +198,8 @@ def _parameters(spec: RunSpec, staging: Path) -> dict[str, Any]:
         "override_window": spec.override_window,
         "renew_nodes": list(spec.renew_nodes),
         "force_csr": spec.force_csr,
+        "renew_as": spec.renew_as,
+        "overrides": dict(spec.overrides),
     }
 
 
@@ -257,7 +277,7 @@ def _execution(spec: RunSpec, staging: Path, notebook: Path, started: str) -> Ex
                      journal=staging / _JOURNAL, papermill=pending, started=started, ca=spec.ca,
                      approve=spec.approve, dry_run=spec.dry_run, resume=spec.resume_command(),
                      approver=spec.approver, nodes=spec.renew_nodes, force_csr=spec.force_csr,
-                     overrides={"maintenance_window": spec.override_window} if spec.override_window else {})
+                     overrides=spec.all_overrides())
 
 
 def _launch(spec: RunSpec, staging: Path, execution: Execution, attempt: int) -> PapermillOutcome:
@@ -527,6 +547,8 @@ examples:
   cucmkit run tomcat -f parameters/lab.yaml --ticket CHG123 --ca lab --approve --approver "J. Smith"
   cucmkit run CallManager -f parameters/east.yaml -f parameters/west.yaml --ticket CHG124 --approve --parallel 2
   cucmkit run tomcat -f parameters/lab.yaml --ticket CHG125 --approve --override-window "P1 outage, CAB-77"
+  cucmkit run tomcat -f parameters/lab.yaml --ticket CHG126 --approve --multi-server \
+      --override convert_multi_server="CAB-78: one multi-server tomcat for cluster-wide SSO"
 """
 
 
@@ -544,9 +566,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--dry-run", action="store_true", help="plan and pre-check only; change nothing")
     parser.add_argument("--override-window", metavar="REASON",
                         help="restart outside the maintenance window; the reason is recorded in the evidence")
+    parser.add_argument("--override", action="append", type=override_argument, metavar="CHECK=REASON",
+                        help="confirm what a pre-check refuses, with a reason recorded in the evidence "
+                        "(e.g. convert_multi_server=\"CAB-12\")")
     parser.add_argument("--nodes", nargs="+", default=(), metavar="NODE", help="renew these nodes even if not due")
     parser.add_argument("--force-csr", action="store_true",
                         help="regenerate CSRs even if one was submitted to the CA (recorded)")
+    add_distribution_flags(parser)
     parser.add_argument("--parallel", type=int, default=1, metavar="N", help="clusters run at the same time")
     parser.add_argument("--evidence-root", type=Path, default=Path("evidence"), metavar="DIR")
     parser.add_argument("--timeout", type=float, metavar="S", help="longest a single cell may run (seconds)")
@@ -570,7 +596,8 @@ def _command(args: argparse.Namespace) -> int:
                      dry_run=args.dry_run, evidence_root=args.evidence_root, timeout=args.timeout,
                      state_dir=args.state_dir, notebooks_dir=args.notebooks, approver=args.approver,
                      override_window=args.override_window, renew_nodes=tuple(args.nodes),
-                     force_csr=args.force_csr) for p in args.parameters]
+                     force_csr=args.force_csr, multi_server=args.multi_server,
+                     overrides=tuple(args.override or ())) for p in args.parameters]
     with LiveView() as view:
         outcomes = run_batch(specs, parallel=args.parallel, view=view)
     for outcome in outcomes:
