@@ -85,7 +85,8 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         return {"cluster": self.cluster, "purpose": self.purpose, "ticket": self.ticket, "run_id": self.run_id,
                 "status": self.status, "message": self.message,
-                "phases": [{"phase": p.phase, "status": p.status, "message": p.message} for p in self.phases],
+                "phases": [{"phase": p.phase, "status": p.status, "message": p.message, "remedy": p.remedy}
+                           for p in self.phases],
                 "steps": [s.to_json() for s in self.steps], "overrides": [o.to_json() for o in self.overrides],
                 "reminders": list(self.reminders)}
 
@@ -110,5 +111,6 @@ class RunResult:
     def __str__(self) -> str:
         lines = [f"{self.purpose} on {self.cluster} ticket {self.ticket}: {self.status} {self.message}".rstrip()]
         lines += [f"  [{s.phase}] {s.outcome:8} {s.name} {s.node or ''} {s.detail}".rstrip() for s in self.steps]
+        lines += [f"  remedy: {p.remedy}" for p in self.phases if p.remedy and not p.ok]
         lines += [f"  reminder: {r}" for r in self.reminders]
         return "\n".join(lines)
