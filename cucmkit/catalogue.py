@@ -185,8 +185,12 @@ PRECHECKS: dict[str, Precheck] = {
     for p in (
         Precheck("sso_disabled",
                  "**SAML SSO must be disabled cluster-wide** (CM Administration > System > SAML Single Sign-On) "
-                 "before the regeneration; re-enable it when the whole process is done.",
-                 "sso", "re-enable SAML SSO cluster-wide now that the renewal is done"),
+                 "before the regeneration; re-enable it when the whole process is done. Exception (CUCM 14+): "
+                 "with SSO enabled cluster-wide the certificate must be multi-server (TAC 217268) and is renewed "
+                 "with SSO on. `utils sso status` is read on every node before and after (a table in the evidence).",
+                 "sso", "re-enable SAML SSO cluster-wide now that the renewal is done (if it was disabled for it); "
+                 "then re-export the SP metadata to the IdP (System > SAML Single Sign-On > Export All Metadata) "
+                 "and run the SSO test"),
         Precheck("no_backup", "**No DRS backup or restore may be running** during the regeneration.",
                  "backup", "take a fresh DRS backup"),
     )
@@ -456,7 +460,9 @@ def _tomcat(name: str, key_type: str) -> Purpose:
         window="after hours",
         impact=_TOMCAT_IMPACT,
         notes=(
-            "Disable SAML SSO cluster-wide before regeneration; re-enable it when the whole process is done.",
+            "Disable SAML SSO cluster-wide before regeneration; re-enable it when the whole process is done. "
+            "CUCM 14+ with SSO enabled cluster-wide: renew multi-server with SSO on (TAC 217268), then re-export "
+            "the SP metadata to the IdP and run the SSO test.",
             "Restart Cisco Tomcat from the CLI: publisher first, then each subscriber one at a time.",
         ) + (() if rsa else (_TOMCAT_EC_NOTE,)),
     )

@@ -432,6 +432,29 @@ class Runbook:
         _markdown(f"**{self.purpose.name} certificates {when} the renewal** ({len(records)} nodes)")
         _display(cert_table(records, threshold_days=self.params.expiry_threshold_days))
         self.results[f"inventory-{when}"] = frame
+        if "sso_disabled" in self.purpose.prechecks:
+            self.sso_status(when)
+
+    def sso_status(self, when: str = "before") -> None:
+        """Every node's ``utils sso status``; after the renewal, the table before/after and what changed."""
+        from cucmkit.ssowatch import read_sso, sso_changes, sso_frame
+
+        readings = read_sso(self.cluster.nodes)
+        self.journal.write("sso", when=when, nodes=[r.to_json() for r in readings])
+        self.results[f"sso-{when}"] = readings
+        before = self.results.get("sso-before", readings) if when == "after" else readings
+        after = readings if when == "after" else ()
+        _markdown(f"**SAML SSO (`utils sso status`) {when} the renewal**")
+        _display(styled(sso_frame(before, after)))
+        if when != "after":
+            return
+        changes = sso_changes(before, after)
+        self.journal.write("sso-changes", changes=changes)
+        lines = [f"⚠️ `utils sso status` after differs from before on {len(changes)} node(s):",
+                 *[f"- {line}" for line in changes]] if changes else ["`utils sso status` is the same as before."]
+        _markdown("\n".join(lines) + "\n\n**Next:** re-export the SP metadata to the IdP (CM Administration > "
+                  "System > SAML Single Sign-On > Export All Metadata), then run the SSO test; re-enable SAML SSO "
+                  "first if it was disabled for the renewal.")
 
     def _own_or_restarting(self, node: NodePort, when: str) -> list[CertRecord]:
         from cucmkit.errors import TransportError

@@ -108,10 +108,15 @@ def validate_overrides(overrides: Mapping[str, str]) -> None:
             raise ValueError(f"overriding {name!r} needs a reason that will be recorded")
 
 
-def check_sso(purpose: Purpose, sso_enabled: bool | None, nodes: Mapping[str, str] | None = None) -> CheckResult:
+def check_sso(purpose: Purpose, sso_enabled: bool | None, nodes: Mapping[str, str] | None = None, *,
+              cluster_wide: bool = False, multi_server: bool = False, release_allows: bool = False) -> CheckResult:
     """``sso_enabled``: True when any node says enabled, None when some node could not be read.
 
     ``nodes``: node -> what it said (its web API, CLI and ``processnode.tkssomode``), for the report.
+    ``cluster_wide``: every source of every node says enabled (CONTRACTS 5.0b). Cluster-wide SSO needs a
+    multi-server certificate (TAC 217268): a per-node run is refused whatever the release. ``release_allows``:
+    the cluster runs CUCM 14+, whose sources renew tomcat with SSO on (re-export the SP metadata afterwards);
+    there a multi-server run on a cluster-wide SSO cluster passes. Otherwise SSO must be disabled (PROCEDURE.md).
     """
     if "sso_disabled" not in purpose.prechecks:
         return CheckResult("sso_disabled", "skipped", f"{purpose.name} does not depend on SAML SSO")
@@ -119,6 +124,19 @@ def check_sso(purpose: Purpose, sso_enabled: bool | None, nodes: Mapping[str, st
     if sso_enabled is None:
         return CheckResult("sso_disabled", "failed", f"could not read the SAML SSO status of every node{per_node}",
                            "check that every node answers /ssosp/ws/public/singleSignOn and `utils sso status`")
+    if sso_enabled and cluster_wide and not multi_server:
+        return CheckResult(
+            "sso_disabled", "failed",
+            f"SAML SSO is enabled cluster-wide{per_node}: cluster-wide SSO needs a multi-server {purpose.name} "
+            "certificate (TAC 217268), and this run renews per node",
+            f"renew {purpose.name} multi-server: add it to the parameter file's multi_server list (or run with "
+            "--multi-server); or disable SAML SSO (CM Administration > System > SAML Single Sign-On) for a per-node "
+            "renewal and re-enable it afterwards")
+    if sso_enabled and cluster_wide and release_allows:
+        return CheckResult(
+            "sso_disabled", "passed",
+            f"SAML SSO is enabled cluster-wide{per_node}: on CUCM 14+ the multi-server {purpose.name} certificate is "
+            "renewed with SSO on; afterwards re-export the SP metadata to the IdP and run the SSO test")
     if sso_enabled:
         return CheckResult(
             "sso_disabled", "failed", f"SAML SSO is enabled{per_node or ' cluster-wide'}",

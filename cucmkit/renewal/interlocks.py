@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from cucmkit.catalogue import Purpose
+from cucmkit.catalogue import RELEASES, Purpose, release
 from cucmkit.errors import CucmKitError, InterlockError, TransportError
 from cucmkit.renewal.checks import (
     CheckReport,
@@ -180,7 +180,17 @@ class Interlocks:
         nodes = self.cluster.sso_by_node()
         states = [n.enabled for n in nodes]
         enabled = True if any(states) else (None if None in states or not states else False)
-        return check_sso(self.purpose, enabled, {n.node: n.describe() for n in nodes})
+        cluster_wide = bool(nodes) and all(n.known and all(n.known) for n in nodes)
+        return check_sso(self.purpose, enabled, {n.node: n.describe() for n in nodes}, cluster_wide=cluster_wide,
+                         multi_server=self.options.multi_server, release_allows=cluster_wide and self._since_14())
+
+    def _since_14(self) -> bool:
+        """The cluster runs CUCM 14 or later (unknown: False, the procedure's rule applies)."""
+        try:
+            version = release(self.cluster.version())
+        except CucmKitError:
+            return False
+        return version is not None and version >= RELEASES["14"]
 
     def _backups(self) -> dict[str, str]:
         """Node -> the DRS backup or restore running on it."""

@@ -150,7 +150,7 @@ def test_mixed_mode_switched_on_after_planning_gets_its_ctl_update(env):
         version = env.lab.state.ctl.version
         report = renewal.prechecks()
         assert [c.name for c in report.checks] == ["single_run", "sso_disabled", "no_backup", "phones_gate",
-                                                   "maintenance_window", "mixed_mode", "upload_path"]
+                                                   "maintenance_window", "mixed_mode", "upload_path", "distribution"]
         assert "CTL update is inserted" in report.get("mixed_mode").reason
         result = renewal.run()
     ledger = assert_renewed(env, "CAPF", result)

@@ -115,6 +115,38 @@ def test_the_resume_command_keeps_the_choice_and_the_confirmation(tmp_path: Path
                                    multi_server=False).resume_command()
 
 
+def test_cluster_wide_sso_blocks_a_per_node_tomcat_plan(env) -> None:
+    env.lab.state.set_sso(True)                                   # every node: web API, CLI and tkssomode say SAML
+    before = {n: env.lab.state.node(n).pending_csr("tomcat") for n in CUCM}
+    with _open(env, _params(env), nodes=("cucm-sub1",)) as renewal:
+        result = renewal.run()
+    assert result.status == "blocked"
+    assert "SAML SSO is enabled cluster-wide" in result.message
+    assert "cluster-wide SSO needs a multi-server tomcat certificate (TAC 217268)" in result.message
+    assert "add it to the parameter file's multi_server list" in result.phases[0].remedy
+    assert {n: env.lab.state.node(n).pending_csr("tomcat") for n in CUCM} == before
+
+
+def test_cluster_wide_sso_lets_a_multi_server_tomcat_through_on_14(env) -> None:
+    """The lab runs 14SU3: a multi-server tomcat is renewed with SSO on (SSO guide 15; TAC 225746)."""
+    env.lab.state.set_sso(True)
+    params = _params(env, multi_server=["tomcat"])
+    with _open(env, params, nodes=("cucm-sub1",), overrides={"convert_multi_server": REASON}) as renewal:
+        report = renewal.prechecks("csr")
+        assert renewal.csr().status == "done"
+    sso = report.get("sso_disabled")
+    assert sso is not None and sso.status == "passed"
+    assert "re-export the SP metadata to the IdP and run the SSO test" in sso.reason
+
+
+def test_sso_on_some_nodes_only_still_blocks_a_multi_server_tomcat(env) -> None:
+    env.lab.state.set_sso_node("cucm-sub2", 2)                     # the GUI says disabled, one CLI says SAML
+    with _open(env, _params(env, multi_server=["tomcat"]), overrides={"convert_multi_server": REASON}) as renewal:
+        result = renewal.run()
+    assert result.status == "blocked" and "SAML SSO is enabled (" in result.message
+    assert "cucm-sub2.lab.example: API disabled, CLI enabled" in result.message
+
+
 def test_per_node_asked_on_a_multi_server_cluster_is_blocked(env, capsys) -> None:
     """Last in this module: it leaves the module's lab with a multi-server tomcat."""
     params = _params(env, multi_server=["tomcat"])
