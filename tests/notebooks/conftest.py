@@ -35,9 +35,11 @@ def nb_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
         yield lab
 
 
-def write_params(lab: LabCluster, path: Path, *, os_admin_env: str = ENV_VAR, threshold: float | None = None) -> Path:
-    """The lab's parameter file, with the OS admin password referenced through an environment variable."""
-    data = yaml.safe_load(lab.write_parameters(path).read_text())
+def write_params(lab: LabCluster, path: Path, *, os_admin_env: str = ENV_VAR, threshold: float | None = None,
+                 extra: dict | None = None) -> Path:
+    """The lab's parameter file, with the OS admin password referenced through an environment variable
+    (``extra``: more top-level keys, e.g. ``multi_server``)."""
+    data = yaml.safe_load(lab.write_parameters(path).read_text()) | (extra or {})
     data["credentials"]["os_admin"]["password"] = {"env": os_admin_env}
     if threshold is not None:              # e.g. make the lab's long-lived IM&P certificates due
         data["expiry_threshold_days"] = threshold
@@ -85,10 +87,10 @@ def evidence_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.glob("*/*/*") if p.is_dir())
 
 
-def run_purpose(lab: LabCluster, tmp_path: Path, purpose: str, *extra: str,
-                threshold: float | None = None) -> tuple[Path, subprocess.CompletedProcess[str]]:
+def run_purpose(lab: LabCluster, tmp_path: Path, purpose: str, *extra: str, threshold: float | None = None,
+                params_extra: dict | None = None) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """``cucmkit run PURPOSE`` on the lab with approval; (evidence folder, process). Checks the secrets."""
-    params = write_params(lab, tmp_path / "parameters" / "lab.yaml", threshold=threshold)
+    params = write_params(lab, tmp_path / "parameters" / "lab.yaml", threshold=threshold, extra=params_extra)
     root = tmp_path / "evidence"
     run = cucmkit_run([purpose, "-f", str(params), "--ticket", "CHG-100", "--evidence-root", str(root),
                        "--state-dir", str(tmp_path / "state"), "--timeout", "120", *extra], env=child_env(lab))

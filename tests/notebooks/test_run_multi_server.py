@@ -1,0 +1,85 @@
+"""`cucmkit run tomcat|cup-xmpp -f <params with multi_server: [...]> --approve` on a lab of its own: refused until
+the conversion is confirmed, then one multi-server certificate on every node, with evidence that says so."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cucmkit.cli import main
+from cucmkit.lab import LabCluster, pki
+
+from .conftest import make_lab, run_purpose
+
+pytestmark = pytest.mark.notebook
+CONFIRM = ("--override", "convert_multi_server=CAB-14: one multi-server certificate")
+
+
+@pytest.fixture(scope="module")
+def ms_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
+    """A lab of its own: these runs leave it multi-server, which the other notebook tests do not expect."""
+    lab = make_lab(tmp_path_factory.mktemp("mslab") / "state")
+    lab.start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+def _run(lab: LabCluster, tmp: Path, purpose: str, *extra: str, threshold: float | None = None):
+    """``cucmkit run PURPOSE --ca lab --approve`` with the parameter file listing ``purpose`` under multi_server."""
+    return run_purpose(lab, tmp, purpose, "--ca", "lab", "--approve", *extra, threshold=threshold,
+                       params_extra={"multi_server": [purpose]})
+
+
+def _notebook_text(folder: Path, purpose: str) -> str:
+    return next(folder.glob("*.ipynb")).read_text()
+
+
+def test_multi_server_tomcat_with_cluster_wide_sso(ms_lab: LabCluster, tmp_path: Path) -> None:
+    ms_lab.state.set_sso(True)                          # cluster-wide SAML SSO: tomcat must be multi-server
+    try:
+        folder, run = _run(ms_lab, tmp_path / "refused", "tomcat")
+        assert run.returncode == 1, run.stdout + run.stderr
+        record = json.loads((folder / "result.json").read_text())
+        assert record["status"] == "blocked"
+        assert "asks for multi-server" in run.stdout and "has per-node" in run.stdout
+        assert "--override convert_multi_server=" in _notebook_text(folder, "tomcat")
+        assert all(ms_lab.state.node(n).pending_csr("tomcat") is None for n in ms_lab.state.nodes)
+
+        folder, run = _run(ms_lab, tmp_path / "confirmed", "tomcat", *CONFIRM)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert main(["evidence", "verify", str(folder)]) == 0
+        record = json.loads((folder / "result.json").read_text())
+        assert record["status"] == "done"
+        assert record["overrides"] == {"convert_multi_server": "CAB-14: one multi-server certificate"}
+        after = {c["node"]: c["fingerprint_sha256"] for c in record["certs_after"]}
+        assert len(set(after.values())) == 1 and set(after) == {n.fqdn for n in ms_lab.state.nodes.values()}
+        leaf = pki.load_cert(ms_lab.state.node("cucm-pub").own()["tomcat"].pem)
+        assert pki.common_name(leaf) == "cucm-pub-ms.lab.example"
+        uploads = [s for s in record["steps"] if s["name"] == "identity"]
+        assert [s["node"] for s in uploads] == ["cucm-pub.lab.example"]             # one upload
+        text = _notebook_text(folder, "tomcat")
+        assert "distribution: multi-server" in text                                  # the plan
+        assert "tomcat (multi-server) on" in text                                    # the approval
+        assert "SAML SSO is enabled cluster-wide" in text and "SP metadata exported" in text   # SSO table
+        assert "re-export the SP metadata to the IdP" in text
+        journal_plan = [json.loads(line) for line in (folder / "journal.jsonl").read_text().splitlines()
+                        if '"plan"' in line] if (folder / "journal.jsonl").exists() else []
+        assert all(e.get("distribution") == "multi-server" for e in journal_plan if e.get("event") == "plan")
+    finally:
+        ms_lab.state.set_sso(False)
+
+
+def test_multi_server_cup_xmpp(ms_lab: LabCluster, tmp_path: Path) -> None:
+    folder, run = _run(ms_lab, tmp_path, "cup-xmpp", *CONFIRM, threshold=2000)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert main(["evidence", "verify", str(folder)]) == 0
+    record = json.loads((folder / "result.json").read_text())
+    assert record["status"] == "done"
+    leaf = pki.load_cert(ms_lab.state.node("imp-pub").own()["cup-xmpp"].pem)
+    assert pki.common_name(leaf).split(".")[0].endswith("-ms")              # CUCM's multi-server common name
+    assert "distribution: multi-server" in _notebook_text(folder, "cup-xmpp")
