@@ -70,7 +70,7 @@ class ApprovalScope:
         if self.phone_reset:
             phones = f" and a reset of {self.phones} phones" if self.phones is not None else " and a reset of all phones"
         nodes = len(self.restarts)
-        how = f" ({self.distribution})" if self.distribution else ""
+        how = " (multi-server)" if self.distribution == "multi-server" else ""   # per node: the markdown's bullet
         return (f"{badge(self.risk)} {self.purpose}{how} on {self.cluster}: {len(self.renewed)} node(s) renewed, "
                 f"{self.restart_count} restart(s) on {nodes} node(s){phones}; at most {_duration(self.max_seconds)}")
 

@@ -115,7 +115,7 @@ def test_multi_server_tomcat_crash_after_every_step_through_run(ms_lab: LabClust
             break
         crashes += 1
         assert run.returncode == 1 and "resume: cucmkit run tomcat" in run.stdout, run.stdout + run.stderr[-2000:]
-        assert "--multi-server" in run.stdout                          # the resume command keeps the choice
+        assert "--override 'convert_multi_server=" in run.stdout       # the resume command keeps the confirmation
         assert len(finished()) == len(before) + 1, (before, finished())
     else:
         pytest.fail("the run never finished")

@@ -35,3 +35,15 @@ def test_button_label_is_whole_and_badges_are_text() -> None:
     banner = impact_banner("CallManager")
     assert banner.startswith("### [HIGH] CallManager")
     assert not any(ord(ch) > 0x2600 for ch in banner.splitlines()[0])    # no emoji in the badge line
+
+
+def test_the_approval_says_multi_server_or_per_node() -> None:
+    from dataclasses import replace
+
+    per_node = ApprovalScope.of(plan("tomcat", {"cucm-sub1": 10}), restart_limit=600, registration_limit=1800)
+    assert per_node.distribution == "per-node" and "- Per node: one CSR and one certificate" in per_node.markdown()
+    multi = replace(per_node, distribution="multi-server")
+    assert multi.headline().startswith("[MEDIUM] tomcat (multi-server) on lab: ")
+    assert "- Multi-server: one CSR and one certificate with every node in its SAN" in multi.markdown()
+    assert ApprovalScope.of(plan("ipsec", {"cucm-sub1": 10}), restart_limit=600,
+                            registration_limit=1800).distribution == ""              # ipsec is always per node
