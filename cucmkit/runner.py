@@ -547,7 +547,7 @@ examples:
   cucmkit run tomcat -f parameters/lab.yaml --ticket CHG123 --ca lab --approve --approver "J. Smith"
   cucmkit run CallManager -f parameters/east.yaml -f parameters/west.yaml --ticket CHG124 --approve --parallel 2
   cucmkit run tomcat -f parameters/lab.yaml --ticket CHG125 --approve --override-window "P1 outage, CAB-77"
-  cucmkit run tomcat -f parameters/lab.yaml --ticket CHG126 --approve --multi-server \
+  cucmkit run tomcat -f parameters/lab.yaml --ticket CHG126 --approve --multi-server \\
       --override convert_multi_server="CAB-78: one multi-server tomcat for cluster-wide SSO"
 """
 
