@@ -23,12 +23,8 @@ CONFIRM = ("--override", "convert_multi_server=CAB-14: one multi-server certific
 @pytest.fixture(scope="module")
 def ms_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
     """A lab of its own: these runs leave it multi-server, which the other notebook tests do not expect."""
-    lab = make_lab(tmp_path_factory.mktemp("mslab") / "state")
-    lab.start()
-    try:
+    with make_lab(tmp_path_factory.mktemp("mslab") / "state") as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 def _run(lab: LabCluster, tmp: Path, purpose: str, *extra: str, threshold: float | None = None):
