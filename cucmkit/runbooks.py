@@ -63,12 +63,15 @@ journal_file = None            # set by `cucmkit run` (the evidence journal)
 approver = None                # the named approver recorded beside the OS user (`cucmkit run --approver`)
 override_window = None         # a reason: restart outside the maintenance window (recorded)
 renew_nodes = []               # renew these nodes even if not due (`cucmkit run --nodes`)
-force_csr = False              # regenerate CSRs even if one was submitted to the CA
-renew_as = None                # "multi-server" | "per-node" (`cucmkit run --multi-server | --per-node`); None: multi_server
-overrides = {{}}                 # check -> recorded reason (`cucmkit run --override convert_multi_server=...`)''' + extra
+force_csr = False              # regenerate CSRs even if one was submitted to the CA''' + extra
     cell: nbformat.NotebookNode = nbformat.v4.new_code_cell(source)  # type: ignore[no-untyped-call]
     cell.metadata["tags"] = ["parameters"]
     return cell
+
+
+_RENEWAL_PARAMETERS = '''
+renew_as = None                # "multi-server" | "per-node" (`cucmkit run --multi-server | --per-node`); None: multi_server
+overrides = {}                 # check -> recorded reason (`cucmkit run --override convert_multi_server=...`)'''
 
 
 def _step(name: str, source: str) -> nbformat.NotebookNode:
@@ -166,7 +169,7 @@ def _runbook_cells(p: Purpose) -> list[nbformat.NotebookNode]:
     trust = p.trust_store
     return [
         _md(_intro(p)),
-        _parameters_cell(p.name),
+        _parameters_cell(p.name, _RENEWAL_PARAMETERS),
         _md("## 1. Open the run\nReads the parameter file (secrets stay references until a client needs them) "
             "and shows the purpose's impact and risk."),
         _step("open", "from cucmkit import notebook\n\nbook = notebook.open_runbook(globals())"),
