@@ -340,8 +340,8 @@ def resume_command(args: argparse.Namespace) -> str:
     words += ["--ca", args.ca] if args.ca else []
     words += ["--approve"]
     words += ["--override-window", args.override_window] if args.override_window else []
-    words += [w for name, reason in (args.override or ()) for w in ("--override", f"{name}={reason}")]
-    words += {True: ["--multi-server"], False: ["--per-node"], None: []}[args.multi_server]
+    words += [w for name, reason in (getattr(args, "override", None) or ()) for w in ("--override", f"{name}={reason}")]
+    words += {True: ["--multi-server"], False: ["--per-node"], None: []}[getattr(args, "multi_server", None)]
     words += ["--nodes", *args.nodes] if args.nodes else []
     words += ["--state-dir", str(args.state_dir)] if args.state_dir else []
     return " ".join(shlex.quote(w) for w in words)
