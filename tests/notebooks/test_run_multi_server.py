@@ -81,6 +81,7 @@ def test_multi_server_cup_xmpp(ms_lab: LabCluster, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)          # 13 papermill runs, each with its own kernel
 def test_multi_server_tomcat_crash_after_each_step_through_run(ms_lab: LabCluster, tmp_path: Path) -> None:
     """`cucmkit run` whose kernel dies after each step (tests/renewal/crashhook) from the CSR to the first restart
     (every step that is multi-server's own: the CSR, the CA, the trust chains, the one upload and each node's
