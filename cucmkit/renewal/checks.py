@@ -113,7 +113,7 @@ def check_sso(purpose: Purpose, sso_enabled: bool | None, nodes: Mapping[str, st
     """``sso_enabled``: True when any node says enabled, None when some node could not be read.
 
     ``nodes``: node -> what it said (its web API, CLI and ``processnode.tkssomode``), for the report.
-    ``cluster_wide``: every source of every node says enabled (CONTRACTS 5.0b). Cluster-wide SSO needs a
+    ``cluster_wide``: every source of every node says enabled (CONTRACTS 5.0c). Cluster-wide SSO needs a
     multi-server certificate (TAC 217268): a per-node run is refused whatever the release. ``release_allows``:
     the cluster runs CUCM 14+, whose sources renew tomcat with SSO on (re-export the SP metadata afterwards);
     there a multi-server run on a cluster-wide SSO cluster passes. Otherwise SSO must be disabled (PROCEDURE.md).
