@@ -218,20 +218,24 @@ def test_a_ca_that_adds_a_san_is_caught_before_the_upload(env: Env) -> None:
     assert not env.lab.state.events(env.since, kind="identity_uploaded")
 
 
+CONVERT = {"convert_multi_server": "the lab starts per node"}          # renewal/distribution.py
+
+
 def test_a_ca_that_refuses_ms_is_recognised_then_the_csr_is_shaped_for_it(env: Env) -> None:
     env.lab.state.knobs.set("ca_refuses_ms_cn", True)
     try:
-        with env.open("tomcat", nodes=("cucm-sub1",), multi_server=True) as renewal:
+        with env.open("tomcat", nodes=("cucm-sub1",), multi_server=True, overrides=CONVERT) as renewal:
             first = renewal.run()
         assert first.status == "failed"
         assert "CERTSRV_E_BAD_REQUESTSUBJECT" in first.message and "-ms" in first.message
         step = env.ledger("tomcat").state.steps["ca-submit:cucm-pub.lab.example"]
         assert "refuses_ms_common_name: true" in step.detail and "--force-csr" in step.detail
         policy = NamePolicy(refuses_ms_common_name=True)
-        with env.open("tomcat", nodes=("cucm-sub1",), multi_server=True, names=policy) as renewal:
+        with env.open("tomcat", nodes=("cucm-sub1",), multi_server=True, overrides=CONVERT, names=policy) as renewal:
             blocked = renewal.run()                     # the recorded CSR still has -ms: not sent again
             assert blocked.status == "failed" and "force_csr" in json.dumps(blocked.to_dict())
-        with env.open("tomcat", nodes=("cucm-sub1",), multi_server=True, names=policy, force_csr=True) as renewal:
+        with env.open("tomcat", nodes=("cucm-sub1",), multi_server=True, overrides=CONVERT, names=policy,
+                      force_csr=True) as renewal:
             result = renewal.run()
         assert result.status == "done", result
     finally:
