@@ -216,16 +216,21 @@ def _approve(page: Any, root: Path) -> None:
 
 
 def _upload_ca(page: Any, root: Path, lab: LabCluster) -> None:
+    """The CA cell waits with one upload button per node; each gets its signed file through the browser's file
+    chooser (ipywidgets 8 keeps the file input out of the DOM: the button opens it); the cell then collects them."""
     assert "waiting for the CA" in _run_cell(page, CA, expect="WaitingError")
-    uploads = _cell(page, CA).locator("input[type=file]")
-    uploads.first.wait_for(state="attached", timeout=CELL_S * 1000)
+    buttons = _cell(page, CA).locator(".widget-upload")
+    buttons.first.wait_for(timeout=CELL_S * 1000)
     csrs = sorted((root / "ca" / "outbox").glob("*.csr"))       # the widget's rows are sorted the same
-    assert uploads.count() == len(csrs) >= 1
+    assert buttons.count() == len(csrs) >= 1
     for index, csr in enumerate(csrs):
+        assert csr.stem.split("-tomcat")[0] in buttons.nth(index).inner_text()
         leaf, chain = lab.ca.issue(csr.read_text(), "tomcat")
         signed = root / f"{csr.stem}.pem"
         signed.write_text(leaf + "".join(chain))
-        uploads.nth(index).set_input_files(str(signed))
+        with page.expect_file_chooser(timeout=CELL_S * 1000) as chooser:
+            buttons.nth(index).click()
+        chooser.value.set_files(str(signed))
     deadline = time.monotonic() + CELL_S
     while len(list((root / "ca" / "inbox").rglob("*.pem"))) < len(csrs):
         assert time.monotonic() < deadline, "the widget did not save the uploads to the inbox"
