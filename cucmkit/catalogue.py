@@ -431,12 +431,12 @@ _CM_TVS_CAUTION = (
     "wait until all phones have re-registered, then start the other.",
 )
 _CM_TVS_PHONES = (
-    "⚠️ **Never regenerate CallManager and TVS at the same time**: the ITL on every phone would no longer "
+    "**Warning:** **Never regenerate CallManager and TVS at the same time**: the ITL on every phone would no longer "
     "match and would have to be deleted on each phone by hand. The phone gate holds the other purpose until "
     "this step passes.",
 )
 _TOMCAT_ACTIVATE = (
-    "⚠️ `utils service restart Cisco Tomcat`: **publisher first, then each subscriber one at a time**; each "
+    "**Warning:** `utils service restart Cisco Tomcat`: **publisher first, then each subscriber one at a time**; each "
     "node's web pages drop while it restarts. The kit then checks the certificate each node now serves over TLS.",
 )
 
@@ -503,7 +503,7 @@ _INTERCLUSTER = Reminder(
     "where this IM&P cluster has intercluster peers: check that intercluster sync is in sync again "
     "(IM&P Administration > Presence > Inter-Clustering) after the Intercluster Sync Agent restart [INF]")
 _IMP_ACTIVATE = (
-    "⚠️ **The IM&P database publisher first, then each other IM&P node one at a time.** After the CA chain "
+    "**Warning:** **The IM&P database publisher first, then each other IM&P node one at a time.** After the CA chain "
     "changed, the Cisco Intercluster Sync Agent is restarted on the IM&P database publisher (IM&P configuration "
     "guide).",
 )
@@ -547,7 +547,7 @@ def _cup_xmpp(name: str, key_type: str) -> Purpose:
                 impact=("Jabber and MRA clients cannot log in to IM&P (XMPP over TLS).",
                         "Restarting Cisco XCP Router drops every Jabber session on that node until it is back."),
                 notebook="cup-xmpp", order=70,
-                extra=("⚠️ Restarting `Cisco XCP Router` drops the node's Jabber sessions; clients reconnect "
+                extra=("**Warning:** Restarting `Cisco XCP Router` drops the node's Jabber sessions; clients reconnect "
                        "once it is back.",))
 
 

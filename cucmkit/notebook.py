@@ -472,7 +472,7 @@ class Runbook:
                     f"stopped on {where} (the publisher's also answers for the others); its certificate is not "
                     "listed here and the run goes on: the activate step restarts Tomcat")
             self.journal.write("node-unavailable", when=when, node=node.name, detail=text)
-            _markdown(f"⚠️ {text}")
+            _markdown(f"**Warning:** {text}")
             return []
 
     def plan(self) -> None:

@@ -148,7 +148,7 @@ def _activate_text(p: Purpose) -> str:
     lines += [_restart_line(r) for r in p.restarts]
     lines += [f"- {text}" for text in (p.runbook.activate_warnings if p.runbook else ())]
     if p.ctl_update_in_mixed_mode:
-        lines.append("- ⚠️ In mixed mode the CTL file is updated (`utils ctl update CTLFile`) **before** the restarts.")
+        lines.append("- **Warning:** In mixed mode the CTL file is updated (`utils ctl update CTLFile`) **before** the restarts.")
     lines.append("A progress bar shows the wait; the deadline is `timeouts.restart` of the parameter file.")
     return "\n".join(lines)
 
@@ -157,7 +157,7 @@ def _phones_text(p: Purpose) -> str:
     if not p.resets_phones:
         return f"## Phones\n{p.name} does not reset phones: this step only confirms there is nothing to wait for."
     lines = ["## Phones: reset all devices and watch them re-register",
-             "- ⚠️ Enterprise Parameters > Reset: **every device in the cluster is reset**; this cannot be undone.",
+             "- **Warning:** Enterprise Parameters > Reset: **every device in the cluster is reset**; this cannot be undone.",
              "- The run waits (RisPort70, at most 15 requests a minute) until the registered count is back to the "
              "baseline taken before the change, within `registration.tolerance`; a plot shows the recovery.",
              "- Move on to the next certificate type only once all phones are back."]
@@ -181,11 +181,11 @@ def _runbook_cells(p: Purpose) -> list[nbformat.NotebookNode]:
         _step("plan", "book.plan()"),
         _md(_prechecks_text(p)),
         _step("prechecks", "book.prechecks()"),
-        _md(f"## 4. Approval\n⚠️ From here on the cluster changes (risk **{p.risk.value.upper()}**, window: "
+        _md(f"## 4. Approval\n**Warning:** From here on the cluster changes (risk **{p.risk.value.upper()}**, window: "
             f"{p.window}). Interactively, click **Approve**; under papermill pass `approve=True` "
             "(`cucmkit run ... --approve`). Without approval the run stops here, before any change."),
         _step("approval", "book.approval()"),
-        _md("## 5. Generate the CSRs\n⚠️ One CSR per node per purpose: generating a new CSR **replaces the pending "
+        _md("## 5. Generate the CSRs\n**Warning:** One CSR per node per purpose: generating a new CSR **replaces the pending "
             "one** and silently invalidates any certificate the CA is already issuing from it. The kit never "
             "regenerates a CSR that was already submitted."),
         _step("csr", "book.csr()"),

@@ -182,6 +182,14 @@ def _phones(record: ResultRecord) -> str:
     return "<h2>Phones</h2>" + _steps_table(steps, "No phone reset or registration wait in this run.")
 
 
+def _warnings(record: ResultRecord) -> str:
+    """What the validator warned about (CUCM accepted the files), per node, with the remedy: only when there is any."""
+    from cucmkit.renewal.steps.material import step_warnings
+
+    items = [f"<li>{escape(s.node or '')}: {escape(w)}</li>" for s in record.steps for w in step_warnings(s.detail)]
+    return f"<h2>Warnings</h2><ul>{''.join(items)}</ul>" if items else ""
+
+
 def _reminders(record: ResultRecord) -> str:
     if not record.reminders:
         return "<h2>Left to do</h2><p class=note>No reminders.</p>"
@@ -215,7 +223,7 @@ def first_screen(record: ResultRecord) -> str:
             f"<div class=verdict style=\"background:{look.colour}\"><b>{look.label}</b>"
             f"<span>{escape(look.words)}</span></div>{_stopped_at(record)}{_facts(record)}"
             f"<h2>What changed, per node</h2>{_changes(record)}{_restarts(record)}{_phones(record)}"
-            f"{_reminders(record)}{_earlier(record)}"
+            f"{_warnings(record)}{_reminders(record)}{_earlier(record)}"
             "<h2>Detailed record</h2><p class=note>The executed notebook follows, cell by cell "
             "(cells are numbered In [n] by their position in the runbook).</p></section>")
 

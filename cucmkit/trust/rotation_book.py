@@ -61,7 +61,7 @@ class RotationBook:
     def approval(self) -> None:
         if self._approved:
             self.journal.write("approval", approved=True, by=who(), how="parameter approve=True")
-            _markdown(f"✅ Approved by parameter (`approve=True`), run by {who()}.")
+            _markdown(f"[APPROVED] by parameter (`approve=True`), run by {who()}.")
             return
         from cucmkit.notebook import is_interactive
 

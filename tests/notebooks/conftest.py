@@ -8,7 +8,9 @@ artifact: notebook, HTML, result record, manifest, stdout or stderr.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -83,6 +85,23 @@ def assert_nowhere(secrets: list[str], *, folder: Path | None = None, texts: tup
             assert secret not in text, "secret in process output"
 
 
+# What renders as a box without an emoji font: outside the Basic Multilingual Plane, the misc-symbol and dingbat
+# blocks, and the emoji variation selector. The kit writes text badges ([HIGH], [APPROVED], **Warning:**) instead.
+NOT_PLAIN = re.compile("[\U00010000-\U0010FFFF\u2600-\u27BF\uFE0F]")
+
+
+def assert_plain_text(text: str, where: str) -> None:
+    """``text`` has no emoji (nor any character that needs an emoji font); ``where`` names it in the failure."""
+    found = sorted({f"U+{ord(c):04X}" for c in NOT_PLAIN.findall(text)})
+    assert not found, f"{where}: {', '.join(found)} (write a text badge instead)"
+
+
+def unescaped(path: Path) -> str:
+    """A file's text; a notebook's JSON with its \\u escapes resolved (so an escaped emoji is seen too)."""
+    text = path.read_text(encoding="utf-8")
+    return json.dumps(json.loads(text), ensure_ascii=False) if path.suffix == ".ipynb" else text
+
+
 def evidence_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.glob("*/*/*") if p.is_dir())
 
@@ -98,6 +117,9 @@ def run_purpose(lab: LabCluster, tmp_path: Path, purpose: str, *extra: str, thre
     assert len(folders) == 1, run.stdout + run.stderr
     assert str(folders[0]) in run.stdout
     assert_nowhere(sentinels(lab), folder=root, texts=(run.stdout, run.stderr))
+    assert_plain_text(run.stdout + run.stderr, f"cucmkit run {purpose}: output")
+    for path in sorted(folders[0].glob("*.html")) + sorted(folders[0].glob("*.ipynb")):
+        assert_plain_text(unescaped(path), path.name)
     return folders[0], run
 
 

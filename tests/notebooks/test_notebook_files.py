@@ -12,7 +12,7 @@ import pytest
 from cucmkit.evidence.stamp import REFERENCE_KEYS
 from cucmkit.params import TOP_LEVEL_KEYS
 
-from .conftest import NOTEBOOKS, REPO
+from .conftest import NOTEBOOKS, REPO, assert_plain_text, unescaped
 
 BOOKS = ["inventory", "trust", "trust-rotation", "tomcat", "ipsec", "capf", "callmanager", "tvs"]
 
@@ -56,3 +56,11 @@ def test_runbook_markdown_warns(name: str) -> None:
         assert "SAML SSO must be disabled" in text and "publisher first" in text
     if name == "ipsec":
         assert "No DRS backup" in text
+
+
+def test_no_emoji_in_generated_notebooks() -> None:
+    """Text badges, not emoji (they render as boxes without an emoji font): every committed runbook."""
+    books = sorted(NOTEBOOKS.glob("*.ipynb"))
+    assert len(books) >= len(BOOKS)
+    for path in books:
+        assert_plain_text(unescaped(path), path.name)

@@ -104,9 +104,10 @@ def env(rlab: LabCluster, tmp_path: Path) -> Iterator[Env]:
 class CaPlayer(threading.Thread):
     """A person at the CA: picks CSRs from the outbox, issues them with the lab CA, drops them into the inbox."""
 
-    def __init__(self, ca: ManualCa, lab: LabCluster, purpose: str) -> None:
+    def __init__(self, ca: ManualCa, lab: LabCluster, purpose: str, **overrides: Any) -> None:
+        """``overrides`` go to the lab CA's ``issue`` (e.g. ``key_usage=``: a CA template that drops a usage)."""
         super().__init__(daemon=True)
-        self.ca, self.lab, self.purpose = ca, lab, purpose
+        self.ca, self.lab, self.purpose, self.overrides = ca, lab, purpose, overrides
         self.answered: list[str] = []
         self._halt = threading.Event()
 
@@ -114,7 +115,7 @@ class CaPlayer(threading.Thread):
         while not self._halt.is_set():
             for name in self.ca.pending():
                 csr = self.ca.csr_path(name).read_text()
-                leaf, chain = self.lab.ca.issue(csr, self.purpose)
+                leaf, chain = self.lab.ca.issue(csr, self.purpose, **self.overrides)
                 folder = self.ca.inbox_for(name)
                 (folder / "chain.pem").write_text("".join(chain))
                 (folder / "certnew.cer").write_text(leaf)

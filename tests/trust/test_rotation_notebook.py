@@ -16,6 +16,7 @@ from cucmkit.lab import LabCluster, Topology
 from cucmkit.lab.control import apply_action
 from cucmkit.lab.partner import LabPartner
 from cucmkit.lab.starting import OLD_LABEL
+from tests.notebooks.conftest import assert_plain_text, unescaped
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "trust-rotation.ipynb"
 CHANGES = ("trust_uploaded", "trust_deleted", "identity_uploaded", "csr_generated")
@@ -55,6 +56,8 @@ def test_rotation_runbook_stops_on_partner_then_resumes(nb_rot_lab: LabCluster, 
     body = json.loads(evidence.read_text())
     assert body["status"] == "done" and body["renewals"] and body["deletions"]
     assert "Resuming: done already: collisions" in (tmp_path / "second.ipynb").read_text()
+    assert "[APPROVED] by parameter" in (tmp_path / "second.ipynb").read_text()    # a text badge, no emoji
+    assert_plain_text(unescaped(tmp_path / "second.ipynb"), "trust-rotation.ipynb executed")
     assert scan_dir(tmp_path / "evidence", known_secrets([params])) == []    # no password, no private key
     remaining = {f for node in nb_rot_lab.state.nodes.values() for store in node.trust_stores().values() for f in store}
     assert f"{OLD_LABEL.replace(' ', '_')}_Root_CA.pem" not in remaining

@@ -10,6 +10,7 @@ import pytest
 
 from cucmkit.lab import LabCluster
 from cucmkit.lab.starting import EXPIRED_CN
+from tests.notebooks.conftest import assert_plain_text
 
 from .conftest import partner_ca
 
@@ -32,6 +33,8 @@ def test_notebook_lists_plots_and_cleans_with_approval(trust_lab: LabCluster, tr
     assert "Notebook_Orphan_CA.pem" in trust_lab.state.node("cucm-sub2").trust("CallManager-trust")
     nb = _run(tmp_path / "done.ipynb", trust_params, ticket="NB-1", approve=True)
     text = json.dumps(nb)
+    assert "[APPROVED] by parameter" in text                      # a text badge, no emoji
+    assert_plain_text(json.dumps(nb, ensure_ascii=False), "trust.ipynb executed")
     assert "image/png" in text and EXPIRED_CN in text and "deleted" in text
     assert "Notebook_Orphan_CA.pem" not in trust_lab.state.node("cucm-sub2").trust("CallManager-trust")
     assert list((tmp_path / "evidence" / "lab" / "NB-1").glob("*-trust-cleanup.json"))

@@ -8,7 +8,7 @@ from cucmkit.renewal.ports import InboxCa
 from cucmkit.renewal.state import CaRequest, CsrEntry, Issued, utcnow
 from cucmkit.renewal.steps.base import StepContext, node_of
 from cucmkit.renewal.steps.csr import request_names
-from cucmkit.renewal.steps.material import certificates_from, validated
+from cucmkit.renewal.steps.material import certificates_from, checked, with_warnings
 
 __all__ = ["submit", "collect"]
 
@@ -74,7 +74,8 @@ def collect(step: Step, ctx: StepContext) -> str:
     # Validate now: files that will not upload (a missing intermediate, another CSR's certificate)
     # are not recorded, so a re-run reads the inbox again once they are fixed.
     try:
-        validated(ctx.purpose, pems, csr.pem, ctx.node(name), ctx.options.clock(), expected=csr.expected())
+        _, _, warnings = checked(ctx.purpose, pems, csr.pem, ctx.node(name), ctx.options.clock(),
+                                 expected=csr.expected())
     except CertificateError as exc:
         remedy = exc.remedy
         if inbox is not None and "chain_complete" in exc.message:
@@ -84,7 +85,8 @@ def collect(step: Step, ctx: StepContext) -> str:
                                operation="ca-collect", remedy=remedy) from None
     ctx.ledger.put_issued(name, Issued(pems=tuple(pems), at=utcnow()))
     archived = f"; files and CSR moved to {inbox.archive(request.id)}" if inbox is not None else ""
-    return f"collected {len(pems)} certificate(s) for request {request.id}{used}; they pass validation{archived}"
+    return with_warnings(f"collected {len(pems)} certificate(s) for request {request.id}{used}; they pass validation"
+                         f"{archived}", warnings)
 
 
 def _waiting_text(ctx: StepContext, node: str, request_id: str) -> str:

@@ -14,7 +14,20 @@ if TYPE_CHECKING:
     from cucmkit.renewal.steps.base import StepContext
     from cucmkit.sans import ExpectedNames
 
-__all__ = ["certificates_from", "validated", "material"]
+__all__ = ["certificates_from", "validated", "checked", "material", "WARNING_MARK", "with_warnings", "step_warnings"]
+
+# How a step's detail carries the validator's warnings (after the outcome, one mark each), so the ledger, the
+# summary and the evidence page show them without a second record: "collected ... | [WARNING] key_usage: ...".
+WARNING_MARK = " | [WARNING] "
+
+
+def with_warnings(detail: str, warnings: Iterable[str]) -> str:
+    return detail + "".join(f"{WARNING_MARK}{w}" for w in warnings)
+
+
+def step_warnings(detail: str) -> list[str]:
+    """The warnings ``with_warnings`` put in a step's detail."""
+    return detail.split(WARNING_MARK)[1:]
 
 
 def certificates_from(files: Iterable[bytes]) -> list[str]:
@@ -36,6 +49,14 @@ def validated(purpose: Purpose, pems: Iterable[str], csr_pem: str, node: NodePor
     """(leaf PEM, CA PEMs root first), or CertificateError naming every failed check.
 
     ``expected``: the names recorded with the CSR (the validator's ``san_missing``/``san_added`` checks)."""
+    leaf, cas, _ = checked(purpose, pems, csr_pem, node, now, version, expected)
+    return leaf, cas
+
+
+def checked(purpose: Purpose, pems: Iterable[str], csr_pem: str, node: NodePort, now: datetime,
+            version: str | None = None, expected: ExpectedNames | None = None) -> tuple[str, list[str], tuple[str, ...]]:
+    """``validated`` and the validator's warnings, each "check: what (remedy: ...)" (CUCM accepts the files; the
+    evidence keeps what the engineer was told, e.g. a recommended key usage the CA dropped)."""
     from cucmkit.certs import intake, validate
 
     loaded = intake.load_bytes("".join(pems).encode(), name="issued")
@@ -50,7 +71,9 @@ def validated(purpose: Purpose, pems: Iterable[str], csr_pem: str, node: NodePor
                                "the pending CSR")
     leaf = next(s.pem for s in report.upload_plan if s.kind == "leaf")
     cas = [s.pem for s in report.upload_plan if s.kind != "leaf"]
-    return leaf, cas
+    warnings = tuple(dict.fromkeys(f"{c.name}: {c.message}" + (f" (remedy: {c.remedy})" if c.remedy else "")
+                                   for c in report.warnings))
+    return leaf, cas, warnings
 
 
 def material(ctx: StepContext, node: str) -> tuple[str, list[str]]:
