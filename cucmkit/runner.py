@@ -689,8 +689,9 @@ def summary_lines(outcomes: Sequence[RunOutcome]) -> list[str]:
         why = " ".join((record.message or record.papermill.message or "no message").split())[:200]
         rerun = record.resume or outcome.spec.resume_command()
         lines.append(f"  {record.cluster} {record.status.upper()}: {why} | re-run: {rerun}")
-    lines.append(f"the same command again runs only these {len(left)}: the finished ones answer \"already completed\" "
-                 "from their engine ledgers without contacting the cluster")
+    which = "this one" if len(left) == 1 else f"these {len(left)}"
+    lines.append(f"the same command again runs only {which}: the finished ones answer \"already completed\" "
+                 "from their engine ledgers without contacting their clusters")
     return lines
 
 
