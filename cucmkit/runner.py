@@ -578,13 +578,20 @@ finished step. A run that stops early (Ctrl-C, SIGTERM, a timeout, a failure) pr
 installed, what is active and what is pending, and the exact command that resumes it.
 """
 
-RUN_EPILOG = """\
+RUN_EPILOG = f"""\
 exit codes:
   0    every run done (or nothing was due, or a dry run)
   1    a run failed, or a pre-check or interlock refused it (blocked)
   2    usage: unknown purpose, missing parameter file, bad option
   3    waiting: for an approval (add --approve) or for the CA (manual CA: the outbox/inbox are printed)
   130  interrupted (Ctrl-C / SIGTERM): running notebooks stopped at a step boundary; re-run to resume
+
+fleets:
+  --parallel defaults to ${PARALLEL_ENV}, else to available memory / ~{PER_RUN_MIB} MiB per kernel
+  (${KERNEL_MIB_ENV}), at least 1 and at most {CAP_PER_CORE} x cores; the number is printed once.
+  A cluster its ledger holds completed under the same ticket answers "already completed" without
+  contacting it, so the same command re-run after failures touches only the clusters that failed.
+  The end summary names each cluster that did not finish, why, and its re-run command.
 
 examples:
   cucmkit run inventory -f parameters/lab.yaml --ticket CHG100
