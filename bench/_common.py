@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Row", "BenchResult", "peak_rss_mb", "machine", "table", "emit", "ratio_text"]
+__all__ = ["Row", "BenchResult", "peak_rss_mb", "machine", "table", "emit", "ratio_text", "load_average",
+           "TreeSampler"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,67 @@ def machine() -> dict[str, str]:
         memory = "unknown"
     return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "nproc": str(os.cpu_count()),
             "memory": memory, "cpu": cpu, "python": platform.python_version(), "platform": platform.platform()}
+
+
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages now (on 2 CPUs, above 2 means the figures competed for CPU)."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.1f} / {five:.1f} / {fifteen:.1f}"
+
+
+class TreeSampler:
+    """Samples the RSS of a process and all its descendants every ``every`` seconds, in a thread.
+
+    ``peak_tree_mb``: the largest sum over the tree at one sample; ``peaks_mb(marker)``: the peak RSS of
+    each process whose command line contains ``marker`` (e.g. ``ipykernel_launcher``), by pid.
+    """
+
+    def __init__(self, pid: int, *, every: float = 0.2) -> None:
+        import threading
+
+        self.pid = pid
+        self.every = every
+        self.peak_tree_mb = 0.0
+        self._peaks: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"rss-{pid}", daemon=True)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.every)
+
+    def sample(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        total = 0.0
+        for proc in procs:
+            try:
+                rss = proc.memory_info().rss / (1024 * 1024)
+                if proc.pid not in self._peaks:
+                    self._peaks[proc.pid] = (" ".join(proc.cmdline()), 0.0)
+            except psutil.Error:
+                continue
+            total += rss
+            cmd, peak = self._peaks[proc.pid]
+            self._peaks[proc.pid] = (cmd, max(peak, rss))
+        self.peak_tree_mb = max(self.peak_tree_mb, total)
+
+    def peaks_mb(self, marker: str) -> list[float]:
+        return [peak for cmd, peak in self._peaks.values() if marker in cmd]
 
 
 def ratio_text(value: float) -> str:

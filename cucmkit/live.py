@@ -192,6 +192,10 @@ class LiveView:
             thread.join()
             self.feed(label, tail.read())
 
+    def note(self, label: str, text: str) -> None:
+        """One line about the run ``label`` that no journal holds (e.g. answered from its ledger)."""
+        self._print(Text(f"{time.strftime('%H:%M:%S', time.gmtime())} {label}  {text}"))
+
     def feed(self, label: str, events: list[dict[str, Any]]) -> None:
         for event in events:
             self.event(label, event)

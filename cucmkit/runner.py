@@ -57,18 +57,21 @@ import yaml
 
 from cucmkit import catalogue
 from cucmkit.ca.registry import kinds as ca_kinds
+from cucmkit.concurrency import CAP_PER_CORE, KERNEL_MIB_ENV, PARALLEL_ENV, PER_RUN_MIB, choose_parallel
+from cucmkit.errors import ParameterError
 from cucmkit.evidence.filing import Execution, file_evidence, read_notebook, safe_name
-from cucmkit.evidence.journal import read_journal, utc_now
-from cucmkit.evidence.record import PapermillOutcome, ResultRecord
+from cucmkit.evidence.journal import read_journal, utc_now, who
+from cucmkit.evidence.record import PapermillOutcome, ResultRecord, read_record
 from cucmkit.evidence.secrets import project_root
 from cucmkit.live import LiveView
 from cucmkit.params import find_root
 from cucmkit.renewal.command import add_distribution_flags, override_argument
 from cucmkit.renewal.standing import is_half_done, standing_lines
+from cucmkit.renewal.state import RunState, load_state
 from cucmkit.stopping import RUNNER_PID_ENV, process_gone
 
 __all__ = ["register", "RunSpec", "RunOutcome", "run_one", "run_batch", "notebook_for", "exit_code", "EXIT_WAITING",
-           "EXIT_INTERRUPTED", "EXIT_USAGE", "STOP_GRACE", "report_lines"]
+           "EXIT_INTERRUPTED", "EXIT_USAGE", "STOP_GRACE", "report_lines", "summary_lines", "already_completed"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
 DEAD_KERNEL_EXIT = 138          # what the papermill CLI exits with for DeadKernelError
@@ -140,6 +143,7 @@ class RunOutcome:
     spec: RunSpec
     folder: Path
     record: ResultRecord
+    already: bool = False     # answered from the ledger ("already completed"): no kernel, no contact with the cluster
 
 
 def purpose_name(purpose: str) -> str:
@@ -422,6 +426,11 @@ def run_one(spec: RunSpec, view: LiveView | None = None) -> RunOutcome:
     With a ``view``, the run's journal is followed live while papermill runs (the terminal's progress).
     """
     spec = replace(spec, purpose=purpose_name(spec.purpose))
+    done = already_completed(spec)
+    if done is not None:
+        if view is not None:
+            view.note(f"{done.record.cluster} {spec.purpose}", f"already completed under {spec.ticket}: nothing to do")
+        return done
     notebook = notebook_for(spec.purpose, spec.notebooks_dir)
     if spec.notebooks_dir is not None and not notebook.is_file():
         raise FileNotFoundError(f"no runbook notebook for {spec.purpose}: {notebook}")
@@ -436,6 +445,62 @@ def run_one(spec: RunSpec, view: LiveView | None = None) -> RunOutcome:
         filed = file_evidence(replace(execution, papermill=outcome, ended=utc_now()), spec.evidence_root)
         shutil.rmtree(staging, ignore_errors=True)
     return RunOutcome(spec=spec, folder=filed.path, record=filed.record)
+
+
+def already_completed(spec: RunSpec) -> RunOutcome | None:
+    """The answer for a run its engine ledger already holds as completed under the same ticket, else None.
+
+    Read from ``<state dir>/<cluster>/<purpose>.json`` only: no kernel starts and the cluster is not contacted,
+    so re-running a fleet's command touches only the clusters that did not finish. A dry run, ``--nodes``,
+    ``--force-csr``, ``inventory``, another ticket or a ledger that cannot be read run the notebook as always.
+    """
+    if spec.dry_run or spec.renew_nodes or spec.force_csr or spec.purpose == "inventory":
+        return None
+    found = _completed_ledger(spec)
+    if found is None:
+        return None
+    state, ledger = found
+    when = state.finished.strftime("%Y-%m-%d %H:%M:%S UTC") if state.finished else "earlier"
+    message = (f"already completed under {spec.ticket} at {when} (engine ledger {ledger}); nothing was run and "
+               "the cluster was not contacted")
+    folder = _done_evidence(spec, state.cluster) or ledger
+    now = utc_now()
+    record = ResultRecord(
+        status="done", purpose=spec.purpose, cluster=state.cluster, ticket=spec.ticket, ca=spec.ca,
+        approve=spec.approve, dry_run=False, run_by=who(), started=now, ended=now,
+        parameters_files=(_reference(spec.parameters_file),), notebook="",
+        papermill=PapermillOutcome(exit_code=None, message="not run: already completed"), last_cell_started=None,
+        cells_run=0, cells_total=0, phases=(), certs_before=(), certs_after=(), csrs=(), message=message,
+        verdict="done")
+    return RunOutcome(spec=spec, folder=folder, record=record, already=True)
+
+
+def _completed_ledger(spec: RunSpec) -> tuple[RunState, Path] | None:
+    from cucmkit.errors import CucmKitError
+    from cucmkit.params import load_parameters
+    from cucmkit.wiring import state_dir_for
+
+    try:
+        params = load_parameters(spec.parameters_file, check_secrets=False)
+        ledger = state_dir_for(params, spec.state_dir) / params.cluster / f"{spec.purpose}.json"
+        state = load_state(ledger)
+    except (CucmKitError, OSError, ValueError):
+        return None
+    if state is None or state.status != "completed" or state.ticket != spec.ticket:
+        return None
+    return state, ledger
+
+
+def _done_evidence(spec: RunSpec, cluster: str) -> Path | None:
+    """The newest evidence folder of this cluster, ticket and purpose whose record says done."""
+    ticket_dir = spec.evidence_root / safe_name(cluster) / safe_name(spec.ticket)
+    if not ticket_dir.is_dir():
+        return None
+    for folder in sorted((p for p in ticket_dir.iterdir() if p.is_dir()), reverse=True):
+        body = read_record(folder) or {}
+        if body.get("purpose") == spec.purpose and body.get("status") == "done":
+            return folder
+    return None
 
 
 def _pristine(spec: RunSpec, notebook: Path, staging: Path) -> Path:
@@ -533,13 +598,20 @@ finished step. A run that stops early (Ctrl-C, SIGTERM, a timeout, a failure) pr
 installed, what is active and what is pending, and the exact command that resumes it.
 """
 
-RUN_EPILOG = """\
+RUN_EPILOG = f"""\
 exit codes:
   0    every run done (or nothing was due, or a dry run)
   1    a run failed, or a pre-check or interlock refused it (blocked)
   2    usage: unknown purpose, missing parameter file, bad option
   3    waiting: for an approval (add --approve) or for the CA (manual CA: the outbox/inbox are printed)
   130  interrupted (Ctrl-C / SIGTERM): running notebooks stopped at a step boundary; re-run to resume
+
+fleets:
+  --parallel defaults to ${PARALLEL_ENV}, else to available memory / ~{PER_RUN_MIB} MiB per kernel
+  (${KERNEL_MIB_ENV}), at least 1 and at most {CAP_PER_CORE} x cores; the number is printed once.
+  A cluster its ledger holds completed under the same ticket answers "already completed" without
+  contacting it, so the same command re-run after failures touches only the clusters that failed.
+  The end summary names each cluster that did not finish, why, and its re-run command.
 
 examples:
   cucmkit run inventory -f parameters/lab.yaml --ticket CHG100
@@ -573,7 +645,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--force-csr", action="store_true",
                         help="regenerate CSRs even if one was submitted to the CA (recorded)")
     add_distribution_flags(parser)
-    parser.add_argument("--parallel", type=int, default=1, metavar="N", help="clusters run at the same time")
+    parser.add_argument("--parallel", type=int, default=None, metavar="N",
+                        help=f"clusters run at the same time (default: ${PARALLEL_ENV}, else available memory / "
+                             f"~{PER_RUN_MIB} MiB per kernel (${KERNEL_MIB_ENV}), at least 1, at most "
+                             f"{CAP_PER_CORE} x cores; printed when derived)")
     parser.add_argument("--evidence-root", type=Path, default=Path("evidence"), metavar="DIR")
     parser.add_argument("--timeout", type=float, metavar="S", help="longest a single cell may run (seconds)")
     parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, metavar="DIR", help="the renewal engine's state")
@@ -592,16 +667,25 @@ def _command(args: argparse.Namespace) -> int:
     if missing:
         print(f"cucmkit run: no such parameter file: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        chosen = choose_parallel(args.parallel, clusters=len({cluster_name(p) for p in args.parameters}))
+    except ParameterError as exc:
+        print(f"cucmkit run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     specs = [RunSpec(purpose=purpose, parameters_file=p, ticket=args.ticket, ca=args.ca, approve=args.approve,
                      dry_run=args.dry_run, evidence_root=args.evidence_root, timeout=args.timeout,
                      state_dir=args.state_dir, notebooks_dir=args.notebooks, approver=args.approver,
                      override_window=args.override_window, renew_nodes=tuple(args.nodes),
                      force_csr=args.force_csr, multi_server=args.multi_server,
                      overrides=tuple(args.override or ())) for p in args.parameters]
+    if chosen.derived and len(args.parameters) > 1:
+        print(chosen.line(), file=sys.stderr)
     with LiveView() as view:
-        outcomes = run_batch(specs, parallel=args.parallel, view=view)
+        outcomes = run_batch(specs, parallel=chosen.parallel, view=view)
     for outcome in outcomes:
         _report(outcome)
+    if len(outcomes) > 1:
+        print("\n".join(summary_lines(outcomes)))
     if _STOP.is_set():
         print("interrupted: runs not started were skipped", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -621,6 +705,27 @@ def report_lines(outcome: RunOutcome) -> list[str]:
             lines.append("         the cluster is half-activated: a re-run finishes it")
     if record.resume and record.status in ("stopped", "failed", "waiting", "blocked"):
         lines.append(f"         resume: {record.resume}")
+    return lines
+
+
+def summary_lines(outcomes: Sequence[RunOutcome]) -> list[str]:
+    """The end of a batch: how many clusters finished, then one line per cluster that did not (why, re-run)."""
+    done = [o for o in outcomes if o.record.status in ("done", "dry-run", "nothing-due")]
+    already = sum(1 for o in done if o.already)
+    left = [o for o in outcomes if o not in done]
+    head = f"summary: {len(done)} of {len(outcomes)} clusters finished"
+    head += f" ({already} already completed, not contacted)" if already else ""
+    if not left:
+        return [head + "."]
+    lines = [head + f"; {len(left)} did not:"]
+    for outcome in left:
+        record = outcome.record
+        why = " ".join((record.message or record.papermill.message or "no message").split())[:200]
+        rerun = record.resume or outcome.spec.resume_command()
+        lines.append(f"  {record.cluster} {record.status.upper()}: {why} | re-run: {rerun}")
+    which = "this one" if len(left) == 1 else f"these {len(left)}"
+    lines.append(f"the same command again runs only {which}: the finished ones answer \"already completed\" "
+                 "from their engine ledgers without contacting their clusters")
     return lines
 
 

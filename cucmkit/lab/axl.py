@@ -12,7 +12,8 @@ tables; anything else is a fault, never an empty success), ``getPhone``,
 ``listProcessNode``, ``resetEnterpriseParameters`` (reset
 all devices), ``resetDevicePool``, ``doDeviceReset``. With the node fault
 ``axl_503`` writes and resets answer HTTP 503, as AXL does when its database
-change queue is backed up. Faults carry ``axlError`` details like CUCM's.
+change queue is backed up; with the value ``all`` every AXL request does (AXL
+not available at all, e.g. its web application not started [INF]). Faults carry ``axlError`` details like CUCM's.
 """
 
 from __future__ import annotations
@@ -488,7 +489,11 @@ OPERATIONS = {
 def _throttled(call: SoapCall) -> None:
     request = call.request
     state = request.state
-    if call.operation in _WRITES and (state.faults.active(request.node.name, "axl_503") or state.knobs.axl_write_503):
+    fault = state.faults.get(request.node.name, "axl_503")
+    if fault == "all":
+        raise HttpAnswer(tomcat_error(
+            503, "Service Unavailable", "The requested service is not currently available."))
+    if call.operation in _WRITES and (fault is not None or state.knobs.axl_write_503):
         raise HttpAnswer(tomcat_error(
             503, "Service Unavailable",
             "AXL is throttling write requests: the database change notification queue is too large. "

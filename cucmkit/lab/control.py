@@ -146,6 +146,7 @@ _ACTIONS: dict[str, Callable[[_Ctx], Any]] = {
     "phones": _phones,
     "delete_itl": _delete_itl,
     "events": _events,
+    "connections": lambda c: c.state.connections(),
 }
 
 

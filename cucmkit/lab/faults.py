@@ -4,7 +4,8 @@ Names: ``unreachable`` (HTTPS and SSH drop every connection), ``tls_fail``
 (HTTPS aborts the handshake), ``hang_ssh`` (the SSH session hangs after login),
 ``service_fail`` (value: a service name that fails to start), ``slow_restart``
 (value: factor on restart durations, default 5), ``risport_throttle`` (RisPort
-answers with the throttle fault), ``axl_503`` (AXL answers HTTP 503), ``certmgr_down`` (the
+answers with the throttle fault), ``axl_503`` (AXL answers HTTP 503 to writes
+and resets; value ``all``: to every request), ``certmgr_down`` (the
 certificate REST API answers 404, as when it is not running).
 """
 
@@ -23,7 +24,7 @@ FAULTS: dict[str, str] = {
     "service_fail": "the named service fails to start (value: service name)",
     "slow_restart": "restarts take longer (value: factor, default 5)",
     "risport_throttle": "RisPort answers every request with the throttle fault",
-    "axl_503": "AXL answers HTTP 503",
+    "axl_503": "AXL answers HTTP 503 to writes and resets (value 'all': to every request)",
     "certmgr_down": "the certificate REST API (/platformcom/api/v1/certmgr) answers HTTP 404: not running",
 }
 

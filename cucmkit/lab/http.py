@@ -271,6 +271,8 @@ class LabHttpServer:
             return False
 
     def serve_connection(self, raw: socket.socket, client_address: Any, server: _Server) -> None:
+        if self.node is not None and self.state is not None:
+            self.state.count_connection(self.node.name, "https")
         if self._fault("unreachable") or self._tomcat_down():
             _reset(raw)
             return

@@ -204,6 +204,7 @@ class SshHandle:
                 continue
             except OSError:
                 break
+            self._state.count_connection(_name(self._node), "ssh")
             if self._fault("unreachable"):
                 _drop(conn)
                 continue

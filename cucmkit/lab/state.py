@@ -225,6 +225,7 @@ class LabState:
         self._mirror = PemMirror(self.state_dir / "nodes")
         self._log = EventLog(self.state_dir)
         self._loading = False
+        self._connections: dict[tuple[str, str], int] = {}   # (node, door) -> connections accepted (in memory)
 
     def __repr__(self) -> str:
         return f"LabState({str(self.state_dir)!r}, nodes={list(self.nodes)})"
@@ -311,6 +312,22 @@ class LabState:
             for node in self.nodes.values():
                 files.update(node.certs.pem_files(self._mirror.root / node.name))
             self._mirror.sync(files)
+
+    # ------------------------------------------------------------ connection counters
+
+    def count_connection(self, node: str, door: str) -> None:
+        """One connection accepted on ``node``'s ``door`` (https | ssh), faults or not: proof of contact."""
+        with self.lock:
+            key = (node, door)
+            self._connections[key] = self._connections.get(key, 0) + 1
+
+    def connections(self) -> dict[str, int]:
+        """Connections accepted since the lab started, per node (every door), for "was it touched?"."""
+        with self.lock:
+            out = {name: 0 for name in self.nodes}
+            for (node, _door), count in self._connections.items():
+                out[node] = out.get(node, 0) + count
+            return out
 
     # ------------------------------------------------------------ event log
 

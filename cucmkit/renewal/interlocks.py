@@ -58,6 +58,12 @@ class InFlight:
     key: str
     node: str
     started: float          # seconds since the epoch
+    ended: float | None = None   # a failed restart step ended here: its outcome is known, nothing to wait for
+
+    def deadline(self, restart_timeout: float) -> float:
+        """Until when its HTTPS may still come back: the restart's deadline, or the failed step's end."""
+        limit = self.started + restart_timeout
+        return limit if self.ended is None else min(limit, self.ended)
 
 
 def tomcat_in_flight(state: RunState) -> tuple[InFlight, ...]:
@@ -69,7 +75,8 @@ def tomcat_in_flight(state: RunState) -> tuple[InFlight, ...]:
         record = state.steps.get(step.key)
         if (step.name == "restart" and step.service == HTTPS_SERVICE and step.node and record is not None
                 and record.outcome in ("running", "failed") and record.started is not None):
-            found.append(InFlight(step.key, step.node, record.started.timestamp()))
+            ended = record.ended.timestamp() if record.outcome == "failed" and record.ended is not None else None
+            found.append(InFlight(step.key, step.node, record.started.timestamp(), ended))
     return tuple(found)
 
 
@@ -118,7 +125,7 @@ class Interlocks:
         """
         down: list[str] = []
         for flight in tomcat_in_flight(self.ledger.state):
-            deadline = flight.started + self.options.restart_timeout
+            deadline = flight.deadline(self.options.restart_timeout)
             if not self._answers(flight.node, deadline, flight.key):
                 down.append(flight.node)
                 self.say(f"{flight.node}: HTTPS does not answer and its Tomcat restart ({flight.key}) is past its "
