@@ -129,3 +129,28 @@ def test_fleet_topology_shape():
     assert topo.cluster == "fleet007" and topo.publisher.name == "cucm-pub" and topo.phones == 0
     with pytest.raises(ValueError):
         fleet_topology(0, nodes=1)
+
+
+def test_fleet_raises_the_open_file_limit_or_names_the_remedy():
+    import resource
+
+    from cucmkit.lab.fleet import raise_nofile
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert raise_nofile(min(soft, 64)) >= min(soft, 64)          # never lowers it
+    if hard != resource.RLIM_INFINITY:
+        with pytest.raises(ValueError, match="hard limit"):
+            raise_nofile(hard + 1)
+
+
+def test_an_idle_lab_listener_stops_at_once_whatever_its_poll(monkeypatch):
+    import time
+
+    from cucmkit.lab.http import LabHttpServer
+
+    monkeypatch.setattr(LabHttpServer, "idle_poll", 30.0)
+    server = LabHttpServer(host="127.0.0.1", port=0, tls=lambda: ("", "", []), router=lambda request: None).start()
+    time.sleep(0.2)                                  # serve_forever is now in a 30 s select
+    began = time.monotonic()
+    server.close()
+    assert time.monotonic() - began < 10             # woken by a connection, not waiting out the poll
