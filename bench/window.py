@@ -2,6 +2,7 @@
 
     python -m bench.window [--scale 0.05 0.1] [--speed1 tomcat] [--purposes ...] [--subscribers 3]
                            [--phones 200] [--small]
+    python -m bench.window --merge speed1.json scaled.json --json window.json   # runs made apart, one result
 
 A lab cluster with a CUCM publisher, ``--subscribers`` subscribers and an
 IM&P publisher; the lab CA (AD CS web enrolment) signs. The purposes run in
@@ -36,6 +37,7 @@ restarts at the lab's per-service times (Cisco XCP Router takes 3x).
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 import zlib
@@ -275,6 +277,19 @@ def run(*, scales: tuple[float, ...] = (0.05,), subscribers: int = 3, phones: in
                                "results": [{"scale": s, "results": r} for s, r in measured]})
 
 
+def merge(parts: list[BenchResult]) -> BenchResult:
+    """One window result from several runs of this benchmark (e.g. the scale-1 run and the scaled ones run as
+    separate processes at the same time): rows in order, notes once each, the largest peak RSS."""
+    rows = tuple(row for part in parts for row in part.rows)
+    notes = tuple(dict.fromkeys(note for part in parts for note in part.notes))
+    runs = [run for part in parts for run in part.params.get("results", [])]
+    title = "Change window: " + "; ".join(part.title.removeprefix("Change window: ") for part in parts)
+    return BenchResult(name="window", title=title, rows=rows, notes=notes,
+                       peak_rss_mb=max(p.peak_rss_mb for p in parts),
+                       peak_rss_children_mb=max(p.peak_rss_children_mb for p in parts),
+                       params={**parts[0].params, "results": runs, "merged_from": len(parts)})
+
+
 def main(argv: list[str] | None = None) -> BenchResult:
     parser = argparse.ArgumentParser(prog="python -m bench.window", description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, nargs="*", default=[0.05, 0.1],
@@ -288,7 +303,12 @@ def main(argv: list[str] | None = None) -> BenchResult:
     parser.add_argument("--phones", type=int, default=200)
     parser.add_argument("--small", action="store_true", help="tiny size for a smoke test (seconds)")
     parser.add_argument("--json", type=Path, default=None, help="also write the result as JSON here")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
+                        help="run nothing: merge these results of earlier runs (written with --json)")
     args = parser.parse_args(argv)
+    if args.merge:
+        parts = [BenchResult.from_json(json.loads(path.read_text())) for path in args.merge]
+        return emit(merge(parts), json_out=args.json)
     if args.small:
         args.scale, args.subscribers, args.phones, args.speed1_scale = [0.005], 1, 10, 0.01
     result = run(scales=tuple(args.scale), subscribers=args.subscribers, phones=args.phones,

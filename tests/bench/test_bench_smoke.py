@@ -192,3 +192,15 @@ def test_an_idle_lab_listener_stops_at_once_whatever_its_poll(monkeypatch):
     began = time.monotonic()
     server.close()
     assert time.monotonic() - began < 10             # woken by a connection, not waiting out the poll
+
+
+def test_window_results_of_separate_runs_merge_into_one(outputs, tmp_path):
+    from bench.window import main as window_main
+
+    result, _ = outputs["window"]
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(result.to_json()))
+    second.write_text(json.dumps(result.to_json()))
+    merged = window_main(["--merge", str(first), str(second), "--json", str(tmp_path / "m.json")])
+    assert merged.rows == result.rows + result.rows and merged.notes == result.notes
+    assert len(merged.params["results"]) == 2 * len(result.params["results"]) and merged.name == "window"
