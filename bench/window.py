@@ -51,9 +51,10 @@ from cucmkit.cucm.node import Cluster
 from cucmkit.cucm.risport import DEFAULT_RATE as CLIENT_RATE
 from cucmkit.cucm.risport import RateBudget
 from cucmkit.lab import LabCluster, NodeSpec, Topology
-from cucmkit.lab.services import RESTART_FACTOR
+from cucmkit.lab.services import RESTART_FACTOR, TOMCAT_LIKE
 from cucmkit.params import load_parameters
 from cucmkit.renewal import Renewal, RenewalOptions
+from cucmkit.renewal.state import Ledger
 
 __all__ = ["main", "run", "Timing", "REAL", "WHY_NOTE"]
 
@@ -113,13 +114,19 @@ def slowest_phone(lab: LabCluster) -> float:
     return knobs.delay(knobs.reregister_seconds) * (1.0 + knobs.phone_jitter * frac)
 
 
+def restart_seconds(lab: LabCluster, service: str) -> float:
+    """How long the lab takes to restart ``service`` (its own rule: cucmkit/lab/services.py ``_duration``)."""
+    knobs = lab.state.knobs
+    base = knobs.tomcat_restart_seconds if service in TOMCAT_LIKE else knobs.restart_seconds
+    return knobs.delay(base * RESTART_FACTOR.get(service, 1.0))
+
+
 def floor_for(plan: object, purpose: catalogue.Purpose, lab: LabCluster) -> tuple[float, int]:
     """(floor seconds, restarts) for a plan: its restarts in series plus the slowest phone if it resets phones."""
-    knobs = lab.state.knobs
     restarts = [s for s in plan.steps if s.name == "restart"]  # type: ignore[attr-defined]
-    total = sum(knobs.delay(knobs.tomcat_restart_seconds if s.service == TOMCAT
-                            else knobs.restart_seconds * RESTART_FACTOR.get(s.service or "", 1.0))
-                for s in restarts)       # the lab's own restart times (IM&P services take longer)
+    total = sum(restart_seconds(lab, s.service or "") for s in restarts)
+    # the lab's own restart times: every Tomcat-like web app (AXL, UDS, SSOSP) as long as Cisco Tomcat,
+    # IM&P services longer
     if purpose.resets_phones:
         total += slowest_phone(lab)
     return total, len(restarts)
@@ -290,6 +297,26 @@ def merge(parts: list[BenchResult]) -> BenchResult:
                        params={**parts[0].params, "results": runs, "merged_from": len(parts)})
 
 
+def from_ledger(path: Path, scale: float) -> BenchResult:
+    """A purpose-alone result rebuilt from the ledger a run at ``scale`` left (a run cut off before it printed):
+    wall = the ledger's created -> finished; floor = its restarts at the lab's rule for ``scale`` (no phones)."""
+    state = Ledger(path=path, cluster=path.parent.name, purpose=path.stem).state
+    if state.status != "completed" or state.created is None or state.finished is None:
+        raise SystemExit(f"{path}: the run is {state.status}, not completed; nothing to rebuild")
+    services = [key.split(":", 2)[2] for key in state.steps if key.startswith("restart:")]
+    floor = sum(REAL.tomcat_restart * scale if name in TOMCAT_LIKE
+                else REAL.service_restart * scale * RESTART_FACTOR.get(name, 1.0) for name in services)
+    measured = {"purpose": state.purpose, "wall": (state.finished - state.created).total_seconds(), "floor": floor,
+                "restarts": len(services), "nodes": len(state.certificates), "restart_floor": floor,
+                "phones_floor": 0.0, **step_seconds(state.records())}
+    return BenchResult(name="window", title=f"Change window: {state.purpose} alone at scale {scale:g}",
+                       rows=tuple(_rows([measured], scale)),
+                       notes=(_scale_note(scale), f"[scale {scale:g}] {breakdown([measured])}",
+                              f"[scale {scale:g}] rebuilt from the run's ledger ({path.name}): wall is the ledger's "
+                              "created -> finished (plan and renewal; the lab's start not included)."),
+                       params={"results": [{"scale": scale, "results": [measured]}], "ledger": str(path)})
+
+
 def main(argv: list[str] | None = None) -> BenchResult:
     parser = argparse.ArgumentParser(prog="python -m bench.window", description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, nargs="*", default=[0.05, 0.1],
@@ -305,7 +332,11 @@ def main(argv: list[str] | None = None) -> BenchResult:
     parser.add_argument("--json", type=Path, default=None, help="also write the result as JSON here")
     parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
                         help="run nothing: merge these results of earlier runs (written with --json)")
+    parser.add_argument("--from-ledger", type=Path, default=None, metavar="LEDGER",
+                        help="run nothing: rebuild a purpose-alone row from a finished run's ledger at --scale")
     args = parser.parse_args(argv)
+    if args.from_ledger:
+        return emit(from_ledger(args.from_ledger, args.scale[0] if args.scale else 1.0), json_out=args.json)
     if args.merge:
         parts = [BenchResult.from_json(json.loads(path.read_text())) for path in args.merge]
         return emit(merge(parts), json_out=args.json)
