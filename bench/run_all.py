@@ -101,7 +101,7 @@ def targets_table(results: list[BenchResult], loads: dict[str, str] | None = Non
         load = (loads or {}).get(result.name, "")
         for row in result.rows:
             if row.target:
-                shown = row.ratio or row.value
+                shown = row.value if row.target.startswith("< ") else row.ratio or row.value   # "< 30 s": seconds
                 lines.append(f"| {result.name} | {row.metric} | {shown} | {row.target} | {row.met} "
                              f"| {shortfall(row)} | {load} |")
             elif NOT_A_TARGET in row.metric:
