@@ -15,7 +15,8 @@ the same work) against a lab cluster. Per run, best of ``--runs``:
 - ``cucmkit run inventory``: ``runner.run_one``, i.e. papermill in a child
   process plus the evidence folder (record, HTML, manifest, secret scan).
 
-Overhead per run = papermill - in-process (warm). Target: at most 1.5 s.
+Overhead per run = papermill - in-process (warm). Reported, no longer a target (issue 18: the runbooks
+use matplotlib and pandas as any engineer would); it was at most 1.5 s.
 """
 
 from __future__ import annotations
@@ -36,15 +37,13 @@ from bench._common import BenchResult, Row, emit, peak_rss_mb
 __all__ = ["main", "run", "in_process", "NOTEBOOK", "WHY_NOTE"]
 
 WHY_NOTE = (
-    "why the target can be missed: a runbook runs in a fresh kernel each time, so every run pays the kernel's "
+    "what the overhead is (no longer a target: issue 18): a runbook runs in a fresh kernel each time, so every "
+    "run pays the kernel's "
     "own start and messaging (about 0.8 s for a one-cell notebook on this machine, papermill's floor) plus the "
-    "imports the cells need. The inventory runbook no longer imports pandas (the table is HTML) or matplotlib "
-    "(the timeline is drawn with Pillow); what remains is cucmkit's client stack: requests, cryptography and "
-    "paramiko, which cucmkit/cucm/node.py pulls in at module top through cucmkit/cucm/cli.py even when no CLI "
-    "path is used (about 0.2 s)."
+    "imports the cells need (cucmkit's client stack: requests, cryptography, paramiko; and whatever the "
+    "runbook's cells import)."
 )
 
-TARGET_OVERHEAD = 1.5
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "inventory.ipynb"
 _CALLS = """
@@ -119,8 +118,8 @@ def run(*, runs: int = 3, workdir: Path | None = None) -> BenchResult:
         Row("in-process, warm (the runbook's calls)", f"{warm:.2f} s", "", "", "", ""),
         Row("in-process, cold (fresh interpreter + imports)", f"{cold:.2f} s", "", "", "", ""),
         Row("papermill run of notebooks/inventory.ipynb", f"{paper:.2f} s", f"warm {warm:.2f} s", "", "", ""),
-        Row("papermill overhead per run (papermill - warm)", f"{overhead:.2f} s", "", "", f"<= {TARGET_OVERHEAD} s",
-            "yes" if overhead <= TARGET_OVERHEAD else "no"),
+        Row("papermill overhead per run (papermill - warm; reported, not a target)", f"{overhead:.2f} s", "", "",
+            "", ""),
         Row("  of which not interpreter + imports (papermill - cold)", f"{paper - cold:.2f} s", "", "", "", ""),
         Row("cucmkit run inventory (papermill child + evidence)", f"{kit:.2f} s", f"warm {warm:.2f} s", "", "", ""),
         Row("cucmkit run overhead per run (run - warm)", f"{kit - warm:.2f} s", "", "", "", ""),

@@ -230,6 +230,10 @@ def _reset(sock: socket.socket) -> None:
 class LabHttpServer:
     """A threaded HTTPS listener serving ``tls()`` and routing with ``router(request) -> handler``."""
 
+    # Seconds an idle listener sleeps between checks for shutdown. A connection wakes it at once, so this costs
+    # only CPU while idle; a fleet of thousands of listeners in one process raises it (cucmkit/lab/fleet.py).
+    idle_poll: float = 0.1
+
     def __init__(self, *, host: str, port: int, tls: TlsSource,
                  router: Callable[[LabRequest], Handler | None], node: LabNodeState | None = None,
                  state: LabState | None = None, work_dir: Path | None = None) -> None:
@@ -244,7 +248,7 @@ class LabHttpServer:
         self._server = _Server((host, port), self)
         self.host = host
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": self.idle_poll},
                                         name=f"lab-https-{node.name if node else 'ca'}", daemon=True)
 
     def start(self) -> LabHttpServer:
@@ -252,9 +256,20 @@ class LabHttpServer:
         return self
 
     def close(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():
+            stopper = threading.Thread(target=self._server.shutdown, name="lab-https-stop", daemon=True)
+            stopper.start()
+            while stopper.is_alive():      # wake the idle listener instead of waiting out its poll
+                self._poke()
+                stopper.join(0.05)
         self._server.server_close()
         self._thread.join(timeout=5)
+
+    def _poke(self) -> None:
+        try:
+            socket.create_connection((self.host, self.port), timeout=0.5).close()
+        except OSError:
+            pass
 
     # -- per connection
 
