@@ -144,7 +144,9 @@ def split_job(job: str) -> tuple[str, bool]:
 def _renew(cluster: Cluster, lab: LabCluster, job: str, *, state_dir: Path, ca: object,
            options: RenewalOptions) -> dict:
     purpose, multi = split_job(job)
-    options = replace(options, multi_server=multi)
+    if multi:   # the lab's cluster is per-node today: the conversion is the planned, recorded choice
+        options = replace(options, multi_server=True,
+                          overrides={**options.overrides, "convert_multi_server": "benchmark: multi-server tomcat"})
     state_dir = state_dir / "multi-server" if multi else state_dir     # its own ledger beside the per-node one
     with Renewal.open(cluster, purpose, state_dir=state_dir, ticket="CHG-BENCH", ca=ca, options=options) as renewal:
         began = time.perf_counter()
