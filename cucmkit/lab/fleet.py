@@ -44,7 +44,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from cucmkit.lab import LabCluster, parameters_dict
 from cucmkit.lab.http import LabHttpServer
@@ -74,7 +74,7 @@ class LabFleet:
     """``clusters`` lab clusters of ``nodes`` nodes each, started one after the other."""
 
     def __init__(self, root: Path | str, *, clusters: int, nodes: int = 6, phones: int = 0,
-                 latency: float = 0.0, host: str = "127.0.0.1") -> None:
+                 latency: float = 0.0, host: str = "127.0.0.1", first: int = 0) -> None:
         if clusters < 1:
             raise ValueError("clusters must be >= 1")
         if latency < 0:
@@ -85,9 +85,10 @@ class LabFleet:
         self.phones = phones
         self.latency = latency
         self.host = host
+        self.first = first             # the index of the first member (cluster fleet<first>)
         self.labs: list[LabCluster] = []
 
-    def __enter__(self) -> LabFleet:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -99,7 +100,7 @@ class LabFleet:
 
     def start(self) -> None:
         try:
-            for index in range(self.clusters):
+            for index in range(self.first, self.first + self.clusters):
                 self.labs.append(self._start_one(index))
         except BaseException:
             self.stop()

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from cucmkit.lab import LabCluster
-from cucmkit.lab.fleet import fleet_topology
+from cucmkit.lab.fleet import LabFleet, fleet_topology
 
 __all__ = ["RenewalFleet", "REAL_SECONDS", "Touches"]
 
@@ -35,40 +35,19 @@ REAL_SECONDS = {"tomcat_restart_seconds": 120.0, "restart_seconds": 60.0, "rereg
 Touches = dict[str, tuple[int, int]]   # cluster -> (connections accepted, events logged)
 
 
-class RenewalFleet:
+class RenewalFleet(LabFleet):
     """``clusters`` lab clusters of ``nodes`` nodes, SSH on, durations at ``scale`` of CUCM's."""
 
     def __init__(self, root: Path | str, *, clusters: int, nodes: int = 4, scale: float = 0.1,
                  os_admin_env: str | None = None, first: int = 0) -> None:
-        if clusters < 1:
-            raise ValueError("clusters must be >= 1")
         if scale <= 0:
             raise ValueError("scale must be > 0")
-        self.root = Path(root).resolve()
-        self.clusters = clusters
-        self.nodes = nodes
+        super().__init__(root, clusters=clusters, nodes=nodes, first=first)
         self.scale = scale
         self.os_admin_env = os_admin_env   # reference the OS admin password through this variable (per cluster)
-        self.first = first
-        self.labs: list[LabCluster] = []
-
-    def __enter__(self) -> RenewalFleet:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"RenewalFleet({str(self.root)!r}, clusters={self.clusters}, nodes={self.nodes}, scale={self.scale})"
-
-    def start(self) -> None:
-        try:
-            for index in range(self.first, self.first + self.clusters):
-                self.labs.append(self._start_one(index))
-        except BaseException:
-            self.stop()
-            raise
 
     def _start_one(self, index: int) -> LabCluster:
         topology = fleet_topology(index, nodes=self.nodes, phones=0)
@@ -78,11 +57,6 @@ class RenewalFleet:
             lab.state.knobs.set(knob, seconds * self.scale)
         lab.state.changed()
         return lab
-
-    def stop(self) -> None:
-        for lab in self.labs:
-            lab.stop()
-        self.labs.clear()
 
     def names(self) -> list[str]:
         return [lab.state.topology.cluster for lab in self.labs]
