@@ -28,7 +28,7 @@ from cucmkit.certs.intake import LoadedCert, Material, load_bytes, load_csr, loa
 from cucmkit.certs.records import CertRecord, common_name, key_description
 from cucmkit.certs.report import FAIL, PASS, SKIPPED, WARN, ChainEntry, Check, Report, UploadStep
 from cucmkit.errors import CertificateError
-from cucmkit.sans import ExpectedNames
+from cucmkit.sans import ExpectedNames, san_set
 
 __all__ = ["validate", "NO_PENDING_CSR", "NoPendingCsr", "MAX_RSA_BITS"]
 
@@ -714,18 +714,9 @@ def _check_csr_key(ctx: _Context, csr: x509.CertificateSigningRequest) -> list[C
     )]
 
 
-def _san_set(obj: x509.Certificate | x509.CertificateSigningRequest) -> set[str]:
-    san = _ext(obj, x509.SubjectAlternativeName)
-    if san is None:
-        return set()
-    names = {f"DNS:{str(n).lower().rstrip('.')}" for n in san.get_values_for_type(x509.DNSName)}
-    names |= {f"IP:{n}" for n in san.get_values_for_type(x509.IPAddress)}
-    return names
-
-
 def _check_csr_san(ctx: _Context, csr: x509.CertificateSigningRequest) -> list[Check]:
     leaf = _leaf(ctx)
-    want, have = _san_set(csr), _san_set(leaf.certificate)
+    want, have = san_set(csr), san_set(leaf.certificate)
     if want == have:
         return [_check("csr_san", PASS, f"SANs equal the CSR's ({len(want)} name(s))", leaf)]
     parts = []
@@ -753,7 +744,7 @@ def _expected_checks(ctx: _Context) -> list[Check]:
     if ctx.expected is None:
         return []
     leaf, want = _leaf(ctx), ctx.expected
-    have = _san_set(leaf.certificate)
+    have = san_set(leaf.certificate)
     return [_san_missing(ctx, leaf, sorted(want.sans - have)), _san_added(leaf, sorted(have - want.sans)),
             _expected_cn(leaf, want.common_name)]
 
