@@ -68,7 +68,7 @@ from cucmkit.fingerprints import normalize_sha256, normalize_ssh_sha256
 from cucmkit.params_base import CaSection, parameter_error, schema_error
 from cucmkit.params_sans import extra_sans_section, resolve_san_nodes
 from cucmkit.params_yaml import load_yaml, quote
-from cucmkit.sans import ExtraSans
+from cucmkit.sans import ExtraSans, is_fqdn
 from cucmkit.secrets import REFERENCE_KINDS, Secret, resolve
 from cucmkit.trust.config import PartnerParams, TrustSettings
 
@@ -119,7 +119,6 @@ MAX_SECONDS = 10_000_000.0        # ~115 days: any larger timeout or delay is a 
 MAX_NODES = 200                   # a budget, well above any one cluster's node count
 _REF_HOW = "reference it as {env: ...} / {file: ...} / {keyring: ...}"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+")
 _HOST = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
 _VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)*(?:-[0-9]+)?")
 _CLUSTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -210,7 +209,7 @@ def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
 
 def _fqdn(value: Any) -> str:
     text = _text(value)
-    if not text.isascii() or not _HOSTNAME.fullmatch(text):
+    if not is_fqdn(text):
         raise _bad(f"{quote(text)} is not a fully qualified host name (ASCII letters, digits, hyphens, dots)",
                    "write the node's FQDN as in its certificate (host.domain), and its IP under address.")
     return text.lower()

@@ -26,7 +26,7 @@ from cryptography import x509
 
 from cucmkit.errors import CertificateError
 
-__all__ = ["SanProblem", "san_entry", "san_set", "PurposeSans", "ExtraSans", "NamePolicy", "CsrNames",
+__all__ = ["SanProblem", "is_fqdn", "san_entry", "san_set", "PurposeSans", "ExtraSans", "NamePolicy", "CsrNames",
            "ExpectedNames", "csr_names", "common_name_of", "checked_entries", "IndexedSanProblem", "MAX_EXTRA_SANS",
            "MS_SUFFIX"]
 
@@ -48,9 +48,10 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _dns(text: str) -> bool:
-    labels = text.split(".")
-    return len(text) <= 253 and len(labels) >= 2 and all(_LABEL.fullmatch(label) for label in labels)
+def is_fqdn(text: str) -> bool:
+    """A fully qualified DNS name: two or more labels of ASCII letters, digits and inner hyphens, <= 253 chars."""
+    labels = text.lower().split(".")
+    return text.isascii() and len(text) <= 253 and len(labels) >= 2 and all(_LABEL.fullmatch(label) for label in labels)
 
 
 def san_entry(value: object, *, multi_server: bool, wildcard_ok: bool, purpose: str) -> str:
@@ -74,9 +75,9 @@ def san_entry(value: object, *, multi_server: bool, wildcard_ok: bool, purpose: 
         if not wildcard_ok:
             raise SanProblem(f"{text} is a wildcard: CUCM refuses wildcard names for {purpose} "
                              "(only cup-xmpp-s2s may carry them)", "list each host name instead.")
-        if _dns(text[2:]):
+        if is_fqdn(text[2:]):
             return f"DNS:{text}"
-    elif _dns(text):
+    elif is_fqdn(text):
         return f"DNS:{text}"
     raise SanProblem(f"{_shown(value)} is not a valid DNS name (labels of letters, digits and inner hyphens, "
                      "at least two labels, at most 253 characters)", "write a fully qualified name such as "
