@@ -66,14 +66,24 @@ def check(*, where: str = "") -> None:
                            remedy="re-run the same command to resume; completed steps are not repeated")
 
 
-def install_signal_handlers(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Callable[[], None]:
-    """Turn the first of ``signals`` into a stop request; a second one raises KeyboardInterrupt. Returns an undo."""
+def install_signal_handlers(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM), *,
+                            announce: Callable[[str], None] | None = None) -> Callable[[], None]:
+    """Turn the first of ``signals`` into a stop request; a second one raises KeyboardInterrupt. Returns an undo.
+
+    ``announce(name)`` is called at the first signal (e.g. to tell the operator that the step in
+    flight finishes first and a second Ctrl-C stops at once): the run may go on for minutes (a
+    restart), and a silent terminal invites a kill -9. It runs inside the signal handler: keep it
+    to an ``os.write``.
+    """
     previous = {sig: signal.getsignal(sig) for sig in signals}
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if _flag.is_set():
             raise KeyboardInterrupt
-        request(f"{signal.Signals(signum).name} received")
+        name = signal.Signals(signum).name
+        request(f"{name} received")
+        if announce is not None:
+            announce(name)
 
     for sig in signals:
         signal.signal(sig, handler)

@@ -194,7 +194,7 @@ def _renew_main(args: argparse.Namespace) -> int:
     from cucmkit import stopping
 
     stopping.reset()
-    undo = stopping.install_signal_handlers()
+    undo = stopping.install_signal_handlers(announce=_announce_stop)
     try:
         return _renew(args)
     except KeyboardInterrupt:
@@ -202,6 +202,14 @@ def _renew_main(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     finally:
         undo()
+
+
+def _announce_stop(signal_name: str) -> None:
+    """At the first signal: the step in flight finishes first (a restart may take minutes); say so at once."""
+    import os
+
+    os.write(2, (f"cucmkit renew: {signal_name}: stopping at the next step boundary (the step in flight "
+                 f"finishes first); press Ctrl-C again to stop at once\n").encode())
 
 
 def _renew(args: argparse.Namespace) -> int:
