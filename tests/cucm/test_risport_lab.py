@@ -100,7 +100,7 @@ def test_normal_use_never_trips_the_throttle(fresh_lab) -> None:
     # the 4th request back (here until the client's deadline) instead of letting the server throttle it.
     with knobs(fresh_lab, risport_rate=4):
         budget = RateBudget(rate=3, window=60.0)
-        first, second = (_risport(fresh_lab, budget, attempts=1, deadline=1.0) for _ in range(2))
+        first, second = (_risport(fresh_lab, budget, attempts=1, deadline=5.0) for _ in range(2))
         with first, second:
             first.registration()
             second.registration()
@@ -108,7 +108,7 @@ def test_normal_use_never_trips_the_throttle(fresh_lab) -> None:
             started = time.monotonic()
             with pytest.raises(TimeoutError_) as caught:
                 second.registration()
-            assert time.monotonic() - started < 0.5  # refused at once: no room before the deadline
+            assert time.monotonic() - started < 2.5  # refused at once (not after the 5 s deadline): no room before it
             assert first.throttled + second.throttled == 0
             assert first.requests_sent + second.requests_sent == 3
     assert "rate budget" in caught.value.message and caught.value.interface == "risport"

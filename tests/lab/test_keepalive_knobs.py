@@ -75,16 +75,16 @@ def test_tomcat_restart_ends_kept_alive_connections(ka_lab: LabCluster) -> None:
 def test_http_latency_knob_delays_every_request(ka_lab: LabCluster) -> None:
     session, base = https_session(ka_lab, "cucm-pub")
     session.get(base + SNAPSHOT, timeout=5)
-    ka_lab.state.knobs.set("http_latency", 0.3)
+    ka_lab.state.knobs.set("http_latency", 1.5)
     try:
         began = time.monotonic()
-        assert session.get(base + SNAPSHOT, timeout=5).status_code == 200
-        assert time.monotonic() - began >= 0.3
+        assert session.get(base + SNAPSHOT, timeout=10).status_code == 200
+        assert time.monotonic() - began >= 1.5
     finally:
         ka_lab.state.knobs.set("http_latency", 0.0)
     began = time.monotonic()
-    session.get(base + SNAPSHOT, timeout=5)
-    assert time.monotonic() - began < 0.3
+    session.get(base + SNAPSHOT, timeout=10)
+    assert time.monotonic() - began < 1.5          # the knob is gone (a loaded machine still answers in well under)
 
 
 def test_risport_window_knob_is_read_by_the_throttle(ka_lab: LabCluster) -> None:
