@@ -91,7 +91,7 @@ def test_xcp_router_restart_on_the_subscriber_drops_its_own_jabber_sessions(sub_
     service = _control_center(sub_lab, "imp-sub1")
     answer = service.soapGetServiceStatus(ServiceStatus=[XCP_ROUTER])
     assert answer.ServiceInfoList.item[0].ServiceStatus == "Started"
-    sub_lab.state.faults.set("imp-sub1", "slow_restart", 50)      # hold the restart until we have looked
+    sub_lab.state.faults.set("imp-sub1", "slow_restart", 500)     # hold the restart (minutes) while we look
     try:
         service.soapDoControlServices(ControlServiceRequest={
             "NodeName": "imp-sub1.lab.example", "ControlType": "Restart", "ServiceList": {"item": [XCP_ROUTER]}})

@@ -5,6 +5,8 @@ one CSR on imp-pub naming both IM&P nodes, one upload, the same certificate acti
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ from cucmkit.lab import LabCluster, Topology, pki
 from cucmkit.lab.state import LabEvent
 from cucmkit.lab.services import XCP_ROUTER
 
-from .conftest import run_purpose
+from .conftest import child_env, run_purpose
 
 pytestmark = pytest.mark.notebook
 
@@ -128,3 +130,12 @@ def test_multi_server_s2s_with_a_wildcard(imp2_lab: LabCluster, tmp_path: Path) 
     assert _restarts(events, IMP_PUB) == [FEDERATION, ICSA]
     assert _restarts(events, IMP_SUB) == [FEDERATION]
     assert not [e for e in events if e.kind.startswith("xmpp_sessions_")]     # XCP Router untouched: Jabber stays
+
+    inventory = subprocess.run([sys.executable, "-m", "cucmkit", "inventory", "-f", str(tmp_path / "parameters" /
+                                "lab.yaml"), "--json"], env=child_env(imp2_lab), text=True, capture_output=True,
+                               timeout=240)
+    assert inventory.returncode == 0, inventory.stderr
+    rows = {(r["node"], r["purpose"]): r for r in json.loads(inventory.stdout) if r["store"] == "own"}
+    for fqdn in (IMP_PUB, IMP_SUB):                    # the inventory sees the multi-server s2s on both nodes
+        assert rows[(fqdn, "cup-xmpp-s2s")]["distribution"] == "multi-server"
+        assert rows[(fqdn, "cup")]["distribution"] == "this-server"
