@@ -295,12 +295,16 @@ class LabProcess:
 
 
 def start_subprocess(state_dir: Path | str, *, ports: str = "ephemeral", speed: float = 1.0,
-                     phones: int | None = None, timeout: float = 60) -> LabProcess:
-    """Start a lab in a separate process and return once every listener accepts connections."""
+                     phones: int | None = None, imp_subscribers: int | None = None,
+                     timeout: float = 60) -> LabProcess:
+    """Start a lab in a separate process and return once every listener accepts connections
+    (``imp_subscribers``: IM&P subscribers imp-sub1.. in a new state, as ``--imp-subscribers``)."""
     args = [sys.executable, "-m", "cucmkit.lab.command", "start", "--detach", "--state-dir", str(state_dir),
             "--ports", ports, "--speed", str(speed)]
     if phones is not None:
         args += ["--phones", str(phones)]
+    if imp_subscribers is not None:
+        args += ["--imp-subscribers", str(imp_subscribers)]
     done = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"lab did not start: {done.stderr.strip()[-2000:]}")

@@ -211,7 +211,16 @@ class NodeCertificates:
                 raise LabRefusal(f"Invalid alternate name {name}: multi-server certificates accept only FQDNs", 400)
         scope = [n for n in self._peers() if unit.startswith("tomcat") or n.kind == self.kind]
         names = [f"DNS:{n.fqdn}" for n in scope] + [f"DNS:{a}" for a in alt]
-        return cn or f"{topo.publisher.name}-ms.{topo.domain}", list(dict.fromkeys(names))
+        return cn or f"{self._ms_host(unit)}-ms.{topo.domain}", list(dict.fromkeys(names))
+
+    def _ms_host(self, unit: str) -> str:
+        """The host in CUCM's ``<host>-ms`` common name: the CUCM publisher, or for an IM&P-only purpose
+        (cup-xmpp, cup-xmpp-s2s) the IM&P database publisher, where that CSR is generated [INF]."""
+        topo = self._ctx.topology
+        if unit.startswith("tomcat") or self.kind != "IM&P":
+            return topo.publisher.name
+        imp = next((n for n in topo.nodes if n.kind == "IM&P" and n.role == "publisher"), None)
+        return imp.name if imp is not None else self.name
 
     # ------------------------------------------------------------ identity
 
@@ -227,8 +236,11 @@ class NodeCertificates:
             self._check_against_csr(unit, cert, entry)
             pem = pki.cert_to_pem(cert)
             targets = self._multi_targets(unit) if entry.get("distribution") == "multi-server" else [self]
+            chain = issuer_chain(cert, self.stores.get(self.store(unit), {}).values())
             for node in targets:
                 node.install(unit, pem, entry["key_pem"])
+                if node is not self:
+                    node.receive_chain(node.store(unit), chain)
             del self.csrs[unit]
             self._ctx.record("identity_uploaded", self.fqdn, purpose=unit, fingerprint=cert_sha256(pem),
                              targets=[n.fqdn for n in targets], door=current_door())
@@ -330,6 +342,18 @@ class NodeCertificates:
                              fingerprint=cert_sha256(bucket[filename]), door=current_door())
             self._ctx.changed()
         return TrustResult(filename, True, "")
+
+    def receive_chain(self, store: str, chain: Iterable[str]) -> None:
+        """A multi-server upload's signing chain, distributed to this node with the certificate (IM&P
+        configuration guide 12.5(1)SU2, "Multi-Server Certificates"); CUCM's same-CN rule holds: a stored
+        certificate with the same name that starts later stays. No event: the upload's ``identity_uploaded``
+        names the targets."""
+        bucket = self.stores.setdefault(store, {})
+        for pem in chain:
+            filename = trust_filename(pki.load_cert(pem))
+            existing = bucket.get(filename)
+            if existing is None or pki.load_cert(existing).not_valid_before_utc <= pki.load_cert(pem).not_valid_before_utc:
+                bucket[filename] = pem
 
     def seed_trust(self, store: str, pem: str) -> None:
         """Put a certificate in a trust store without rules or events (the starting state)."""

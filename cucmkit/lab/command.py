@@ -35,6 +35,8 @@ def register(subparsers: Any) -> None:
     start = _with_dir(sub.add_parser("start", help="start the lab (foreground unless --detach)"))
     start.add_argument("--detach", action="store_true", help="run in the background; return when it listens")
     start.add_argument("--phones", type=int, default=None, help="phone count (new state only; default 200)")
+    start.add_argument("--imp-subscribers", type=int, default=None, metavar="N",
+                       help="IM&P subscribers imp-sub1..imp-subN beside imp-pub (new state only; default 0, at most 5)")
     start.add_argument("--speed", type=float, default=None, help="factor on every delay (default 1.0)")
     start.add_argument("--ports", choices=("fixed", "ephemeral"), default="fixed")
     start.add_argument("--fault", action="append", default=[], metavar="NODE:FAULT[=VALUE]",
@@ -271,6 +273,10 @@ def _start(args: argparse.Namespace) -> int:
     if info:
         print(f"a lab is already running from {state_dir} (pid {info['pid']})", file=sys.stderr)
         return 1
+    problem = _imp_subscribers_problem(args.imp_subscribers)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     return _detach(args, state_dir) if args.detach else _foreground(args, state_dir)
 
 
@@ -278,7 +284,7 @@ def _foreground(args: argparse.Namespace, state_dir: Path) -> int:
     from cucmkit.lab import LabCluster, Topology
     from cucmkit.lab.control import ControlServer
 
-    topology = Topology(phones=args.phones) if args.phones is not None else None
+    topology = _topology(args, Topology)      # --imp-subscribers checked by _start
     cluster = LabCluster(state_dir, topology=topology, ports=args.ports, speed=args.speed,  # type: ignore[arg-type]
                          faults=_parse_faults(args.fault), ssh=not args.no_ssh)
     done = threading.Event()
@@ -303,12 +309,31 @@ def _foreground(args: argparse.Namespace, state_dir: Path) -> int:
     return 0
 
 
+def _imp_subscribers_problem(count: int | None) -> str:
+    from cucmkit.lab.topology import MAX_IMP_SUBSCRIBERS
+
+    if count is None or 0 <= count <= MAX_IMP_SUBSCRIBERS:
+        return ""
+    return (f"--imp-subscribers {count}: an IM&P cluster has its database publisher (imp-pub) and 0 to "
+            f"{MAX_IMP_SUBSCRIBERS} other IM&P nodes; give a number in that range.")
+
+
+def _topology(args: argparse.Namespace, topology: Any) -> Any:
+    """The new state's topology from --phones and --imp-subscribers; None keeps the default (or the saved one)."""
+    if args.phones is None and not args.imp_subscribers:
+        return None
+    phones = {"phones": args.phones} if args.phones is not None else {}
+    return topology.with_imp_subscribers(args.imp_subscribers or 0, **phones)
+
+
 def _detach(args: argparse.Namespace, state_dir: Path) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "lab.json").unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "cucmkit.lab.command", "start", "--state-dir", str(state_dir), "--ports", args.ports]
     if args.phones is not None:
         cmd += ["--phones", str(args.phones)]
+    if args.imp_subscribers is not None:
+        cmd += ["--imp-subscribers", str(args.imp_subscribers)]
     if args.speed is not None:
         cmd += ["--speed", str(args.speed)]
     for item in args.fault:

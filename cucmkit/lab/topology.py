@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["NodeSpec", "Topology", "DEFAULT_PORTS", "CA_PORT", "CA_FQDN", "REST_PORT_BASE"]
+__all__ = ["NodeSpec", "Topology", "DEFAULT_PORTS", "CA_PORT", "CA_FQDN", "REST_PORT_BASE", "MAX_IMP_SUBSCRIBERS",
+           "imp_subscriber_name"]
 
 CA_PORT = 9443
 CA_FQDN_HOST = "ca"
@@ -14,6 +15,10 @@ DEFAULT_PORTS: dict[str, tuple[int, int]] = {
     "cucm-sub2": (8445, 2224),
     "imp-pub": (8446, 2225),
 }
+# An IM&P cluster has at most 6 nodes (3 subclusters of 2): the IM&P database publisher and 5 others [INF: the
+# IM&P deployment guides' cluster size]. Their fixed ports follow imp-pub's: imp-subN on 8446+N / 2225+N.
+MAX_IMP_SUBSCRIBERS = 5
+DEFAULT_PORTS.update({f"imp-sub{n}": (8446 + n, 2225 + n) for n in range(1, MAX_IMP_SUBSCRIBERS + 1)})
 CA_FQDN = "ca.lab.example"
 REST_PORT_BASE = 8543   # the lab's stand-in for CUCM's port 443 (same Tomcat, same doors)
 
@@ -26,6 +31,11 @@ class NodeSpec:
     https_port: int | None = None
     ssh_port: int | None = None
     rest_port: int | None = None   # the second HTTPS port (CUCM: 443 beside 8443); default 8543 + index
+
+
+def imp_subscriber_name(number: int) -> str:
+    """The lab's name of the ``number``-th IM&P subscriber (1-based): ``imp-sub1``, ``imp-sub2``, ..."""
+    return f"imp-sub{number}"
 
 
 def _default_nodes() -> tuple[NodeSpec, ...]:
@@ -50,12 +60,31 @@ class Topology:
         cucm_pubs = [n for n in self.nodes if n.kind == "CUCM" and n.role == "publisher"]
         if len(cucm_pubs) != 1:
             raise ValueError("a lab topology needs exactly one CUCM publisher")
+        imp_pubs = [n for n in self.nodes if n.kind == "IM&P" and n.role == "publisher"]
+        if len(imp_pubs) > 1 or (not imp_pubs and any(n.kind == "IM&P" for n in self.nodes)):
+            raise ValueError("a lab topology with IM&P nodes needs exactly one IM&P (database) publisher")
         if len({n.name for n in self.nodes}) != len(self.nodes):
             raise ValueError("node names must be unique")
+
+    @classmethod
+    def with_imp_subscribers(cls, count: int, *, phones: int = 200, domain: str = "lab.example",
+                             cluster: str = "lab") -> Topology:
+        """The default lab (cucm-pub, cucm-sub1, cucm-sub2, imp-pub) plus ``count`` IM&P subscribers
+        ``imp-sub1``.. (IM&P kind, subscriber role: imp-pub stays the IM&P database publisher)."""
+        if not 0 <= int(count) <= MAX_IMP_SUBSCRIBERS:
+            raise ValueError(f"an IM&P cluster has 0 to {MAX_IMP_SUBSCRIBERS} IM&P subscribers besides its "
+                             f"publisher (asked for {count})")
+        subs = tuple(NodeSpec(imp_subscriber_name(n), "subscriber", "IM&P") for n in range(1, int(count) + 1))
+        return cls(nodes=_default_nodes() + subs, phones=phones, domain=domain, cluster=cluster)
 
     @property
     def publisher(self) -> NodeSpec:
         return next(n for n in self.nodes if n.kind == "CUCM" and n.role == "publisher")
+
+    @property
+    def imp_publisher(self) -> NodeSpec | None:
+        """The IM&P database publisher (the first IM&P node with role publisher); None without IM&P."""
+        return next((n for n in self.nodes if n.kind == "IM&P" and n.role == "publisher"), None)
 
     def fqdn(self, name: str) -> str:
         return f"{name}.{self.domain}"

@@ -133,3 +133,23 @@ def test_start_subprocess_api(tmp_path: Path) -> None:
     while proc.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not proc.alive()
+
+
+def test_start_with_an_imp_subscriber(tmp_path: Path) -> None:
+    """`lab start --imp-subscribers 1` (new state): `lab status` lists imp-sub1 as an IM&P subscriber with its own
+    ports and Jabber sessions; a count outside 0..5 is refused before anything starts."""
+    from cucmkit.lab import start_subprocess
+
+    bad = lab_cmd("start", "--detach", "--state-dir", str(tmp_path / "bad"), "--ports", "ephemeral",
+                  "--imp-subscribers", "6")
+    assert bad.returncode == 2 and "--imp-subscribers 6" in bad.stderr and not (tmp_path / "bad" / "state.json").exists()
+    d = ["--state-dir", str(tmp_path / "imp")]
+    with start_subprocess(tmp_path / "imp", speed=0.02, phones=2, imp_subscribers=1) as proc:
+        sub = next(e for e in proc.endpoints() if e.name == "imp-sub1")
+        assert (sub.role, sub.kind, sub.fqdn) == ("subscriber", "IM&P", "imp-sub1.lab.example")
+        text = lab_cmd("status", *d)
+        assert text.returncode == 0, text.stderr
+        assert re.search(rf"imp-sub1\.lab\.example  subscriber IM&P  https 127\.0\.0\.1:{sub.https_port} .*"
+                         r"jabber sessions 40", text.stdout), text.stdout
+        status = json.loads(lab_cmd("status", "--json", *d).stdout)
+        assert [n["name"] for n in status["nodes"]] == ["cucm-pub", "cucm-sub1", "cucm-sub2", "imp-pub", "imp-sub1"]
