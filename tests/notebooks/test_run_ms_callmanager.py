@@ -3,7 +3,9 @@
 One CSR on the publisher whose SAN names every CUCM node and no IM&P node (TAC 118731: "Cisco CallManager - Only
 CUCM"), CN `<publisher>-ms`, one CA request, one upload, the same certificate active on every CUCM node, the
 catalogue's restarts node by node (publisher first), the CTL update of mixed mode once, the phones dropped and
-back; and the validator's refusal, through `cucmkit run`, of a CA return whose SAN lacks one node (lab knob
+back. The run is first killed right after its upload and `cucmkit run TVS` is refused by the phone gate while the
+phones are out (the procedure's "never CallManager and TVS together"), then resumed to the end. And the validator's
+refusal, through `cucmkit run`, of a CA return whose SAN lacks one node (lab knob
 `ca_drop_san`): the run stops before any upload and names the node. Each test starts its own lab (about 20 s
 each on a quiet machine), so they hold in any order and on any xdist worker.
 """
@@ -11,6 +13,7 @@ each on a quiet machine), so they hold in any order and on any xdist worker.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +25,7 @@ from cucmkit.cli import main
 from cucmkit.lab import LabCluster, pki
 from cucmkit.lab.soap import LAB_VERSION
 
-from .conftest import child_env, cucmkit_run, evidence_folders, make_lab, run_purpose
+from .conftest import child_env, cucmkit_run, evidence_folders, make_lab, run_purpose, write_params
 
 pytestmark = pytest.mark.notebook
 CONFIRM = ("--override", "convert_multi_server=CAB-14: one multi-server CallManager certificate")
@@ -52,6 +55,35 @@ def _own(lab: LabCluster) -> dict[str, str]:
     return {fqdn: lab.state.node(fqdn.split(".")[0]).own()[PURPOSE].pem for fqdn in _cucm(lab)}
 
 
+def _tvs(lab: LabCluster) -> dict[str, str]:
+    return {fqdn: lab.state.node(fqdn.split(".")[0]).own()["TVS"].pem for fqdn in _cucm(lab)}
+
+
+def _crash_after_the_upload_then_tvs_is_refused(lab: LabCluster, tmp: Path) -> None:
+    """The kernel dies right after the one upload (phones dropping, restarts not done); `cucmkit run TVS` on the
+    same state is then refused by the phone gate (the ITL trap: CallManager and TVS never together)."""
+    from cucmkit.params import load_parameters
+    from cucmkit.renewal.state import Ledger
+    from tests.renewal.crashkit import CRASH_ENV, HOOK_DIR
+
+    params = write_params(lab, tmp / "parameters" / "lab.yaml", extra={"multi_server": [PURPOSE]})
+    state_dir, cluster = tmp / "state", load_parameters(params).cluster
+    common = ["-f", str(params), "--ticket", "CHG-100", "--ca", "lab", "--approve", "--state-dir", str(state_dir),
+              "--timeout", "120"]
+    hook = os.pathsep.join(p for p in (str(HOOK_DIR), os.environ.get("PYTHONPATH")) if p)
+    run = cucmkit_run([PURPOSE, *common, *CONFIRM, "--evidence-root", str(tmp / "crashed")],
+                      env=child_env(lab, **{CRASH_ENV: "6", "PYTHONPATH": hook}))
+    assert run.returncode == 1 and f"resume: cucmkit run {PURPOSE}" in run.stdout, run.stdout + run.stderr[-2000:]
+    done = [r.key for r in Ledger.open(state_dir, cluster, PURPOSE).state.records() if r.finished]
+    assert done[-1] == f"identity:{lab.state.publisher.fqdn}", done
+    tvs_before = _tvs(lab)
+    run = cucmkit_run(["TVS", *common, "--evidence-root", str(tmp / "tvs")], env=child_env(lab))
+    assert run.returncode != 0, run.stdout + run.stderr[-2000:]
+    assert "CallManager changed the cluster" in run.stdout and "ITL" in run.stdout, run.stdout
+    assert _tvs(lab) == tvs_before
+    assert lab.state.publisher.pending_csr("TVS") is None
+
+
 def test_multi_server_callmanager_end_to_end(cm_lab: LabCluster, tmp_path: Path) -> None:
     from tests.renewal.crashkit import requests_for
 
@@ -60,7 +92,8 @@ def test_multi_server_callmanager_end_to_end(cm_lab: LabCluster, tmp_path: Path)
     imp = [cm_lab.state.topology.fqdn(n.name) for n in cm_lab.state.topology.nodes if n.kind == "IM&P"]
     assert imp, "the lab must have an IM&P node for the SAN check to mean something"
     since = time.time()
-    folder, run = _run(cm_lab, tmp_path)
+    _crash_after_the_upload_then_tvs_is_refused(cm_lab, tmp_path)
+    folder, run = _run(cm_lab, tmp_path)                     # the same state dir: the crashed run resumed
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
     assert main(["evidence", "verify", str(folder)]) == 0
     record = json.loads((folder / "result.json").read_text())
