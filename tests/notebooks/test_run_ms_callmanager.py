@@ -170,3 +170,26 @@ def test_a_ca_return_without_one_nodes_fqdn_is_refused_before_any_upload(cm_lab:
     assert main(["evidence", "verify", str(evidence_folders(tmp_path / "evidence")[0])]) == 0
     leaf = pki.load_cert(_own(cm_lab)[cm_lab.state.publisher.fqdn])
     assert f"DNS:{dropped}" in set(pki.san_strings(leaf))
+
+
+@pytest.mark.parametrize("drop", ["cucm-sub2", "CUCM-SUB2.lab.example"])
+def test_the_ca_drop_san_knob_leaves_one_name_out_of_what_the_ad_cs_book_issues(tmp_path: Path, drop: str) -> None:
+    from cucmkit.lab.starting import ensure_cas
+    from cucmkit.lab.store import Knobs
+
+    knobs = Knobs()
+    old, current = ensure_cas(tmp_path)
+    ca = pki.LabCA(pair=current, old=old, directory=tmp_path / "ca", knobs=knobs)
+    names = ("DNS:cucm-pub.lab.example", "DNS:cucm-sub1.lab.example", "DNS:cucm-sub2.lab.example")
+    csr = pki.make_csr(key=pki.new_key("rsa", 2048), cn="cucm-pub-ms.lab.example", sans=names)
+
+    def issued() -> set[str]:
+        leaf = ca.submit(csr, "CUCM-CallManager").leaf_pem
+        assert leaf is not None
+        return set(pki.san_strings(pki.load_cert(leaf)))
+
+    assert issued() == set(names)
+    knobs.set("ca_drop_san", drop)
+    assert issued() == set(names) - {"DNS:cucm-sub2.lab.example"}
+    knobs.set("ca_drop_san", "cucm-sub")            # a prefix of a host is no host: nothing dropped
+    assert issued() == set(names)
