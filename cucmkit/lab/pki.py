@@ -516,8 +516,17 @@ class LabCA:
             return req
 
     def _issued(self, req: CaRequest) -> CaRequest:
-        leaf, _ = self.issue(req.csr_pem, req.purpose)
+        leaf, _ = self.issue(req.csr_pem, req.purpose, **self._knob_overrides(req.csr_pem))
         return CaRequest(**{**req.__dict__, "status": "issued", "leaf_pem": leaf})
+
+    def _knob_overrides(self, csr_pem: str) -> dict[str, Any]:
+        """Knob ``ca_drop_san``: a CA that leaves one DNS name (an FQDN, or a host of the CSR's SANs) out."""
+        drop = str(getattr(self.knobs, "ca_drop_san", "") or "").strip().lower()
+        if not drop:
+            return {}
+        names = sorted(san_strings(x509.load_pem_x509_csr(csr_pem.encode())))
+        kept = [n for n in names if n.lower() not in (f"dns:{drop}",) and not n.lower().startswith(f"dns:{drop}.")]
+        return {"sans": kept} if len(kept) < len(names) else {}
 
     def request(self, req_id: int) -> CaRequest | None:
         with self._lock:
