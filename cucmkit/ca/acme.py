@@ -343,6 +343,9 @@ class AcmeCa:
     """An ACME CA (RFC 8555) reached at ``config.directory``; DNS-01 through ``config.dns``."""
 
     kind = "acme"
+    # A multi-server CSR's CN (CUCM's <publisher>-ms.<domain>) is not among its SANs, and an ACME order names
+    # exactly the CSR's names (RFC 8555 section 7.4): ask CUCM for the publisher's FQDN as CN instead.
+    refuses_ms_common_name = True
 
     def __init__(self, config: AcmeConfig, *, base: Path | None = None, dns: DnsProvider | None = None,
                  propagation: PropagationCheck | None = None, now: _Clock = _utcnow,

@@ -35,6 +35,7 @@ __all__ = [
     "GROUP",
     "BackendSpec",
     "CaBackend",
+    "refuses_ms_common_name",
     "kinds",
     "spec",
     "config_model",
@@ -53,13 +54,23 @@ DEFAULT_KIND = "manual"
 
 @runtime_checkable
 class CaBackend(Protocol):
-    """Submit a CSR, then collect what the CA issued (``None`` = not yet)."""
+    """Submit a CSR, then collect what the CA issued (``None`` = not yet).
+
+    Optional: a class attribute ``refuses_ms_common_name = True`` when the CA can never take CUCM's
+    multi-server common name ``<publisher>-ms.<domain>`` (ACME); the kit then requests every multi-server
+    CSR with the publisher's FQDN as CN, as the parameter file's ``ca.refuses_ms_common_name: true`` does.
+    """
 
     kind: str
 
     def submit(self, node: str, purpose: str, csr_pem: str) -> str: ...
 
     def collect(self, request_id: str) -> list[bytes] | None: ...
+
+
+def refuses_ms_common_name(backend: object) -> bool:
+    """True when the back-end declares that it refuses CUCM's ``-ms`` common name (see ``CaBackend``)."""
+    return getattr(backend, "refuses_ms_common_name", False) is True
 
 
 Factory = Callable[[Any, Path | None], CaBackend]    # (the cluster's ClusterParams, the state folder)

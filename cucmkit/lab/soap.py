@@ -27,6 +27,7 @@ from html import escape
 from lxml import etree
 
 from cucmkit.lab.http import LabRequest, LabResponse
+from cucmkit.lab.topology import LAB_VERSION
 from cucmkit.lab.wsdl import WsdlSpec, wants_wsdl, wsdl_response
 
 __all__ = [
@@ -64,7 +65,6 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XSD = "http://www.w3.org/2001/XMLSchema"
 _AXIS_NS = "http://xml.apache.org/axis/"
 _XML_CT = "text/xml; charset=utf-8"
-LAB_VERSION = "14.0.1.13900-155"  # the CUCM release every lab door reports (CONTRACTS 1.4)
 _MAX_BODY = 4 * 1024 * 1024
 
 

@@ -51,7 +51,7 @@ from cucmkit.lab.store import (
     Secrets,
     save_state,
 )
-from cucmkit.lab.topology import NodeSpec, Topology
+from cucmkit.lab.topology import LAB_VERSION, NodeSpec, Topology
 
 __all__ = [
     "LabRefusal",
@@ -357,8 +357,6 @@ class LabState:
     @property
     def version(self) -> str:
         """The CUCM release the lab's doors report (AXL, Control Center, the CLI): the knob ``cucm_version``."""
-        from cucmkit.lab.soap import LAB_VERSION
-
         return str(self.knobs.cucm_version or LAB_VERSION)
 
     def settle(self) -> None:

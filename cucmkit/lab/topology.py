@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["NodeSpec", "Topology", "DEFAULT_PORTS", "CA_PORT", "CA_FQDN", "REST_PORT_BASE", "MAX_IMP_SUBSCRIBERS",
+__all__ = ["LAB_VERSION", "NodeSpec", "Topology", "DEFAULT_PORTS", "CA_PORT", "CA_FQDN", "REST_PORT_BASE", "MAX_IMP_SUBSCRIBERS",
            "imp_subscriber_name"]
 
+LAB_VERSION = "14.0.1.13900-155"  # the CUCM release every lab door reports (CONTRACTS 1.4)
 CA_PORT = 9443
 CA_FQDN_HOST = "ca"
 DEFAULT_PORTS: dict[str, tuple[int, int]] = {

@@ -149,3 +149,30 @@ def test_failed_challenges_fail_the_run_and_a_rerun_after_the_fix_orders_again(
         assert {r["id"] for r in ledger["requests"].values()} == dead
         orders = fixed.book.orders()
         assert {e.status for e in orders} == {"issued"} and {e.previous for e in orders} == {(u,) for u in dead}
+
+
+def test_multi_server_tomcat_through_acme_asks_cucm_for_the_publishers_fqdn_as_common_name(
+        acme_env: Env, tmp_path: Path, pebble: Pebble, bind: Bind) -> None:
+    """An ACME order names exactly the CSR's names, so CUCM's ``<publisher>-ms`` CN (not a SAN) can never be
+    issued: the back-end declares it (``refuses_ms_common_name``) and the kit asks CUCM for the publisher's FQDN
+    as CN without any parameter file key. One CSR, one order for every node's FQDN, one certificate everywhere."""
+    from cucmkit.ca.acme import csr_identifiers
+    from cucmkit.sans import common_name_of
+
+    env, ca = acme_env, make_ca(tmp_path, pebble, bind)
+    assert getattr(env.params.ca, "refuses_ms_common_name", False) is False      # the lab CA's section says nothing
+    convert = {"convert_multi_server": "CHG-ACME: one multi-server tomcat certificate"}
+    with open_renewal(env, "tomcat", ca, multi_server=True, overrides=convert) as renewal:
+        result = renewal.run()
+    assert result.status == "done", str(result)
+    state, pub = env.ledger("tomcat").state, env.lab.state.publisher.fqdn
+    assert list(state.csrs) == [pub] and state.csrs[pub].expected_cn == pub
+    csr = x509.load_pem_x509_csr(state.csrs[pub].pem.encode())
+    assert common_name_of(csr) == pub                                            # not cucm-pub-ms.lab.example
+    orders = ca.book.orders()
+    assert [(e.node, e.status) for e in orders] == [(pub, "issued")]
+    assert set(csr_identifiers(orders[0].csr_pem)) == set(every_node(env))
+    new = state.certificates[pub].after
+    for node in env.lab.state.nodes.values():
+        own = node.own()["tomcat"]
+        assert pki.fingerprint(own.pem) == new and own.active_pem == own.pem, node.fqdn

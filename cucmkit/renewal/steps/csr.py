@@ -1,13 +1,17 @@
 """The CSR step: generate and download a node's CSR once, and never lose track of it.
 
 The request is shaped by the run's ``NamePolicy`` (``cucmkit.sans``): the parameter file's extra SAN
-entries go in as ``altNames``, and a CA that refuses CUCM's ``-ms`` common name gets a multi-server CSR
-whose common name is the holder's FQDN. The CSR CUCM made is checked against the request, and the names
-the CA must return (SAN set, common name) are recorded with it in the ledger, before the CA signs.
+entries go in as ``altNames``, and a CA that refuses CUCM's ``-ms`` common name (the parameter file says so,
+or the back-end declares it: ACME) gets a multi-server CSR whose common name is the holder's FQDN. The CSR
+CUCM made is checked against the request, and the names the CA must return (SAN set, common name) are
+recorded with it in the ledger, before the CA signs.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
+from cucmkit.ca.registry import refuses_ms_common_name
 from cucmkit.errors import CertificateError
 from cucmkit.fingerprints import public_key_sha256
 from cucmkit.renewal.plan import Step
@@ -23,8 +27,11 @@ def request_names(ctx: StepContext, name: str) -> CsrNames:
     """The names the CSR of ``name`` is requested with (a multi-server CSR: every node the run renews)."""
     plan = ctx.ledger.state.plan
     renewing = [n.name for n in plan.nodes if n.action == "renew"] if plan is not None else []
+    policy = ctx.options.names
+    if refuses_ms_common_name(ctx.ca) and not policy.refuses_ms_common_name:   # the back-end says so (ACME)
+        policy = dataclasses.replace(policy, refuses_ms_common_name=True)
     return csr_names(purpose=ctx.purpose.name, node=name, nodes=renewing, multi_server=ctx.options.multi_server,
-                     policy=ctx.options.names, wildcard_ok=ctx.purpose.wildcard_san)
+                     policy=policy, wildcard_ok=ctx.purpose.wildcard_san)
 
 
 def generate_csr(step: Step, ctx: StepContext) -> str:
