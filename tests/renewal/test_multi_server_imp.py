@@ -60,9 +60,9 @@ def _assert_one_certificate_everywhere(env: Env, purpose: str) -> x509.Certifica
         assert pki.fingerprint(own.pem) == new and own.active_pem == own.pem, fqdn
         assert state.certificates[fqdn].after == new
     csr = x509.load_pem_x509_csr(csr_pem.encode())
-    assert {f"DNS:{fqdn}" for fqdn in holders} <= set(pki.san_strings(csr))
+    names = {f"DNS:{fqdn}" for fqdn in holders}                     # every holder's FQDN, nothing else
     leaf = pki.load_cert(env.lab.state.node(holder).own()[purpose].pem)
-    assert {f"DNS:{fqdn}" for fqdn in holders} <= set(pki.san_strings(leaf))
+    assert set(pki.san_strings(csr)) == set(pki.san_strings(leaf)) == names
     assert pki.common_name(csr.subject) == pki.common_name(leaf) == holder.replace(".", "-ms.", 1)
     return csr
 
@@ -75,6 +75,9 @@ def test_multi_server_cup_xmpp_crash_after_every_step_then_resume(imp2_env: Env)
     state = env.ledger(purpose).state
     assert crashes == len(state.order)                   # one crash per step: every step was a crash point
     assert list(state.csrs) == [IMP_PUB]                 # never regenerated, never a second node's CSR
+    assert [k for k in state.order if k.startswith(("restart:", "distributed:"))] == [
+        f"distributed:{IMP_SUB}", f"restart:{IMP_PUB}:{XCP_ROUTER}", f"restart:{IMP_PUB}:{ICSA}",
+        f"restart:{IMP_SUB}:{XCP_ROUTER}"]
     assert _holders(env, purpose) == [IMP_PUB, IMP_SUB]
     csr = _assert_one_certificate_everywhere(env, purpose)
     assert set(pki.san_strings(csr)) == {f"DNS:{IMP_PUB}", f"DNS:{IMP_SUB}"}        # the IM&P nodes, no CUCM node
@@ -103,6 +106,9 @@ def _renew_multi_server(env: Env, purpose: str, holder: str) -> x509.Certificate
 def test_ecdsa_multi_server_on_the_cucm_nodes(env: Env, purpose: str) -> None:
     csr = _renew_multi_server(env, purpose, "cucm-pub")
     assert pki.common_name(csr.subject) == "cucm-pub-ms.lab.example"
+    cucm = {f"DNS:{n.fqdn}" for n in env.lab.state.nodes.values() if n.kind == "CUCM"}
+    expected = cucm | ({"DNS:imp-pub.lab.example"} if purpose == "tomcat-ECDSA" else set())   # CallManager: CUCM only
+    assert set(pki.san_strings(csr)) == expected
 
 
 def test_cup_xmpp_ecdsa_multi_server_on_two_imp_nodes(imp2_env: Env) -> None:
