@@ -8,6 +8,7 @@
   lab: one CSR with an EC key, one upload, the same certificate on every node that holds the purpose.
 - The validator's refusal: a CA that drops imp-sub1's FQDN from a multi-server cup-xmpp (lab knob ``ca_drop_san``)
   fails the run before any upload, naming the missing SAN.
+Two labs of their own (``rlab``, ``imp2_rlab``, speed 0.01); the module took about 30 s on the shared machine.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from cucmkit.lab import pki
 from cucmkit.lab.services import XCP_ROUTER
 
 from .conftest import Env
-from .crashkit import crash_after_every_step, requests_for
+from .crashkit import crash_after_every_step, renew_child, requests_for
 from .labcheck import assert_no_repeats, assert_restart_order, engine_events
 
 IMP_PUB, IMP_SUB = "imp-pub.lab.example", "imp-sub1.lab.example"
@@ -84,10 +85,16 @@ def test_multi_server_cup_xmpp_crash_after_every_step_then_resume(imp2_env: Env)
     assert pki.common_name(csr.subject) == "imp-pub-ms.lab.example"
     assert sorted(_restarted(env, XCP_ROUTER)) == [IMP_PUB, IMP_SUB]                  # on both IM&P nodes
     assert _restarted(env, ICSA) == [IMP_PUB]                                         # on the database publisher only
+    [generated] = engine_events(env, "csr_generated")
+    assert (generated.node, generated.get("distribution")) == (IMP_PUB, "multi-server")
+    [upload] = engine_events(env, "identity_uploaded")
+    assert sorted(upload.get("targets")) == [IMP_PUB, IMP_SUB]                       # CUCM's distribution
     assert_no_repeats(env, purpose)
     assert_restart_order(env, purpose)
     sessions = env.lab.state.knobs.jabber_sessions
     assert all(env.lab.state.node(n).xmpp_sessions() == sessions for n in (IMP_PUB, IMP_SUB))   # Jabber is back
+    again = renew_child(env, purpose, "CHG-MSIMP", ("imp-pub",), extra=CONVERT_ARGS)
+    assert again.returncode == 0 and json.loads(again.stdout)["status"] == "skipped", again.stdout[:2000]
 
 
 def _renew_multi_server(env: Env, purpose: str, holder: str) -> x509.CertificateSigningRequest:
