@@ -4,6 +4,7 @@
 session lab is left alone), fast (speed 0.01) and with few phones.
 ``env``: per test, a unique cluster name (so RisPort's per-cluster rate budget
 and the engine's state start empty), a parameter file, a Cluster, a state dir.
+``imp2_rlab`` / ``imp2_env``: the same on a lab with a second IM&P node (imp-sub1).
 """
 
 from __future__ import annotations
@@ -31,14 +32,23 @@ PHONES = 12
 FAST = dict(poll_interval=0.1, registration_timeout=20.0, restart_timeout=15.0, tls_timeout=10.0)
 
 
-@pytest.fixture(scope="module")
-def rlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
-    with LabCluster(tmp_path_factory.mktemp("rlab") / "state", topology=Topology(phones=PHONES),
-                    ports="ephemeral", speed=SPEED) as lab:
+def _renewal_lab(tmp_path_factory: pytest.TempPathFactory, name: str, topology: Topology) -> Iterator[LabCluster]:
+    with LabCluster(tmp_path_factory.mktemp(name) / "state", topology=topology, ports="ephemeral", speed=SPEED) as lab:
         # Every test gets its own cluster name, hence its own client-side RisPort budget (14/min);
         # the lab's cluster-wide limit would otherwise add up across the tests of a module.
         lab.state.knobs.set("risport_rate", 1000)
         yield lab
+
+
+@pytest.fixture(scope="module")
+def rlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
+    yield from _renewal_lab(tmp_path_factory, "rlab", Topology(phones=PHONES))
+
+
+@pytest.fixture(scope="module")
+def imp2_rlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
+    """The default lab plus one IM&P subscriber (imp-sub1; imp-pub stays the IM&P database publisher)."""
+    yield from _renewal_lab(tmp_path_factory, "imp2rlab", Topology.with_imp_subscribers(1, phones=PHONES))
 
 
 @dataclass
@@ -84,21 +94,31 @@ def reset_lab(lab: LabCluster) -> None:
         time.sleep(0.05)
 
 
-@pytest.fixture
-def env(rlab: LabCluster, tmp_path: Path) -> Iterator[Env]:
-    reset_lab(rlab)
+def _env(lab: LabCluster, tmp_path: Path) -> Iterator[Env]:
+    reset_lab(lab)
     name = f"lab-{uuid.uuid4().hex[:8]}"
-    params_file = rlab.write_parameters(tmp_path / "parameters" / f"{name}.yaml", cluster=name)
+    params_file = lab.write_parameters(tmp_path / "parameters" / f"{name}.yaml", cluster=name)
     params = load_parameters(params_file)
     cluster = Cluster.from_parameters(params)
     try:
-        yield Env(rlab, params, params_file, cluster, tmp_path / "state", tmp_path)
+        yield Env(lab, params, params_file, cluster, tmp_path / "state", tmp_path)
     finally:
         try:
             cluster.close()
         except EOFError:  # paramiko on an SSH session the lab already dropped (AdminCli.close lets it through)
             pass
-        reset_lab(rlab)
+        reset_lab(lab)
+
+
+@pytest.fixture
+def env(rlab: LabCluster, tmp_path: Path) -> Iterator[Env]:
+    yield from _env(rlab, tmp_path)
+
+
+@pytest.fixture
+def imp2_env(imp2_rlab: LabCluster, tmp_path: Path) -> Iterator[Env]:
+    """``env`` on the lab with two IM&P nodes (``imp2_rlab``)."""
+    yield from _env(imp2_rlab, tmp_path)
 
 
 class CaPlayer(threading.Thread):
