@@ -86,6 +86,8 @@ def test_fleet_inventory_rows(outputs):
     assert big[0].floor.startswith("CPU floor ") and big[0].met in ("yes", "no") and big[2].met in ("yes", "no")
     provider = result.params["provider"]
     assert provider["kit_cpu"] > 0 and provider["records"] > 0 and provider["clusters"] == 3
+    # one kit process per core read the files (inventory_files), and each was seen by the RSS sampler
+    assert provider["workers"] == (provider["processes"] if provider["processes"] > 1 else 0)
     assert "peak RSS:" in stdout
 
 

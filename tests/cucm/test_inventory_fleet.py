@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -16,8 +17,9 @@ from cryptography.x509.oid import NameOID
 from cucmkit.certs import records
 from cucmkit.certs.records import record_from_pem
 from cucmkit.cucm import _http
-from cucmkit.cucm.inventory import inventory_fleet, read_cluster
+from cucmkit.cucm.inventory import inventory_files, inventory_fleet, read_cluster
 from cucmkit.cucm.node import Cluster
+from cucmkit.errors import ParameterError
 from cucmkit.lab.fleet import LabFleet
 from cucmkit.params import load_parameters
 
@@ -37,6 +39,28 @@ def test_serial_and_concurrent_fleet_inventories_are_identical(tmp_path: Path) -
     assert concurrent == serial and again == serial and alone == serial
     assert all(len(found) > 10 for _, found in serial)
     assert {r.node for _, found in serial for r in found} == {n.fqdn for p in params for n in p.nodes}
+
+
+@pytest.mark.timeout(300)
+def test_worker_processes_read_the_same_records_in_the_order_of_the_files(tmp_path: Path) -> None:
+    with LabFleet(tmp_path / "fleet", clusters=5, nodes=2) as fleet:
+        files = [_written(tmp_path / f"cluster{i}.yaml", data) for i, data in enumerate(fleet.parameters())]
+        alone = [(p.cluster, read_cluster(p)) for p in map(load_parameters, files)]
+        sharded = list(inventory_files(files, in_flight=4, processes=2))      # shards of 3 and 2 files
+        single = list(inventory_files(files, in_flight=4, processes=1))
+        bad = tmp_path / "broken.yaml"
+        bad.write_text("cluster: [unclosed\n")
+        with pytest.raises(ParameterError, match="broken.yaml"):             # named before any worker starts
+            inventory_files([*files, bad], processes=2)
+    assert [name for name, _ in sharded] == [load_parameters(f).cluster for f in files]
+    assert sharded == alone and single == alone and all(len(found) > 10 for _, found in alone)
+    with pytest.raises(ValueError, match="processes must be >= 1"):
+        inventory_files(files, processes=0)
+
+
+def _written(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
 def test_in_flight_must_be_positive() -> None:
