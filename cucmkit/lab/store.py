@@ -68,7 +68,7 @@ class Knobs:
     jabber_sessions: int = 40          # Jabber (XMPP) sessions per IM&P node while Cisco XCP Router runs
     phone_interaction: bool = True     # 14+ "Phone Interaction on Certificate Update": phones reset on TVS/CAPF/TFTP change
     ca_refuses_ms_cn: bool = False     # the lab CA denies a CSR whose common name's host ends in -ms (some CAs do)
-    cucm_version: str = ""             # the CUCM release every door reports ("": soap.LAB_VERSION, 14SU3)
+    cucm_version: str = ""             # the CUCM release every door reports ("": topology.LAB_VERSION, 14SU3)
     ca_drop_san: str = ""              # the AD CS door leaves this DNS name (FQDN or host) out of the SANs it issues
 
     def delay(self, base: float) -> float:
