@@ -146,6 +146,17 @@ class CaPlayer(threading.Thread):
         self._halt.set()
         self.join(5)
 
+    def answer_all(self, *, timeout: float) -> CaPlayer:
+        """Start, answer every CSR waiting in the outbox (up to ``timeout`` seconds), stop; the player (``answered``)."""
+        self.start()
+        try:
+            deadline = time.monotonic() + timeout
+            while self.ca.pending() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            self.stop()
+        return self
+
 
 def fingerprint(pem: str) -> str:
     return pki.fingerprint(pem)

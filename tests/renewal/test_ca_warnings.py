@@ -6,8 +6,6 @@ Cisco's guide recommends the usage), as a CA template that drops it would.
 
 from __future__ import annotations
 
-import time
-
 from cucmkit import catalogue
 from cucmkit.evidence.board import first_screen
 from cucmkit.evidence.record import PapermillOutcome, build_record
@@ -24,14 +22,7 @@ def test_a_dropped_recommended_key_usage_is_warned_in_the_record_the_summary_and
     ca = env.manual_ca()
     with env.open("tomcat", ca=ca) as renewal:
         assert renewal.run().status == "waiting"
-        player = CaPlayer(ca, env.lab, "tomcat", key_usage=usages - {DE})
-        player.start()
-        try:
-            deadline = time.monotonic() + 30
-            while ca.pending() and time.monotonic() < deadline:
-                time.sleep(0.05)
-        finally:
-            player.stop()
+        player = CaPlayer(ca, env.lab, "tomcat", key_usage=usages - {DE}).answer_all(timeout=30)
         result = renewal.run()
     assert result.status == "done", str(result)
     collected = [s for s in result.steps if s.name == "ca-collect" and s.outcome == "done"]

@@ -6,8 +6,6 @@ the CA (outbox -> lab CA -> inbox); the next run picks the files up.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from .conftest import CaPlayer
@@ -36,14 +34,7 @@ def test_purpose_with_manual_ca_in_mixed_mode(env, purpose, explicit, self_signe
         again = renewal.run()                       # still nothing in the inbox: still waiting, no new CSR
         assert again.status == "waiting"
         assert [s.detail for s in again.steps if s.name == "csr"] == [s.detail for s in first.steps if s.name == "csr"]
-        player = CaPlayer(ca, env.lab, purpose)
-        player.start()
-        try:
-            deadline = time.monotonic() + 10
-            while ca.pending() and time.monotonic() < deadline:
-                time.sleep(0.05)
-        finally:
-            player.stop()
+        player = CaPlayer(ca, env.lab, purpose).answer_all(timeout=10)
         result = renewal.run()
     ledger = assert_renewed(env, purpose, result, self_signed=self_signed)
     assert sorted(player.answered) == sorted(ca.request_name(n, purpose) for n in renew)
